@@ -1,0 +1,175 @@
+"""The only reader of ``params.yaml``: turns it into frozen dataclasses.
+
+Every field has a default, so the package also runs where there is no ``params.yaml``
+(an installed ``urbansound`` outside the repository). A key that is not a field is a
+:class:`~pipeline.errors.UserError`: a misspelt parameter must never be silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import UserError
+
+DEFAULT_PARAMS_FILE = "params.yaml"
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    """Which dataset the pipeline runs on."""
+
+    dataset: str = "synth"  # "synth" (the embedded generator) or a dataset folder
+    synth_clips: int = 1000
+    synth_layout: str = "both"
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Parameters of feature extraction (librosa names)."""
+
+    sr: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mfcc: int = 40
+    n_mels: int = 128
+
+
+@dataclass(frozen=True)
+class ParallelParams:
+    """How Dask runs the batched stages: sync | threads | processes | tcp://HOST:PORT."""
+
+    scheduler: str = "processes"
+    workers: int = 2
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """Model hyper-parameters, one mapping per registered model."""
+
+    models: tuple[str, ...] = ("logreg", "ffnn", "rf", "xgb")
+    logreg: dict = field(default_factory=dict)
+    ffnn: dict = field(default_factory=dict)
+    rf: dict = field(default_factory=dict)
+    xgb: dict = field(default_factory=dict)
+    ensemble: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """Cross-validation settings (used when the dataset has no official folds)."""
+
+    n_splits: int = 10
+
+
+@dataclass(frozen=True)
+class TuneParams:
+    """Search spaces for ``urbansound tune``: model name → {parameter: [values]}."""
+
+    spaces: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SubmitParams:
+    """Which model writes the submission."""
+
+    model: str = "best"
+
+
+@dataclass(frozen=True)
+class Params:
+    """All parameters; ``seed`` flows into every ``random_state``."""
+
+    seed: int = 42
+    prepare: PrepareParams = field(default_factory=PrepareParams)
+    features: FeatureParams = field(default_factory=FeatureParams)
+    parallel: ParallelParams = field(default_factory=ParallelParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    tune: TuneParams = field(default_factory=TuneParams)
+    submit: SubmitParams = field(default_factory=SubmitParams)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a simple type ``hint`` and convert lists to tuples."""
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"params: {where} must be a list, got {value!r}")
+        return tuple(value)
+    if hint is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"params: {where} must be a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"params: {where} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"params: {where} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UserError(f"params: {where} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise UserError(f"params: {where} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from mapping ``data``; unknown keys are an error."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"params: {where or 'the file'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise UserError(
+            f"params: unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"known: {', '.join(sorted(names))}"
+        )
+    kwargs = {
+        name: _coerce(value, hints[name], f"{where}.{name}" if where else name)
+        for name, value in data.items()
+    }
+    return cls(**kwargs)
+
+
+def load_params(path: str | Path | None = None) -> Params:
+    """Read parameters from ``path``.
+
+    With ``path=None``, ``./params.yaml`` is read if it exists, otherwise the defaults
+    are used. A named file that does not exist is a :class:`UserError`.
+    """
+    if path is None:
+        path = Path(DEFAULT_PARAMS_FILE)
+        if not path.exists():
+            return Params()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"params file not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read params file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+        raise UserError(f"params file {path} is not valid YAML: {first}") from None
+    return _build(Params, data, "")
