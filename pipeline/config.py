@@ -73,13 +73,17 @@ class TuneParams:
     """Search spaces for ``urbansound tune``: model name → {parameter: [values]}."""
 
     spaces: dict = field(default_factory=dict)
+    search: str = "grid"  # grid | random
+    n_iter: int = 20  # candidates drawn by a random search
+    heatmap: dict = field(default_factory=dict)  # model name → [param on y, param on x]
 
 
 @dataclass(frozen=True)
 class SubmitParams:
-    """Which model writes the submission."""
+    """Which model writes the submission, and for which test clips."""
 
     model: str = "best"
+    test: str = ""  # dataset with the test clips ("" = prepare.dataset)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,402 @@
+"""Fold-aware cross-validation, metrics, plots and the model comparison report.
+
+The protocol follows what the data allows:
+
+- official folds known (UrbanSound8K): leave-one-fold-out over them, never mixing folds;
+- recording groups known but no folds: ``StratifiedGroupKFold`` (no recording on both sides);
+- neither (the Analytics Vidhya training table): ``StratifiedKFold``, with a loud warning that
+  slices of one recording can sit in train and test, so the estimate is optimistic.
+
+Every (model, fold) fit is one task for :mod:`pipeline.parallel`.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+from pipeline.classes import CLASSES
+from pipeline.errors import UserError
+from pipeline.estimators import SoftVoteEnsemble, align_proba, build_models, set_n_jobs
+from pipeline.persist import atomic_write_bytes, atomic_write_json, atomic_write_text
+from pipeline.train import feature_columns, labelled, xy
+
+OPTIMISTIC_WARNING = (
+    "WARNING: no official folds and no recording groups: clips of one recording can be in "
+    "both train and test, so this accuracy is OPTIMISTIC (typically by 10-30 points)."
+)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One cross-validation split: a name (the held-out fold) and row positions."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+
+
+def make_splits(
+    df: pd.DataFrame, *, n_splits: int = 10, seed: int = 42
+) -> tuple[str, bool, list[Split]]:
+    """Choose the protocol for labelled rows ``df`` and return its splits.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Labelled rows (``label``; ``fold`` and ``group`` used when every row has one).
+    n_splits : int
+        Number of splits when there are no official folds.
+    seed : int
+
+    Returns
+    -------
+    protocol : str
+    optimistic : bool
+        True when the estimate can be inflated by recording leakage.
+    splits : list of Split
+    """
+    y = df["label"].astype(str).to_numpy()
+    folds = df["fold"] if "fold" in df.columns else pd.Series(pd.NA, index=df.index)
+    groups = df["group"] if "group" in df.columns else pd.Series(pd.NA, index=df.index)
+    if folds.notna().all() and folds.nunique() >= 2:
+        values = folds.astype(int).to_numpy()
+        splits = [
+            Split(f"fold{f}", np.flatnonzero(values != f), np.flatnonzero(values == f))
+            for f in sorted(set(values))
+        ]
+        return f"official-folds (leave-one-fold-out, {len(splits)} folds)", False, splits
+    if groups.notna().all() and groups.nunique() >= 2:
+        k = min(n_splits, groups.nunique())
+        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+        parts = splitter.split(np.zeros(len(y)), y, groups.astype(str).to_numpy())
+        protocol = f"stratified-group-kfold ({k} splits, recordings kept together)"
+        return protocol, False, [Split(f"split{i + 1}", a, b) for i, (a, b) in enumerate(parts)]
+    smallest = int(pd.Series(y).value_counts().min())
+    k = min(n_splits, smallest)
+    if k < 2:
+        raise UserError("too few labelled clips per class for cross-validation (need >= 2)")
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    parts = splitter.split(np.zeros(len(y)), y)
+    protocol = f"stratified-kfold ({k} splits; optimistic: no recording groups)"
+    return protocol, True, [Split(f"split{i + 1}", a, b) for i, (a, b) in enumerate(parts)]
+
+
+# --- tasks ---------------------------------------------------------------------------------
+def fit_predict(estimator, X_train, y_train, X_test, *, n_jobs: int | None = None) -> dict:
+    """Fit a clone of ``estimator`` and predict the test rows (one CV task).
+
+    Parameters
+    ----------
+    estimator : unfitted classifier
+    X_train : ndarray, shape (n_train, n_features)
+    y_train : ndarray, shape (n_train,)
+    X_test : ndarray, shape (n_test, n_features)
+    n_jobs : int, optional
+        Threads for this fit; 1 when several fits run at once.
+
+    Returns
+    -------
+    dict
+        ``proba`` (n_test, n_classes), ``classes`` (n_classes,), ``fit_seconds``.
+    """
+    model = clone(estimator)
+    if n_jobs is not None:
+        set_n_jobs(model, n_jobs)
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(limits=n_jobs)
+    else:
+        limiter = None
+    try:
+        start = time.perf_counter()
+        model.fit(X_train, y_train)
+        seconds = time.perf_counter() - start
+        proba = model.predict_proba(X_test)
+    finally:
+        if limiter is not None:
+            limiter.unregister()
+    return {"proba": proba, "classes": np.asarray(model.classes_), "fit_seconds": seconds}
+
+
+def _run_task(task: dict) -> dict:
+    X, y, split = task["X"], task["y"], task["split"]
+    result = fit_predict(
+        task["estimator"], X[split.train], y[split.train], X[split.test], n_jobs=task["n_jobs"]
+    )
+    return {"model": task["model"], "split": split.name, **result}
+
+
+def run_tasks(fn, tasks: list, *, scheduler: str = "sync", workers: int = 1) -> list:
+    """Run ``fn`` over ``tasks`` in order, returning results in task order."""
+    return [fn(task) for task in tasks]
+
+
+def _threads_per_task(scheduler: str, workers: int) -> int | None:
+    """One thread per fit when fits run side by side; all cores for a sequential run."""
+    return None if scheduler == "sync" or workers <= 1 else 1
+
+
+# --- metrics -------------------------------------------------------------------------------
+def _fold_metrics(y_true, y_pred) -> dict:
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+    }
+
+
+def summarise(name: str, folds: list[dict], actual, predicted) -> dict:
+    """Metrics of one model from its per-fold results and pooled out-of-fold predictions."""
+    acc = np.array([f["accuracy"] for f in folds])
+    f1 = np.array([f["macro_f1"] for f in folds])
+    labels = [c for c in CLASSES if c in set(actual)]
+    recall = recall_score(actual, predicted, labels=labels, average=None, zero_division=0)
+    return {
+        "accuracy_mean": round(float(acc.mean()), 4),
+        "accuracy_std": round(float(acc.std()), 4),
+        "macro_f1_mean": round(float(f1.mean()), 4),
+        "per_class_recall": {c: round(float(r), 4) for c, r in zip(labels, recall, strict=True)},
+        "fit_seconds": round(float(np.mean([f["fit_seconds"] for f in folds])), 3),
+    }
+
+
+def cross_validate(
+    features: pd.DataFrame,
+    names: list[str],
+    train_params: dict,
+    *,
+    seed: int = 42,
+    n_splits: int = 10,
+    scheduler: str = "sync",
+    workers: int = 1,
+    reports_dir: str | Path | None = None,
+) -> dict:
+    """Cross-validate models ``names`` on the labelled rows of ``features``.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Feature table (``id, label, fold, group, split`` + feature columns).
+    names : list of str
+        Registry names; ``ensemble`` is scored from its members' out-of-fold
+        probabilities (identical to refitting the soft vote in every fold).
+    train_params : dict
+        ``{model name: hyper-parameters}``.
+    seed, n_splits : int
+    scheduler : str
+        ``sync | threads | processes | tcp://HOST:PORT`` for :mod:`pipeline.parallel`.
+    workers : int
+    reports_dir : path, optional
+        Where to write metrics.json, summary.md, cv/ and the plots.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``: ``protocol``, ``optimistic``, ``best``, ``models``.
+    """
+    rows = labelled(features)
+    X, y = xy(rows, feature_columns(rows))
+    protocol, optimistic, splits = make_splits(rows, n_splits=n_splits, seed=seed)
+    estimators = build_models(names, train_params, seed=seed)
+    # An ensemble needs its members' fold probabilities, fitted or not reported on their own.
+    fitted = {n: e for n, e in estimators.items() if not isinstance(e, SoftVoteEnsemble)}
+    for est in estimators.values():
+        if isinstance(est, SoftVoteEnsemble):
+            for member, member_est in est.estimators:
+                fitted.setdefault(member, member_est)
+    n_jobs = _threads_per_task(scheduler, workers)
+    tasks = [
+        {"model": n, "estimator": e, "split": s, "X": X, "y": y, "n_jobs": n_jobs}
+        for n, e in fitted.items()
+        for s in splits
+    ]
+    results = run_tasks(_run_task, tasks, scheduler=scheduler, workers=workers)
+    by_key = {(r["model"], r["split"]): r for r in results}
+    classes = np.array(sorted(set(y)), dtype=object)
+    out_of_fold: dict[str, dict] = {}
+    for name in names:
+        est = estimators[name]
+        per_split = []
+        for s in splits:
+            if isinstance(est, SoftVoteEnsemble):
+                parts = [by_key[(m, s.name)] for m, _ in est.estimators]
+                probas = [align_proba(p["proba"], p["classes"], classes) for p in parts]
+                proba = np.average(np.stack(probas), axis=0, weights=est.weights)
+                seconds = sum(p["fit_seconds"] for p in parts)
+            else:
+                r = by_key[(name, s.name)]
+                proba = align_proba(r["proba"], r["classes"], classes)
+                seconds = r["fit_seconds"]
+            per_split.append((s, classes[np.argmax(proba, axis=1)], seconds))
+        out_of_fold[name] = per_split
+    metrics = _collect(rows, y, protocol, optimistic, out_of_fold)
+    if reports_dir is not None:
+        write_reports(metrics, reports_dir)
+    return metrics
+
+
+def _collect(rows, y, protocol, optimistic, out_of_fold) -> dict:
+    models, details = {}, {}
+    for name, per_split in out_of_fold.items():
+        folds, frames = [], []
+        for split, pred, seconds in per_split:
+            fold = {"fold": split.name, "n_test": int(len(split.test)), "fit_seconds": seconds}
+            fold.update(_fold_metrics(y[split.test], pred))
+            folds.append(fold)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "id": rows["id"].to_numpy()[split.test],
+                        "fold": split.name,
+                        "actual": y[split.test],
+                        "predicted": pred,
+                    }
+                )
+            )
+        predictions = pd.concat(frames, ignore_index=True)
+        models[name] = summarise(name, folds, predictions["actual"], predictions["predicted"])
+        details[name] = {"folds": folds, "predictions": predictions}
+    best = max(models, key=lambda n: models[n]["accuracy_mean"])
+    return {
+        "protocol": protocol,
+        "optimistic": optimistic,
+        **({"warning": OPTIMISTIC_WARNING} if optimistic else {}),
+        "n_clips": int(len(y)),
+        "best": best,
+        "models": models,
+        "_details": details,
+    }
+
+
+# --- reports -------------------------------------------------------------------------------
+def summary_markdown(metrics: dict) -> str:
+    """The model comparison table (Markdown) of a metrics dict."""
+    lines = ["# Model comparison", ""]
+    if metrics.get("optimistic"):
+        lines += [f"> **{metrics['warning']}**", ""]
+    lines += [
+        f"Protocol: {metrics['protocol']}; {metrics['n_clips']} labelled clips; "
+        f"best: **{metrics['best']}**.",
+        "",
+        "| model | accuracy (mean ± std) | macro F1 | fit s / fold |",
+        "|---|---|---|---|",
+    ]
+    ranked = sorted(metrics["models"].items(), key=lambda kv: -kv[1]["accuracy_mean"])
+    for name, m in ranked:
+        lines.append(
+            f"| {name} | {m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f} "
+            f"| {m['macro_f1_mean']:.4f} | {m['fit_seconds']:.2f} |"
+        )
+    names = [n for n, _ in ranked]
+    lines += ["", "Per-class recall:", "", "| class | " + " | ".join(names) + " |"]
+    lines.append("|---" * (len(names) + 1) + "|")
+    for c in CLASSES:
+        cells = [metrics["models"][n]["per_class_recall"].get(c) for n in names]
+        if all(v is None for v in cells):
+            continue
+        lines.append(
+            f"| {c} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in cells) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def report_text(metrics: dict) -> str:
+    """The plain-text report printed by ``urbansound evaluate``."""
+    lines = []
+    if metrics.get("optimistic"):
+        lines += ["!" * 78, metrics["warning"], "!" * 78]
+    lines.append(f"protocol: {metrics['protocol']} ({metrics['n_clips']} labelled clips)")
+    ranked = sorted(metrics["models"].items(), key=lambda kv: -kv[1]["accuracy_mean"])
+    for name, m in ranked:
+        lines.append(
+            f"{name:9s} accuracy {m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f}  "
+            f"macro-F1 {m['macro_f1_mean']:.4f}  fit {m['fit_seconds']:.2f} s/fold"
+        )
+    lines.append(f"best: {metrics['best']}")
+    return "\n".join(lines)
+
+
+def pyplot():
+    """matplotlib.pyplot with the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def png_bytes(fig) -> bytes:
+    """Render ``fig`` to PNG bytes and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    pyplot().close(fig)
+    return buf.getvalue()
+
+
+def confusion_png(actual, predicted, title: str) -> bytes:
+    """A row-normalised confusion matrix (recall on the diagonal) as PNG bytes."""
+    plt = pyplot()
+    labels = [c for c in CLASSES if c in set(actual) | set(predicted)]
+    cm = confusion_matrix(actual, predicted, labels=labels).astype(float)
+    cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    im = ax.imshow(cm, vmin=0, vmax=1, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax)
+    return png_bytes(fig)
+
+
+def fold_accuracy_png(metrics: dict) -> bytes:
+    """Accuracy of every model on every fold, as PNG bytes."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, detail in metrics["_details"].items():
+        folds = detail["folds"]
+        ax.plot([f["fold"] for f in folds], [f["accuracy"] for f in folds], marker="o",
+                label=f"{name} ({metrics['models'][name]['accuracy_mean']:.3f})")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(metrics["protocol"])
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.tick_params(axis="x", rotation=45)
+    return png_bytes(fig)
+
+
+def write_reports(metrics: dict, reports_dir: str | Path) -> None:
+    """Write metrics.json, summary.md, fold_accuracy.png and cv/NAME{.json,_predictions.csv,
+    _confusion.png} for every model, each file atomically."""
+    reports = Path(reports_dir)
+    cv = reports / "cv"
+    for name, detail in metrics["_details"].items():
+        per_fold = {"model": name, "protocol": metrics["protocol"], "folds": detail["folds"]}
+        atomic_write_json(cv / f"{name}.json", per_fold)
+        preds = detail["predictions"]
+        atomic_write_text(cv / f"{name}_predictions.csv", preds.to_csv(index=False))
+        png = confusion_png(preds["actual"], preds["predicted"], f"{name} (normalised by row)")
+        atomic_write_bytes(cv / f"{name}_confusion.png", png)
+    atomic_write_bytes(reports / "fold_accuracy.png", fold_accuracy_png(metrics))
+    atomic_write_text(reports / "summary.md", summary_markdown(metrics))
+    atomic_write_json(reports / "metrics.json", public(metrics))
+
+
+def public(metrics: dict) -> dict:
+    """``metrics`` without the in-memory details (what metrics.json holds)."""
+    return {k: v for k, v in metrics.items() if not k.startswith("_")}

@@ -1,0 +1,294 @@
+"""Safe saving and loading of fitted models, without raw pickle.
+
+A models folder holds, per model ``NAME``, a descriptor ``NAME.json`` plus the files of its
+format, and one ``index.json`` (classes, feature names and parameters, CV accuracy, best):
+
+- scikit-learn models (``logreg``, ``rf``): ``NAME.skops``, loaded with an explicit list of
+  trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``;
+- ``xgb``: the booster in XGBoost's JSON format, ``NAME.xgb.json``;
+- ``ffnn``: the network via ``pipeline.nn.save`` and the scaler's parameters as JSON;
+- ``ensemble``: each member saved as ``NAME__MEMBER`` by the rules above.
+
+A file that is missing, corrupt or holds untrusted types is refused with one line
+(:class:`~pipeline.errors.UserError`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from pipeline.errors import UserError
+from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble
+
+INDEX_FILE = "index.json"
+FORMAT_VERSION = 1
+
+#: Types that skops does not trust by default but a saved model of ours may contain.
+#: Anything else in a ``.skops`` file makes loading fail.
+TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
+
+
+# --- atomic writes -------------------------------------------------------------------------
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def _atomic_via(path: Path, write) -> None:
+    """Let ``write(tmp_path)`` produce a file, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{what} not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{what} {path} is unreadable or corrupt: {exc}") from None
+
+
+# --- one model -----------------------------------------------------------------------------
+def _is_ffnn(model: Any) -> bool:
+    return (
+        isinstance(model, Pipeline)
+        and type(model.steps[-1][1]).__name__ == "FFNNClassifier"
+        and isinstance(model.steps[0][1], StandardScaler)
+    )
+
+
+def save_model(model: Any, name: str, folder: str | Path) -> dict:
+    """Save fitted ``model`` as ``folder/NAME.*``; return its descriptor (also in NAME.json).
+
+    Parameters
+    ----------
+    model : fitted estimator from :mod:`pipeline.estimators`
+    name : str
+        File stem (the model's registry name, or ``ensemble__member``).
+    folder : path
+
+    Returns
+    -------
+    dict
+        ``{"format": ..., "files": [...], "classes": [...], ...}``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    classes = [str(c) for c in model.classes_]
+    if isinstance(model, SoftVoteEnsemble):
+        members = []
+        for member, est in model.named_estimators_.items():
+            save_model(est, f"{name}__{member}", folder)
+            members.append(member)
+        desc = {"format": "ensemble", "members": members, "weights": model.weights, "files": []}
+    elif isinstance(model, EncodedXGBClassifier):
+        target = folder / f"{name}.xgb.json"
+        _atomic_via(target, model.model_.save_model)
+        desc = {"format": "xgboost-json", "files": [target.name], "params": model.params}
+    elif _is_ffnn(model):
+        from pipeline import nn
+
+        scaler, net = model.steps[0][1], model.steps[-1][1]
+        target = folder / f"{name}.ffnn.npz"
+        nn.save(net, target)
+        scale = {
+            "mean": scaler.mean_.tolist(),
+            "scale": scaler.scale_.tolist(),
+            "var": scaler.var_.tolist(),
+            "n_samples_seen": int(np.max(scaler.n_samples_seen_)),
+        }
+        atomic_write_json(folder / f"{name}.scaler.json", scale)
+        desc = {"format": "ffnn", "files": [target.name, f"{name}.scaler.json"]}
+    else:
+        import skops.io as sio
+
+        target = folder / f"{name}.skops"
+        atomic_write_bytes(target, sio.dumps(model))
+        desc = {"format": "skops", "files": [target.name], "type": type(model).__name__}
+    desc.update({"version": FORMAT_VERSION, "name": name, "classes": classes})
+    atomic_write_json(folder / f"{name}.json", desc)
+    return desc
+
+
+def _load_skops(path: Path) -> Any:
+    import skops.io as sio
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"model file not found: {path}") from None
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # skops raises assorted errors on a damaged archive
+        raise UserError(f"model file {path} is corrupt: {exc}") from None
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise UserError(f"model file {path} holds untrusted types: {', '.join(refused)}")
+    try:
+        return sio.loads(data, trusted=list(untrusted))
+    except Exception as exc:
+        raise UserError(f"model file {path} is corrupt: {exc}") from None
+
+
+def _load_xgb(path: Path, desc: dict) -> EncodedXGBClassifier:
+    from xgboost import XGBClassifier
+
+    if not path.is_file():
+        raise UserError(f"model file not found: {path}")
+    booster = XGBClassifier()
+    try:
+        booster.load_model(str(path))
+    except Exception as exc:  # XGBoostError carries a multi-line C++ trace
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"model file {path} is corrupt: {first}") from None
+    model = EncodedXGBClassifier(params=desc.get("params"))
+    model.model_ = booster
+    model.classes_ = np.asarray(desc["classes"], dtype=object)
+    model.n_features_in_ = booster.n_features_in_
+    return model
+
+
+def _load_ffnn(folder: Path, desc: dict) -> Pipeline:
+    from pipeline import nn
+
+    net_path, scaler_path = (folder / f for f in desc["files"])
+    if not net_path.is_file():
+        raise UserError(f"model file not found: {net_path}")
+    try:
+        net = nn.load(net_path)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"model file {net_path} is corrupt: {exc}") from None
+    scale = _read_json(scaler_path, "scaler file")
+    try:
+        scaler = StandardScaler()
+        scaler.mean_ = np.asarray(scale["mean"], dtype=np.float64)
+        scaler.scale_ = np.asarray(scale["scale"], dtype=np.float64)
+        scaler.var_ = np.asarray(scale["var"], dtype=np.float64)
+        scaler.n_samples_seen_ = int(scale["n_samples_seen"])
+        scaler.n_features_in_ = scaler.mean_.shape[0]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"scaler file {scaler_path} is corrupt: {exc}") from None
+    return Pipeline([("scale", scaler), ("clf", net)])
+
+
+def load_model(name: str, folder: str | Path) -> Any:
+    """Load model ``NAME`` saved by :func:`save_model` from ``folder``.
+
+    Raises
+    ------
+    UserError
+        The descriptor or a model file is missing, corrupt or holds untrusted types.
+    """
+    folder = Path(folder)
+    desc = _read_json(folder / f"{name}.json", f"model '{name}'")
+    try:
+        fmt, files = desc["format"], desc["files"]
+        classes = desc["classes"]
+    except (KeyError, TypeError):
+        raise UserError(f"model descriptor {folder / (name + '.json')} is corrupt") from None
+    if fmt == "ensemble":
+        members = [(m, load_model(f"{name}__{m}", folder)) for m in desc["members"]]
+        model = SoftVoteEnsemble(members, weights=desc.get("weights"))
+        model.named_estimators_ = dict(members)
+        model.classes_ = np.asarray(classes, dtype=object)
+        model.n_features_in_ = members[0][1].n_features_in_
+        return model
+    if fmt == "xgboost-json":
+        return _load_xgb(folder / files[0], desc)
+    if fmt == "ffnn":
+        return _load_ffnn(folder, desc)
+    if fmt == "skops":
+        return _load_skops(folder / files[0])
+    raise UserError(f"model descriptor {folder / (name + '.json')} has unknown format {fmt!r}")
+
+
+# --- the index -----------------------------------------------------------------------------
+def write_index(folder: str | Path, index: dict) -> None:
+    """Write ``folder/index.json`` atomically."""
+    atomic_write_json(Path(folder) / INDEX_FILE, index)
+
+
+def read_index(folder: str | Path) -> dict:
+    """Read ``folder/index.json``; a missing or corrupt index is a :class:`UserError`."""
+    path = Path(folder) / INDEX_FILE
+    if not path.is_file():
+        raise UserError(f"no trained models in {folder} (run 'urbansound train' first)")
+    index = _read_json(path, "model index")
+    if not isinstance(index, dict) or not isinstance(index.get("models"), dict):
+        raise UserError(f"model index {path} is corrupt")
+    return index
+
+
+def resolve_name(index: dict, choice: str | None) -> str:
+    """Turn ``"best"`` (or ``None``) or a model name into a name present in ``index``."""
+    models = index["models"]
+    if choice in (None, "best"):
+        best = index.get("best")
+        if best in models:
+            return best
+        scored = {n: m.get("cv_accuracy") for n, m in models.items()}
+        scored = {n: a for n, a in scored.items() if a is not None}
+        if scored:
+            return max(scored, key=scored.get)
+        if len(models) == 1:
+            return next(iter(models))
+        raise UserError(
+            "cannot resolve 'best': no CV accuracy recorded (run 'urbansound evaluate' "
+            "before 'train', or name a model)"
+        )
+    if choice not in models:
+        known = ", ".join(sorted(models)) or "none"
+        raise UserError(f"model '{choice}' is not trained (available: {known})")
+    return choice
+
+
+def load_from_index(folder: str | Path, choice: str | None = "best") -> tuple[str, Any, dict]:
+    """Load the model ``choice`` (a name or ``"best"``) of a models folder.
+
+    Returns
+    -------
+    name : str
+    model : fitted estimator
+    index : dict
+        The folder's index (classes, feature names, feature parameters, ...).
+    """
+    index = read_index(folder)
+    name = resolve_name(index, choice)
+    return name, load_model(name, folder), index

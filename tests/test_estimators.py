@@ -1,0 +1,99 @@
+"""The model registry: every model fits, predicts class names and follows its parameters."""
+
+import numpy as np
+import pytest
+from model_tables import TINY, matrix
+
+from pipeline.classes import CLASSES
+from pipeline.errors import UserError
+from pipeline.estimators import (
+    EncodedXGBClassifier,
+    build_estimator,
+    build_models,
+    model_params,
+    resolve_names,
+    set_n_jobs,
+)
+
+MODELS = ["logreg", "rf", "xgb", "ensemble"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return matrix(200)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fits_and_predicts_class_names(data, name):
+    X, y = data
+    model = build_estimator(name, TINY[name], seed=1, all_params=TINY).fit(X, y)
+    pred = model.predict(X)
+    proba = model.predict_proba(X)
+    assert set(pred) <= set(CLASSES)
+    assert proba.shape == (len(X), len(set(y)))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.mean(pred == y) > 0.5  # separable synthetic classes are learnt
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_same_seed_same_predictions(data, name):
+    X, y = data
+    a = build_estimator(name, TINY[name], seed=3, all_params=TINY).fit(X, y).predict_proba(X)
+    b = build_estimator(name, TINY[name], seed=3, all_params=TINY).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_xgb_accepts_a_subset_of_classes(data):
+    X, y = data
+    keep = np.isin(y, ["dog_bark", "siren", "gun_shot"])
+    model = EncodedXGBClassifier({"n_estimators": 5}, random_state=0).fit(X[keep], y[keep])
+    assert list(model.classes_) == ["dog_bark", "gun_shot", "siren"]
+    assert set(model.predict(X)) <= {"dog_bark", "gun_shot", "siren"}
+
+
+def test_params_merge_over_defaults():
+    merged = model_params("rf", {"n_estimators": 7})
+    assert merged["n_estimators"] == 7 and merged["max_features"] == "sqrt"
+    rf = build_estimator("rf", {"n_estimators": 7}, seed=5)
+    assert rf.n_estimators == 7 and rf.random_state == 5
+    xgb = build_estimator("xgb", {"max_depth": 2}, seed=5)
+    assert xgb.params["max_depth"] == 2 and xgb.random_state == 5
+    assert xgb._booster_params()["tree_method"] == "hist"
+
+
+def test_seed_reaches_every_ensemble_member():
+    ens = build_estimator("ensemble", TINY["ensemble"], seed=9, all_params=TINY)
+    seeds = [m.random_state if not hasattr(m, "steps") else m.steps[-1][1].random_state
+             for _, m in ens.estimators]
+    assert seeds == [9, 9, 9]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "needle"),
+    [
+        ("svm", None, "unknown model"),
+        ("ensemble", {"members": ["logreg", "knn"]}, "members"),
+        ("ensemble", {"members": []}, "members"),
+        ("ensemble", {"members": ["rf"], "voting": "hard"}, "unknown key"),
+    ],
+)
+def test_bad_model_requests_are_user_errors(name, params, needle):
+    with pytest.raises(UserError, match=needle):
+        build_estimator(name, params)
+
+
+def test_set_n_jobs_reaches_nested_models():
+    models = build_models(["rf", "xgb", "ensemble"], TINY, seed=0)
+    for model in models.values():
+        set_n_jobs(model, 1)
+    assert models["rf"].n_jobs == 1
+    assert models["xgb"].params["n_jobs"] == 1
+    rf_member = dict(models["ensemble"].estimators)["rf"]
+    assert rf_member.n_jobs == 1
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"), [("all", ["logreg", "rf"]), ("xgb", ["xgb"]), (None, ["logreg", "rf"])]
+)
+def test_resolve_names(choice, expected):
+    assert resolve_names(choice, ("logreg", "rf")) == expected

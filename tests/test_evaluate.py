@@ -1,0 +1,139 @@
+"""Cross-validation protocols, metrics and report files; fold-aware tuning."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from model_tables import TINY, feature_table
+
+from pipeline.estimators import build_estimator
+from pipeline.evaluate import (
+    OPTIMISTIC_WARNING,
+    cross_validate,
+    make_splits,
+    report_text,
+)
+from pipeline.train import feature_columns, xy
+from pipeline.tune import candidates, tune
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_official_folds_are_never_mixed():
+    df = feature_table(200)
+    protocol, optimistic, splits = make_splits(df, n_splits=5)
+    assert protocol.startswith("official-folds") and not optimistic
+    assert len(splits) == 10
+    folds = df["fold"].to_numpy()
+    for split in splits:
+        test_folds = set(folds[split.test])
+        assert len(test_folds) == 1
+        assert test_folds.isdisjoint(folds[split.train])
+        assert len(split.train) + len(split.test) == len(df)
+    assert sorted(np.concatenate([s.test for s in splits])) == list(range(len(df)))
+
+
+def test_groups_without_folds_keep_recordings_together():
+    df = feature_table(200, folds=False)
+    protocol, optimistic, splits = make_splits(df, n_splits=5)
+    assert protocol.startswith("stratified-group-kfold") and not optimistic
+    groups = df["group"].to_numpy()
+    for split in splits:
+        assert set(groups[split.test]).isdisjoint(groups[split.train])
+
+
+@pytest.fixture(scope="module")
+def av_metrics(tmp_path_factory):
+    reports = tmp_path_factory.mktemp("reports")
+    df = feature_table(150, folds=False, groups=False)
+    metrics = cross_validate(df, ["logreg"], TINY, n_splits=3, reports_dir=reports)
+    return metrics, reports
+
+
+def test_no_groups_is_flagged_optimistic_everywhere(av_metrics):
+    metrics, reports = av_metrics
+    assert "optimistic" in metrics["protocol"] and metrics["optimistic"] is True
+    saved = json.loads((reports / "metrics.json").read_text())
+    assert saved["warning"] == OPTIMISTIC_WARNING and "optimistic" in saved["protocol"]
+    assert "OPTIMISTIC" in (reports / "summary.md").read_text()
+    assert OPTIMISTIC_WARNING in report_text(metrics)
+
+
+@pytest.fixture(scope="module")
+def us8k_run(tmp_path_factory):
+    reports = tmp_path_factory.mktemp("reports")
+    df = feature_table(200)
+    metrics = cross_validate(df, ["logreg", "rf", "ensemble"], TINY, reports_dir=reports)
+    return df, metrics, reports
+
+
+def test_metrics_json_layout(us8k_run):
+    df, metrics, reports = us8k_run
+    saved = json.loads((reports / "metrics.json").read_text())
+    assert saved["protocol"].startswith("official-folds")
+    assert "warning" not in saved and "OPTIMISTIC" not in report_text(metrics)
+    assert saved["best"] in saved["models"]
+    assert set(saved["models"]) == {"logreg", "rf", "ensemble"}
+    for m in saved["models"].values():
+        assert {"accuracy_mean", "accuracy_std", "macro_f1_mean", "per_class_recall",
+                "fit_seconds"} <= set(m)
+        assert 0.0 <= m["accuracy_mean"] <= 1.0
+        assert set(m["per_class_recall"]) == set(df["label"])
+
+
+@pytest.mark.parametrize("name", ["logreg", "rf", "ensemble"])
+def test_per_model_files(us8k_run, name):
+    df, metrics, reports = us8k_run
+    folds = json.loads((reports / "cv" / f"{name}.json").read_text())["folds"]
+    assert [f["fold"] for f in folds] == [f"fold{i}" for i in range(1, 11)]
+    assert [f["n_test"] for f in folds] == df["fold"].value_counts().sort_index().tolist()
+    mean = np.mean([f["accuracy"] for f in folds])
+    assert mean == pytest.approx(metrics["models"][name]["accuracy_mean"], abs=1e-4)
+    preds = pd.read_csv(reports / "cv" / f"{name}_predictions.csv")
+    assert {"actual", "predicted"} <= set(preds.columns)
+    assert sorted(preds["id"]) == sorted(df["id"])
+    assert (reports / "cv" / f"{name}_confusion.png").read_bytes().startswith(PNG)
+
+
+def test_summary_and_plots(us8k_run):
+    _, metrics, reports = us8k_run
+    summary = (reports / "summary.md").read_text()
+    for name, m in metrics["models"].items():
+        assert f"| {name} | {m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f}" in summary
+    assert (reports / "fold_accuracy.png").read_bytes().startswith(PNG)
+
+
+def test_ensemble_score_equals_refitting_the_soft_vote(us8k_run):
+    df, metrics, reports = us8k_run
+    _, _, splits = make_splits(df)
+    X, y = xy(df, feature_columns(df))
+    tiny = {**TINY, "ensemble": {"members": ["logreg", "rf"]}}
+    accs = []
+    for s in splits:
+        model = build_estimator("ensemble", tiny["ensemble"], seed=42, all_params=tiny)
+        accs.append(np.mean(model.fit(X[s.train], y[s.train]).predict(X[s.test]) == y[s.test]))
+    refit = cross_validate(df, ["ensemble"], tiny)
+    assert refit["models"]["ensemble"]["accuracy_mean"] == pytest.approx(np.mean(accs), abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("search", "n_iter", "expected"), [("grid", 0, 6), ("random", 4, 4), ("random", 50, 6)]
+)
+def test_candidates(search, n_iter, expected):
+    space = {"C": [0.1, 1.0, 10.0], "tol": [1e-3, 1e-4]}
+    combos = candidates(space, search=search, n_iter=n_iter, seed=0)
+    assert len(combos) == expected
+    assert all(c["C"] in space["C"] and c["tol"] in space["tol"] for c in combos)
+
+
+def test_tune_writes_best_params_and_heatmap(tmp_path):
+    df = feature_table(150)
+    space = {"C": [0.001, 1.0], "max_iter": [50, 200]}
+    out = tune(df, "logreg", space, base_params=TINY["logreg"], reports_dir=tmp_path)
+    saved = json.loads((tmp_path / "tune_logreg.json").read_text())
+    assert saved["best_params"] in candidates(space)
+    assert len(saved["results"]) == 4
+    assert saved["best_accuracy"] == max(r["accuracy_mean"] for r in saved["results"])
+    assert out["protocol"].startswith("official-folds")
+    assert (tmp_path / "tune_logreg.png").read_bytes().startswith(PNG)

@@ -1,0 +1,122 @@
+"""Saving and loading models without pickle: round trips, refusals, the index."""
+
+import json
+
+import numpy as np
+import pytest
+import skops.io as sio
+from model_tables import TINY, feature_table, matrix
+
+from pipeline.errors import UserError
+from pipeline.estimators import build_estimator
+from pipeline.persist import load_from_index, load_model, read_index, resolve_name, save_model
+from pipeline.train import feature_columns, train_models
+
+MODELS = ["logreg", "rf", "xgb", "ensemble"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return matrix(160)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_round_trip_gives_identical_predictions(tmp_path, data, name):
+    X, y = data
+    model = build_estimator(name, TINY[name], seed=2, all_params=TINY).fit(X, y)
+    save_model(model, name, tmp_path)
+    loaded = load_model(name, tmp_path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob("*.tmp"))
+
+
+class Gadget:
+    """A type skops does not know, standing in for anything a stranger could plant."""
+
+    def __init__(self):
+        self.payload = [1, 2, 3]
+
+
+def test_untrusted_type_is_refused(tmp_path, data):
+    X, y = data
+    model = build_estimator("logreg", TINY["logreg"]).fit(X, y)
+    save_model(model, "logreg", tmp_path)
+    model.gadget_ = Gadget()
+    (tmp_path / "logreg.skops").write_bytes(sio.dumps(model))
+    with pytest.raises(UserError, match="untrusted types: .*Gadget"):
+        load_model("logreg", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [
+        ("logreg", lambda folder: (folder / "logreg.skops").write_bytes(b"PK\x03\x04broken")),
+        ("rf", lambda folder: (folder / "rf.skops").write_bytes(b"")),
+        ("xgb", lambda folder: (folder / "xgb.xgb.json").write_text('{"learner": 3')),
+        ("xgb", lambda folder: (folder / "xgb.xgb.json").unlink()),
+        ("rf", lambda folder: (folder / "rf.json").write_text("{not json")),
+        ("rf", lambda folder: (folder / "rf.json").write_text('{"format": "pickle", '
+                                                              '"files": [], "classes": []}')),
+    ],
+)
+def test_damaged_files_are_one_line_user_errors(tmp_path, data, name, damage):
+    X, y = data
+    save_model(build_estimator(name, TINY[name]).fit(X, y), name, tmp_path)
+    damage(tmp_path)
+    with pytest.raises(UserError) as info:
+        load_model(name, tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_train_writes_index_and_best_follows_cv(tmp_path):
+    df = feature_table(120)
+    metrics = {"models": {"logreg": {"accuracy_mean": 0.6}, "rf": {"accuracy_mean": 0.7}}}
+    index = train_models(df, ["logreg", "rf"], TINY, seed=0, out_dir=tmp_path,
+                         feature_params={"sr": 22050}, cv_metrics=metrics)
+    on_disk = read_index(tmp_path)
+    assert on_disk == json.loads(json.dumps(index))
+    assert on_disk["best"] == "rf"
+    assert on_disk["feature_names"] == feature_columns(df)
+    assert on_disk["feature_params"] == {"sr": 22050}
+    assert on_disk["majority_class"] in on_disk["classes"]
+    name, model, _ = load_from_index(tmp_path, "best")
+    assert name == "rf" and model.n_estimators == TINY["rf"]["n_estimators"]
+    # Refitting one model keeps the other and its CV score.
+    train_models(df, ["logreg"], TINY, seed=0, out_dir=tmp_path)
+    assert set(read_index(tmp_path)["models"]) == {"logreg", "rf"}
+    assert read_index(tmp_path)["best"] == "rf"
+
+
+@pytest.mark.parametrize(
+    ("index", "choice", "expected"),
+    [
+        ({"best": "xgb", "models": {"xgb": {}, "rf": {}}}, "best", "xgb"),
+        ({"best": None, "models": {"xgb": {"cv_accuracy": 0.5}, "rf": {"cv_accuracy": 0.6}}},
+         None, "rf"),
+        ({"best": None, "models": {"rf": {}}}, "best", "rf"),
+        ({"best": "xgb", "models": {"xgb": {}, "rf": {}}}, "rf", "rf"),
+    ],
+)
+def test_resolve_name(index, choice, expected):
+    assert resolve_name(index, choice) == expected
+
+
+@pytest.mark.parametrize(
+    ("index", "choice", "needle"),
+    [
+        ({"best": None, "models": {"xgb": {}, "rf": {}}}, "best", "cannot resolve"),
+        ({"best": "rf", "models": {"rf": {}}}, "ffnn", "not trained"),
+    ],
+)
+def test_resolve_name_errors(index, choice, needle):
+    with pytest.raises(UserError, match=needle):
+        resolve_name(index, choice)
+
+
+def test_missing_index_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no trained models"):
+        read_index(tmp_path)
+    (tmp_path / "index.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match="corrupt"):
+        read_index(tmp_path)
