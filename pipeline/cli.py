@@ -21,7 +21,25 @@ def _not_built(name: str) -> int:
 
 # --- synth -----------------------------------------------------------------------------
 def _cmd_synth(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("synth")
+    from pipeline.datasets.synth import generate
+
+    clips = params.prepare.synth_clips if args.clips is None else args.clips
+    seed = params.seed if args.seed is None else args.seed
+    layout = args.layout or params.prepare.synth_layout
+    s = generate(args.out, layout=layout, clips=clips, seed=seed)
+    where = ", ".join(p for p in (s["us8k"], s["av"]) if p)
+    print(
+        f"wrote {s['clips']} clips (seed {seed}, layout {layout}) to {where} in "
+        f"{s['seconds']:.1f} s ({s['clips'] / max(s['seconds'], 1e-9):.1f} clips/s)"
+    )
+    print("per class: " + ", ".join(f"{c} {k}" for c, k in s["per_class"].items()))
+    print("per fold:  " + ", ".join(f"{f}:{k}" for f, k in s["per_fold"].items()))
+    if s["av"]:
+        print(f"AV split:  train {s['train']} (folds 1-6), test {s['test']} (folds 7-10)")
+    print("rates:     " + ", ".join(f"{r}:{k}" for r, k in s["rates"].items()))
+    print("subtypes:  " + ", ".join(f"{t}:{k}" for t, k in s["subtypes"].items()))
+    print("channels:  " + ", ".join(f"{c}ch:{k}" for c, k in s["channels"].items()))
+    return 0
 
 
 # --- features --------------------------------------------------------------------------
@@ -77,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate the embedded UrbanSound8K-shaped dataset")
     p.add_argument("out", help="output folder")
-    p.add_argument("--layout", choices=("us8k", "av", "both"), default="both")
+    p.add_argument(
+        "--layout", choices=("us8k", "av", "both"), default=None, help="default: params"
+    )
     p.add_argument("--clips", type=int, default=None, help="number of clips (default: params)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: params)")
     p.set_defaults(handler=_cmd_synth)
