@@ -25,8 +25,9 @@ class PrepareParams:
     """Which dataset the pipeline runs on."""
 
     dataset: str = "synth"  # "synth" (the embedded generator) or a dataset folder
-    synth_clips: int = 1000
-    synth_layout: str = "both"
+    test: str | None = None  # optional second folder whose test clips get predictions
+    synth_clips: int = 1000  # generated training clips (official folds)
+    synth_test_clips: int = 500  # size of the independent generated AV set (≈38 % test clips)
 
 
 @dataclass(frozen=True)
