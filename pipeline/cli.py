@@ -67,33 +67,152 @@ def _cmd_features(args: argparse.Namespace, params: Params) -> int:
 
 
 # --- train -----------------------------------------------------------------------------
+def _train_params(params: Params) -> dict:
+    t = params.train
+    return {"logreg": t.logreg, "ffnn": t.ffnn, "rf": t.rf, "xgb": t.xgb, "ensemble": t.ensemble}
+
+
+def _read_store(folder: str):
+    """Feature table and feature parameters of a feature store folder."""
+    import json
+    from pathlib import Path
+
+    from pipeline.store import read_features
+
+    table = read_features(folder)
+    meta_path = Path(folder) / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    return table, meta.get("feature_params", meta.get("features", {}))
+
+
 def _cmd_train(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("train")
+    import json
+    from pathlib import Path
+
+    from pipeline.estimators import resolve_names
+    from pipeline.train import train_models
+
+    names = resolve_names(args.model, params.train.models)
+    table, feature_params = _read_store(args.features)
+    metrics_path = Path(args.reports) / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
+    index = train_models(table, names, _train_params(params), seed=params.seed,
+                         out_dir=args.out, feature_params=feature_params, cv_metrics=metrics)
+    for name in names:
+        entry = index["models"][name]
+        cv = entry.get("cv_accuracy")
+        cv_text = f"CV accuracy {cv:.4f}" if cv is not None else "no CV accuracy yet"
+        print(f"{name:9s} fitted on {index['n_train']} clips in {entry['fit_seconds']:.1f} s "
+              f"({cv_text})")
+    print(f"models saved to {args.out} (best: {index['best'] or 'unknown, run evaluate'})")
+    return 0
 
 
 # --- evaluate --------------------------------------------------------------------------
+def _scheduler(args: argparse.Namespace, params: Params) -> tuple[str, int]:
+    scheduler = args.scheduler or params.parallel.scheduler
+    workers = args.workers if args.workers is not None else params.parallel.workers
+    return scheduler, workers
+
+
 def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("evaluate")
+    from pipeline.estimators import resolve_names
+    from pipeline.evaluate import cross_validate, report_text
+
+    names = resolve_names(args.model, params.train.models)
+    table, _ = _read_store(args.features)
+    scheduler, workers = _scheduler(args, params)
+    metrics = cross_validate(table, names, _train_params(params), seed=params.seed,
+                             n_splits=params.evaluate.n_splits, scheduler=scheduler,
+                             workers=workers, reports_dir=args.reports)
+    print(report_text(metrics))
+    print(f"reports written to {args.reports} (metrics.json, summary.md, cv/, plots)")
+    return 0
 
 
 # --- tune ------------------------------------------------------------------------------
 def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("tune")
+    from pipeline.tune import tune
+
+    space = params.tune.spaces.get(args.model)
+    if not space:
+        raise UserError(f"params: tune.spaces.{args.model} is not set (the search space)")
+    table, _ = _read_store(args.features)
+    scheduler, workers = _scheduler(args, params)
+    out = tune(table, args.model, space, base_params=_train_params(params)[args.model],
+               seed=params.seed, n_splits=params.evaluate.n_splits, search=params.tune.search,
+               n_iter=params.tune.n_iter, heatmap=params.tune.heatmap.get(args.model),
+               scheduler=scheduler, workers=workers, reports_dir=args.reports)
+    for row in sorted(out["results"], key=lambda r: -r["accuracy_mean"]):
+        print(f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}  {row['params']}")
+    print(f"protocol: {out['protocol']}")
+    print(f"best {args.model} parameters: {out['best_params']} "
+          f"(accuracy {out['best_accuracy']:.4f})")
+    print(f"written: {args.reports}/tune_{args.model}.json and .png")
+    return 0
 
 
 # --- submit ----------------------------------------------------------------------------
 def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("submit")
+    from pathlib import Path
+
+    from pipeline.datasets import read_dataset
+    from pipeline.submission import make_submission
+
+    test = args.test or params.submit.test or "data/prepared"
+    manifest = read_dataset(test)
+    rows = manifest[manifest["split"] == "test"].reset_index(drop=True)
+    store = errors = None
+    if args.features and (Path(args.features) / "features.parquet").is_file():
+        import pandas as pd
+
+        store, _ = _read_store(args.features)
+        errors_csv = Path(args.features) / "errors.csv"
+        errors = pd.read_csv(errors_csv, dtype=str) if errors_csv.is_file() else None
+    result = make_submission(rows, args.models, args.out, model=args.model or params.submit.model,
+                             store=store, store_errors=errors)
+    print(f"model {result['model']}: {result['n']} test clips → {result['out']}")
+    print("predicted: " + ", ".join(f"{c} {k}" for c, k in result["counts"].items() if k))
+    warnings = result["warnings"]
+    if len(warnings):
+        print(f"WARNING: {len(warnings)} test clip(s) could not be read and were given the most "
+              f"frequent training class; listed in {result['warnings_file']}:")
+        for row in warnings.head(10).itertuples():
+            print(f"  {row.id}: {row.kind}: {row.message}")
+        if len(warnings) > 10:
+            print(f"  ... and {len(warnings) - 10} more")
+    return 0
 
 
 # --- predict ---------------------------------------------------------------------------
 def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("predict")
+    import json
+
+    from pipeline.submission import predict_paths
+
+    name, table = predict_paths(args.paths, args.models, model=args.model)
+    for row in table.to_dict("records"):
+        ok = isinstance(row["class"], str)
+        if args.json:
+            record = {"id": row["id"], "path": row["path"], "model": name,
+                      "class": row["class"] if ok else None,
+                      "probability": round(float(row["probability"]), 4) if ok else None}
+            if not ok:
+                record["error"] = row["error"]
+            print(json.dumps(record))
+        elif ok:
+            print(f"{row['id']}\t{row['class']}\t{row['probability']:.4f}")
+        else:
+            print(f"{row['id']}\tERROR\t{row['error']}")
+    return 0
 
 
 # --- score -----------------------------------------------------------------------------
 def _cmd_score(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("score")
+    from pipeline.submission import score, score_text
+
+    print(score_text(score(args.submission, args.answers)))
+    return 0
 
 
 # --- run -------------------------------------------------------------------------------
@@ -139,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", default="data/features", help="feature store folder")
     p.add_argument("--model", choices=(*MODEL_CHOICES, "all"), default="all")
     p.add_argument("--out", default="models", help="models folder")
+    p.add_argument("--reports", default="reports", help="reports folder (CV accuracy → best)")
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("evaluate", help="cross-validate models under the official folds")
@@ -159,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("submit", help="write the leaderboard submission (ID,Class)")
     p.add_argument("--model", default=None, help="model name or 'best' (default: params)")
-    p.add_argument("--test", default=None, help="dataset with the test clips")
+    p.add_argument("--test", default=None, help="dataset with the test clips (default: params)")
+    p.add_argument("--features", default="data/features", help="feature store to reuse")
     p.add_argument("--models", default="models", help="models folder")
     p.add_argument("--out", default="data/submission.csv")
     p.set_defaults(handler=_cmd_submit)

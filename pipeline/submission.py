@@ -164,3 +164,181 @@ def predict_rows(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     proba = model.predict_proba(X)
     best = np.argmax(proba, axis=1)
     return np.asarray(model.classes_, dtype=object)[best], proba[np.arange(len(X)), best]
+
+
+def _feature_params(index: dict):
+    from pipeline.config import FeatureParams
+
+    try:
+        return FeatureParams(**index.get("feature_params", {}))
+    except TypeError as exc:
+        raise UserError(f"the models' feature parameters are not understood: {exc}") from None
+
+
+def clip_features(path: str, params) -> dict[str, float]:
+    """Features of one audio file with the parameters the models were trained with.
+
+    Raises
+    ------
+    pipeline.audio.AudioError
+        The file cannot be loaded.
+    ValueError
+        The signal cannot give features.
+    """
+    from pipeline.audio import load_clip
+    from pipeline.features import extract_features
+
+    y = load_clip(path, sr=params.sr)
+    return extract_features(y, sr=params.sr, params=params)
+
+
+def features_for(
+    rows: pd.DataFrame, index: dict, *, store: pd.DataFrame | None = None,
+    store_errors: pd.DataFrame | None = None,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Feature matrix of manifest ``rows``, taken from a feature store or extracted.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Manifest rows (``id``, ``path``), in output order.
+    index : dict
+        The models folder index (``feature_names``, ``feature_params``).
+    store : DataFrame, optional
+        Feature table whose rows are reused when the ids match (same feature columns).
+    store_errors : DataFrame, optional
+        The store's error rows (``id, path, kind, message``); those clips are not retried.
+
+    Returns
+    -------
+    X : ndarray, shape (n_rows, n_features)
+        Rows of unreadable clips are zeros.
+    ok : ndarray of bool, shape (n_rows,)
+    problems : DataFrame
+        ``id, path, kind, message`` of every clip without features.
+    """
+    from pipeline.audio import AudioError
+
+    names = list(index["feature_names"])
+    X = np.zeros((len(rows), len(names)), dtype=np.float32)
+    ok = np.zeros(len(rows), dtype=bool)
+    problems = []
+    have = {}
+    if store is not None and set(names) <= set(store.columns):
+        have = dict(zip(store["id"].astype(str), store[names].to_numpy(np.float32), strict=True))
+    failed = {}
+    if store_errors is not None and len(store_errors):
+        failed = {str(r.id): (r.kind, r.message) for r in store_errors.itertuples()}
+    params = None
+    for i, (clip_id, path) in enumerate(zip(rows["id"].astype(str), rows["path"], strict=True)):
+        if clip_id in have:
+            X[i], ok[i] = have[clip_id], True
+            continue
+        if clip_id in failed:
+            problems.append((clip_id, path, *failed[clip_id]))
+            continue
+        params = params or _feature_params(index)
+        try:
+            values = clip_features(path, params)
+        except AudioError as exc:
+            problems.append((clip_id, path, exc.kind, str(exc)))
+            continue
+        except ValueError as exc:
+            problems.append((clip_id, path, "no_features", f"{path}: {exc}"))
+            continue
+        if list(values) != names:
+            raise UserError(
+                "the models were trained on other feature columns than these parameters give; "
+                "retrain them"
+            )
+        X[i], ok[i] = np.fromiter(values.values(), dtype=np.float32, count=len(names)), True
+    problems = pd.DataFrame(problems, columns=["id", "path", "kind", "message"])
+    return X, ok, problems
+
+
+def make_submission(
+    test_rows: pd.DataFrame,
+    models_dir: str | Path,
+    out: str | Path,
+    *,
+    model: str = "best",
+    store: pd.DataFrame | None = None,
+    store_errors: pd.DataFrame | None = None,
+) -> dict:
+    """Predict the test clips and write ``out`` (``ID,Class``) plus its warnings file.
+
+    Parameters
+    ----------
+    test_rows : DataFrame
+        Manifest rows of the test clips (``id``, ``path``), in test-file order.
+    models_dir : path
+        Folder written by :func:`pipeline.train.train_models`.
+    out : path
+        Submission CSV; ``<stem>_warnings.csv`` is written next to it (or removed).
+    model : str
+        A model name or ``"best"``.
+    store, store_errors : DataFrame, optional
+        Feature store content to reuse (see :func:`features_for`).
+
+    Returns
+    -------
+    dict
+        ``out, model, n, warnings`` (DataFrame of unreadable clips), ``counts`` per class.
+    """
+    from pipeline.persist import load_from_index
+
+    if test_rows.empty:
+        raise UserError("no test clips to predict (the dataset has no test split)")
+    name, estimator, index = load_from_index(models_dir, model)
+    X, ok, problems = features_for(test_rows, index, store=store, store_errors=store_errors)
+    classes = np.full(len(test_rows), index["majority_class"], dtype=object)
+    classes[ok] = predict_rows(estimator, X[ok])[0]
+    ids = test_rows["id"].astype(str).tolist()
+    path = write_submission(ids, classes, out)
+    warn = warnings_path(out)
+    if len(problems):
+        problems = problems.assign(assigned=index["majority_class"])
+        atomic_write_text(warn, problems.to_csv(index=False))
+    else:
+        warn.unlink(missing_ok=True)  # a warnings file of an earlier run would mislead
+    counts = pd.Series(classes).value_counts().reindex(CLASSES, fill_value=0)
+    return {"out": str(path), "model": name, "n": len(ids), "warnings": problems,
+            "warnings_file": str(warn) if len(problems) else None,
+            "counts": {c: int(k) for c, k in counts.items()}}
+
+
+def predict_paths(
+    paths, models_dir: str | Path, *, model: str = "best"
+) -> tuple[str, pd.DataFrame]:
+    """Classify audio files and folders.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Audio files or folders (any layout :func:`pipeline.datasets.read_dataset` reads).
+
+    Returns
+    -------
+    name : str
+        The model used.
+    table : DataFrame
+        ``id, path, class, probability, error`` (``class`` NA and ``error`` set for a clip
+        that cannot be read).
+    """
+    from pipeline.datasets import read_dataset
+    from pipeline.persist import load_from_index
+
+    rows = pd.concat([read_dataset(p)[["id", "path"]] for p in paths], ignore_index=True)
+    name, estimator, index = load_from_index(models_dir, model)
+    X, ok, problems = features_for(rows, index)
+    table = rows.assign(**{"class": pd.NA, "probability": np.nan, "error": pd.NA})
+    table = table.astype({"class": "object", "error": "object"})
+    if ok.any():
+        classes, proba = predict_rows(estimator, X[ok])
+        table.loc[ok, "class"] = classes
+        table.loc[ok, "probability"] = proba
+    if len(problems):
+        reasons = dict(zip(problems["id"], problems["kind"] + ": " + problems["message"],
+                           strict=True))
+        table.loc[~ok, "error"] = table.loc[~ok, "id"].map(reasons)
+    return name, table
