@@ -154,7 +154,6 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
     nyquist = sr / 2
     fmax = nyquist if params.fmax is None else float(params.fmax)
     band_fmax = nyquist if params.band_fmax is None else float(params.band_fmax)
-    freqs = spectral.fft_frequencies(sr=sr, n_fft=n_fft)
 
     power = spectral.power_spectrogram(y, n_fft=n_fft, hop_length=hop)
     magnitude = np.sqrt(power)
@@ -163,7 +162,7 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
     cepstra = _mfcc.mfcc(log_mel, n_mfcc=params.n_mfcc)
 
     rms = time_domain.frame_rms(y, frame_length=n_fft, hop_length=hop)
-    centroid, bandwidth = spectral.centroid_bandwidth(magnitude, freqs=freqs)
+    centroid, bandwidth = spectral.centroid_bandwidth(magnitude, sr=sr, n_fft=n_fft)
     framewise = np.vstack(
         [
             rms,
@@ -171,7 +170,9 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
             spectral.onset_strength(log_mel, n_fft=n_fft, hop_length=hop),
             centroid,
             bandwidth,
-            spectral.rolloff(magnitude, freqs=freqs, roll_percent=params.roll_percent),
+            spectral.rolloff(
+                magnitude, sr=sr, n_fft=n_fft, roll_percent=params.roll_percent
+            ),
             spectral.flatness(power),
             spectral.flux(magnitude),
             spectral.contrast(
@@ -183,14 +184,13 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
                 quantile=params.contrast_quantile,
             ),
             cepstra,
-            _mfcc.delta(cepstra, width=params.delta_width, order=1),
-            _mfcc.delta(cepstra, width=params.delta_width, order=2),
+            *_mfcc.deltas(cepstra, width=params.delta_width, orders=(1, 2)),
         ]
     )
     values = [summary_stats(framewise).ravel()]
 
     amplitude = time_domain.amplitude_stats(y)
-    mean_power = power.mean(axis=0, dtype=np.float64)
+    mean_power = power.sum(axis=1).astype(np.float64) / power.shape[1]
     clip = [amplitude[key[len("amp_"):]] for key in CLIP_LEVEL[:6]]
     clip += [
         time_domain.silence_ratio(rms, threshold_db=params.silence_db),

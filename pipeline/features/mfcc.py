@@ -14,40 +14,49 @@ from functools import lru_cache
 import librosa
 import numpy as np
 import scipy.fft
+import scipy.sparse
 
 from pipeline.features.spectral import AMIN, readonly
 
 
 @lru_cache(maxsize=8)
-def mel_basis(*, sr: float, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """Transposed Slaney mel filterbank (``librosa.filters.mel``), float32, (n_freq, n_mels)."""
+def mel_basis(
+    *, sr: float, n_fft: int, n_mels: int, fmin: float, fmax: float
+) -> scipy.sparse.csr_array:
+    """Slaney mel filterbank (``librosa.filters.mel``), float32, shape (n_mels, n_freq).
+
+    Sparse: each FFT bin feeds at most two triangular filters, so ~98 % of the dense
+    matrix is zeros and the sparse product costs a small fraction of the dense one.
+    """
     weights = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-    return readonly(np.ascontiguousarray(weights.T, dtype=np.float32))
+    return scipy.sparse.csr_array(weights.astype(np.float32))
 
 
 @lru_cache(maxsize=8)
 def dct_basis(*, n_mels: int, n_mfcc: int) -> np.ndarray:
-    """Transposed orthonormal DCT-II matrix, float32, (n_mels, n_mfcc)."""
+    """Orthonormal DCT-II matrix (first ``n_mfcc`` rows), float32, (n_mfcc, n_mels)."""
     matrix = scipy.fft.dct(np.eye(n_mels), type=2, norm="ortho", axis=0)[:n_mfcc]
-    return readonly(np.ascontiguousarray(matrix.T, dtype=np.float32))
+    return readonly(np.ascontiguousarray(matrix, dtype=np.float32))
 
 
-def log_mel(power: np.ndarray, *, basis: np.ndarray, top_db: float = 80.0) -> np.ndarray:
+def log_mel(
+    power: np.ndarray, *, basis: scipy.sparse.csr_array, top_db: float = 80.0
+) -> np.ndarray:
     """Log-mel spectrogram in dB (``librosa.power_to_db(melspectrogram)``).
 
     Parameters
     ----------
-    power : np.ndarray, shape (n_frames, n_freq)
-    basis : np.ndarray, shape (n_freq, n_mels)
+    power : np.ndarray, shape (n_freq, n_frames)
+    basis : scipy.sparse.csr_array, shape (n_mels, n_freq)
         From :func:`mel_basis`.
     top_db : float
         Values more than ``top_db`` below the clip's maximum are raised to it.
 
     Returns
     -------
-    np.ndarray, shape (n_frames, n_mels), float32
+    np.ndarray, shape (n_mels, n_frames), float32
     """
-    mel = power @ basis
+    mel = np.asarray(basis @ power, dtype=np.float32)
     np.maximum(mel, np.float32(AMIN), out=mel)
     db = np.log10(mel, out=mel)
     db *= np.float32(10.0)
@@ -60,13 +69,22 @@ def mfcc(log_mel_db: np.ndarray, *, n_mfcc: int) -> np.ndarray:
 
     Parameters
     ----------
-    log_mel_db : np.ndarray, shape (n_frames, n_mels)
+    log_mel_db : np.ndarray, shape (n_mels, n_frames)
 
     Returns
     -------
     np.ndarray, shape (n_mfcc, n_frames), float32
     """
-    return (log_mel_db @ dct_basis(n_mels=log_mel_db.shape[1], n_mfcc=n_mfcc)).T
+    n_mels = log_mel_db.shape[0]
+    basis = dct_basis(n_mels=n_mels, n_mfcc=n_mfcc)
+    # Rows 1.. of the DCT ignore a frame's mean level, and row 0 measures only it.
+    # Splitting the two keeps frames with equal spectra (digital silence) exactly
+    # equal instead of differing by matrix-product rounding.
+    level = log_mel_db.mean(axis=0)
+    coefficients = np.empty((n_mfcc, log_mel_db.shape[1]), dtype=np.float32)
+    coefficients[0] = level * np.float32(np.sqrt(n_mels))
+    coefficients[1:] = basis[1:] @ (log_mel_db - level)
+    return coefficients
 
 
 @lru_cache(maxsize=32)
@@ -86,29 +104,36 @@ def derivative_weights(n: int, order: int) -> np.ndarray:
     return readonly(weights.astype(np.float32))
 
 
-def delta(data: np.ndarray, *, width: int = 9, order: int = 1) -> np.ndarray:
-    """Local derivative along the last axis (``librosa.feature.delta``, ``mode="interp"``).
+def deltas(data: np.ndarray, *, width: int = 9, orders: tuple[int, ...] = (1, 2)) -> np.ndarray:
+    """Local derivatives along the last axis (``librosa.feature.delta``, ``mode="interp"``).
 
     The derivative of the degree-``order`` fit is constant over a window, so librosa's
     "interp" edges equal the first/last full-window value: compute the valid part with
     one filter and repeat its ends. With fewer frames than ``width`` (where librosa
     raises) the fit uses all frames, giving one constant value (0 for ``order`` or fewer
-    frames).
+    frames). All orders share one pass over the sliding windows.
 
     Parameters
     ----------
     data : np.ndarray, shape (n_rows, n_frames)
     width : int, odd, >= 3
-    order : int, >= 1
+    orders : tuple of int, each >= 1
 
     Returns
     -------
-    np.ndarray, shape (n_rows, n_frames), float32
+    np.ndarray, shape (len(orders), n_rows, n_frames), float32
     """
     n_frames = data.shape[-1]
     window = min(width, n_frames)
-    weights = derivative_weights(window, order)
+    weights = np.stack([derivative_weights(window, order) for order in orders], axis=1)
+    # A derivative ignores offsets; removing one makes a constant row exactly 0.
+    data = data - data[..., :1]
     windows = np.lib.stride_tricks.sliding_window_view(data, window, axis=-1)
-    valid = windows @ weights
+    valid = np.moveaxis(windows @ weights, -1, 0)
     missing = n_frames - valid.shape[-1]
-    return np.pad(valid, [(0, 0), (missing // 2, missing - missing // 2)], mode="edge")
+    return np.pad(valid, [(0, 0), (0, 0), (missing // 2, missing - missing // 2)], mode="edge")
+
+
+def delta(data: np.ndarray, *, width: int = 9, order: int = 1) -> np.ndarray:
+    """One derivative of :func:`deltas`, shape (n_rows, n_frames)."""
+    return deltas(data, width=width, orders=(order,))[0]

@@ -1,13 +1,15 @@
 """FFT features from one shared short-time Fourier transform per clip.
 
-Layout: spectrograms here are (n_frames, n_freq) -- the transpose of librosa's -- because
-the FFT of a C-ordered frame matrix produces them that way and every per-frame reduction
-then runs over contiguous memory. Frames are centred and zero-padded exactly as
-``librosa.stft(center=True, pad_mode="constant")`` with a periodic Hann window.
+Layout: spectrograms are (n_freq, n_frames) as in librosa; the FFT runs along axis 0 of
+the windowed frame matrix so it produces that layout without a transpose, and per-frame
+reductions over frequency then add whole contiguous rows. Frames are centred and
+zero-padded exactly as ``librosa.stft(center=True, pad_mode="constant")`` with a periodic
+Hann window.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +24,23 @@ def readonly(a: np.ndarray) -> np.ndarray:
     """Mark a cached array read-only so no caller can change it for the next one."""
     a.flags.writeable = False
     return a
+
+
+_scratch = threading.local()
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A per-thread work array, reused from clip to clip, for temporaries that never escape.
+
+    Fresh multi-megabyte temporaries for every clip cost page faults that rival the
+    arithmetic; reusing them keeps the hot path in already-mapped memory.
+    """
+    size = int(np.prod(shape))
+    buffers = _scratch.__dict__
+    buffer = buffers.get(name)
+    if buffer is None or buffer.dtype != dtype or buffer.size < size:
+        buffer = buffers[name] = np.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape)
 
 
 @lru_cache(maxsize=8)
@@ -49,14 +68,15 @@ def frame(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
 
     Returns
     -------
-    np.ndarray, shape (1 + n_samples // hop_length, n_fft)
+    np.ndarray, shape (n_fft, 1 + n_samples // hop_length)
+        Column ``t`` is frame ``t`` (librosa's ``util.frame`` layout).
     """
     padded = np.zeros(len(y) + n_fft, dtype=np.float32)
     padded[n_fft // 2 : n_fft // 2 + len(y)] = y
     n = 1 + len(y) // hop_length
     step = padded.strides[0]
     return np.lib.stride_tricks.as_strided(
-        padded, shape=(n, n_fft), strides=(hop_length * step, step), writeable=False
+        padded, shape=(n_fft, n), strides=(step, hop_length * step), writeable=False
     )
 
 
@@ -70,19 +90,25 @@ def power_spectrogram(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarr
 
     Returns
     -------
-    np.ndarray, shape (1 + n_samples // hop_length, 1 + n_fft // 2), float32
+    np.ndarray, shape (1 + n_fft // 2, 1 + n_samples // hop_length), float32
     """
-    windowed = frame(y, n_fft=n_fft, hop_length=hop_length) * hann_window(n_fft)
-    spectrum = scipy.fft.rfft(windowed, axis=1, overwrite_x=True)
-    real, imag = spectrum.real, spectrum.imag
-    power = real * real
-    power += imag * imag
-    return power
+    frames = frame(y, n_fft=n_fft, hop_length=hop_length)
+    windowed = scratch("windowed", frames.shape, np.float32)
+    np.multiply(frames, hann_window(n_fft)[:, None], out=windowed)
+    spectrum = scipy.fft.rfft(windowed, axis=0, overwrite_x=True)
+    # Square the interleaved (re, im) floats in one contiguous pass, then pair them.
+    parts = spectrum.view(np.float32)
+    parts *= parts
+    return parts[:, 0::2] + parts[:, 1::2]
 
 
-def centroid_bandwidth(
-    S: np.ndarray, *, freqs: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+@lru_cache(maxsize=8)
+def _moment_weights(*, sr: float, n_fft: int) -> np.ndarray:
+    freqs = fft_frequencies(sr=sr, n_fft=n_fft)
+    return readonly(np.stack([np.ones_like(freqs), freqs, freqs * freqs]))
+
+
+def centroid_bandwidth(S: np.ndarray, *, sr: float, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
     """Spectral centroid and bandwidth (p = 2) of a magnitude spectrogram.
 
     The definitions of ``librosa.feature.spectral_centroid`` / ``spectral_bandwidth``:
@@ -91,17 +117,18 @@ def centroid_bandwidth(
 
     Parameters
     ----------
-    S : np.ndarray, shape (n_frames, n_freq)
+    S : np.ndarray, shape (1 + n_fft // 2, n_frames)
         Magnitude spectrogram.
-    freqs : np.ndarray, shape (n_freq,)
+    sr, n_fft : int
 
     Returns
     -------
     centroid, bandwidth : np.ndarray, shape (n_frames,), Hz, float64
     """
     # Float64 moments: bandwidth² = E[f²] - centroid² cancels badly in float32.
-    weights = np.stack([np.ones_like(freqs), freqs, freqs * freqs], axis=1)
-    m0, m1, m2 = (S @ weights).T
+    wide = scratch("wide", S.shape, np.float64)
+    np.copyto(wide, S)
+    m0, m1, m2 = _moment_weights(sr=sr, n_fft=n_fft) @ wide
     silent = m0 <= 0.0
     m0 = np.where(silent, 1.0, m0)
     centroid = np.where(silent, 0.0, m1 / m0)
@@ -109,24 +136,45 @@ def centroid_bandwidth(
     return centroid, np.where(silent, 0.0, bandwidth)
 
 
-def rolloff(S: np.ndarray, *, freqs: np.ndarray, roll_percent: float = 0.85) -> np.ndarray:
+# Bins per block of the two-level cumulative sum of :func:`rolloff`.
+_BLOCK = 32
+
+
+def rolloff(S: np.ndarray, *, sr: float, n_fft: int, roll_percent: float = 0.85) -> np.ndarray:
     """Lowest bin frequency below which ``roll_percent`` of the frame's magnitude lies.
 
-    ``librosa.feature.spectral_rolloff``; a silent frame has roll-off 0.
+    ``librosa.feature.spectral_rolloff``; a silent frame has roll-off 0. Instead of a
+    cumulative sum over all bins (slow in numpy), sums of blocks of bins locate the
+    block holding the threshold and only that block is accumulated bin by bin.
 
     Parameters
     ----------
-    S : np.ndarray, shape (n_frames, n_freq)
-    freqs : np.ndarray, shape (n_freq,)
+    S : np.ndarray, shape (1 + n_fft // 2, n_frames)
+    sr, n_fft : int
     roll_percent : float in (0, 1)
 
     Returns
     -------
     np.ndarray, shape (n_frames,), Hz
     """
-    cumulative = np.cumsum(S, axis=1)
-    threshold = roll_percent * cumulative[:, -1:]
-    return freqs[np.argmax(cumulative >= threshold, axis=1)]
+    n_freq, n = S.shape
+    n_blocks = -(-n_freq // _BLOCK)
+    whole = (n_freq // _BLOCK) * _BLOCK
+    blocks = np.zeros((n_blocks, n), dtype=np.float64)
+    blocks[: whole // _BLOCK] = S[:whole].reshape(-1, _BLOCK, n).sum(axis=1)
+    if whole < n_freq:
+        blocks[-1] = S[whole:].sum(axis=0)
+    before = np.cumsum(blocks, axis=0)
+    threshold = roll_percent * before[-1]
+    block = np.minimum(np.count_nonzero(before < threshold, axis=0), n_blocks - 1)
+    before -= blocks  # magnitude below each block
+    columns = np.arange(n)
+    rows = block * _BLOCK + np.arange(_BLOCK)[:, None]
+    values = np.where(rows < n_freq, S[np.minimum(rows, n_freq - 1), columns], 0.0)
+    inside = before[block, columns] + np.cumsum(values, axis=0)
+    offset = np.minimum(np.count_nonzero(inside < threshold, axis=0), _BLOCK - 1)
+    bins = np.minimum(block * _BLOCK + offset, n_freq - 1)
+    return bins * (sr / n_fft)
 
 
 def flatness(power: np.ndarray) -> np.ndarray:
@@ -137,15 +185,17 @@ def flatness(power: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    power : np.ndarray, shape (n_frames, n_freq)
+    power : np.ndarray, shape (n_freq, n_frames)
 
     Returns
     -------
     np.ndarray, shape (n_frames,), in (0, 1]
     """
-    floored = np.maximum(power, np.float32(AMIN))
-    log_mean = np.log(floored).mean(axis=1, dtype=np.float64)
-    return np.exp(log_mean) / floored.mean(axis=1, dtype=np.float64)
+    floored = np.maximum(power, np.float32(AMIN), out=scratch("floored", power.shape, np.float32))
+    arithmetic = floored.mean(axis=0, dtype=np.float64)
+    log_mean = np.log(floored, out=floored).mean(axis=0, dtype=np.float64)
+    # Rounding can lift the ratio of equal values a hair above its bound of 1.
+    return np.minimum(np.exp(log_mean) / arithmetic, 1.0)
 
 
 def flux(S: np.ndarray) -> np.ndarray:
@@ -156,16 +206,18 @@ def flux(S: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    S : np.ndarray, shape (n_frames, n_freq)
+    S : np.ndarray, shape (n_freq, n_frames)
 
     Returns
     -------
     np.ndarray, shape (n_frames,), unitless, in [0, sqrt(2)]
     """
-    totals = S.sum(axis=1, keepdims=True)
-    normalised = S / np.where(totals > 0, totals, 1)
-    step = np.diff(normalised, axis=0)
-    values = np.sqrt(np.einsum("ij,ij->i", step, step, dtype=np.float64))
+    totals = S.sum(axis=0)
+    normalised = scratch("normalised", S.shape, np.float32)
+    np.multiply(S, (1.0 / np.where(totals > 0, totals, 1.0)).astype(np.float32), out=normalised)
+    step = scratch("step", (S.shape[0], S.shape[1] - 1), np.float32)
+    np.subtract(normalised[:, 1:], normalised[:, :-1], out=step)
+    values = np.sqrt(np.einsum("ij,ij->j", step, step))
     return np.concatenate([values[:1] if len(values) else [0.0], values])
 
 
@@ -226,7 +278,7 @@ def contrast(
 
     Parameters
     ----------
-    S : np.ndarray, shape (n_frames, n_freq)
+    S : np.ndarray, shape (1 + n_fft // 2, n_frames)
         Magnitude spectrogram.
 
     Returns
@@ -234,16 +286,17 @@ def contrast(
     np.ndarray, shape (n_bands + 1, n_frames), dB, float64
     """
     bands = contrast_bands(sr=sr, n_fft=n_fft, fmin=fmin, n_bands=n_bands, quantile=quantile)
-    peak = np.empty((len(bands), S.shape[0]))
+    peak = np.empty((len(bands), S.shape[1]))
     valley = np.empty_like(peak)
     for k, (start, stop, take) in enumerate(bands):
-        band = S[:, start:stop]
+        band = S[start:stop]
         if take == 1:
             # Most bands need only their extremes; a full sort is the slow path.
-            peak[k] = band.max(axis=1)
-            valley[k] = band.min(axis=1)
+            peak[k] = band.max(axis=0)
+            valley[k] = band.min(axis=0)
         else:
-            ordered = np.sort(band, axis=1)
+            # Sorting contiguous rows of the transposed band is the fast direction.
+            ordered = np.sort(np.ascontiguousarray(band.T), axis=1)
             peak[k] = ordered[:, -take:].mean(axis=1)
             valley[k] = ordered[:, :take].mean(axis=1)
     return _to_db(peak, top_db=80.0) - _to_db(valley, top_db=80.0)
@@ -258,18 +311,18 @@ def onset_strength(log_mel: np.ndarray, *, n_fft: int, hop_length: int) -> np.nd
 
     Parameters
     ----------
-    log_mel : np.ndarray, shape (n_frames, n_mels), dB
+    log_mel : np.ndarray, shape (n_mels, n_frames), dB
 
     Returns
     -------
     np.ndarray, shape (n_frames,), dB
     """
-    n = log_mel.shape[0]
+    n = log_mel.shape[1]
     delay = 1 + n_fft // (2 * hop_length)
     envelope = np.zeros(n)
     if n > delay:
-        rise = np.maximum(log_mel[1 : n - delay + 1] - log_mel[: n - delay], 0.0)
-        envelope[delay:] = rise.mean(axis=1)
+        rise = np.maximum(log_mel[:, 1 : n - delay + 1] - log_mel[:, : n - delay], 0.0)
+        envelope[delay:] = rise.mean(axis=0)
     return envelope
 
 

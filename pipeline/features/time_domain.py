@@ -8,6 +8,8 @@ from running sums instead of a (n_frames, frame_length) matrix.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from pipeline.features.stats import moments
@@ -21,16 +23,30 @@ def n_frames(n_samples: int, *, hop_length: int) -> int:
     return 1 + n_samples // hop_length
 
 
-def _frame_sums(values: np.ndarray, *, frame_length: int, hop_length: int, n: int) -> np.ndarray:
-    """Sum of ``values`` over each centred frame (zero outside the signal).
+def _frame_sums(values: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:
+    """Sum of ``values`` over each centred frame, zero outside the signal.
 
-    ``values`` is already aligned with the zero-padded signal of length
-    ``n_samples + frame_length``; returns shape (n,).
+    The signal is cut into blocks of ``gcd(frame_length, hop_length)`` samples, summed
+    block by block (vectorised), and each frame adds its whole blocks: O(n_samples)
+    with no per-sample running sum.
+
+    Parameters
+    ----------
+    values : np.ndarray, shape (n_samples,), float32
+
+    Returns
+    -------
+    np.ndarray, shape (1 + n_samples // hop_length,), float64
     """
-    cumulative = np.zeros(len(values) + 1, dtype=np.float64)
-    np.cumsum(values, out=cumulative[1:])
-    starts = np.arange(n) * hop_length
-    return cumulative[starts + frame_length] - cumulative[starts]
+    n = n_frames(len(values), hop_length=hop_length)
+    block = math.gcd(frame_length, hop_length)
+    n_blocks = -(-(len(values) + frame_length) // block)
+    padded = np.zeros(n_blocks * block, dtype=np.float32)
+    padded[frame_length // 2 : frame_length // 2 + len(values)] = values
+    cumulative = np.zeros(n_blocks + 1)
+    np.cumsum(padded.reshape(n_blocks, block).sum(axis=1), out=cumulative[1:])
+    first = np.arange(n) * (hop_length // block)
+    return cumulative[first + frame_length // block] - cumulative[first]
 
 
 def frame_rms(y: np.ndarray, *, frame_length: int = 2048, hop_length: int = 512) -> np.ndarray:
@@ -38,20 +54,15 @@ def frame_rms(y: np.ndarray, *, frame_length: int = 2048, hop_length: int = 512)
 
     Parameters
     ----------
-    y : np.ndarray, shape (n_samples,)
+    y : np.ndarray, shape (n_samples,), float32
     frame_length, hop_length : int
 
     Returns
     -------
     np.ndarray, shape (1 + n_samples // hop_length,), float64
     """
-    n = n_frames(len(y), hop_length=hop_length)
-    half = frame_length // 2
-    squares = np.zeros(len(y) + frame_length, dtype=np.float64)
-    squares[half : half + len(y)] = y
-    squares *= squares
-    power = _frame_sums(squares, frame_length=frame_length, hop_length=hop_length, n=n)
-    # Running sums can leave tiny negative differences; power is never negative.
+    power = _frame_sums(y * y, frame_length=frame_length, hop_length=hop_length)
+    # Differences of running sums can leave tiny negative values; power is never negative.
     return np.sqrt(np.maximum(power, 0.0) / frame_length)
 
 
@@ -66,21 +77,21 @@ def zero_crossing_rate(
 
     Parameters
     ----------
-    y : np.ndarray, shape (n_samples,)
+    y : np.ndarray, shape (n_samples,), float32
     frame_length, hop_length : int
 
     Returns
     -------
     np.ndarray, shape (1 + n_samples // hop_length,), float64
     """
-    n = n_frames(len(y), hop_length=hop_length)
-    half = frame_length // 2
     negative = y < -ZERO_THRESHOLD
-    # crossing[j] marks a sign change between padded samples j and j + 1; a frame
-    # starting at s counts the changes j = s .. s + frame_length - 2.
-    crossing = np.zeros(len(y) + frame_length, dtype=np.float64)
-    crossing[half : half + len(y) - 1] = negative[1:] != negative[:-1]
-    counts = _frame_sums(crossing, frame_length=frame_length - 1, hop_length=hop_length, n=n)
+    # change[i] marks a sign change between samples i and i + 1. A frame counts the
+    # changes between its own samples: all of its window but the last position.
+    change = np.zeros(len(y), dtype=np.float32)
+    np.not_equal(negative[1:], negative[:-1], out=change[:-1], casting="unsafe")
+    counts = _frame_sums(change, frame_length=frame_length, hop_length=hop_length)
+    last = np.arange(len(counts)) * hop_length + (frame_length - frame_length // 2 - 1)
+    counts -= change[np.minimum(last, len(y) - 1)] * (last < len(y))
     return counts / frame_length
 
 
@@ -110,12 +121,11 @@ def amplitude_stats(y: np.ndarray) -> dict[str, float]:
         ``crest`` (peak / RMS; 0 for digital silence).
     """
     mean, var, skew, kurt = moments(y)
-    y64 = y.astype(np.float64)
-    abs_y = np.abs(y64)
+    abs_y = np.abs(y)
     peak = float(abs_y.max())
-    rms = float(np.sqrt(np.dot(y64, y64) / len(y64)))
+    rms = float(np.sqrt(var + mean * mean))
     return {
-        "mean_abs": float(abs_y.mean()),
+        "mean_abs": float(abs_y.mean(dtype=np.float64)),
         "std": float(np.sqrt(var)),
         "skew": float(skew),
         "kurt": float(kurt),
