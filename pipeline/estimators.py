@@ -47,11 +47,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "n_jobs": -1,
     },
     "xgb": {
-        "n_estimators": 200,
-        "learning_rate": 0.15,
+        "n_estimators": 100,
+        "learning_rate": 0.25,
         "max_depth": 4,
         "max_bin": 32,
-        "colsample_bytree": 0.3,
+        "subsample": 0.7,
+        "colsample_bytree": 0.25,
         "n_jobs": -1,
     },
     # Soft vote of these members (each built with its own train.<member> parameters).
