@@ -1,0 +1,5 @@
+"""Dataset folders: layout detection and the clip manifest (see :mod:`.layouts`)."""
+
+from pipeline.datasets.layouts import AUDIO_EXTENSIONS, COLUMNS, describe, read_dataset
+
+__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset"]

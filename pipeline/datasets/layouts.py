@@ -1,0 +1,326 @@
+"""Detect a dataset folder's layout and read it into a manifest.
+
+Three layouts are recognised, in this order:
+
+``us8k``
+    An UrbanSound8K tree: ``metadata/UrbanSound8K.csv`` and ``audio/fold1..10/``; the folder
+    may also be the parent of such a tree (``UrbanSound8K/`` inside it).
+``av``
+    The Analytics Vidhya challenge: ``train.csv`` (``ID,Class``) and/or ``test.csv`` (``ID``)
+    with the clips in ``Train/{ID}.wav`` and ``Test/{ID}.wav``.
+``folder``
+    Any folder holding audio files (searched with its subfolders), or one audio file:
+    unlabelled clips to predict, id = file stem.
+
+The manifest has one row per clip and the columns ``id, path, label, fold, group, split``
+(see :func:`read_dataset`). A table that cannot be trusted raises
+:class:`~pipeline.errors.UserError` with one line naming the file and the offending lines;
+a clip whose audio file is missing is not an error here: it stays in the manifest and its
+id is listed in ``df.attrs["missing"]`` so that later stages report it as an error row.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.classes import CLASS_ID, CLASSES
+from pipeline.errors import UserError
+
+__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset"]
+
+COLUMNS = ["id", "path", "label", "fold", "group", "split"]
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
+     ".au", ".snd", ".caf", ".w64", ".rf64"}
+)
+US8K_CSV = Path("metadata") / "UrbanSound8K.csv"
+# UrbanSound8K slice names: {fsID}-{classID}-{occurrence}-{slice}
+_US8K_NAME = re.compile(r"^(\d+)-\d+-\d+-\d+$")
+_SHOWN = 5  # offending lines listed in a message before "..."
+
+EXPECTED = (
+    "expected an UrbanSound8K tree (metadata/UrbanSound8K.csv + audio/fold1..10/), an "
+    "Analytics Vidhya tree (train.csv and/or test.csv + Train/, Test/) or a folder of audio "
+    "files (" + ", ".join(sorted(AUDIO_EXTENSIONS)) + ")"
+)
+
+
+def read_dataset(path) -> pd.DataFrame:
+    """Read a dataset folder of any supported layout into a manifest.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The dataset folder (or the parent of an ``UrbanSound8K/`` tree, or one audio file).
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_clips, 6)
+        Columns ``id`` (str, unique), ``path`` (str, absolute), ``label`` (class name, NA when
+        unknown), ``fold`` (Int64, NA when unknown), ``group`` (str such as the fsID, NA when
+        unknown), ``split`` (``"train"`` for labelled clips, ``"test"`` for clips to predict).
+        ``attrs``: ``layout`` (``"us8k"``, ``"av"`` or ``"folder"``), ``root`` (absolute
+        folder) and ``missing`` (ids whose audio file does not exist).
+
+    Raises
+    ------
+    UserError
+        No recognised layout, or a metadata table that is empty, lacks a required column,
+        names an unknown class, repeats an id, has an unparseable fold, or names a file
+        outside the dataset folder.
+    """
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise UserError(f"dataset not found: {root}")
+    root = root.resolve()
+    if root.is_file():
+        if root.suffix.lower() not in AUDIO_EXTENSIONS:
+            raise UserError(f"{root}: not a dataset folder or an audio file; {EXPECTED}")
+        df, layout = _folder_rows([root]), "folder"
+        root = root.parent
+    elif (root / US8K_CSV).is_file():
+        df, layout = _read_us8k(root), "us8k"
+    elif (root / "UrbanSound8K" / US8K_CSV).is_file():
+        root = root / "UrbanSound8K"
+        df, layout = _read_us8k(root), "us8k"
+    elif (root / "train.csv").is_file() or (root / "test.csv").is_file():
+        df, layout = _read_av(root), "av"
+    else:
+        files = _audio_files(root)
+        if not files:
+            raise UserError(f"{root}: no dataset found; {EXPECTED}")
+        df, layout = _folder_rows(files), "folder"
+    if df.empty:
+        raise UserError(f"{root}: no clips")
+    df.attrs.update(
+        layout=layout,
+        root=str(root),
+        missing=[i for i, p in zip(df["id"], df["path"], strict=True) if not os.path.isfile(p)],
+    )
+    return df
+
+
+def describe(df: pd.DataFrame) -> str:
+    """Summarise a manifest on one screen: clips per split, class and fold, missing files.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A manifest from :func:`read_dataset`.
+
+    Returns
+    -------
+    str
+        A few lines of text, no trailing newline.
+    """
+    missing = df.attrs.get("missing", [])
+    splits = ", ".join(f"{k} {v}" for k, v in df["split"].value_counts().sort_index().items())
+    lines = [
+        f"{df.attrs.get('layout', '?')} dataset at {df.attrs.get('root', '?')}: "
+        f"{len(df)} clips ({splits})"
+    ]
+    labels = df["label"].dropna()
+    if len(labels):
+        counts = labels.value_counts()
+        lines.append("classes: " + ", ".join(f"{c} {counts.get(c, 0)}" for c in CLASSES))
+    folds = df["fold"].dropna()
+    if len(folds):
+        counts = folds.value_counts().sort_index()
+        lines.append("folds: " + ", ".join(f"{int(k)}: {v}" for k, v in counts.items()))
+    groups = df["group"].dropna()
+    if len(groups):
+        lines.append(f"groups (recordings): {groups.nunique()}")
+    shown = ", ".join(missing[:_SHOWN]) + (", ..." if len(missing) > _SHOWN else "")
+    lines.append(f"missing audio files: {len(missing)}" + (f" ({shown})" if missing else ""))
+    return "\n".join(lines)
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+def _lines(mask: pd.Series) -> str:
+    """File line numbers of the rows where ``mask`` holds (header is line 1)."""
+    numbers = [str(i + 2) for i in mask[mask].index]
+    more = ", ..." if len(numbers) > _SHOWN else ""
+    return ("line " if len(numbers) == 1 else "lines ") + ", ".join(numbers[:_SHOWN]) + more
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a metadata CSV as strings: UTF-8 with or without BOM, ',' ';' or tab separated."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    header = text.split("\n", 1)[0]
+    if not header.strip():
+        raise UserError(f"{path.name}: empty CSV (no header line)")
+    # The separator is whichever candidate the header line uses most (spreadsheets in many
+    # locales export ';').
+    sep = max(",;\t", key=header.count)
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                         skip_blank_lines=True)
+    except (pd.errors.ParserError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise UserError(f"{path.name}: cannot parse CSV ({detail})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df.apply(lambda col: col.str.strip())
+
+
+def _column(df: pd.DataFrame, names: tuple[str, ...], csv: Path, required: bool = True):
+    """The first column matching one of ``names`` case-insensitively (None if optional)."""
+    lower = {c.lower(): c for c in df.columns}
+    for name in names:
+        if name.lower() in lower:
+            return df[lower[name.lower()]]
+    if required:
+        raise UserError(
+            f"{csv.name}: missing column {' or '.join(repr(n) for n in names)} "
+            f"(columns are: {', '.join(df.columns)})"
+        )
+    return None
+
+
+def _labels(df: pd.DataFrame, csv: Path) -> pd.Series:
+    """Class names from a ``class`` column, else from ``classID``; unknown ones are errors."""
+    names = _column(df, ("class",), csv, required=False)
+    if names is not None:
+        labels = names.str.lower()
+        bad = ~labels.isin(list(CLASS_ID))
+        if bad.any():
+            unknown = ", ".join(repr(v) for v in dict.fromkeys(names[bad]))
+            raise UserError(f"{csv.name}: unknown class {unknown} on {_lines(bad)}")
+        return labels
+    ids = _column(df, ("classID", "class_id"), csv, required=False)
+    if ids is None:
+        _column(df, ("class", "classID"), csv)  # raises, naming both accepted columns
+    known = {str(i): name for i, name in enumerate(CLASSES)}
+    bad = ~ids.isin(list(known))
+    if bad.any():
+        unknown = ", ".join(repr(v) for v in dict.fromkeys(ids[bad]))
+        raise UserError(f"{csv.name}: unknown classID {unknown} on {_lines(bad)} (expected 0-9)")
+    return ids.map(known)
+
+
+def _check_names(names: pd.Series, csv: Path, what: str) -> None:
+    """Reject names that would point outside their folder (``..``, absolute, separators)."""
+    bad = names.map(
+        lambda n: n in ("", ".", "..") or "/" in n or "\\" in n or "\0" in n
+        or os.path.isabs(n) or bool(re.match(r"^[A-Za-z]:", n))
+    )
+    if bad.any():
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(names[bad]))[:_SHOWN])
+        raise UserError(f"{csv.name}: {what} {shown} on {_lines(bad)} must be a plain file name")
+
+
+def _check_unique(ids: pd.Series, what: str, csv: Path) -> None:
+    dup = ids.duplicated(keep=False)
+    if dup.any():
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(ids[dup]))[:_SHOWN])
+        raise UserError(f"{csv.name}: {what} {shown} on {_lines(dup)}")
+
+
+def _manifest(ids, paths, labels, folds, groups, split) -> pd.DataFrame:
+    n = len(ids)
+    return pd.DataFrame(
+        {
+            "id": list(ids),
+            "path": list(paths),
+            "label": list(labels) if labels is not None else [None] * n,
+            "fold": pd.array(list(folds) if folds is not None else [None] * n, dtype="Int64"),
+            "group": list(groups) if groups is not None else [None] * n,
+            "split": [split] * n,
+        },
+        columns=COLUMNS,
+    )
+
+
+# --- layouts --------------------------------------------------------------------------------
+
+
+def _read_us8k(root: Path) -> pd.DataFrame:
+    csv = root / US8K_CSV
+    df = _read_csv(csv)
+    if df.empty:
+        raise UserError(f"{csv.name}: no clips (header only)")
+    names = _column(df, ("slice_file_name", "file_name", "filename"), csv)
+    _check_names(names, csv, "slice_file_name")
+    labels = _labels(df, csv)
+    fold_text = _column(df, ("fold",), csv)
+    folds = pd.to_numeric(fold_text, errors="coerce")
+    bad = folds.isna() | (folds % 1 != 0) | (folds < 0)
+    if bad.any():
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(fold_text[bad]))[:_SHOWN])
+        raise UserError(f"{csv.name}: unparseable fold {shown} on {_lines(bad)}")
+    folds = folds.astype(int)
+    ids = names.map(lambda n: Path(n).stem)
+    _check_unique(ids, "duplicate slice (file stem)", csv)
+    # The recording a slice comes from: fsID when given, else the first field of the
+    # standard file name; unknown otherwise (such clips then form groups of their own later).
+    parsed = ids.map(lambda s: m.group(1) if (m := _US8K_NAME.match(s)) else None)
+    fsid = _column(df, ("fsID",), csv, required=False)
+    groups = parsed if fsid is None else fsid.where(fsid != "", parsed)
+    audio = root / "audio"
+    paths = [str(audio / f"fold{f}" / n) for f, n in zip(folds, names, strict=True)]
+    return _manifest(ids, paths, labels, folds, groups, "train")
+
+
+def _subfolder(root: Path, name: str) -> Path:
+    """``root/name``, matching an existing folder's case (``Train`` or ``train``)."""
+    if (root / name).is_dir():
+        return root / name
+    for child in root.iterdir():
+        if child.is_dir() and child.name.lower() == name.lower():
+            return child
+    return root / name
+
+
+def _read_av(root: Path) -> pd.DataFrame:
+    parts = []
+    for split, csv_name, folder, labelled in (
+        ("train", "train.csv", "Train", True),
+        ("test", "test.csv", "Test", False),
+    ):
+        csv = root / csv_name
+        if not csv.is_file():
+            continue
+        df = _read_csv(csv)
+        ids = _column(df, ("ID",), csv)
+        _check_names(ids, csv, "ID")
+        _check_unique(ids, "duplicate ID", csv)
+        labels = _labels(df, csv) if labelled else None
+        audio = _subfolder(root, folder)
+        paths = [str(audio / f"{i}.wav") for i in ids]
+        parts.append(_manifest(ids, paths, labels, None, None, split))
+    df = pd.concat(parts, ignore_index=True)
+    both = df["id"].duplicated(keep=False)
+    if both.any():
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(df["id"][both]))[:_SHOWN])
+        raise UserError(f"{root}: IDs {shown} appear in both train.csv and test.csv")
+    return df
+
+
+def _audio_files(root: Path) -> list[Path]:
+    """Audio files in ``root`` and its subfolders, sorted; hidden files (``._x.wav``) skipped."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [
+            Path(folder) / f for f in files
+            if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS
+        ]
+    return sorted(found)
+
+
+def _folder_rows(files: list[Path]) -> pd.DataFrame:
+    stems = pd.Series([f.stem for f in files])
+    dup = stems.duplicated(keep=False)
+    if dup.any():
+        clash = ", ".join(str(f) for f, d in zip(files, dup, strict=True) if d)
+        raise UserError(f"two audio files share an id (file stem): {clash}")
+    return _manifest(stems, [str(f) for f in files], None, None, None, "test")
