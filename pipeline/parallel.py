@@ -129,6 +129,11 @@ def run_tasks(
     if workers < 1:
         raise UserError(f"workers must be at least 1, got {workers}")
     sizes = [1] * len(tasks) if sizes is None else list(sizes)
+    return _stream(func, tasks, scheduler, workers, desc, sizes, progress)
+
+
+def _stream(func, tasks, scheduler, workers, desc, sizes, progress):
+    """The generator behind :func:`run_tasks` (which checks its arguments eagerly)."""
     # The bar is driven by task completion here, not by dask.diagnostics.ProgressBar,
     # which prints nothing for runs on a distributed Client.
     with tqdm(total=sum(sizes), desc=desc, file=sys.stderr, disable=not progress) as bar:
@@ -250,14 +255,13 @@ def map_batches(
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-    task = partial(_run_batch, func, default_kind)
-    for index, results in run_tasks(
-        task,
+    done = run_tasks(
+        partial(_run_batch, func, default_kind),
         batches,
         scheduler=scheduler,
         workers=workers,
         desc=desc,
         sizes=[len(b) for b in batches],
         progress=progress,
-    ):
-        yield index * batch_size, results
+    )
+    return ((index * batch_size, results) for index, results in done)
