@@ -136,6 +136,8 @@ def _stream(func, tasks, scheduler, workers, desc, sizes, progress):
     """The generator behind :func:`run_tasks` (which checks its arguments eagerly)."""
     # The bar is driven by task completion here, not by dask.diagnostics.ProgressBar,
     # which prints nothing for runs on a distributed Client.
+    if not tasks:
+        return  # nothing to do: no progress bar, no connection to a cluster
     with tqdm(total=sum(sizes), desc=desc, file=sys.stderr, disable=not progress) as bar:
         if scheduler.kind == "distributed":
             done = _run_distributed(func, tasks, scheduler.address)

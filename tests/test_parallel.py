@@ -154,3 +154,8 @@ def test_a_real_cluster_gives_the_local_results(dask_cluster):  # noqa: F811
     )
     assert remote == local
     assert remote[0][1] == ItemError("error", "integer division or modulo by zero")
+
+
+def test_no_tasks_needs_no_cluster():
+    # Nothing listens on this address: an empty run must not try to connect.
+    assert list(run_tasks(abs, [], scheduler=parse_scheduler("tcp://127.0.0.1:9"))) == []
