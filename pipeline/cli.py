@@ -21,7 +21,44 @@ def _not_built(name: str) -> int:
 
 # --- synth -----------------------------------------------------------------------------
 def _cmd_synth(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("synth")
+    from pipeline.datasets.synth import generate
+
+    clips = params.prepare.synth_clips if args.clips is None else args.clips
+    seed = params.seed if args.seed is None else args.seed
+    layout = args.layout
+    s = generate(args.out, layout=layout, clips=clips, seed=seed)
+    where = ", ".join(p for p in (s["us8k"], s["av"]) if p)
+    print(
+        f"wrote {s['clips']} clips (seed {seed}, layout {layout}) to {where} in "
+        f"{s['seconds']:.1f} s ({s['clips'] / max(s['seconds'], 1e-9):.1f} clips/s)"
+    )
+    print("per class: " + ", ".join(f"{c} {k}" for c, k in s["per_class"].items()))
+    print("per fold:  " + ", ".join(f"{f}:{k}" for f, k in s["per_fold"].items()))
+    if s["av"]:
+        print(f"AV split:  train {s['train']} (folds 1-6), test {s['test']} (folds 7-10)")
+    print("rates:     " + ", ".join(f"{r}:{k}" for r, k in s["rates"].items()))
+    print("subtypes:  " + ", ".join(f"{t}:{k}" for t, k in s["subtypes"].items()))
+    print("channels:  " + ", ".join(f"{c}ch:{k}" for c, k in s["channels"].items()))
+    return 0
+
+
+# --- prepare ---------------------------------------------------------------------------
+def _cmd_prepare(args: argparse.Namespace, params: Params) -> int:
+    from pipeline.datasets import describe
+    from pipeline.prepare import prepare_dataset
+
+    p = params.prepare
+    manifest = prepare_dataset(
+        args.out,
+        dataset=args.dataset or p.dataset,
+        test=args.test if args.test is not None else p.test,
+        synth_clips=p.synth_clips,
+        synth_test_clips=p.synth_test_clips,
+        seed=params.seed,
+    )
+    print(describe(manifest))
+    print(f"manifest written to {args.out}/manifest.csv")
+    return 0
 
 
 # --- features --------------------------------------------------------------------------
@@ -102,10 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate the embedded UrbanSound8K-shaped dataset")
     p.add_argument("out", help="output folder")
-    p.add_argument("--layout", choices=("us8k", "av", "both"), default="both")
+    p.add_argument(
+        "--layout", choices=("us8k", "av", "both"), default=None, help="default: params"
+    )
     p.add_argument("--clips", type=int, default=None, help="number of clips (default: params)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: params)")
     p.set_defaults(handler=_cmd_synth)
+
+    p = sub.add_parser("prepare", help="generate or validate the dataset, write its manifest")
+    p.add_argument("--dataset", default=None, help="'synth' or a dataset folder (default: params)")
+    p.add_argument("--test", default=None, help="folder with extra test clips (default: params)")
+    p.add_argument("--out", default="data/prepared", help="folder of the manifest")
+    p.set_defaults(handler=_cmd_prepare)
 
     p = sub.add_parser("features", help="extract features of a dataset into a Parquet store")
     p.add_argument("dataset", help="UrbanSound8K tree, Analytics Vidhya tree or folder of audio")

@@ -25,8 +25,9 @@ class PrepareParams:
     """Which dataset the pipeline runs on."""
 
     dataset: str = "synth"  # "synth" (the embedded generator) or a dataset folder
-    synth_clips: int = 1000
-    synth_layout: str = "both"
+    test: str | None = None  # optional second folder whose test clips get predictions
+    synth_clips: int = 1000  # generated training clips (official folds)
+    synth_test_clips: int = 500  # size of the independent generated AV set (≈38 % test clips)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,18 @@ class FeatureParams:
     hop_length: int = 512
     n_mfcc: int = 40
     n_mels: int = 128
+    fmin: float = 0.0  # mel filterbank range, Hz
+    fmax: float | None = None  # None: sr / 2
+    top_db: float = 80.0  # log-mel floor below the clip's maximum, dB
+    delta_width: int = 9  # frames in the Savitzky-Golay window of Δ and ΔΔ
+    roll_percent: float = 0.85
+    contrast_fmin: float = 200.0
+    contrast_bands: int = 6  # octave bands above contrast_fmin (plus one below)
+    contrast_quantile: float = 0.02
+    n_bands: int = 16  # log-spaced bands of the clip's mean spectrum
+    band_fmin: float = 50.0
+    band_fmax: float | None = None  # None: sr / 2
+    silence_db: float = -60.0  # a frame is silent below this RMS, dB full scale
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from pipeline.datasets import COLUMNS, describe, read_dataset
+from pipeline.datasets import COLUMNS, describe, read_dataset, write_manifest
 from pipeline.errors import UserError
 
 US8K_HEADER = "slice_file_name,fsID,start,end,salience,fold,classID,class"
@@ -253,3 +253,54 @@ def test_describe_counts(tmp_path):
     assert "us8k dataset at" in text and "3 clips (train 3)" in text
     assert "dog_bark 1" in text and "folds: 1: 1, 5: 2" in text
     assert "groups (recordings): 3" in text and "missing audio files: 0" in text
+
+
+# --- our own manifest (written by `urbansound prepare`) -------------------------------------
+
+
+def _two_clip_tree(tmp_path):
+    audio = tmp_path / "ds" / "audio"
+    audio.mkdir(parents=True)
+    for name in ("a", "b"):
+        sf.write(audio / f"{name}.wav", np.zeros(100, dtype="float32"), 22050)
+    df = pd.DataFrame(
+        {
+            "id": ["a", "b"],
+            "path": [str(audio / "a.wav"), str(audio / "b.wav")],
+            "label": ["siren", None],
+            "fold": pd.array([3, None], dtype="Int64"),
+            "group": ["17", None],
+            "split": ["train", "test"],
+        }
+    )
+    return df, write_manifest(df, tmp_path / "ds")
+
+
+def test_manifest_round_trip_with_relative_paths(tmp_path):
+    df, written = _two_clip_tree(tmp_path)
+    assert "audio/a.wav" in written.read_text()  # stored relative to the folder
+    back = read_dataset(written.parent)
+    assert back.attrs["layout"] == "manifest"
+    assert back["id"].tolist() == ["a", "b"]
+    assert back["path"].tolist() == df["path"].tolist()
+    assert back["label"].iloc[0] == "siren" and pd.isna(back["label"].iloc[1])
+    assert back["fold"].iloc[0] == 3 and pd.isna(back["fold"].iloc[1])
+    assert back["split"].tolist() == ["train", "test"]
+    assert back.attrs["missing"] == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda t: t.replace("audio/a.wav", "../a.wav"), "'..'"),
+        (lambda t: t.replace("siren", "sirens"), "unknown class"),
+        (lambda t: t.replace(",3,", ",three,"), "unparseable fold"),
+        (lambda t: t.replace(",train", ",dev"), "split must be"),
+        (lambda t: t.replace("\nb,", "\na,"), "duplicate id"),
+    ],
+)
+def test_bad_manifest_is_a_user_error(tmp_path, edit, needle):
+    _, written = _two_clip_tree(tmp_path)
+    written.write_text(edit(written.read_text()))
+    with pytest.raises(UserError, match=needle):
+        read_dataset(written.parent)

@@ -1,5 +1,11 @@
 """Dataset folders: layout detection and the clip manifest (see :mod:`.layouts`)."""
 
-from pipeline.datasets.layouts import AUDIO_EXTENSIONS, COLUMNS, describe, read_dataset
+from pipeline.datasets.layouts import (
+    AUDIO_EXTENSIONS,
+    COLUMNS,
+    describe,
+    read_dataset,
+    write_manifest,
+)
 
-__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset"]
+__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset", "write_manifest"]

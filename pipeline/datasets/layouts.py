@@ -8,6 +8,9 @@ Three layouts are recognised, in this order:
 ``av``
     The Analytics Vidhya challenge: ``train.csv`` (``ID,Class``) and/or ``test.csv`` (``ID``)
     with the clips in ``Train/{ID}.wav`` and ``Test/{ID}.wav``.
+``manifest``
+    A folder holding ``manifest.csv`` in this package's own manifest format (the columns
+    below; relative paths are relative to the folder), as written by ``urbansound prepare``.
 ``folder``
     Any folder holding audio files (searched with its subfolders), or one audio file:
     unlabelled clips to predict, id = file stem.
@@ -31,7 +34,7 @@ import pandas as pd
 from pipeline.classes import CLASS_ID, CLASSES
 from pipeline.errors import UserError
 
-__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset"]
+__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset", "write_manifest"]
 
 COLUMNS = ["id", "path", "label", "fold", "group", "split"]
 AUDIO_EXTENSIONS = frozenset(
@@ -39,6 +42,7 @@ AUDIO_EXTENSIONS = frozenset(
      ".au", ".snd", ".caf", ".w64", ".rf64"}
 )
 US8K_CSV = Path("metadata") / "UrbanSound8K.csv"
+MANIFEST_CSV = "manifest.csv"
 # UrbanSound8K slice names: {fsID}-{classID}-{occurrence}-{slice}
 _US8K_NAME = re.compile(r"^(\d+)-\d+-\d+-\d+$")
 _SHOWN = 5  # offending lines listed in a message before "..."
@@ -83,6 +87,8 @@ def read_dataset(path) -> pd.DataFrame:
             raise UserError(f"{root}: not a dataset folder or an audio file; {EXPECTED}")
         df, layout = _folder_rows([root]), "folder"
         root = root.parent
+    elif (root / MANIFEST_CSV).is_file():
+        df, layout = _read_manifest(root), "manifest"
     elif (root / US8K_CSV).is_file():
         df, layout = _read_us8k(root), "us8k"
     elif (root / "UrbanSound8K" / US8K_CSV).is_file():
@@ -103,6 +109,40 @@ def read_dataset(path) -> pd.DataFrame:
         missing=[i for i, p in zip(df["id"], df["path"], strict=True) if not os.path.isfile(p)],
     )
     return df
+
+
+def write_manifest(df: pd.DataFrame, folder) -> Path:
+    """Write ``df`` as ``folder/manifest.csv`` (atomically), readable by :func:`read_dataset`.
+
+    Paths inside ``folder`` are stored relative to it, so the folder can be moved or copied
+    (a DVC workspace); others stay absolute.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A manifest with the columns ``id, path, label, fold, group, split``.
+    folder : str or os.PathLike
+        Where to write; created if needed.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = df[COLUMNS].copy()
+
+    def relative(path: str) -> str:
+        p = Path(path).resolve()
+        return p.relative_to(folder).as_posix() if p.is_relative_to(folder) else str(p)
+
+    out["path"] = out["path"].map(relative)
+    target = folder / MANIFEST_CSV
+    tmp = folder / f".{MANIFEST_CSV}.tmp"
+    out.to_csv(tmp, index=False)
+    os.replace(tmp, target)
+    return target
 
 
 def describe(df: pd.DataFrame) -> str:
@@ -268,6 +308,46 @@ def _read_us8k(root: Path) -> pd.DataFrame:
     audio = root / "audio"
     paths = [str(audio / f"fold{f}" / n) for f, n in zip(folds, names, strict=True)]
     return _manifest(ids, paths, labels, folds, groups, "train")
+
+
+def _read_manifest(root: Path) -> pd.DataFrame:
+    """Our own manifest: every column given; relative paths may not climb out of ``root``."""
+    csv = root / MANIFEST_CSV
+    df = _read_csv(csv)
+    if df.empty:
+        raise UserError(f"{csv.name}: no clips (header only)")
+    ids = _column(df, ("id",), csv)
+    _check_unique(ids, "duplicate id", csv)
+    paths = _column(df, ("path",), csv)
+    climbs = paths.map(lambda p: not os.path.isabs(p) and ".." in Path(p).parts)
+    if climbs.any():
+        raise UserError(f"{csv.name}: relative path with '..' on {_lines(climbs)}")
+    labels = _column(df, ("label",), csv).str.lower()
+    bad = (labels != "") & ~labels.isin(list(CLASS_ID))
+    if bad.any():
+        raise UserError(f"{csv.name}: unknown class {labels[bad].iloc[0]!r} on {_lines(bad)}")
+    fold_text = _column(df, ("fold",), csv)
+    folds = pd.to_numeric(fold_text.where(fold_text != ""), errors="coerce")
+    bad = (fold_text != "") & (folds.isna() | (folds % 1 != 0))
+    if bad.any():
+        raise UserError(f"{csv.name}: unparseable fold on {_lines(bad)}")
+    split = _column(df, ("split",), csv)
+    bad = ~split.isin(["train", "test"]) | ((split == "train") & (labels == ""))
+    if bad.any():
+        raise UserError(f"{csv.name}: split must be 'train' (labelled) or 'test' on {_lines(bad)}")
+    groups = _column(df, ("group",), csv)
+    out = pd.DataFrame(
+        {
+            "id": ids,
+            "path": [str((root / p).resolve()) for p in paths],
+            "label": labels.where(labels != ""),
+            "fold": pd.array([None if pd.isna(f) else int(f) for f in folds], dtype="Int64"),
+            "group": groups.where(groups != ""),
+            "split": split,
+        },
+        columns=COLUMNS,
+    )
+    return out.reset_index(drop=True)
 
 
 def _subfolder(root: Path, name: str) -> Path:

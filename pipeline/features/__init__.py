@@ -1,0 +1,211 @@
+"""Feature extraction: a float32 mono signal in, a fixed list of named floats out.
+
+One STFT per clip feeds every spectral feature and, through the mel filterbank, the MFCCs
+and onset envelope. Frame-wise features are stacked into one (n_features, n_frames) matrix
+and summarised by :func:`~pipeline.features.stats.summary_stats` in one pass; clip-level
+features are appended after them. :func:`feature_names` gives the column order.
+
+Library code: nothing here knows about files, Dask or the store.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from pipeline.config import FeatureParams
+from pipeline.errors import UserError
+from pipeline.features import mfcc as _mfcc
+from pipeline.features import spectral, time_domain
+from pipeline.features.stats import STAT_NAMES, summary_stats
+
+__all__ = ["extract_features", "feature_names", "FRAMEWISE", "CLIP_LEVEL", "MAX_AMPLITUDE"]
+
+# Samples are clipped to this magnitude (120 dB above full scale) so that powers of
+# any finite input stay inside float32; audio in [-1, 1] is never touched.
+MAX_AMPLITUDE = 1e6
+
+# Families of frame-wise features, in column order: name -> number of rows.
+FRAMEWISE: dict[str, str] = {
+    "rms": "frame root-mean-square amplitude",
+    "zcr": "frame zero-crossing rate",
+    "onset": "onset strength envelope",
+    "centroid": "spectral centroid",
+    "bandwidth": "spectral bandwidth",
+    "rolloff": "spectral roll-off",
+    "flatness": "spectral flatness",
+    "flux": "spectral flux",
+    "contrast": "spectral contrast per octave band",
+    "mfcc": "MFCC",
+    "dmfcc": "MFCC delta",
+    "ddmfcc": "MFCC delta-delta",
+}
+
+CLIP_LEVEL: tuple[str, ...] = (
+    "amp_mean_abs",
+    "amp_std",
+    "amp_skew",
+    "amp_kurt",
+    "amp_peak",
+    "amp_crest",
+    "silence_ratio",
+    "duration",
+    "dominant_freq",
+)
+
+
+def _indexed(prefix: str, n: int) -> list[str]:
+    digits = max(2, len(str(n - 1)))
+    return [f"{prefix}_{i:0{digits}d}" for i in range(n)]
+
+
+def _check(params: FeatureParams) -> None:
+    """Reject parameters that cannot give features (a user mistake in params.yaml)."""
+    positive = ("sr", "n_fft", "hop_length", "n_mfcc", "n_mels", "n_bands", "contrast_bands")
+    for name in positive:
+        value = getattr(params, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise UserError(f"params: features.{name} must be a positive integer, got {value!r}")
+    if params.n_fft % 2 or params.n_fft < 4:
+        raise UserError(f"params: features.n_fft must be an even integer >= 4, got {params.n_fft}")
+    if params.n_mfcc > params.n_mels:
+        raise UserError("params: features.n_mfcc must not exceed features.n_mels")
+    if params.delta_width < 3 or params.delta_width % 2 == 0:
+        raise UserError(
+            f"params: features.delta_width must be an odd integer >= 3, got {params.delta_width}"
+        )
+    if not 0 < params.roll_percent < 1 or not 0 < params.contrast_quantile < 1:
+        raise UserError("params: features.roll_percent and contrast_quantile must lie in (0, 1)")
+    for name in ("fmax", "band_fmax"):
+        value = getattr(params, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise UserError(f"params: features.{name} must be a number or null, got {value!r}")
+
+
+@lru_cache(maxsize=8)
+def _names(params: FeatureParams) -> tuple[str, ...]:
+    _check(params)
+    rows = ["rms", "zcr", "onset", "centroid", "bandwidth", "rolloff", "flatness", "flux"]
+    rows += _indexed("contrast", params.contrast_bands + 1)
+    for family in ("mfcc", "dmfcc", "ddmfcc"):
+        rows += _indexed(family, params.n_mfcc)
+    names = [f"{row}_{stat}" for row in rows for stat in STAT_NAMES]
+    names += CLIP_LEVEL
+    names += [f"{band}_logenergy" for band in _indexed("band", params.n_bands)]
+    return tuple(names)
+
+
+def feature_names(params: FeatureParams) -> list[str]:
+    """Column names of :func:`extract_features`, in its order (fixed for given params).
+
+    Frame-wise rows (``rms, zcr, onset, centroid, bandwidth, rolloff, flatness, flux,
+    contrast_NN, mfcc_NN, dmfcc_NN, ddmfcc_NN``) each give seven columns
+    ``{row}_{min,max,median,mean,var,skew,kurt}``, followed by the clip-level columns
+    :data:`CLIP_LEVEL` and ``band_NN_logenergy``.
+
+    Raises
+    ------
+    UserError
+        If ``params`` cannot give features.
+    """
+    return list(_names(params))
+
+
+def _as_signal(y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Validated float32 contiguous copy-or-view of ``y`` and its peak magnitude."""
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"expected a non-empty 1-D signal, got shape {y.shape}")
+    peak = float(np.max(np.abs(y)))
+    if not math.isfinite(peak):
+        raise ValueError("signal holds NaN or infinite samples")
+    if peak > MAX_AMPLITUDE:
+        y = np.clip(y, -MAX_AMPLITUDE, MAX_AMPLITUDE)
+    return y, peak
+
+
+def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[str, float]:
+    """All features of one clip.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,), n_samples >= 1
+        Mono signal, finite (float32 or convertible), sampled at ``sr``.
+    sr : int
+        Sampling rate in Hz (the loader resamples to ``params.sr``).
+    params : FeatureParams
+
+    Returns
+    -------
+    dict[str, float]
+        ``len(feature_names(params))`` finite values keyed and ordered as
+        :func:`feature_names`.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is empty, not 1-D or not finite.
+    """
+    names = _names(params)
+    y, _ = _as_signal(y)
+    n_fft, hop = params.n_fft, params.hop_length
+    nyquist = sr / 2
+    fmax = nyquist if params.fmax is None else float(params.fmax)
+    band_fmax = nyquist if params.band_fmax is None else float(params.band_fmax)
+    freqs = spectral.fft_frequencies(sr=sr, n_fft=n_fft)
+
+    power = spectral.power_spectrogram(y, n_fft=n_fft, hop_length=hop)
+    magnitude = np.sqrt(power)
+    basis = _mfcc.mel_basis(sr=sr, n_fft=n_fft, n_mels=params.n_mels, fmin=params.fmin, fmax=fmax)
+    log_mel = _mfcc.log_mel(power, basis=basis, top_db=params.top_db)
+    cepstra = _mfcc.mfcc(log_mel, n_mfcc=params.n_mfcc)
+
+    rms = time_domain.frame_rms(y, frame_length=n_fft, hop_length=hop)
+    centroid, bandwidth = spectral.centroid_bandwidth(magnitude, freqs=freqs)
+    framewise = np.vstack(
+        [
+            rms,
+            time_domain.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop),
+            spectral.onset_strength(log_mel, n_fft=n_fft, hop_length=hop),
+            centroid,
+            bandwidth,
+            spectral.rolloff(magnitude, freqs=freqs, roll_percent=params.roll_percent),
+            spectral.flatness(power),
+            spectral.flux(magnitude),
+            spectral.contrast(
+                magnitude,
+                sr=sr,
+                n_fft=n_fft,
+                fmin=params.contrast_fmin,
+                n_bands=params.contrast_bands,
+                quantile=params.contrast_quantile,
+            ),
+            cepstra,
+            _mfcc.delta(cepstra, width=params.delta_width, order=1),
+            _mfcc.delta(cepstra, width=params.delta_width, order=2),
+        ]
+    )
+    values = [summary_stats(framewise).ravel()]
+
+    amplitude = time_domain.amplitude_stats(y)
+    mean_power = power.mean(axis=0, dtype=np.float64)
+    clip = [amplitude[key[len("amp_"):]] for key in CLIP_LEVEL[:6]]
+    clip += [
+        time_domain.silence_ratio(rms, threshold_db=params.silence_db),
+        len(y) / sr,
+        spectral.dominant_frequency(mean_power, sr=sr, n_fft=n_fft),
+    ]
+    values.append(np.asarray(clip, dtype=np.float64))
+    values.append(
+        spectral.band_log_energies(
+            mean_power,
+            sr=sr,
+            n_fft=n_fft,
+            n_bands=params.n_bands,
+            fmin=params.band_fmin,
+            fmax=band_fmax,
+        )
+    )
+    return dict(zip(names, np.concatenate(values).tolist(), strict=True))

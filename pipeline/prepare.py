@@ -1,0 +1,99 @@
+"""The prepare stage: pick the dataset, validate it, write one manifest for later stages.
+
+With ``dataset="synth"`` (the default) the embedded generator writes an UrbanSound8K-shaped
+training set (official folds) and, from another seed, an independent Analytics Vidhya-shaped
+set whose test clips and answer key make an honest local leaderboard. Otherwise the given
+dataset folder (UrbanSound8K, AV or plain folder), plus an optional separate test folder,
+is read and validated. Either way the result is ``OUT/manifest.csv`` (see
+:func:`pipeline.datasets.write_manifest`), and ``OUT/answers.csv`` when an answer key is known.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.datasets import read_dataset, write_manifest
+from pipeline.errors import UserError
+
+SYNTH = "synth"
+ANSWERS_CSV = "answers.csv"
+
+
+def _test_rows(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["split"] == "test"]
+
+
+def prepare_dataset(
+    out,
+    *,
+    dataset: str = SYNTH,
+    test: str | None = None,
+    synth_clips: int = 1000,
+    synth_test_clips: int = 500,
+    seed: int = 42,
+) -> pd.DataFrame:
+    """Generate or validate the dataset and write ``out/manifest.csv``.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        Output folder (generated audio goes to ``out/synth`` and ``out/synth_test``).
+    dataset : str
+        ``"synth"`` or a dataset folder readable by :func:`pipeline.datasets.read_dataset`.
+    test : str, optional
+        A second dataset whose ``test`` clips are added (e.g. an AV tree next to a
+        UrbanSound8K training set). Ignored for ``"synth"``.
+    synth_clips, synth_test_clips : int
+        Sizes of the generated training set and of the set the test clips are drawn from
+        (about 38 % of it are test clips: folds 7–10); 0 generates no test set.
+    seed : int
+        Seed of the generated training set; the test set uses ``seed + 1``.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_clips, 6)
+        The manifest written (train rows first, then test rows), ``attrs`` as in
+        ``read_dataset`` plus ``answers`` (path of the answer key, or None).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    answers = None
+    if dataset == SYNTH:
+        from pipeline.datasets.synth import generate
+
+        generate(out / "synth", layout="us8k", clips=synth_clips, seed=seed)
+        parts = [read_dataset(out / "synth" / "UrbanSound8K")]
+        if synth_test_clips > 0:
+            generate(out / "synth_test", layout="av", clips=synth_test_clips, seed=seed + 1)
+            parts.append(_test_rows(read_dataset(out / "synth_test" / "av")))
+            answers = out / "synth_test" / "av_answer_key.csv"
+    else:
+        parts = [read_dataset(dataset)]
+        if test:
+            parts.append(_test_rows(read_dataset(test)))
+    manifest = pd.concat(parts, ignore_index=True)
+    clash = manifest["id"][manifest["id"].duplicated()]
+    if len(clash):
+        raise UserError(
+            f"clip ids occur in both the dataset and the test set: {', '.join(clash[:5])}"
+        )
+    kept = set(manifest["id"])
+    manifest.attrs.update(
+        layout=parts[0].attrs["layout"],
+        root=parts[0].attrs["root"],
+        missing=[m for part in parts for m in part.attrs["missing"] if m in kept],
+    )
+    write_manifest(manifest, out)
+    target = out / ANSWERS_CSV
+    if answers is not None:
+        tmp = out / f".{ANSWERS_CSV}.tmp"
+        shutil.copyfile(answers, tmp)
+        os.replace(tmp, target)
+    elif target.exists():
+        target.unlink()  # an answer key of an earlier dataset must not score this one
+    manifest.attrs["answers"] = str(target) if answers is not None else None
+    return manifest

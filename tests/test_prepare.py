@@ -1,0 +1,57 @@
+"""The prepare stage: generated default, a given dataset, an extra test folder."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from pipeline.datasets import read_dataset
+from pipeline.errors import UserError
+from pipeline.prepare import prepare_dataset
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("prepared")
+    return out, prepare_dataset(out, synth_clips=30, synth_test_clips=30, seed=3)
+
+
+def test_synth_default_has_official_folds_and_an_independent_test_set(prepared):
+    out, manifest = prepared
+    back = read_dataset(out)
+    assert back["id"].tolist() == manifest["id"].tolist()
+    train, test = back[back["split"] == "train"], back[back["split"] == "test"]
+    assert len(train) == 30 and train["fold"].notna().all() and train["label"].notna().all()
+    assert len(test) > 0 and test["label"].isna().all()
+    answers = pd.read_csv(out / "answers.csv", dtype=str)
+    assert sorted(answers["ID"]) == sorted(test["id"])
+
+
+def test_real_dataset_with_separate_test_folder(prepared, tmp_path):
+    out, _ = prepared
+    manifest = prepare_dataset(
+        tmp_path / "p",
+        dataset=str(out / "synth" / "UrbanSound8K"),
+        test=str(out / "synth_test" / "av"),
+    )
+    assert manifest.attrs["answers"] is None
+    assert not (tmp_path / "p" / "answers.csv").exists()
+    assert (manifest["split"] == "test").sum() == len(pd.read_csv(out / "answers.csv"))
+
+
+def test_same_dataset_twice_is_an_id_clash(prepared, tmp_path):
+    out, _ = prepared
+    av = str(out / "synth_test" / "av")
+    with pytest.raises(UserError, match="both the dataset and the test set"):
+        prepare_dataset(tmp_path / "p", dataset=av, test=av)
+
+
+def test_cli_bad_dataset_is_one_line_exit_2(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "pipeline", "prepare", "--dataset", str(tmp_path / "none"),
+         "--out", str(tmp_path / "p")],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "dataset not found" in run.stderr
