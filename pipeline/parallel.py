@@ -19,6 +19,7 @@ function (a module-level function or a :func:`functools.partial` of one).
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +32,13 @@ from tqdm import tqdm
 from pipeline.errors import UserError
 
 LOCAL_SCHEDULERS = ("sync", "threads", "processes")
+
+# Every task runs with one BLAS thread, whatever the scheduler (as Dask's own workers do):
+# a matrix product summed by a different number of threads differs in its last bits, so
+# this is what makes results identical across schedulers; it also keeps parallel workers
+# from oversubscribing the cores.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_PINNED = False
 
 # One pool of worker processes per size, kept for the life of the program: starting
 # processes (and importing numpy/librosa in them) costs seconds, so successive runs and
@@ -148,13 +156,44 @@ def _stream(func, tasks, scheduler, workers, desc, sizes, progress):
             yield index, result
 
 
+def _one_blas_thread() -> Any:
+    """Context limiting the BLAS libraries loaded so far to one thread (restored on exit)."""
+    import numpy  # noqa: F401  (loads the BLAS library the tasks will use, so it is covered)
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _pin_worker_process() -> None:
+    """Limit this worker process to one BLAS/OpenMP thread for good.
+
+    The environment covers libraries loaded later, threadpoolctl those already loaded.
+    Runs once per process (pool initializer, first task on a cluster worker).
+    """
+    global _PINNED
+    if _PINNED:
+        return
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = "1"
+    _one_blas_thread()
+    _PINNED = True
+
+
+def _pinned_call(func: Callable[[Any], Any], task: Any) -> Any:
+    """``func(task)`` on a cluster worker that runs with one BLAS thread."""
+    _pin_worker_process()
+    return func(task)
+
+
 def _process_pool(workers: int) -> ProcessPoolExecutor:
     """The shared pool of ``workers`` processes, (re)created when missing or broken."""
     pool = _PROCESS_POOLS.get(workers)
     if pool is None or getattr(pool, "_broken", False):
         from dask.multiprocessing import get_context
 
-        pool = ProcessPoolExecutor(workers, mp_context=get_context())
+        pool = ProcessPoolExecutor(
+            workers, mp_context=get_context(), initializer=_pin_worker_process
+        )
         _PROCESS_POOLS[workers] = pool
     return pool
 
@@ -181,7 +220,10 @@ def _run_local(
     for start in range(0, len(tasks), wave):
         stop = min(start + wave, len(tasks))
         jobs = [dask.delayed(func, pure=False)(tasks[i]) for i in range(start, stop)]
-        yield from enumerate(dask.compute(*jobs, **options), start)
+        # Entered per wave so that BLAS libraries loaded by the first tasks are covered.
+        with _one_blas_thread():
+            results = dask.compute(*jobs, **options)
+        yield from enumerate(results, start)
 
 
 def _run_distributed(
@@ -199,7 +241,7 @@ def _run_distributed(
     except (OSError, TimeoutError) as exc:
         raise UserError(f"cannot connect to the Dask scheduler at {address}: {exc}") from None
     with client:
-        futures = client.map(func, list(tasks), pure=False)
+        futures = client.map(partial(_pinned_call, func), list(tasks), pure=False)
         position = {future.key: i for i, future in enumerate(futures)}
         for future in as_completed(futures, loop=client.loop):
             result = future.result()

@@ -159,3 +159,19 @@ def test_a_real_cluster_gives_the_local_results(dask_cluster):  # noqa: F811
 def test_no_tasks_needs_no_cluster():
     # Nothing listens on this address: an empty run must not try to connect.
     assert list(run_tasks(abs, [], scheduler=parse_scheduler("tcp://127.0.0.1:9"))) == []
+
+
+def blas_threads(_: object) -> int:
+    import numpy  # noqa: F401  (a fresh worker process loads BLAS only now)
+    from threadpoolctl import threadpool_info
+
+    return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("name", LOCAL)
+def test_tasks_run_with_one_blas_thread(name):
+    # The same thread count everywhere is what makes float results scheduler-independent.
+    got = run_tasks(
+        blas_threads, [0, 1], scheduler=parse_scheduler(name), workers=2, progress=False
+    )
+    assert dict(got) == {0: 1, 1: 1}
