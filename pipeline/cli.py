@@ -63,7 +63,32 @@ def _cmd_prepare(args: argparse.Namespace, params: Params) -> int:
 
 # --- features --------------------------------------------------------------------------
 def _cmd_features(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("features")
+    from pipeline.datasets import read_dataset
+    from pipeline.parallel import parse_scheduler
+    from pipeline.store import extract_to_store
+
+    options = params.parallel
+    scheduler = parse_scheduler(options.scheduler if args.scheduler is None else args.scheduler)
+    workers = options.workers if args.workers is None else args.workers
+    batch_size = options.batch_size if args.batch_size is None else args.batch_size
+    manifest = read_dataset(args.dataset)
+    summary = extract_to_store(
+        manifest,
+        args.out,
+        params=params.features,
+        scheduler=scheduler,
+        workers=workers,
+        batch_size=batch_size,
+    )
+    failed = sum(summary.failed.values())
+    by_kind = ", ".join(f"{kind}: {n}" for kind, n in summary.failed.items())
+    print(
+        f"{summary.featurized} clips featurized, {failed} failed"
+        + (f" ({by_kind})" if by_kind else "")
+        + f"; {summary.processed} processed, {summary.reused} from cache"
+        + f" [{scheduler}] -> {summary.folder}"
+    )
+    return 0
 
 
 # --- train -----------------------------------------------------------------------------

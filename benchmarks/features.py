@@ -1,0 +1,209 @@
+"""Feature extraction speed and memory, measured against the tutorial loop in the same run.
+
+The peer is the loop most UrbanSound8K tutorials use: ``librosa.load(path)`` then the mean of
+``librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40)``, one clip after another. The engine computes
+the full feature set (``pipeline.store.extract_to_store``) on the same generated clips. Both
+run with a warm page cache and warmed-up code (lazy imports, caches, worker processes).
+
+    python benchmarks/features.py [--clips 1000] [--cache data/bench]
+    python benchmarks/features.py --memory     # peak RSS of the CLI: 1000 vs 8732 clips
+
+Targets: 1 worker >= 1.3x the tutorial's clips/s, 2 workers >= 2.4x; peak resident memory of
+the CLI (with its worker processes) < 2 GiB and flat in the number of clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipeline.config import FeatureParams  # noqa: E402
+from pipeline.datasets import read_dataset  # noqa: E402
+from pipeline.datasets.synth import generate  # noqa: E402
+from pipeline.parallel import parse_scheduler  # noqa: E402
+from pipeline.store import extract_to_store  # noqa: E402
+
+US8K_CLIPS = 8732
+GIB = 1 << 30
+
+
+def dataset(cache: Path, clips: int) -> Path:
+    """A generated UrbanSound8K tree of ``clips`` clips, made once per size in ``cache``."""
+    root = cache / f"synth-{clips}"
+    tree = root / "UrbanSound8K"
+    if not (tree / "metadata" / "UrbanSound8K.csv").exists():
+        print(f"generating {clips} clips into {root} ...", flush=True)
+        start = time.perf_counter()
+        generate(root, layout="us8k", clips=clips, seed=42)
+        print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
+    return tree
+
+
+def tutorial(paths: list[str]) -> None:
+    import librosa
+
+    for path in paths:
+        y, sr = librosa.load(path)
+        np.mean(librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40).T, axis=0)
+
+
+def engine(manifest, scheduler: str, workers: int, batch_size: int, params: FeatureParams):
+    with tempfile.TemporaryDirectory() as out:
+        return extract_to_store(
+            manifest,
+            out,
+            params=params,
+            scheduler=parse_scheduler(scheduler),
+            workers=workers,
+            batch_size=batch_size,
+            progress=False,
+        )
+
+
+def clips_per_second(run, n: int, repeat: int) -> float:
+    """Best of ``repeat`` runs: the machine may be shared, the best run is the least disturbed."""
+    best = 0.0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        best = max(best, n / (time.perf_counter() - start))
+    return best
+
+
+def profile(paths: list[str], params: FeatureParams) -> None:
+    """Where a clip's time goes, per stage, for the tutorial and for the engine (in-process)."""
+    import librosa
+
+    from pipeline.audio import load_clip
+    from pipeline.features import extract_features
+
+    stages = {"tutorial librosa.load": 0.0, "tutorial mfcc+mean": 0.0}
+    stages.update({"engine load_clip": 0.0, "engine extract_features": 0.0})
+    for path in paths:
+        t0 = time.perf_counter()
+        y, sr = librosa.load(path)
+        t1 = time.perf_counter()
+        np.mean(librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40).T, axis=0)
+        t2 = time.perf_counter()
+        z = load_clip(path, sr=params.sr)
+        t3 = time.perf_counter()
+        extract_features(z, sr=params.sr, params=params)
+        t4 = time.perf_counter()
+        stages["tutorial librosa.load"] += t1 - t0
+        stages["tutorial mfcc+mean"] += t2 - t1
+        stages["engine load_clip"] += t3 - t2
+        stages["engine extract_features"] += t4 - t3
+    print(f"profile over {len(paths)} clips (ms per clip):")
+    for name, total in stages.items():
+        print(f"  {name:<28} {1000 * total / len(paths):7.2f}")
+
+
+def speed(args: argparse.Namespace) -> None:
+    from pipeline.config import load_params
+
+    params = load_params(REPO / "params.yaml").features
+    manifest = read_dataset(dataset(args.cache, args.clips))
+    paths = list(manifest["path"])
+    for path in paths:  # warm page cache
+        Path(path).read_bytes()
+    n = len(paths)
+    warm = manifest.iloc[:20].copy()
+    warm.attrs = dict(manifest.attrs)
+
+    tutorial(paths[:20])
+    profile(paths[:200], params)
+    base = clips_per_second(lambda: tutorial(paths), n, args.repeat)
+    print(f"clips: {n}; tutorial loop (librosa.load + mfcc mean), serial: {base:7.1f} clips/s")
+    runs = [("sync", 1, 1.3), ("processes", 1, 1.3), ("processes", 2, 2.4)]
+    for scheduler, workers, target in runs:
+        engine(warm, scheduler, workers, args.batch_size, params)
+        rate = clips_per_second(
+            lambda s=scheduler, w=workers: engine(manifest, s, w, args.batch_size, params),
+            n,
+            args.repeat,
+        )
+        print(
+            f"engine {scheduler:<9} {workers} worker(s), full feature set: {rate:7.1f} clips/s"
+            f"  = {rate / base:.2f}x tutorial (target >= {target}x)"
+        )
+
+
+def peak_rss(command: list[str]) -> tuple[float, int]:
+    """Run ``command``; return (seconds, peak summed RSS in bytes of it and its children)."""
+    import psutil
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            pass  # a process ended between listing and reading it
+        time.sleep(0.05)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed with exit code {proc.returncode}")
+    return time.perf_counter() - start, peak
+
+
+def memory(args: argparse.Namespace) -> None:
+    import resource
+
+    results = {}
+    for clips in (args.clips, US8K_CLIPS):
+        tree = dataset(args.cache, clips)
+        with tempfile.TemporaryDirectory() as out:
+            command = [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "features",
+                str(tree),
+                "--out",
+                out,
+                "--scheduler",
+                "processes",
+                "--workers",
+                "2",
+            ]
+            seconds, peak = peak_rss(command)
+        results[clips] = peak
+        print(
+            f"urbansound features, {clips} clips, processes x2: {seconds:6.1f} s, "
+            f"peak RSS (CLI + workers) {peak / GIB:.2f} GiB"
+        )
+    largest_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    print(f"largest single process (getrusage RUSAGE_CHILDREN): {largest_child / GIB:.2f} GiB")
+    ratio = results[US8K_CLIPS] / results[args.clips]
+    print(f"peak RSS {US8K_CLIPS} / {args.clips} clips: {ratio:.2f} (flat = 1.00; limit 2 GiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=1000)
+    parser.add_argument("--cache", type=Path, default=REPO / "data" / "bench")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measure (best counts)")
+    parser.add_argument("--memory", action="store_true", help="measure peak RSS instead")
+    args = parser.parse_args()
+    # The tutorial's librosa warns on clips shorter than n_fft; the figures are what matters.
+    warnings.simplefilter("ignore")
+    (memory if args.memory else speed)(args)
+
+
+if __name__ == "__main__":
+    main()

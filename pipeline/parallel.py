@@ -1,0 +1,311 @@
+"""Run independent tasks on Dask and stream their results back as they complete.
+
+The scheduler is chosen once, from a string (``sync | threads | processes | tcp://HOST:PORT``),
+by :func:`parse_scheduler`. Local runs use Dask's local schedulers through ``dask.compute``;
+only a ``tcp://`` address connects a :class:`dask.distributed.Client`, to a cluster someone
+started with ``dask scheduler`` / ``dask worker``.
+
+Two layers:
+
+- :func:`run_tasks` maps a function over a list of tasks and yields ``(task_index, result)``
+  as tasks finish, so callers can persist each result at once (resumable jobs) and memory
+  does not grow with the number of tasks.
+- :func:`map_batches` splits items into batches (one task per batch) and turns an exception
+  raised on one item into an :class:`ItemError` value: one bad item never fails the job.
+
+Library code passed to these functions knows nothing of Dask: it is a plain picklable
+function (a module-level function or a :func:`functools.partial` of one).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, NamedTuple
+
+from tqdm import tqdm
+
+from pipeline.errors import UserError
+
+LOCAL_SCHEDULERS = ("sync", "threads", "processes")
+
+# Every task runs with one BLAS thread, whatever the scheduler (as Dask's own workers do):
+# a matrix product summed by a different number of threads differs in its last bits, so
+# this is what makes results identical across schedulers; it also keeps parallel workers
+# from oversubscribing the cores.
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+_PINNED = False
+
+# One pool of worker processes per size, kept for the life of the program: starting
+# processes (and importing numpy/librosa in them) costs seconds, so successive runs and
+# successive waves of one run reuse warm workers.
+_PROCESS_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """Where tasks run.
+
+    Attributes
+    ----------
+    kind : str
+        ``"sync"``, ``"threads"``, ``"processes"`` or ``"distributed"``.
+    address : str or None
+        The ``tcp://HOST:PORT`` of a Dask scheduler when ``kind == "distributed"``.
+    """
+
+    kind: str
+    address: str | None = None
+
+    def __str__(self) -> str:
+        return self.address if self.kind == "distributed" else self.kind
+
+
+class ItemError(NamedTuple):
+    """An item that raised: the failure as a value.
+
+    ``kind`` is the exception's ``kind`` attribute when it has one (e.g.
+    ``pipeline.audio.AudioError`` subclasses), else the default kind of the map.
+    """
+
+    kind: str
+    message: str
+
+
+def parse_scheduler(text: str) -> Scheduler:
+    """Parse ``sync | threads | processes | tcp://HOST:PORT`` into a :class:`Scheduler`.
+
+    Raises
+    ------
+    UserError
+        For anything else, with the accepted forms in the message.
+    """
+    value = str(text).strip()
+    if value in LOCAL_SCHEDULERS:
+        return Scheduler(value)
+    if value.startswith("tcp://"):
+        host, sep, port = value[len("tcp://") :].rpartition(":")
+        if host and sep and port.isdigit() and 0 < int(port) < 65536:
+            return Scheduler("distributed", value)
+    raise UserError(f"unknown scheduler {text!r}: use sync, threads, processes or tcp://HOST:PORT")
+
+
+def run_tasks(
+    func: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    *,
+    scheduler: Scheduler,
+    workers: int = 1,
+    desc: str | None = None,
+    sizes: Sequence[int] | None = None,
+    progress: bool = True,
+) -> Iterator[tuple[int, Any]]:
+    """Compute ``func(task)`` for every task; yield ``(task_index, result)`` as they finish.
+
+    Completion order depends on the scheduler; callers that need a fixed order sort by
+    ``task_index``. A task that raises stops the run with that exception (use
+    :func:`map_batches` to turn item failures into values).
+
+    Parameters
+    ----------
+    func : callable
+        Picklable function of one task (for ``processes`` and clusters).
+    tasks : sequence
+        The tasks, each passed whole to ``func``.
+    scheduler : Scheduler
+        From :func:`parse_scheduler`.
+    workers : int
+        Number of local threads or processes; ignored by ``sync`` and clusters.
+    desc : str, optional
+        Label of the progress bar.
+    sizes : sequence of int, optional
+        Units each task adds to the progress bar (e.g. clips per batch); default 1 each.
+    progress : bool
+        Show a progress bar on stderr.
+
+    Yields
+    ------
+    task_index : int
+        Position of the task in ``tasks``.
+    result : object
+        ``func(tasks[task_index])``.
+    """
+    if workers < 1:
+        raise UserError(f"workers must be at least 1, got {workers}")
+    sizes = [1] * len(tasks) if sizes is None else list(sizes)
+    return _stream(func, tasks, scheduler, workers, desc, sizes, progress)
+
+
+def _stream(func, tasks, scheduler, workers, desc, sizes, progress):
+    """The generator behind :func:`run_tasks` (which checks its arguments eagerly)."""
+    # The bar is driven by task completion here, not by dask.diagnostics.ProgressBar,
+    # which prints nothing for runs on a distributed Client.
+    if not tasks:
+        return  # nothing to do: no progress bar, no connection to a cluster
+    with tqdm(total=sum(sizes), desc=desc, file=sys.stderr, disable=not progress) as bar:
+        if scheduler.kind == "distributed":
+            done = _run_distributed(func, tasks, scheduler.address)
+        else:
+            done = _run_local(func, tasks, scheduler.kind, workers)
+        for index, result in done:
+            bar.update(sizes[index])
+            yield index, result
+
+
+def _one_blas_thread() -> Any:
+    """Context limiting the BLAS libraries loaded so far to one thread (restored on exit)."""
+    import numpy  # noqa: F401  (loads the BLAS library the tasks will use, so it is covered)
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _pin_worker_process() -> None:
+    """Limit this worker process to one BLAS/OpenMP thread for good.
+
+    The environment covers libraries loaded later, threadpoolctl those already loaded.
+    Runs once per process (pool initializer, first task on a cluster worker).
+    """
+    global _PINNED
+    if _PINNED:
+        return
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = "1"
+    _one_blas_thread()
+    _PINNED = True
+
+
+def _pinned_call(func: Callable[[Any], Any], task: Any) -> Any:
+    """``func(task)`` on a cluster worker that runs with one BLAS thread."""
+    _pin_worker_process()
+    return func(task)
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    """The shared pool of ``workers`` processes, (re)created when missing or broken."""
+    pool = _PROCESS_POOLS.get(workers)
+    if pool is None or getattr(pool, "_broken", False):
+        from dask.multiprocessing import get_context
+
+        pool = ProcessPoolExecutor(
+            workers, mp_context=get_context(), initializer=_pin_worker_process
+        )
+        _PROCESS_POOLS[workers] = pool
+    return pool
+
+
+def _run_local(
+    func: Callable[[Any], Any], tasks: Sequence[Any], kind: str, workers: int
+) -> Iterator[tuple[int, Any]]:
+    """Dask's local schedulers, in waves of a few tasks per worker.
+
+    ``dask.compute`` returns only when all its tasks are done, so one call per wave lets
+    each wave's results be persisted and dropped before the next wave starts.
+    """
+    import dask
+
+    options: dict[str, Any] = {"scheduler": kind}
+    if kind == "threads":
+        options["num_workers"] = workers
+    elif kind == "processes":
+        # chunksize=1: dask's default would send a whole wave to one process.
+        options.update(pool=_process_pool(workers), chunksize=1)
+    # Two tasks per worker keep every worker busy while the slowest task of a wave ends;
+    # sync runs one task at a time, so each result is persisted as soon as it exists.
+    wave = 1 if kind == "sync" else 2 * workers
+    for start in range(0, len(tasks), wave):
+        stop = min(start + wave, len(tasks))
+        jobs = [dask.delayed(func, pure=False)(tasks[i]) for i in range(start, stop)]
+        # Entered per wave so that BLAS libraries loaded by the first tasks are covered.
+        with _one_blas_thread():
+            results = dask.compute(*jobs, **options)
+        yield from enumerate(results, start)
+
+
+def _run_distributed(
+    func: Callable[[Any], Any], tasks: Sequence[Any], address: str | None
+) -> Iterator[tuple[int, Any]]:
+    """A running Dask cluster: submit every task, yield each one as it completes.
+
+    A worker that dies mid-task is handled by the cluster, which reruns its tasks on the
+    remaining workers.
+    """
+    from dask.distributed import Client, as_completed
+
+    try:
+        client = Client(address, timeout="10s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise UserError(f"cannot connect to the Dask scheduler at {address}: {exc}") from None
+    with client:
+        futures = client.map(partial(_pinned_call, func), list(tasks), pure=False)
+        position = {future.key: i for i, future in enumerate(futures)}
+        for future in as_completed(futures, loop=client.loop):
+            result = future.result()
+            # Drop the cluster's copy once the result is here, so memory stays flat.
+            future.release()
+            yield position[future.key], result
+
+
+def _run_batch(func: Callable[[Any], Any], default_kind: str, batch: Sequence[Any]) -> list[Any]:
+    """Apply ``func`` to each item of a batch; an exception becomes an :class:`ItemError`."""
+    results: list[Any] = []
+    for item in batch:
+        try:
+            results.append(func(item))
+        except Exception as exc:  # any item-level failure is a value, by design
+            kind = getattr(exc, "kind", None) or default_kind
+            results.append(ItemError(str(kind), str(exc) or type(exc).__name__))
+    return results
+
+
+def map_batches(
+    func: Callable[[Any], Any],
+    items: Sequence[Any],
+    *,
+    scheduler: Scheduler,
+    workers: int = 1,
+    batch_size: int = 100,
+    default_kind: str = "error",
+    desc: str | None = None,
+    progress: bool = True,
+) -> Iterator[tuple[int, list[Any]]]:
+    """Map ``func`` over items in batches; yield each batch's results as it completes.
+
+    Parameters
+    ----------
+    func : callable
+        Picklable function of one item.
+    items : sequence, length n
+        The items.
+    scheduler, workers, desc, progress
+        As in :func:`run_tasks`.
+    batch_size : int
+        Items per task: large enough that task overhead is negligible, small enough that
+        a killed run loses little work.
+    default_kind : str
+        ``ItemError.kind`` for exceptions without a ``kind`` attribute.
+
+    Yields
+    ------
+    start : int
+        Index in ``items`` of the batch's first item.
+    results : list, length of the batch
+        ``func(item)``, or an :class:`ItemError` for an item that raised.
+    """
+    if batch_size < 1:
+        raise UserError(f"batch size must be at least 1, got {batch_size}")
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    done = run_tasks(
+        partial(_run_batch, func, default_kind),
+        batches,
+        scheduler=scheduler,
+        workers=workers,
+        desc=desc,
+        sizes=[len(b) for b in batches],
+        progress=progress,
+    )
+    return ((index * batch_size, results) for index, results in done)

@@ -1,0 +1,481 @@
+"""The Parquet feature store: one folder per extracted dataset.
+
+Layout of a store folder::
+
+    features.parquet   id, label, fold, group, split + float32 feature columns, manifest order
+    errors.csv         id, path, kind, message: every clip that could not be featurized
+    meta.json          feature parameters, library versions, counts, layout, dataset root
+    .parts/<digest>/   the cache: one Parquet part per completed batch
+
+Every manifest row ends in exactly one of ``features.parquet`` and ``errors.csv``.
+
+The cache makes extraction incremental and resumable. A clip's cache key is
+``(path, size, mtime_ns)`` inside a folder named by a digest of the feature parameters
+(and library versions), so a rerun only processes new or changed clips and changed
+parameters recompute everything. Each batch is written as a part file the moment it
+completes, so a run killed at any point resumes from the batches already done. Every
+file is written to a temporary name in its own folder and moved into place with
+``os.replace``: a final name never holds a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.errors import UserError
+from pipeline.parallel import ItemError, Scheduler, map_batches
+
+FEATURES_FILE = "features.parquet"
+ERRORS_FILE = "errors.csv"
+META_FILE = "meta.json"
+PARTS_DIR = ".parts"
+MANIFEST_COLUMNS = ("id", "label", "fold", "group", "split")
+ERROR_COLUMNS = ("id", "path", "kind", "message")
+KEY_COLUMNS = ("path", "size", "mtime_ns")
+_TMP_PREFIX = ".tmp-"
+
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """What an extraction run produced.
+
+    Attributes
+    ----------
+    folder : Path
+        The store folder.
+    clips : int
+        Manifest rows.
+    featurized : int
+        Rows in ``features.parquet``.
+    failed : dict of str to int
+        Rows in ``errors.csv`` by kind.
+    processed : int
+        Clips computed by this run (the others came from the cache).
+    reused : int
+        Clips taken from the cache.
+    """
+
+    folder: Path
+    clips: int
+    featurized: int
+    failed: dict[str, int] = field(default_factory=dict)
+    processed: int = 0
+    reused: int = 0
+
+
+# --- atomic writes ---------------------------------------------------------------------
+def _temp_path(path: Path) -> Path:
+    """A unique temporary name next to ``path`` (same folder, so ``os.replace`` is atomic)."""
+    return path.with_name(f"{_TMP_PREFIX}{os.getpid()}-{time.time_ns()}-{path.name}")
+
+
+def _replace_into(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` then move ``tmp`` to ``path``; on failure remove ``tmp``."""
+    tmp = _temp_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` atomically."""
+    _replace_into(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def write_text(text: str, path: Path) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    _replace_into(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+# --- cache keys ------------------------------------------------------------------------
+def fingerprint_digest(fingerprint: dict[str, Any]) -> str:
+    """A short stable digest of a JSON-able mapping (the feature parameters)."""
+    text = json.dumps(fingerprint, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def clip_key(path: str) -> tuple[str, int, int] | None:
+    """``(path, size, mtime_ns)`` of a file, or None when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (path, st.st_size, st.st_mtime_ns)
+
+
+# --- the cache of part files -----------------------------------------------------------
+def _part_table(
+    keys: Sequence[tuple[str, int, int]], results: Sequence[Any], names: Sequence[str]
+) -> pa.Table:
+    """One batch as a table: key columns, ``kind``/``message`` (null when ok), features."""
+    values = np.full((len(keys), len(names)), np.nan, dtype=np.float32)
+    kinds: list[str | None] = []
+    messages: list[str | None] = []
+    for i, result in enumerate(results):
+        if not isinstance(result, ItemError):
+            row = np.asarray(result, dtype=np.float32)
+            if row.shape == (len(names),):
+                values[i] = row
+                kinds.append(None)
+                messages.append(None)
+                continue
+            result = ItemError("feature_error", f"{row.shape} values for {len(names)} features")
+        kinds.append(result.kind)
+        messages.append(result.message)
+    columns: dict[str, pa.Array] = {
+        "path": pa.array([k[0] for k in keys], pa.string()),
+        "size": pa.array([k[1] for k in keys], pa.int64()),
+        "mtime_ns": pa.array([k[2] for k in keys], pa.int64()),
+        "kind": pa.array(kinds, pa.string()),
+        "message": pa.array(messages, pa.string()),
+    }
+    for j, name in enumerate(names):
+        columns[name] = pa.array(values[:, j], pa.float32())
+    return pa.table(columns)
+
+
+def _part_files(parts: Path) -> list[Path]:
+    """Completed part files, oldest first (names start with a nanosecond timestamp)."""
+    return sorted(p for p in parts.glob("*.parquet") if not p.name.startswith(_TMP_PREFIX))
+
+
+def _write_part(parts: Path, table: pa.Table, tag: int) -> None:
+    write_parquet(table, parts / f"{time.time_ns():020d}-{os.getpid()}-{tag:07d}.parquet")
+
+
+def _read_cache(parts: Path, names: Sequence[str]) -> pd.DataFrame:
+    """All cached rows, one per key (the newest wins); unreadable parts are skipped."""
+    expected = [*KEY_COLUMNS, "kind", "message", *names]
+    frames = []
+    for part in _part_files(parts):
+        try:
+            table = pq.read_table(part)
+        except (OSError, pa.ArrowException):
+            continue  # its clips are simply recomputed
+        if table.column_names == expected:
+            frames.append(table.to_pandas())
+    if not frames:
+        return pd.DataFrame(columns=expected)
+    cache = pd.concat(frames, ignore_index=True)
+    return cache.drop_duplicates(list(KEY_COLUMNS), keep="last").reset_index(drop=True)
+
+
+def _cache_keys(cache: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """The ``(path, size, mtime_ns)`` key of every cache row, as plain Python values."""
+    return list(zip(*(cache[c].tolist() for c in KEY_COLUMNS), strict=True))
+
+
+def _clean_cache(root: Path, digest: str) -> None:
+    """Remove temporary leftovers of killed runs and caches of other parameters."""
+    if not root.is_dir():
+        return
+    for entry in root.iterdir():
+        if entry.is_dir() and entry.name != digest:
+            shutil.rmtree(entry, ignore_errors=True)
+    for tmp in (root / digest).glob(f"{_TMP_PREFIX}*"):
+        tmp.unlink(missing_ok=True)
+
+
+def _compact(parts: Path, cache: pd.DataFrame, used: np.ndarray) -> None:
+    """Rewrite the cache as one part holding only the rows the manifest uses."""
+    old = _part_files(parts)
+    if len(old) <= 1 and used.all():
+        return
+    keep = cache[used]
+    _write_part(parts, pa.Table.from_pandas(keep, preserve_index=False), 0)
+    # Deleted only after the compact part exists: a kill in between leaves duplicates,
+    # which _read_cache collapses.
+    for part in old:
+        part.unlink(missing_ok=True)
+
+
+# --- building the store ----------------------------------------------------------------
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+    from platform import python_version
+
+    found = {"python": python_version()}
+    for name in ("numpy", "scipy", "librosa", "soundfile", "soxr", "pandas", "pyarrow", "dask"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "absent"
+    return found
+
+
+def update_store(
+    manifest: pd.DataFrame,
+    folder: str | Path,
+    *,
+    featurize: Callable[[str], np.ndarray],
+    names: Sequence[str],
+    fingerprint: dict[str, Any],
+    scheduler: Scheduler,
+    workers: int = 1,
+    batch_size: int = 100,
+    progress: bool = True,
+) -> StoreSummary:
+    """Bring the store in ``folder`` up to date with ``manifest``.
+
+    Clips whose cache key is already in the cache for this ``fingerprint`` are reused;
+    the others are featurized in batches on ``scheduler`` and each completed batch is
+    persisted at once. Then ``features.parquet``, ``errors.csv`` and ``meta.json`` are
+    rewritten from the cache, in manifest order.
+
+    Parameters
+    ----------
+    manifest : DataFrame, n rows
+        Columns ``id, path, label, fold, group, split``; ``attrs`` ``layout``, ``root``,
+        ``missing`` (ids whose file does not exist), as from ``read_dataset``.
+    folder : str or Path
+        The store folder (created if needed).
+    featurize : callable
+        Picklable ``path -> float32 array (n_features,)``; an exception is recorded as an
+        error row (kind from its ``kind`` attribute, else ``"feature_error"``).
+    names : sequence of str, length n_features
+        Feature column names, in the order ``featurize`` returns them.
+    fingerprint : dict
+        JSON-able description of everything that determines the features (parameters,
+        versions); a different fingerprint recomputes every clip.
+    scheduler, workers, batch_size, progress
+        As in :func:`pipeline.parallel.map_batches`.
+
+    Returns
+    -------
+    StoreSummary
+    """
+    folder = Path(folder)
+    names = list(names)
+    clash = sorted(set(names) & {*MANIFEST_COLUMNS, *KEY_COLUMNS, "kind", "message"})
+    if clash:
+        raise ValueError(f"feature names clash with store columns: {clash}")
+    digest = fingerprint_digest({"fingerprint": fingerprint, "names": names})
+    parts = folder / PARTS_DIR / digest
+    try:
+        parts.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create feature store {folder}: {exc.strerror}") from None
+    _clean_cache(folder / PARTS_DIR, digest)
+
+    missing_ids = set(manifest.attrs.get("missing", ()))
+    keys = [
+        None if clip_id in missing_ids else clip_key(path)
+        for clip_id, path in zip(manifest["id"], manifest["path"], strict=True)
+    ]
+    cache = _read_cache(parts, names)
+    cached = set(_cache_keys(cache))
+    pending = list(dict.fromkeys(k for k in keys if k is not None and k not in cached))
+
+    for start, results in map_batches(
+        featurize,
+        [k[0] for k in pending],
+        scheduler=scheduler,
+        workers=workers,
+        batch_size=batch_size,
+        default_kind="feature_error",
+        desc="features",
+        progress=progress,
+    ):
+        batch_keys = pending[start : start + len(results)]
+        _write_part(parts, _part_table(batch_keys, results, names), start)
+
+    cache = _read_cache(parts, names)
+    row_of = {k: i for i, k in enumerate(_cache_keys(cache))}
+    rows = np.array([row_of.get(k, -1) for k in keys], dtype=np.int64)
+    summary = _write_outputs(manifest, folder, keys, rows, cache, names, fingerprint, len(pending))
+    used = np.zeros(len(cache), dtype=bool)
+    used[rows[rows >= 0]] = True
+    _compact(parts, cache, used)
+    return summary
+
+
+def _write_outputs(
+    manifest: pd.DataFrame,
+    folder: Path,
+    keys: Sequence[tuple[str, int, int] | None],
+    rows: np.ndarray,
+    cache: pd.DataFrame,
+    names: list[str],
+    fingerprint: dict[str, Any],
+    processed: int,
+) -> StoreSummary:
+    """Join manifest and cache; write the features, the errors and the metadata.
+
+    ``rows[i]`` is the cache row of manifest row ``i`` (-1 when it has none).
+    """
+    ok_row = cache["kind"].isna().to_numpy()
+    ok = np.array([r >= 0 and bool(ok_row[r]) for r in rows], dtype=bool)
+
+    table = manifest.loc[ok, list(MANIFEST_COLUMNS)].reset_index(drop=True)
+    table = table.astype({"id": "string", "label": "string", "fold": "Int64"})
+    table = table.astype({"group": "string", "split": "string"})
+    values = cache[names].to_numpy(dtype=np.float32)[rows[ok]]
+    features = pd.concat([table, pd.DataFrame(values, columns=names, dtype=np.float32)], axis=1)
+    write_parquet(pa.Table.from_pandas(features, preserve_index=False), folder / FEATURES_FILE)
+
+    errors = []
+    for i in np.flatnonzero(~ok):
+        clip_id, path, r = manifest["id"].iat[i], manifest["path"].iat[i], rows[i]
+        if keys[i] is None:
+            errors.append((clip_id, path, "missing", f"file does not exist: {path}"))
+        elif r < 0:  # changed while the run was going on
+            errors.append((clip_id, path, "changed", "file changed during extraction"))
+        else:
+            errors.append((clip_id, path, cache["kind"].iat[r], cache["message"].iat[r]))
+    error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
+    write_text(error_frame.to_csv(index=False), folder / ERRORS_FILE)
+
+    failed = dict(sorted(Counter(e[2] for e in errors).items()))
+    summary = StoreSummary(
+        folder=folder,
+        clips=len(manifest),
+        featurized=int(ok.sum()),
+        failed=failed,
+        processed=processed,
+        reused=sum(k is not None for k in keys) - processed,
+    )
+    meta = {
+        "fingerprint": fingerprint,
+        "digest": fingerprint_digest({"fingerprint": fingerprint, "names": names}),
+        "n_features": len(names),
+        "versions": _versions(),
+        "counts": {
+            "clips": summary.clips,
+            "featurized": summary.featurized,
+            "failed": sum(failed.values()),
+            "failed_by_kind": failed,
+            "processed": summary.processed,
+            "reused": summary.reused,
+        },
+        "layout": manifest.attrs.get("layout"),
+        "root": manifest.attrs.get("root"),
+    }
+    write_text(json.dumps(meta, indent=2, default=str) + "\n", folder / META_FILE)
+    return summary
+
+
+# --- reading ---------------------------------------------------------------------------
+def read_features(folder: str | Path) -> pd.DataFrame:
+    """Read ``features.parquet`` of a store.
+
+    Returns
+    -------
+    DataFrame, (n_clips, 5 + n_features)
+        ``id, label, fold, group, split`` then float32 feature columns, manifest order.
+
+    Raises
+    ------
+    UserError
+        When the store or its features file is missing or unreadable.
+    """
+    path = Path(folder) / FEATURES_FILE
+    if not path.is_file():
+        raise UserError(
+            f"no feature store in {folder}: run 'urbansound features DATASET --out {folder}'"
+        )
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (OSError, pa.ArrowException) as exc:
+        raise UserError(f"feature store {path} is unreadable: {exc}") from None
+    absent = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
+    if absent:
+        raise UserError(f"feature store {path} lacks columns {', '.join(absent)}")
+    return frame
+
+
+def read_meta(folder: str | Path) -> dict[str, Any]:
+    """Read ``meta.json`` of a store (UserError when missing or invalid)."""
+    path = Path(folder) / META_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"no feature store metadata {path}") from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"feature store metadata {path} is unreadable: {exc}") from None
+
+
+# --- the feature job -------------------------------------------------------------------
+def featurize_clip(path: str, *, params: Any) -> np.ndarray:
+    """Load one clip and compute its features.
+
+    Parameters
+    ----------
+    path : str
+        Audio file.
+    params : FeatureParams
+        Feature parameters (``sr`` and the analysis settings).
+
+    Returns
+    -------
+    ndarray, float32, shape (n_features,)
+        In ``pipeline.features.feature_names(params)`` order.
+
+    Raises
+    ------
+    pipeline.audio.AudioError
+        When the clip cannot be loaded (its ``kind`` becomes the error row's kind).
+    ValueError
+        When a feature is not finite.
+    """
+    from pipeline.audio import load_clip
+    from pipeline.features import extract_features
+
+    y = load_clip(path, sr=params.sr)
+    values = np.fromiter(extract_features(y, sr=params.sr, params=params).values(), np.float32)
+    if not np.isfinite(values).all():
+        raise ValueError("non-finite feature values")
+    return values
+
+
+def extract_to_store(
+    manifest: pd.DataFrame,
+    folder: str | Path,
+    *,
+    params: Any,
+    scheduler: Scheduler,
+    workers: int = 1,
+    batch_size: int = 100,
+    progress: bool = True,
+) -> StoreSummary:
+    """Featurize a dataset manifest into the store in ``folder`` (see :func:`update_store`).
+
+    ``params`` is a ``FeatureParams``; it and the versions of the libraries that compute
+    the features form the cache fingerprint.
+    """
+    from dataclasses import asdict
+    from functools import partial
+
+    from pipeline.features import feature_names
+
+    versions = _versions()
+    fingerprint = {
+        "params": asdict(params),
+        "versions": {k: versions[k] for k in ("numpy", "scipy", "librosa", "soundfile", "soxr")},
+    }
+    return update_store(
+        manifest,
+        folder,
+        featurize=partial(featurize_clip, params=params),
+        names=feature_names(params),
+        fingerprint=fingerprint,
+        scheduler=scheduler,
+        workers=workers,
+        batch_size=batch_size,
+        progress=progress,
+    )

@@ -1,0 +1,177 @@
+"""The parallel engine: scheduler parsing, streaming task results, errors as values."""
+
+from __future__ import annotations
+
+import operator
+from functools import partial
+
+import pytest
+from dask_cluster import dask_cluster  # noqa: F401  (fixture)
+
+from pipeline.errors import UserError
+from pipeline.parallel import ItemError, Scheduler, map_batches, parse_scheduler, run_tasks
+
+LOCAL = ["sync", "threads", "processes"]
+
+
+class OddItemError(ValueError):
+    """An item failure that names its own kind."""
+
+    kind = "odd"
+
+
+def reject_odd(x: int) -> int:
+    if x % 2:
+        raise OddItemError(f"{x} is odd")
+    return x * 10
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sync", Scheduler("sync")),
+        ("threads", Scheduler("threads")),
+        (" processes ", Scheduler("processes")),
+        ("tcp://127.0.0.1:8786", Scheduler("distributed", "tcp://127.0.0.1:8786")),
+        (
+            "tcp://scheduler.example.org:9000",
+            Scheduler("distributed", "tcp://scheduler.example.org:9000"),
+        ),
+    ],
+)
+def test_parse_scheduler_accepts_the_four_forms(text, expected):
+    assert parse_scheduler(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "dask",
+        "thread",
+        "multiprocessing",
+        "tcp://",
+        "tcp://host",
+        "tcp://:8786",
+        "tcp://host:port",
+        "tcp://host:0",
+        "tcp://host:70000",
+        "http://host:8786",
+    ],
+)
+def test_parse_scheduler_rejects_anything_else(text):
+    with pytest.raises(UserError, match="use sync, threads, processes or tcp://HOST:PORT"):
+        parse_scheduler(text)
+
+
+@pytest.mark.parametrize("name", LOCAL)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_run_tasks_yields_every_task_once(name, workers):
+    tasks = list(range(7))
+    got = dict(
+        run_tasks(
+            partial(operator.mul, 3),
+            tasks,
+            scheduler=parse_scheduler(name),
+            workers=workers,
+            progress=False,
+        )
+    )
+    assert got == {i: 3 * i for i in tasks}
+
+
+@pytest.mark.parametrize("name", LOCAL)
+def test_run_tasks_streams_results_before_the_end(name):
+    # Taking the first result must not require computing every task.
+    stream = run_tasks(
+        partial(operator.add, 1),
+        list(range(50)),
+        scheduler=parse_scheduler(name),
+        workers=2,
+        progress=False,
+    )
+    first = next(stream)
+    stream.close()
+    assert first[1] == first[0] + 1
+
+
+@pytest.mark.parametrize("name", LOCAL)
+@pytest.mark.parametrize("batch_size", [1, 3, 100])
+def test_map_batches_turns_item_failures_into_values(name, batch_size):
+    items = list(range(10))
+    results = {}
+    for start, batch in map_batches(
+        reject_odd,
+        items,
+        scheduler=parse_scheduler(name),
+        workers=2,
+        batch_size=batch_size,
+        progress=False,
+    ):
+        assert len(batch) == min(batch_size, len(items) - start)
+        results.update(enumerate(batch, start))
+    assert sorted(results) == items
+    for i in items:
+        expected = ItemError("odd", f"{i} is odd") if i % 2 else i * 10
+        assert results[i] == expected
+
+
+def test_map_batches_default_kind_when_the_exception_has_none():
+    [(start, batch)] = map_batches(
+        partial(operator.truediv, 1.0),
+        [2, 0],
+        scheduler=Scheduler("sync"),
+        default_kind="feature_error",
+        progress=False,
+    )
+    assert start == 0
+    assert batch == [0.5, ItemError("feature_error", "float division by zero")]
+
+
+@pytest.mark.parametrize(("workers", "batch_size"), [(0, 10), (1, 0)])
+def test_bad_sizes_are_user_errors(workers, batch_size):
+    with pytest.raises(UserError):
+        list(
+            map_batches(
+                abs,
+                [1],
+                scheduler=Scheduler("sync"),
+                workers=workers,
+                batch_size=batch_size,
+                progress=False,
+            )
+        )
+
+
+@pytest.mark.slow
+def test_a_real_cluster_gives_the_local_results(dask_cluster):  # noqa: F811
+    items = [5, 0, 2, 4, 0, 8, 1]
+    func = partial(operator.floordiv, 40)
+    distributed = parse_scheduler(dask_cluster.address)
+    remote = dict(map_batches(func, items, scheduler=distributed, batch_size=2, progress=False))
+    local = dict(
+        map_batches(func, items, scheduler=Scheduler("sync"), batch_size=2, progress=False)
+    )
+    assert remote == local
+    assert remote[0][1] == ItemError("error", "integer division or modulo by zero")
+
+
+def test_no_tasks_needs_no_cluster():
+    # Nothing listens on this address: an empty run must not try to connect.
+    assert list(run_tasks(abs, [], scheduler=parse_scheduler("tcp://127.0.0.1:9"))) == []
+
+
+def blas_threads(_: object) -> int:
+    import numpy  # noqa: F401  (a fresh worker process loads BLAS only now)
+    from threadpoolctl import threadpool_info
+
+    return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("name", LOCAL)
+def test_tasks_run_with_one_blas_thread(name):
+    # The same thread count everywhere is what makes float results scheduler-independent.
+    got = run_tasks(
+        blas_threads, [0, 1], scheduler=parse_scheduler(name), workers=2, progress=False
+    )
+    assert dict(got) == {0: 1, 1: 1}
