@@ -99,15 +99,10 @@ def _train_params(params: Params) -> dict:
 
 def _read_store(folder: str):
     """Feature table and feature parameters of a feature store folder."""
-    import json
-    from pathlib import Path
-
-    from pipeline.store import read_features
+    from pipeline.store import read_features, read_meta
 
     table = read_features(folder)
-    meta_path = Path(folder) / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    return table, meta.get("feature_params", meta.get("features", {}))
+    return table, read_meta(folder).get("fingerprint", {}).get("params", {})
 
 
 def _cmd_train(args: argparse.Namespace, params: Params) -> int:
@@ -149,7 +144,7 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
     scheduler, workers = _scheduler(args, params)
     metrics = cross_validate(table, names, _train_params(params), seed=params.seed,
                              n_splits=params.evaluate.n_splits, scheduler=scheduler,
-                             workers=workers, reports_dir=args.reports)
+                             workers=workers, reports_dir=args.reports, progress=True)
     print(report_text(metrics))
     print(f"reports written to {args.reports} (metrics.json, summary.md, cv/, plots)")
     return 0
@@ -167,7 +162,7 @@ def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
     out = tune(table, args.model, space, base_params=_train_params(params)[args.model],
                seed=params.seed, n_splits=params.evaluate.n_splits, search=params.tune.search,
                n_iter=params.tune.n_iter, heatmap=params.tune.heatmap.get(args.model),
-               scheduler=scheduler, workers=workers, reports_dir=args.reports)
+               scheduler=scheduler, workers=workers, reports_dir=args.reports, progress=True)
     for row in sorted(out["results"], key=lambda r: -r["accuracy_mean"]):
         print(f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}  {row['params']}")
     print(f"protocol: {out['protocol']}")
@@ -195,7 +190,8 @@ def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
         errors_csv = Path(args.features) / "errors.csv"
         errors = pd.read_csv(errors_csv, dtype=str) if errors_csv.is_file() else None
     result = make_submission(rows, args.models, args.out, model=args.model or params.submit.model,
-                             store=store, store_errors=errors)
+                             store=store, store_errors=errors,
+                             scheduler=params.parallel.scheduler, workers=params.parallel.workers)
     print(f"model {result['model']}: {result['n']} test clips → {result['out']}")
     print("predicted: " + ", ".join(f"{c} {k}" for c, k in result["counts"].items() if k))
     warnings = result["warnings"]
@@ -215,7 +211,9 @@ def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
 
     from pipeline.submission import predict_paths
 
-    name, table = predict_paths(args.paths, args.models, model=args.model)
+    name, table = predict_paths(args.paths, args.models, model=args.model,
+                                scheduler=params.parallel.scheduler,
+                                workers=params.parallel.workers)
     for row in table.to_dict("records"):
         ok = isinstance(row["class"], str)
         if args.json:

@@ -256,7 +256,7 @@ def set_n_jobs(estimator, n_jobs: int):
             set_n_jobs(member, n_jobs)
     elif isinstance(estimator, EncodedXGBClassifier):
         estimator.params = {**(estimator.params or {}), "n_jobs": n_jobs}
-    elif "n_jobs" in estimator.get_params(deep=False):
+    elif isinstance(estimator, RandomForestClassifier):
         estimator.set_params(n_jobs=n_jobs)
     return estimator
 

@@ -101,7 +101,8 @@ def fit_predict(estimator, X_train, y_train, X_test, *, n_jobs: int | None = Non
     y_train : ndarray, shape (n_train,)
     X_test : ndarray, shape (n_test, n_features)
     n_jobs : int, optional
-        Threads for this fit; 1 when several fits run at once.
+        Threads of the model's own parallelism (forest, boosting); 1 when several fits
+        run side by side.
 
     Returns
     -------
@@ -111,20 +112,14 @@ def fit_predict(estimator, X_train, y_train, X_test, *, n_jobs: int | None = Non
     model = clone(estimator)
     if n_jobs is not None:
         set_n_jobs(model, n_jobs)
-        from threadpoolctl import threadpool_limits
-
-        limiter = threadpool_limits(limits=n_jobs)
-    else:
-        limiter = None
-    try:
-        start = time.perf_counter()
-        model.fit(X_train, y_train)
-        seconds = time.perf_counter() - start
-        proba = model.predict_proba(X_test)
-    finally:
-        if limiter is not None:
-            limiter.unregister()
-    return {"proba": proba, "classes": np.asarray(model.classes_), "fit_seconds": seconds}
+    start = time.perf_counter()
+    model.fit(X_train, y_train)
+    seconds = time.perf_counter() - start
+    return {
+        "proba": model.predict_proba(X_test),
+        "classes": np.asarray(model.classes_),
+        "fit_seconds": seconds,
+    }
 
 
 def _run_task(task: dict) -> dict:
@@ -135,13 +130,26 @@ def _run_task(task: dict) -> dict:
     return {"model": task["model"], "split": split.name, **result}
 
 
-def run_tasks(fn, tasks: list, *, scheduler: str = "sync", workers: int = 1) -> list:
-    """Run ``fn`` over ``tasks`` in order, returning results in task order."""
-    return [fn(task) for task in tasks]
+def run_tasks(
+    fn, tasks: list, *, scheduler: str = "sync", workers: int = 1, desc: str | None = None,
+    progress: bool = False,
+) -> list:
+    """Run ``fn`` over ``tasks`` with :mod:`pipeline.parallel`; results in task order."""
+    from pipeline.parallel import parse_scheduler
+    from pipeline.parallel import run_tasks as parallel_tasks
+
+    done = parallel_tasks(fn, tasks, scheduler=parse_scheduler(scheduler), workers=workers,
+                          desc=desc, progress=progress)
+    results: list = [None] * len(tasks)
+    for index, result in done:
+        results[index] = result
+    return results
 
 
 def _threads_per_task(scheduler: str, workers: int) -> int | None:
     """One thread per fit when fits run side by side; all cores for a sequential run."""
+    if scheduler.startswith("tcp://"):
+        return 1  # a cluster worker runs several tasks at once
     return None if scheduler == "sync" or workers <= 1 else 1
 
 
@@ -178,6 +186,7 @@ def cross_validate(
     scheduler: str = "sync",
     workers: int = 1,
     reports_dir: str | Path | None = None,
+    progress: bool = False,
 ) -> dict:
     """Cross-validate models ``names`` on the labelled rows of ``features``.
 
@@ -196,6 +205,8 @@ def cross_validate(
     workers : int
     reports_dir : path, optional
         Where to write metrics.json, summary.md, cv/ and the plots.
+    progress : bool
+        Show a progress bar of the fits on stderr.
 
     Returns
     -------
@@ -218,7 +229,8 @@ def cross_validate(
         for n, e in fitted.items()
         for s in splits
     ]
-    results = run_tasks(_run_task, tasks, scheduler=scheduler, workers=workers)
+    results = run_tasks(_run_task, tasks, scheduler=scheduler, workers=workers,
+                        desc="cross-validation fits", progress=progress)
     by_key = {(r["model"], r["split"]): r for r in results}
     classes = np.array(sorted(set(y)), dtype=object)
     out_of_fold: dict[str, dict] = {}

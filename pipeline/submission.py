@@ -175,26 +175,10 @@ def _feature_params(index: dict):
         raise UserError(f"the models' feature parameters are not understood: {exc}") from None
 
 
-def clip_features(path: str, params) -> dict[str, float]:
-    """Features of one audio file with the parameters the models were trained with.
-
-    Raises
-    ------
-    pipeline.audio.AudioError
-        The file cannot be loaded.
-    ValueError
-        The signal cannot give features.
-    """
-    from pipeline.audio import load_clip
-    from pipeline.features import extract_features
-
-    y = load_clip(path, sr=params.sr)
-    return extract_features(y, sr=params.sr, params=params)
-
-
 def features_for(
     rows: pd.DataFrame, index: dict, *, store: pd.DataFrame | None = None,
-    store_errors: pd.DataFrame | None = None,
+    store_errors: pd.DataFrame | None = None, scheduler: str = "sync", workers: int = 1,
+    batch_size: int = 100,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Feature matrix of manifest ``rows``, taken from a feature store or extracted.
 
@@ -208,6 +192,8 @@ def features_for(
         Feature table whose rows are reused when the ids match (same feature columns).
     store_errors : DataFrame, optional
         The store's error rows (``id, path, kind, message``); those clips are not retried.
+    scheduler, workers, batch_size
+        How :mod:`pipeline.parallel` extracts the clips not in the store.
 
     Returns
     -------
@@ -217,42 +203,53 @@ def features_for(
     problems : DataFrame
         ``id, path, kind, message`` of every clip without features.
     """
-    from pipeline.audio import AudioError
+    from functools import partial
+
+    from pipeline.features import feature_names
+    from pipeline.parallel import ItemError, map_batches, parse_scheduler
+    from pipeline.store import featurize_clip
 
     names = list(index["feature_names"])
+    ids, paths = rows["id"].astype(str).tolist(), rows["path"].astype(str).tolist()
     X = np.zeros((len(rows), len(names)), dtype=np.float32)
     ok = np.zeros(len(rows), dtype=bool)
-    problems = []
+    problems: dict[int, tuple] = {}
     have = {}
     if store is not None and set(names) <= set(store.columns):
         have = dict(zip(store["id"].astype(str), store[names].to_numpy(np.float32), strict=True))
     failed = {}
     if store_errors is not None and len(store_errors):
         failed = {str(r.id): (r.kind, r.message) for r in store_errors.itertuples()}
-    params = None
-    for i, (clip_id, path) in enumerate(zip(rows["id"].astype(str), rows["path"], strict=True)):
+    todo = []
+    for i, clip_id in enumerate(ids):
         if clip_id in have:
             X[i], ok[i] = have[clip_id], True
-            continue
-        if clip_id in failed:
-            problems.append((clip_id, path, *failed[clip_id]))
-            continue
-        params = params or _feature_params(index)
-        try:
-            values = clip_features(path, params)
-        except AudioError as exc:
-            problems.append((clip_id, path, exc.kind, str(exc)))
-            continue
-        except ValueError as exc:
-            problems.append((clip_id, path, "no_features", f"{path}: {exc}"))
-            continue
-        if list(values) != names:
+        elif clip_id in failed:
+            problems[i] = (clip_id, paths[i], *failed[clip_id])
+        else:
+            todo.append(i)
+    if todo:
+        params = _feature_params(index)
+        if feature_names(params) != names:
             raise UserError(
-                "the models were trained on other feature columns than these parameters give; "
-                "retrain them"
+                "the models were trained on other feature columns than their saved feature "
+                "parameters give; retrain them"
             )
-        X[i], ok[i] = np.fromiter(values.values(), dtype=np.float32, count=len(names)), True
-    problems = pd.DataFrame(problems, columns=["id", "path", "kind", "message"])
+        done = map_batches(
+            partial(featurize_clip, params=params), [paths[i] for i in todo],
+            scheduler=parse_scheduler(scheduler), workers=workers, batch_size=batch_size,
+            default_kind="no_features", desc="test clip features", progress=False,
+        )
+        for start, results in done:
+            for offset, value in enumerate(results):
+                i = todo[start + offset]
+                if isinstance(value, ItemError):
+                    problems[i] = (ids[i], paths[i], value.kind, value.message)
+                else:
+                    X[i], ok[i] = value, True
+    problems = pd.DataFrame(
+        [problems[i] for i in sorted(problems)], columns=["id", "path", "kind", "message"]
+    )
     return X, ok, problems
 
 
@@ -264,6 +261,8 @@ def make_submission(
     model: str = "best",
     store: pd.DataFrame | None = None,
     store_errors: pd.DataFrame | None = None,
+    scheduler: str = "sync",
+    workers: int = 1,
 ) -> dict:
     """Predict the test clips and write ``out`` (``ID,Class``) plus its warnings file.
 
@@ -279,6 +278,8 @@ def make_submission(
         A model name or ``"best"``.
     store, store_errors : DataFrame, optional
         Feature store content to reuse (see :func:`features_for`).
+    scheduler, workers
+        How the clips not in the store are extracted.
 
     Returns
     -------
@@ -290,7 +291,8 @@ def make_submission(
     if test_rows.empty:
         raise UserError("no test clips to predict (the dataset has no test split)")
     name, estimator, index = load_from_index(models_dir, model)
-    X, ok, problems = features_for(test_rows, index, store=store, store_errors=store_errors)
+    X, ok, problems = features_for(test_rows, index, store=store, store_errors=store_errors,
+                                   scheduler=scheduler, workers=workers)
     classes = np.full(len(test_rows), index["majority_class"], dtype=object)
     classes[ok] = predict_rows(estimator, X[ok])[0]
     ids = test_rows["id"].astype(str).tolist()
@@ -308,7 +310,8 @@ def make_submission(
 
 
 def predict_paths(
-    paths, models_dir: str | Path, *, model: str = "best"
+    paths, models_dir: str | Path, *, model: str = "best", scheduler: str = "sync",
+    workers: int = 1,
 ) -> tuple[str, pd.DataFrame]:
     """Classify audio files and folders.
 
@@ -316,6 +319,10 @@ def predict_paths(
     ----------
     paths : sequence of path
         Audio files or folders (any layout :func:`pipeline.datasets.read_dataset` reads).
+    model : str
+        A model name or ``"best"``.
+    scheduler, workers
+        How :mod:`pipeline.parallel` extracts the features.
 
     Returns
     -------
@@ -330,7 +337,7 @@ def predict_paths(
 
     rows = pd.concat([read_dataset(p)[["id", "path"]] for p in paths], ignore_index=True)
     name, estimator, index = load_from_index(models_dir, model)
-    X, ok, problems = features_for(rows, index)
+    X, ok, problems = features_for(rows, index, scheduler=scheduler, workers=workers)
     table = rows.assign(**{"class": pd.NA, "probability": np.nan, "error": pd.NA})
     table = table.astype({"class": "object", "error": "object"})
     if ok.any():

@@ -75,6 +75,7 @@ def tune(
     scheduler: str = "sync",
     workers: int = 1,
     reports_dir: str | Path | None = None,
+    progress: bool = False,
 ) -> dict:
     """Search ``space`` for model ``name`` with fold-aware cross-validation.
 
@@ -94,6 +95,8 @@ def tune(
         Passed to :mod:`pipeline.parallel`.
     reports_dir : path, optional
         Where ``tune_NAME.json`` and ``tune_NAME.png`` are written.
+    progress : bool
+        Show a progress bar of the fits on stderr.
 
     Returns
     -------
@@ -119,7 +122,8 @@ def tune(
         for i, combo in enumerate(combos)
         for s in splits
     ]
-    results = run_tasks(_run_candidate, tasks, scheduler=scheduler, workers=workers)
+    results = run_tasks(_run_candidate, tasks, scheduler=scheduler, workers=workers,
+                        desc=f"tuning {name}", progress=progress)
     scores: dict[int, list[float]] = {}
     for r in results:
         scores.setdefault(r["candidate"], []).append(r["accuracy"])

@@ -137,3 +137,16 @@ def test_tune_writes_best_params_and_heatmap(tmp_path):
     assert saved["best_accuracy"] == max(r["accuracy_mean"] for r in saved["results"])
     assert out["protocol"].startswith("official-folds")
     assert (tmp_path / "tune_logreg.png").read_bytes().startswith(PNG)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scheduler", ["threads", "processes"])
+def test_parallel_schedulers_give_the_sync_result(scheduler):
+    df = feature_table(120)
+    names = ["logreg", "xgb"]
+    sync = cross_validate(df, names, TINY, scheduler="sync")
+    other = cross_validate(df, names, TINY, scheduler=scheduler, workers=2)
+    for name in names:
+        assert other["models"][name]["accuracy_mean"] == sync["models"][name]["accuracy_mean"]
+        pd.testing.assert_frame_equal(other["_details"][name]["predictions"],
+                                      sync["_details"][name]["predictions"])

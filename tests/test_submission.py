@@ -1,6 +1,5 @@
 """Submissions: validation, atomic writing, scoring, and predictions on real audio files."""
 
-import dataclasses
 import json
 
 import pandas as pd
@@ -13,7 +12,6 @@ from pipeline.config import FeatureParams
 from pipeline.datasets import read_dataset
 from pipeline.errors import UserError
 from pipeline.submission import (
-    clip_features,
     make_submission,
     predict_paths,
     score,
@@ -108,25 +106,25 @@ def test_score_missing_file(tmp_path, capsys):
 # --- on real audio ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def av_models(tmp_path_factory):
-    """A generated AV tree, features of its training clips, and a trained models folder."""
+    """A generated AV tree with two damaged test clips, its feature store, trained models."""
     from pipeline.datasets.synth import generate
+    from pipeline.parallel import parse_scheduler
+    from pipeline.store import extract_to_store, read_features, read_meta
 
     root = tmp_path_factory.mktemp("av")
     generate(root, layout="av", clips=40, seed=3)
     manifest = read_dataset(root / "av")
-    params = FeatureParams()
-    train = manifest[manifest["split"] == "train"]
-    feats = pd.DataFrame([clip_features(p, params) for p in train["path"]])
-    table = pd.concat([train[["id", "label"]].reset_index(drop=True), feats], axis=1)
-    models = root / "models"
-    train_models(table, ["logreg"], TINY, seed=0, out_dir=models,
-                 feature_params=dataclasses.asdict(params))
     test = manifest[manifest["split"] == "test"].reset_index(drop=True)
-    # Damage two test clips: one undecodable, one missing.
     bad_ids = list(test["id"][:2])
-    with open(test["path"][0], "wb") as fh:
+    with open(test["path"][0], "wb") as fh:  # undecodable
         fh.write(b"RIFF\x00\x00garbage")
-    (root / "av" / "Test" / f"{bad_ids[1]}.wav").unlink()
+    (root / "av" / "Test" / f"{bad_ids[1]}.wav").unlink()  # missing
+    store = root / "features"
+    extract_to_store(read_dataset(root / "av"), store, params=FeatureParams(),
+                     scheduler=parse_scheduler("sync"), progress=False)
+    models = root / "models"
+    train_models(read_features(store), ["logreg"], TINY, seed=0, out_dir=models,
+                 feature_params=read_meta(store)["fingerprint"]["params"])
     return root, models, test, bad_ids
 
 
@@ -134,7 +132,7 @@ def av_models(tmp_path_factory):
 def test_unreadable_test_clips_still_get_a_row_and_a_warning(av_models, tmp_path):
     root, models, test, bad_ids = av_models
     out = tmp_path / "submission.csv"
-    result = make_submission(test, models, out, model="best")
+    result = make_submission(test, models, out, model="best")  # features extracted here
     sub = pd.read_csv(out, dtype=str)
     order = pd.read_csv(root / "av" / "test.csv", dtype=str)["ID"].tolist()
     assert sub["ID"].tolist() == order
@@ -152,13 +150,17 @@ def test_submit_command_prints_the_warning(av_models, tmp_path, capsys):
     root, models, _, bad_ids = av_models
     out = tmp_path / "sub.csv"
     code = main(["submit", "--test", str(root / "av"), "--models", str(models),
-                 "--out", str(out), "--features", ""])
+                 "--out", str(out), "--features", str(root / "features")])
     printed = capsys.readouterr().out
     assert code == 0 and out.is_file()
     assert "WARNING: 2 test clip(s)" in printed and all(i in printed for i in bad_ids)
     answers = root / "av_answer_key.csv"
     assert main(["score", str(out), "--answers", str(answers)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("accuracy 0.")
+    # Features taken from the store and extracted afresh give the same submission.
+    fresh = tmp_path / "fresh.csv"
+    make_submission(read_dataset(root / "av").query("split == 'test'"), models, fresh)
+    assert fresh.read_text() == out.read_text()
 
 
 @pytest.mark.slow
