@@ -1,0 +1,11 @@
+"""A feed-forward neural network written from scratch with numpy.
+
+``FFNNClassifier`` and ``FFNNRegressor`` are scikit-learn estimators; ``save``/``load``
+store a fitted one as a ``.npz`` archive (arrays + JSON hyper-parameters, no pickle).
+The parts — activations, losses, initializers, optimizers, schedules, network,
+training — are small modules with one concern each.
+"""
+
+from pipeline.nn.estimator import FFNNClassifier, FFNNRegressor
+
+__all__ = ["FFNNClassifier", "FFNNRegressor"]
