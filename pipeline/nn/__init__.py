@@ -7,5 +7,6 @@ training — are small modules with one concern each.
 """
 
 from pipeline.nn.estimator import FFNNClassifier, FFNNRegressor
+from pipeline.nn.persist import ModelFileError, load, save
 
-__all__ = ["FFNNClassifier", "FFNNRegressor"]
+__all__ = ["FFNNClassifier", "FFNNRegressor", "ModelFileError", "load", "save"]

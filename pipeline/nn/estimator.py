@@ -429,6 +429,6 @@ class FFNNRegressor(MultiOutputMixin, RegressorMixin, _BaseFFNN):
         return float(np.mean(1.0 - ss_res / ss_tot))
 
     def predict(self, X):
-        """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
-        out = self._forward(X)
+        """Predictions (float64), shape (n_samples,) or (n_samples, n_outputs)."""
+        out = self._forward(X).astype(np.float64)
         return out[:, 0] if out.shape[1] == 1 else out
