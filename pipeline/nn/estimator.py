@@ -248,10 +248,14 @@ class _BaseFFNN(BaseEstimator):
         return X[tr], Y[tr], validation
 
     def _forward(self, X):
+        # Predictions run in float64 whatever the training dtype: BLAS picks different
+        # kernels for different row counts, and in float32 that shows in the last digit, so
+        # a row's output would depend on the rows predicted with it.
         check_is_fitted(self, "coefs_")
-        X = validate_data(self, X, reset=False, dtype=self.coefs_[0].dtype, order="C")
+        X = validate_data(self, X, reset=False, dtype=np.float64, order="C")
         return forward(
-            X, self.coefs_, self.intercepts_,
+            X, [W.astype(np.float64) for W in self.coefs_],
+            [b.astype(np.float64) for b in self.intercepts_],
             activation=get_activation(self.activation, self.activation_alpha),
             out_activation=get_activation(self.out_activation_),
         )
@@ -429,6 +433,6 @@ class FFNNRegressor(MultiOutputMixin, RegressorMixin, _BaseFFNN):
         return float(np.mean(1.0 - ss_res / ss_tot))
 
     def predict(self, X):
-        """Predictions (float64), shape (n_samples,) or (n_samples, n_outputs)."""
-        out = self._forward(X).astype(np.float64)
+        """Predictions, shape (n_samples,) or (n_samples, n_outputs)."""
+        out = self._forward(X)
         return out[:, 0] if out.shape[1] == 1 else out

@@ -92,17 +92,26 @@ def _read(path):
     if not Path(path).is_file():
         raise ModelFileError(f"{path}: no such model file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ModelFileError(f"{path}: not an FFNN model archive (a bare .npy array)")
-            return {key: archive[key] for key in archive.files}
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{path}: not an FFNN model archive (a bare .npy array)")
+        with archive:
+            arrays = {key: archive[key] for key in archive.files}
     except ModelFileError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        text = str(exc)
+        if "pickle" in text:
+            reason = "not an .npz archive of plain arrays; pickled data is never loaded"
+        else:
+            reason = text.splitlines()[0] if text else type(exc).__name__
         raise ModelFileError(f"{path}: not an FFNN model archive ({reason})") from None
     except Exception as exc:  # zlib.error and other decoder failures of a damaged member
         raise ModelFileError(f"{path}: damaged FFNN model archive ({type(exc).__name__})") from None
+    if not all(isinstance(a, np.ndarray) for a in arrays.values()):
+        # np.load hands back raw bytes for zip members that are not .npy arrays.
+        raise ModelFileError(f"{path}: not an FFNN model archive (a member is not an array)")
+    return arrays
 
 
 def load(path):
