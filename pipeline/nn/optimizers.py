@@ -64,16 +64,21 @@ def rmsprop_update(w, g, cache, *, lr, rho, eps, scratch):
 
 
 def adam_update(w, g, m, v, *, t, lr, beta_1, beta_2, eps, scratch):
-    """One Adam step (t counts from 1), in place on ``w``, ``m`` and ``v``."""
+    """One Adam step (t counts from 1), in place on ``w``, ``m`` and ``v``.
+
+    The moments are kept unnormalised to save two passes over the parameters:
+    ``m = m_Adam / (1 − β₁)`` and ``v = v_Adam / (1 − β₂)``, so they update as
+    m ← β₁ m + g and v ← β₂ v + g², and the constant factors move into η_t and ε:
+    η_t m_Adam / (√v_Adam + ε) = [η_t (1 − β₁)/√(1 − β₂)] m / (√v + ε/√(1 − β₂)).
+    """
     m *= beta_1
-    np.multiply(g, 1.0 - beta_1, out=scratch)
-    m += scratch
-    v *= beta_2
+    m += g
     np.multiply(g, g, out=scratch)
-    scratch *= 1.0 - beta_2
+    v *= beta_2
     v += scratch
-    lr_t = lr * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
-    _scaled_step(w, m, v, lr=lr_t, eps=eps, scratch=scratch)
+    root = np.sqrt(1.0 - beta_2)
+    lr_t = lr * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t) * (1.0 - beta_1) / root
+    _scaled_step(w, m, v, lr=lr_t, eps=eps / root, scratch=scratch)
 
 
 def _scaled_step(w, num, sq, *, lr, eps, scratch):
