@@ -73,7 +73,10 @@ def test_no_hidden_layer_is_logistic_regression_on_digits():
     X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
     # LogisticRegression(C=1) minimises Σ CE + ½‖W‖², i.e. mean CE + ‖W‖² / (2n).
     ours = FFNNClassifier(hidden_layer_sizes=(), alpha=1 / (2 * len(X_tr)), max_iter=100,
-                          learning_rate_init=0.01, random_state=0).fit(X_tr, y_tr)
+                          learning_rate_init=0.01, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours.fit(X_tr, y_tr)
     ref = LogisticRegression(max_iter=2000).fit(X_tr, y_tr)
     assert len(ours.coefs_) == 1 and ours.coefs_[0].shape == (64, 10)
     assert abs(ours.score(X_te, y_te) - ref.score(X_te, y_te)) <= 0.01

@@ -72,6 +72,7 @@ class _BaseFFNN(BaseEstimator):
         lr_decay=1e-3,
         lr_warmup=0,
         lr_min=0.0,
+        blas_threads=1,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -99,6 +100,7 @@ class _BaseFFNN(BaseEstimator):
         self.lr_decay = lr_decay
         self.lr_warmup = lr_warmup
         self.lr_min = lr_min
+        self.blas_threads = blas_threads
 
     # -- validation -------------------------------------------------------------------
     def _check_params(self):
@@ -135,6 +137,9 @@ class _BaseFFNN(BaseEstimator):
             _require(0 <= value < 1, f"{name} must be in [0, 1), got {value}")
         _require(0 < self.validation_fraction < 1,
                  f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        bt = self.blas_threads
+        _require(bt is None or (isinstance(bt, numbers.Integral) and bt >= 1),
+                 f"blas_threads must be None or an integer >= 1, got {bt!r}")
         bs = self.batch_size
         _require(bs == "auto" or (isinstance(bs, numbers.Integral) and bs >= 1),
                  f"batch_size must be 'auto' or an integer >= 1, got {bs!r}")
@@ -190,7 +195,7 @@ class _BaseFFNN(BaseEstimator):
         result = train(
             net, self._optimizer, schedule, np.ascontiguousarray(X), np.ascontiguousarray(Y),
             batch_size=batch, epochs=epochs, rng=self._rng, t=self.t_, validation=validation,
-            stopper=stopper, verbose=bool(self.verbose),
+            stopper=stopper, verbose=bool(self.verbose), threads=self.blas_threads,
         )
         self.coefs_, self.intercepts_ = net.coefs, net.intercepts
         self.t_ = result["t"]
@@ -320,6 +325,10 @@ class FFNNClassifier(ClassifierMixin, _BaseFFNN):
         Linear ramp-up of the learning rate over this many updates.
     lr_min : float, default 0
         Floor of the cosine schedule.
+    blas_threads : int or None, default 1
+        BLAS threads while training (None leaves the BLAS setting alone). Mini-batch
+        products are small; one thread avoids synchronisation costs and oversubscription
+        when several models train at once.
 
     Attributes
     ----------

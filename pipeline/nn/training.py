@@ -8,13 +8,33 @@ step.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from pipeline.nn.network import l2_penalty
+
+_controller = None
+
+
+def blas_threads(n):
+    """Context that caps the BLAS thread pool at ``n`` threads (None: leave it alone).
+
+    Mini-batch products are small (64 × 300 × 256 at most here), so a multi-threaded BLAS
+    spends much of each call synchronising its threads, and when the cores are shared — Dask
+    workers cross-validating several models, other jobs — its spinning threads slow training
+    by an order of magnitude. One thread per training process is the robust default.
+    """
+    global _controller
+    if n is None:
+        return contextlib.nullcontext()
+    if _controller is None:  # inspecting the loaded libraries is slow; do it once
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=n, user_api="blas")
 
 
 def run_epoch(net, optimizer, schedule, Xs, Ys, *, batch_size, t):
@@ -107,7 +127,7 @@ class ProgressLine:
 
 
 def train(net, optimizer, schedule, X, Y, *, batch_size, epochs, rng, t=0, validation=None,
-          stopper=None, verbose=False):
+          stopper=None, verbose=False, threads=1):
     """Train for up to ``epochs`` epochs.
 
     Parameters
@@ -128,6 +148,8 @@ def train(net, optimizer, schedule, X, Y, *, batch_size, epochs, rng, t=0, valid
         Stopping rule; None trains for exactly ``epochs`` epochs.
     verbose : bool
         Show the one-line progress display.
+    threads : int or None
+        BLAS threads during training (see :func:`blas_threads`).
 
     Returns
     -------
@@ -135,6 +157,13 @@ def train(net, optimizer, schedule, X, Y, *, batch_size, epochs, rng, t=0, valid
         ``loss_curve`` and ``validation_scores`` (lists, one entry per epoch run), ``t``,
         ``stopped`` (whether a stopping rule ended training).
     """
+    with blas_threads(threads):
+        return _train(net, optimizer, schedule, X, Y, batch_size=batch_size, epochs=epochs,
+                      rng=rng, t=t, validation=validation, stopper=stopper, verbose=verbose)
+
+
+def _train(net, optimizer, schedule, X, Y, *, batch_size, epochs, rng, t, validation, stopper,
+           verbose):
     Xs, Ys = np.empty_like(X), np.empty_like(Y)
     losses, scores = [], []
     progress = ProgressLine(verbose, epochs)
