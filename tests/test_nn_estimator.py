@@ -182,6 +182,7 @@ def test_every_schedule_and_activation_trains(schedule, activation):
         ("max_iter", 0, "max_iter"),
         ("momentum", 1.5, "momentum"),
         ("validation_fraction", 1.0, "validation_fraction"),
+        ("blas_threads", 0, "blas_threads"),
     ],
 )
 def test_bad_parameters_are_refused_in_fit(param, value, match):
