@@ -104,15 +104,14 @@ def test_early_stopping_restores_the_best_weights():
     assert clf.n_iter_ < 200
     assert len(clf.validation_scores_) == len(clf.loss_curve_) == clf.n_iter_
     assert clf.best_validation_score_ == max(clf.validation_scores_)
-    # The restored weights are the best epoch's: re-scoring the validation part … is not
-    # possible from outside, so check the model scores at least as well as that best score
-    # on the full data minus a margin, and that training stopped after the patience ran out.
+    # Training stopped only once the patience had run out after the best epoch.
     best_epoch = int(np.argmax(clf.validation_scores_))
     assert clf.n_iter_ - 1 - best_epoch >= 3
     assert clf.score(X, y) > 0.9
 
 
 def test_early_stopping_weights_are_those_of_the_best_epoch():
+    # Replaying the same run for exactly best-epoch epochs must give the restored weights.
     X, y = _blobs(n=200)
     kw = dict(hidden_layer_sizes=(12,), early_stopping=True, n_iter_no_change=2,
               max_iter=100, random_state=3, learning_rate_init=0.05, tol=0.05)
