@@ -1,0 +1,234 @@
+"""Optimisers: each owns its state and updates the parameters in place.
+
+The network keeps every weight and bias in one flat vector, so an optimiser sees a single
+array ``w`` and its gradient ``g`` (same shape) and runs a handful of whole-array numpy
+operations per step, independent of the number of layers. ``step(w, g, lr)`` takes the
+learning rate from the schedule each time.
+
+Update rules (g = ∇C, η = learning rate):
+
+* SGD:       w ← w − η g
+* momentum:  v ← μ v + η g;  w ← w − v
+* Nesterov:  v ← μ v + η g;  w ← w − (μ v + η g)   (the look-ahead step, rewritten so the
+  gradient is taken at the current w)
+* AdaGrad:   G ← G + g²;  w ← w − η g / (√G + ε)
+* RMSprop:   G ← ρ G + (1 − ρ) g²;  w ← w − η g / (√G + ε)
+* Adam:      m ← β₁ m + (1 − β₁) g;  v ← β₂ v + (1 − β₂) g²;
+  η_t = η √(1 − β₂ᵗ) / (1 − β₁ᵗ);  w ← w − η_t m / (√v + ε)
+  (the bias corrections folded into η_t, as in Kingma & Ba's Algorithm 1 remark)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sgd_update(w, g, *, lr, scratch):
+    """w ← w − η g, in place."""
+    np.multiply(g, lr, out=scratch)
+    w -= scratch
+
+
+def momentum_update(w, g, v, *, lr, mu, scratch):
+    """v ← μ v + η g; w ← w − v, in place."""
+    v *= mu
+    np.multiply(g, lr, out=scratch)
+    v += scratch
+    w -= v
+
+
+def nesterov_update(w, g, v, *, lr, mu, scratch):
+    """v ← μ v + η g; w ← w − (μ v + η g), in place."""
+    v *= mu
+    np.multiply(g, lr, out=scratch)
+    v += scratch
+    w -= scratch
+    np.multiply(v, mu, out=scratch)
+    w -= scratch
+
+
+def adagrad_update(w, g, cache, *, lr, eps, scratch):
+    """G ← G + g²; w ← w − η g / (√G + ε), in place."""
+    np.multiply(g, g, out=scratch)
+    cache += scratch
+    _scaled_step(w, g, cache, lr=lr, eps=eps, scratch=scratch)
+
+
+def rmsprop_update(w, g, cache, *, lr, rho, eps, scratch):
+    """G ← ρ G + (1 − ρ) g²; w ← w − η g / (√G + ε), in place."""
+    cache *= rho
+    np.multiply(g, g, out=scratch)
+    scratch *= 1.0 - rho
+    cache += scratch
+    _scaled_step(w, g, cache, lr=lr, eps=eps, scratch=scratch)
+
+
+def adam_update(w, g, m, v, *, t, lr, beta_1, beta_2, eps, scratch):
+    """One Adam step (t counts from 1), in place on ``w``, ``m`` and ``v``.
+
+    The moments are kept unnormalised to save two passes over the parameters:
+    ``m = m_Adam / (1 − β₁)`` and ``v = v_Adam / (1 − β₂)``, so they update as
+    m ← β₁ m + g and v ← β₂ v + g², and the constant factors move into η_t and ε:
+    η_t m_Adam / (√v_Adam + ε) = [η_t (1 − β₁)/√(1 − β₂)] m / (√v + ε/√(1 − β₂)).
+    """
+    m *= beta_1
+    m += g
+    np.multiply(g, g, out=scratch)
+    v *= beta_2
+    v += scratch
+    root = np.sqrt(1.0 - beta_2)
+    lr_t = lr * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t) * (1.0 - beta_1) / root
+    _scaled_step(w, m, v, lr=lr_t, eps=eps / root, scratch=scratch)
+
+
+def _scaled_step(w, num, sq, *, lr, eps, scratch):
+    # w ← w − η num / (√sq + ε) with one scratch array.
+    np.sqrt(sq, out=scratch)
+    scratch += eps
+    np.divide(num, scratch, out=scratch)
+    scratch *= lr
+    w -= scratch
+
+
+class Optimizer:
+    """Base class. State arrays are created on the first ``step``, shaped like ``w``."""
+
+    name = ""
+
+    def __init__(self):
+        self.t = 0
+        self._scratch = None
+
+    def _scratch_for(self, w):
+        if self._scratch is None or self._scratch.shape != w.shape:
+            self._scratch = np.empty_like(w)
+        return self._scratch
+
+    def step(self, w, g, lr):
+        """Update ``w`` in place from its gradient ``g`` with learning rate ``lr``."""
+        self.t += 1
+        self._update(w, g, lr, self._scratch_for(w))
+
+    def _update(self, w, g, lr, scratch):
+        raise NotImplementedError
+
+    def __getstate__(self):
+        # The scratch buffer is not state; don't carry it into pickles.
+        return {k: v for k, v in self.__dict__.items() if k != "_scratch"} | {"_scratch": None}
+
+
+class SGD(Optimizer):
+    """Plain stochastic gradient descent."""
+
+    name = "sgd"
+
+    def _update(self, w, g, lr, scratch):
+        sgd_update(w, g, lr=lr, scratch=scratch)
+
+
+class Momentum(Optimizer):
+    """Classical (heavy-ball) momentum with coefficient μ."""
+
+    name = "momentum"
+
+    def __init__(self, mu=0.9):
+        super().__init__()
+        self.mu, self.velocity = float(mu), None
+
+    def _update(self, w, g, lr, scratch):
+        if self.velocity is None:
+            self.velocity = np.zeros_like(w)
+        momentum_update(w, g, self.velocity, lr=lr, mu=self.mu, scratch=scratch)
+
+
+class Nesterov(Momentum):
+    """Nesterov's accelerated gradient (look-ahead momentum)."""
+
+    name = "nesterov"
+
+    def _update(self, w, g, lr, scratch):
+        if self.velocity is None:
+            self.velocity = np.zeros_like(w)
+        nesterov_update(w, g, self.velocity, lr=lr, mu=self.mu, scratch=scratch)
+
+
+class AdaGrad(Optimizer):
+    """Per-parameter rates scaled by the accumulated squared gradient."""
+
+    name = "adagrad"
+
+    def __init__(self, eps=1e-8):
+        super().__init__()
+        self.eps, self.cache = float(eps), None
+
+    def _update(self, w, g, lr, scratch):
+        if self.cache is None:
+            self.cache = np.zeros_like(w)
+        adagrad_update(w, g, self.cache, lr=lr, eps=self.eps, scratch=scratch)
+
+
+class RMSprop(Optimizer):
+    """Per-parameter rates scaled by a running mean of squared gradients (decay ρ)."""
+
+    name = "rmsprop"
+
+    def __init__(self, rho=0.9, eps=1e-8):
+        super().__init__()
+        self.rho, self.eps, self.cache = float(rho), float(eps), None
+
+    def _update(self, w, g, lr, scratch):
+        if self.cache is None:
+            self.cache = np.zeros_like(w)
+        rmsprop_update(w, g, self.cache, lr=lr, rho=self.rho, eps=self.eps, scratch=scratch)
+
+
+class Adam(Optimizer):
+    """Adam: momentum on the gradient and on its square, with bias correction."""
+
+    name = "adam"
+
+    def __init__(self, beta_1=0.9, beta_2=0.999, eps=1e-8):
+        super().__init__()
+        self.beta_1, self.beta_2, self.eps = float(beta_1), float(beta_2), float(eps)
+        self.m = self.v = None
+
+    def _update(self, w, g, lr, scratch):
+        if self.m is None:
+            self.m, self.v = np.zeros_like(w), np.zeros_like(w)
+        adam_update(
+            w, g, self.m, self.v, t=self.t, lr=lr, beta_1=self.beta_1, beta_2=self.beta_2,
+            eps=self.eps, scratch=scratch,
+        )
+
+
+OPTIMIZERS = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+}
+
+
+def get_optimizer(name, *, momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
+                  epsilon=1e-8, rho=0.9):
+    """Build an optimiser from its name and the estimator's hyper-parameters.
+
+    ``"sgd"`` follows scikit-learn: plain SGD when ``momentum == 0``, otherwise momentum,
+    Nesterov's when ``nesterovs_momentum``. ``"momentum"`` and ``"nesterov"`` pick the
+    variant explicitly.
+    """
+    if name == "sgd" and momentum > 0:
+        name = "nesterov" if nesterovs_momentum else "momentum"
+    if name == "sgd":
+        return SGD()
+    if name in ("momentum", "nesterov"):
+        return OPTIMIZERS[name](momentum)
+    if name == "adagrad":
+        return AdaGrad(epsilon)
+    if name == "rmsprop":
+        return RMSprop(rho, epsilon)
+    if name == "adam":
+        return Adam(beta_1, beta_2, epsilon)
+    raise ValueError(f"unknown solver {name!r}; choose one of {sorted(OPTIMIZERS)}")
