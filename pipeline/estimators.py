@@ -33,11 +33,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "ffnn": {
         "hidden_layer_sizes": [256, 128],
         "activation": "relu",
-        "alpha": 1e-3,
+        "alpha": 1e-2,
         "learning_rate_init": 1e-3,
         "batch_size": 128,
         "max_iter": 200,
         "early_stopping": True,
+        "n_iter_no_change": 20,
     },
     "rf": {
         "n_estimators": 200,

@@ -134,7 +134,7 @@ def save_model(model: Any, name: str, folder: str | Path) -> dict:
 
         scaler, net = model.steps[0][1], model.steps[-1][1]
         target = folder / f"{name}.ffnn.npz"
-        nn.save(net, target)
+        _atomic_via(target, lambda tmp: nn.save(net, tmp))
         scale = {
             "mean": scaler.mean_.tolist(),
             "scale": scaler.scale_.tolist(),

@@ -11,10 +11,11 @@ from pipeline.classes import CLASSES
 #: Small, fast hyper-parameters for every model.
 TINY = {
     "logreg": {"max_iter": 200},
-    "ffnn": {"hidden_layer_sizes": [16], "max_iter": 30, "early_stopping": False},
+    "ffnn": {"hidden_layer_sizes": [16], "max_iter": 60, "batch_size": 32,
+             "learning_rate_init": 0.01, "early_stopping": False},
     "rf": {"n_estimators": 12, "n_jobs": 1},
     "xgb": {"n_estimators": 12, "n_jobs": 1},
-    "ensemble": {"members": ["logreg", "rf", "xgb"]},
+    "ensemble": {"members": ["logreg", "ffnn", "rf", "xgb"]},
 }
 
 

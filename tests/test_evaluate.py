@@ -17,6 +17,9 @@ from pipeline.evaluate import (
 from pipeline.train import feature_columns, xy
 from pipeline.tune import candidates, tune
 
+# Tiny networks stop before converging, by design.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -12,7 +12,10 @@ from pipeline.estimators import build_estimator
 from pipeline.persist import load_from_index, load_model, read_index, resolve_name, save_model
 from pipeline.train import feature_columns, train_models
 
-MODELS = ["logreg", "rf", "xgb", "ensemble"]
+# Tiny networks stop before converging, by design.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+MODELS = ["logreg", "ffnn", "rf", "xgb", "ensemble"]
 
 
 @pytest.fixture(scope="module")
