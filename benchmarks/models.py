@@ -99,7 +99,8 @@ def main() -> int:
         m, s, f = results[name]
         print(f"{name:9s} accuracy {m:.4f} ± {s:.4f}  fit {f:6.2f} s/fold", flush=True)
 
-    mfcc_means = [c for c in feature_columns(table) if c.startswith("mfcc_") and c.endswith("_mean")]
+    columns = feature_columns(table)
+    mfcc_means = [c for c in columns if c.startswith("mfcc_") and c.endswith("_mean")]
     Xt, _ = xy(table, mfcc_means)
     recipe = RandomForestClassifier(n_estimators=500, n_jobs=-1, random_state=params.seed)
     start = time.perf_counter()
