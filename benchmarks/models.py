@@ -7,6 +7,7 @@
    optimiser settings and input scaling, same folds.
 
     PYTHONPATH=. python benchmarks/models.py [--clips 2000] [--features DIR] [--workdir DIR]
+        [--scheduler processes] [--workers 2]
 
 Without ``--features`` a UrbanSound8K-shaped dataset of ``--clips`` clips is generated and its
 features extracted with the pipeline's own feature stage.
@@ -27,8 +28,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.config import load_params
-from pipeline.estimators import build_estimator, model_params
-from pipeline.evaluate import fit_predict, make_splits
+from pipeline.estimators import model_params
+from pipeline.evaluate import _run_task, _threads_per_task, cross_validate, make_splits, run_tasks
 from pipeline.train import feature_columns, labelled, xy
 
 
@@ -54,11 +55,13 @@ def feature_table(args, params):
     return read_features(store)
 
 
-def cv_accuracy(estimator, X, y, splits) -> tuple[float, float, float]:
+def cv_accuracy(estimator, X, y, splits, *, scheduler: str, workers: int):
     """Mean and std of the fold accuracies and the mean fit seconds of ``estimator``."""
+    tasks = [{"model": "peer", "estimator": estimator, "split": s, "X": X, "y": y,
+              "n_jobs": _threads_per_task(scheduler, workers)} for s in splits]
     accs, secs = [], []
-    for s in splits:
-        r = fit_predict(estimator, X[s.train], y[s.train], X[s.test])
+    for s, r in zip(splits, run_tasks(_run_task, tasks, scheduler=scheduler, workers=workers),
+                    strict=True):
         pred = r["classes"][np.argmax(r["proba"], axis=1)]
         accs.append(float(np.mean(pred == y[s.test])))
         secs.append(r["fit_seconds"])
@@ -82,6 +85,8 @@ def main() -> int:
     ap.add_argument("--features", default=None, help="existing feature store folder")
     ap.add_argument("--workdir", default="data/bench_models")
     ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--scheduler", default="processes")
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     params = load_params(args.params)
     t = params.train
@@ -92,19 +97,23 @@ def main() -> int:
     protocol, _, splits = make_splits(table, seed=params.seed)
     print(f"{len(y)} labelled clips, {X.shape[1]} features; protocol: {protocol}")
 
+    run = {"scheduler": args.scheduler, "workers": args.workers}
+    start = time.perf_counter()
+    metrics = cross_validate(table, list(t.models), train_params, seed=params.seed, **run)
+    print(f"{len(t.models)} models x {len(splits)} folds: {time.perf_counter() - start:.0f} s "
+          f"wall ({args.scheduler}, {args.workers} workers)")
     results = {}
-    for name in t.models:
-        est = build_estimator(name, train_params.get(name), seed=params.seed)
-        results[name] = cv_accuracy(est, X, y, splits)
-        m, s, f = results[name]
-        print(f"{name:9s} accuracy {m:.4f} ± {s:.4f}  fit {f:6.2f} s/fold", flush=True)
+    for name, m in metrics["models"].items():
+        results[name] = (m["accuracy_mean"], m["accuracy_std"], m["fit_seconds"])
+        print(f"{name:9s} accuracy {m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f}  "
+              f"fit {m['fit_seconds']:6.2f} s/fold", flush=True)
 
     columns = feature_columns(table)
     mfcc_means = [c for c in columns if c.startswith("mfcc_") and c.endswith("_mean")]
     Xt, _ = xy(table, mfcc_means)
     recipe = RandomForestClassifier(n_estimators=500, n_jobs=-1, random_state=params.seed)
     start = time.perf_counter()
-    rm, rs, rf_ = cv_accuracy(recipe, Xt, y, splits)
+    rm, rs, rf_ = cv_accuracy(recipe, Xt, y, splits, **run)
     print(f"tutorial  accuracy {rm:.4f} ± {rs:.4f}  fit {rf_:6.2f} s/fold "
           f"({len(mfcc_means)} MFCC means + 500-tree RF; {time.perf_counter() - start:.0f} s)")
 
@@ -115,7 +124,7 @@ def main() -> int:
 
     if "ffnn" in results:
         peer = mlp_peer(model_params("ffnn", t.ffnn), params.seed)
-        pm, ps, pf = cv_accuracy(peer, X, y, splits)
+        pm, ps, pf = cv_accuracy(peer, X, y, splits, **run)
         fm = results["ffnn"][0]
         print(f"sklearn MLPClassifier (same architecture) accuracy {pm:.4f} ± {ps:.4f}  "
               f"fit {pf:6.2f} s/fold")

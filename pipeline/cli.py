@@ -168,7 +168,10 @@ def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
     print(f"protocol: {out['protocol']}")
     print(f"best {args.model} parameters: {out['best_params']} "
           f"(accuracy {out['best_accuracy']:.4f})")
-    print(f"written: {args.reports}/tune_{args.model}.json and .png")
+    written = [f"{args.reports}/tune_{args.model}.{ext}" for ext in ("json", "png")]
+    from pathlib import Path
+
+    print("written: " + ", ".join(w for w in written if Path(w).is_file()))
     return 0
 
 
