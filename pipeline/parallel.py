@@ -12,6 +12,10 @@ Two layers:
   does not grow with the number of tasks.
 - :func:`map_batches` splits items into batches (one task per batch) and turns an exception
   raised on one item into an :class:`ItemError` value: one bad item never fails the job.
+  An item that kills the process running it (a crash in native code, an abort, the OOM
+  killer) is isolated too: its batch is split in halves and rerun until the item is alone,
+  and it becomes an :class:`ItemError` of kind ``"worker_crash"`` (``processes`` scheduler
+  and clusters; ``sync`` and ``threads`` run in the calling process, which such an item kills).
 
 Library code passed to these functions knows nothing of Dask: it is a plain picklable
 function (a module-level function or a :func:`functools.partial` of one).
@@ -23,6 +27,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple
@@ -65,6 +70,12 @@ class Scheduler:
         return self.address if self.kind == "distributed" else self.kind
 
 
+class TaskCrash(NamedTuple):
+    """A task whose worker process died while running it (the task's result, as a value)."""
+
+    message: str
+
+
 class ItemError(NamedTuple):
     """An item that raised: the failure as a value.
 
@@ -103,6 +114,7 @@ def run_tasks(
     desc: str | None = None,
     sizes: Sequence[int] | None = None,
     progress: bool = True,
+    crashes: bool = False,
 ) -> Iterator[tuple[int, Any]]:
     """Compute ``func(task)`` for every task; yield ``(task_index, result)`` as they finish.
 
@@ -126,21 +138,25 @@ def run_tasks(
         Units each task adds to the progress bar (e.g. clips per batch); default 1 each.
     progress : bool
         Show a progress bar on stderr.
+    crashes : bool
+        Yield a :class:`TaskCrash` as the result of a task whose worker process dies
+        while running it (``processes``: it breaks the pool when run alone; cluster: Dask
+        gives up on it with ``KilledWorker``) instead of stopping the run.
 
     Yields
     ------
     task_index : int
         Position of the task in ``tasks``.
     result : object
-        ``func(tasks[task_index])``.
+        ``func(tasks[task_index])``, or a :class:`TaskCrash` (only with ``crashes``).
     """
     if workers < 1:
         raise UserError(f"workers must be at least 1, got {workers}")
     sizes = [1] * len(tasks) if sizes is None else list(sizes)
-    return _stream(func, tasks, scheduler, workers, desc, sizes, progress)
+    return _stream(func, tasks, scheduler, workers, desc, sizes, progress, crashes)
 
 
-def _stream(func, tasks, scheduler, workers, desc, sizes, progress):
+def _stream(func, tasks, scheduler, workers, desc, sizes, progress, crashes):
     """The generator behind :func:`run_tasks` (which checks its arguments eagerly)."""
     # The bar is driven by task completion here, not by dask.diagnostics.ProgressBar,
     # which prints nothing for runs on a distributed Client.
@@ -148,9 +164,9 @@ def _stream(func, tasks, scheduler, workers, desc, sizes, progress):
         return  # nothing to do: no progress bar, no connection to a cluster
     with tqdm(total=sum(sizes), desc=desc, file=sys.stderr, disable=not progress) as bar:
         if scheduler.kind == "distributed":
-            done = _run_distributed(func, tasks, scheduler.address)
+            done = _run_distributed(func, tasks, scheduler.address, crashes)
         else:
-            done = _run_local(func, tasks, scheduler.kind, workers)
+            done = _run_local(func, tasks, scheduler.kind, workers, crashes)
         for index, result in done:
             bar.update(sizes[index])
             yield index, result
@@ -198,14 +214,8 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
-def _run_local(
-    func: Callable[[Any], Any], tasks: Sequence[Any], kind: str, workers: int
-) -> Iterator[tuple[int, Any]]:
-    """Dask's local schedulers, in waves of a few tasks per worker.
-
-    ``dask.compute`` returns only when all its tasks are done, so one call per wave lets
-    each wave's results be persisted and dropped before the next wave starts.
-    """
+def _compute(func: Callable[[Any], Any], tasks: Sequence[Any], kind: str, workers: int) -> tuple:
+    """``func`` of each task, computed together by one local Dask scheduler."""
     import dask
 
     options: dict[str, Any] = {"scheduler": kind}
@@ -214,27 +224,54 @@ def _run_local(
     elif kind == "processes":
         # chunksize=1: dask's default would send a whole wave to one process.
         options.update(pool=_process_pool(workers), chunksize=1)
+    jobs = [dask.delayed(func, pure=False)(task) for task in tasks]
+    # Entered per wave so that BLAS libraries loaded by the first tasks are covered.
+    with _one_blas_thread():
+        return dask.compute(*jobs, **options)
+
+
+def _run_local(
+    func: Callable[[Any], Any], tasks: Sequence[Any], kind: str, workers: int, crashes: bool
+) -> Iterator[tuple[int, Any]]:
+    """Dask's local schedulers, in waves of a few tasks per worker.
+
+    ``dask.compute`` returns only when all its tasks are done, so one call per wave lets
+    each wave's results be persisted and dropped before the next wave starts.
+    """
     # Two tasks per worker keep every worker busy while the slowest task of a wave ends;
     # sync runs one task at a time, so each result is persisted as soon as it exists.
     wave = 1 if kind == "sync" else 2 * workers
     for start in range(0, len(tasks), wave):
         stop = min(start + wave, len(tasks))
-        jobs = [dask.delayed(func, pure=False)(tasks[i]) for i in range(start, stop)]
-        # Entered per wave so that BLAS libraries loaded by the first tasks are covered.
-        with _one_blas_thread():
-            results = dask.compute(*jobs, **options)
+        try:
+            results = _compute(func, tasks[start:stop], kind, workers)
+        except BrokenProcessPool:
+            if not crashes:
+                raise
+            # Some task of the wave killed its process (and with it the whole pool, so
+            # which one is unknown): rerun the wave one task at a time on a fresh pool.
+            results = [_compute_alone(func, tasks[i], workers) for i in range(start, stop)]
         yield from enumerate(results, start)
 
 
+def _compute_alone(func: Callable[[Any], Any], task: Any, workers: int) -> Any:
+    """``func(task)`` alone on the process pool, or a :class:`TaskCrash` if it kills it."""
+    try:
+        return _compute(func, [task], "processes", workers)[0]
+    except BrokenProcessPool:
+        return TaskCrash("the worker process died while running this task")
+
+
 def _run_distributed(
-    func: Callable[[Any], Any], tasks: Sequence[Any], address: str | None
+    func: Callable[[Any], Any], tasks: Sequence[Any], address: str | None, crashes: bool
 ) -> Iterator[tuple[int, Any]]:
     """A running Dask cluster: submit every task, yield each one as it completes.
 
     A worker that dies mid-task is handled by the cluster, which reruns its tasks on the
-    remaining workers.
+    remaining workers; a task that was running on more dying workers than the scheduler
+    allows (``distributed.scheduler.allowed-failures``) ends in ``KilledWorker``.
     """
-    from dask.distributed import Client, as_completed
+    from dask.distributed import Client, KilledWorker, as_completed
 
     try:
         client = Client(address, timeout="10s", set_as_default=False)
@@ -244,7 +281,12 @@ def _run_distributed(
         futures = client.map(partial(_pinned_call, func), list(tasks), pure=False)
         position = {future.key: i for i, future in enumerate(futures)}
         for future in as_completed(futures, loop=client.loop):
-            result = future.result()
+            try:
+                result = future.result()
+            except KilledWorker as exc:
+                if not crashes:
+                    raise
+                result = TaskCrash(f"every worker running this task died ({exc})")
             # Drop the cluster's copy once the result is here, so memory stays flat.
             future.release()
             yield position[future.key], result
@@ -294,18 +336,62 @@ def map_batches(
     start : int
         Index in ``items`` of the batch's first item.
     results : list, length of the batch
-        ``func(item)``, or an :class:`ItemError` for an item that raised.
+        ``func(item)``, or an :class:`ItemError` for an item that raised (kind from the
+        exception) or killed its worker process (kind ``"worker_crash"``).
     """
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
-    done = run_tasks(
+    run = partial(
+        run_tasks,
         partial(_run_batch, func, default_kind),
-        batches,
         scheduler=scheduler,
         workers=workers,
-        desc=desc,
-        sizes=[len(b) for b in batches],
-        progress=progress,
+        crashes=True,
     )
-    return ((index * batch_size, results) for index, results in done)
+    done = run(batches, desc=desc, sizes=[len(b) for b in batches], progress=progress)
+    return _isolating_crashes(done, batch_size, batches, run)
+
+
+def _isolating_crashes(done, batch_size, batches, run) -> Iterator[tuple[int, list[Any]]]:
+    """Pass batch results on; resolve each crashed batch once the others are done."""
+    crashed = []
+    for index, results in done:
+        if isinstance(results, TaskCrash):
+            crashed.append(index)
+        else:
+            yield index * batch_size, results
+    for index in crashed:
+        yield index * batch_size, _bisect(batches[index], run)
+
+
+def _bisect(items: Sequence[Any], run: Callable[..., Iterator[tuple[int, Any]]]) -> list[Any]:
+    """Results of a batch that killed its worker, found by rerunning ever smaller halves.
+
+    A part that runs through gives its results; a part that crashes again is halved, until
+    a single item that crashes alone becomes an ``ItemError("worker_crash", ...)``. A crash
+    that does not come back (a worker killed from outside) costs one rerun.
+    """
+    results: list[Any] = [None] * len(items)
+    spans = _halves(0, len(items))
+    while spans:
+        parts = [items[lo:hi] for lo, hi in spans]
+        retry = []
+        for k, part in run(parts, progress=False):
+            lo, hi = spans[k]
+            if not isinstance(part, TaskCrash):
+                results[lo:hi] = part
+            elif hi - lo == 1:
+                results[lo] = ItemError("worker_crash", part.message)
+            else:
+                retry.extend(_halves(lo, hi))
+        spans = retry
+    return results
+
+
+def _halves(lo: int, hi: int) -> list[tuple[int, int]]:
+    """``[lo, hi)`` split in two (one span when it holds a single item)."""
+    if hi - lo == 1:
+        return [(lo, hi)]
+    mid = (lo + hi) // 2
+    return [(lo, mid), (mid, hi)]

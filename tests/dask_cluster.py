@@ -51,10 +51,9 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
 
     folder = tmp_path_factory.mktemp("cluster")
     scheduler_file = str(folder / "scheduler.json")
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
+    # The tests folder too, so that workers can unpickle test-only task functions.
+    path = [str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
     common = {
         "env": env,
         "cwd": folder,

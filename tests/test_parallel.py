@@ -6,6 +6,7 @@ import operator
 from functools import partial
 
 import pytest
+from crashers import times_ten_abort_on_13
 from dask_cluster import dask_cluster  # noqa: F401  (fixture)
 
 from pipeline.errors import UserError
@@ -175,3 +176,53 @@ def test_tasks_run_with_one_blas_thread(name):
         blas_threads, [0, 1], scheduler=parse_scheduler(name), workers=2, progress=False
     )
     assert dict(got) == {0: 1, 1: 1}
+
+
+# --- items that kill their worker process ---------------------------------------------
+def _crash_results(scheduler, items, batch_size, workers=2):
+    results = {}
+    for start, batch in map_batches(
+        times_ten_abort_on_13,
+        items,
+        scheduler=scheduler,
+        workers=workers,
+        batch_size=batch_size,
+        progress=False,
+    ):
+        results.update(enumerate(batch, start))
+    return results
+
+
+def _assert_only_13_crashed(results, items):
+    assert sorted(results) == list(range(len(items)))
+    for i, x in enumerate(items):
+        if x == 13:
+            assert results[i].kind == "worker_crash" and results[i].message
+        else:
+            assert results[i] == 10 * x
+
+
+@pytest.mark.slow
+def test_an_item_that_kills_its_process_is_an_error_row():
+    # The pool breaks; its wave reruns one task at a time, the crashing batch is bisected
+    # down to the one item, and the pool is recreated for the items after it.
+    items = [1, 2, 13, 4, 5, 6, 7]
+    results = _crash_results(Scheduler("processes"), items, batch_size=3)
+    _assert_only_13_crashed(results, items)
+
+
+def test_without_isolation_a_crash_stops_the_run():
+    from concurrent.futures.process import BrokenProcessPool
+
+    with pytest.raises(BrokenProcessPool):
+        list(run_tasks(times_ten_abort_on_13, [13], scheduler=Scheduler("processes"),
+                       workers=1, progress=False))
+
+
+@pytest.mark.slow
+def test_an_item_that_kills_cluster_workers_is_an_error_row(dask_cluster):  # noqa: F811
+    # Every worker that runs item 13 dies; after `allowed-failures` deaths the scheduler
+    # gives up on the task (KilledWorker) and the batch is bisected on the cluster.
+    items = [1, 2, 3, 13, 5]
+    results = _crash_results(parse_scheduler(dask_cluster.address), items, batch_size=2)
+    _assert_only_13_crashed(results, items)

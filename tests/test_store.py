@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from crashers import CRASH_MARK, file_stats_abort_on_mark
 
 from pipeline.errors import UserError
 from pipeline.parallel import Scheduler
@@ -229,3 +230,23 @@ def test_read_features_of_a_missing_or_corrupt_store_is_a_user_error(tmp_path, c
 def test_read_meta_of_a_missing_store_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="metadata"):
         read_meta(tmp_path / "nowhere")
+
+
+@pytest.mark.slow
+def test_a_clip_that_kills_its_worker_is_an_error_row(tmp_path):
+    manifest = make_manifest(tmp_path / "clips", n=6)
+    crash = tmp_path / "clips" / f"c06-{CRASH_MARK}.txt"
+    crash.write_text("takes its worker down")
+    row = {"id": "c06", "path": str(crash), "label": "class0", "fold": 1, "group": "g3",
+           "split": "train"}
+    manifest = pd.concat([manifest, pd.DataFrame([row])], ignore_index=True)
+    manifest.attrs.update(layout="folder", root=str(tmp_path / "clips"), missing=["c08"])
+    summary = update(manifest, tmp_path / "store", featurize=file_stats_abort_on_mark,
+                     scheduler="processes", batch_size=3)
+    errors = pd.read_csv(tmp_path / "store" / ERRORS_FILE)
+    assert errors.loc[errors["id"] == "c06", "kind"].tolist() == ["worker_crash"]
+    assert summary.featurized == 6 and summary.failed == {"worker_crash": 1}
+    # The crash is remembered like any error row: a rerun does not crash workers again.
+    again = update(manifest, tmp_path / "store", featurize=file_stats_abort_on_mark,
+                   scheduler="processes", batch_size=3)
+    assert (again.processed, again.failed) == (0, {"worker_crash": 1})
