@@ -83,12 +83,25 @@ def _temp_path(path: Path) -> Path:
     return path.with_name(f"{_TMP_PREFIX}{os.getpid()}-{time.time_ns()}-{path.name}")
 
 
+def os_error_reason(exc: OSError) -> str:
+    """The one-line reason of an ``OSError`` (pyarrow's carry a long detail)."""
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _replace_into(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` then move ``tmp`` to ``path``; on failure remove ``tmp``."""
+    """Call ``write(tmp)`` then move ``tmp`` to ``path``; on failure remove ``tmp``.
+
+    A file system that refuses the write (full disk, file size limit, read-only, no
+    permission) is a :class:`UserError`; whatever ``path`` held before stays intact.
+    """
     tmp = _temp_path(path)
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {os_error_reason(exc)}") from None
     finally:
         tmp.unlink(missing_ok=True)
 
