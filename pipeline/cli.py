@@ -228,17 +228,19 @@ def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
             print(f"  {row.id}: {row.kind}: {row.message}")
         if len(warnings) > 10:
             print(f"  ... and {len(warnings) - 10} more")
-    answers = Path(args.answers) if args.answers else Path(test) / "answers.csv"
-    if answers.is_file():
-        from pipeline.persist import atomic_write_json
-        from pipeline.submission import score, score_text
+    from pipeline.persist import atomic_write_json
+    from pipeline.submission import score, score_text
 
-        scored = score(result["out"], answers)
-        atomic_write_json(score_path(args.out), {"model": result["model"], **scored})
+    answers = Path(args.answers) if args.answers else Path(test) / "answers.csv"
+    if args.answers and not answers.is_file():
+        raise UserError(f"answer key not found: {answers}")
+    # Always written, so the score is a stable DVC metric; null without an answer key.
+    scored = {"accuracy": None, "n": result["n"], "answers": None}
+    if answers.is_file():
+        scored = {**score(result["out"], answers), "answers": str(answers)}
         print(f"scored against {answers}:")
         print(score_text(scored))
-    elif args.answers:
-        raise UserError(f"answer key not found: {answers}")
+    atomic_write_json(score_path(args.out), {"model": result["model"], **scored})
     return 0
 
 
