@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# DVC stages call `urbansound`: put the virtual environment first on PATH.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: run test
 
@@ -11,7 +13,12 @@ $(PY):
 
 run: $(PY)
 	$(PY) -m pip install -q -e .
-	$(VENV)/bin/urbansound run
+	dvc repro
+	@echo
+	@cat reports/summary.md
+	@echo
+	@echo "metrics:    reports/metrics.json  (dvc metrics show; plots: dvc plots show)"
+	@echo "submission: data/submission.csv  (score: data/submission_score.json)"
 
 test: $(PY)
 	$(PY) -m pip install -q -e '.[dev]'

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from pipeline.config import Params, load_params
 from pipeline.errors import UserError
@@ -105,25 +106,33 @@ def _read_store(folder: str):
     return table, read_meta(folder).get("fingerprint", {}).get("params", {})
 
 
-def _cmd_train(args: argparse.Namespace, params: Params) -> int:
-    import json
-    from pathlib import Path
+def _cv_metrics(reports: str, names: list[str]) -> dict | None:
+    """CV metrics of ``names`` from the reports folder, or None before any evaluation."""
+    from pipeline.evaluate import collect_reports
 
+    try:
+        return collect_reports(reports, names)
+    except UserError:
+        return None
+
+
+def _cmd_train(args: argparse.Namespace, params: Params) -> int:
     from pipeline.estimators import resolve_names
     from pipeline.train import train_models
 
     names = resolve_names(args.model, params.train.models)
     table, feature_params = _read_store(args.features)
-    metrics_path = Path(args.reports) / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else None
     index = train_models(table, names, _train_params(params), seed=params.seed,
-                         out_dir=args.out, feature_params=feature_params, cv_metrics=metrics)
+                         out_dir=args.out, feature_params=feature_params,
+                         cv_metrics=_cv_metrics(args.reports, names))
     for name in names:
         entry = index["models"][name]
         cv = entry.get("cv_accuracy")
         cv_text = f"CV accuracy {cv:.4f}" if cv is not None else "no CV accuracy yet"
         print(f"{name:9s} fitted on {index['n_train']} clips in {entry['fit_seconds']:.1f} s "
               f"({cv_text})")
+    for name in index["removed"]:
+        print(f"removed model {name}: it was fitted on other features than {args.features}")
     print(f"models saved to {args.out} (best: {index['best'] or 'unknown, run evaluate'})")
     return 0
 
@@ -137,16 +146,34 @@ def _scheduler(args: argparse.Namespace, params: Params) -> tuple[str, int]:
 
 def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
     from pipeline.estimators import resolve_names
-    from pipeline.evaluate import cross_validate, report_text
+    from pipeline.evaluate import (
+        collect_reports,
+        cross_validate,
+        report_text,
+        write_model_reports,
+        write_summary,
+    )
 
+    if args.no_summary and args.summary_only:
+        raise UserError("--no-summary and --summary-only exclude each other")
     names = resolve_names(args.model, params.train.models)
-    table, _ = _read_store(args.features)
-    scheduler, workers = _scheduler(args, params)
-    metrics = cross_validate(table, names, _train_params(params), seed=params.seed,
-                             n_splits=params.evaluate.n_splits, scheduler=scheduler,
-                             workers=workers, reports_dir=args.reports, progress=True)
+    if not args.summary_only:
+        table, _ = _read_store(args.features)
+        scheduler, workers = _scheduler(args, params)
+        metrics = cross_validate(table, names, _train_params(params), seed=params.seed,
+                                 n_splits=params.evaluate.n_splits, scheduler=scheduler,
+                                 workers=workers, progress=True)
+        write_model_reports(metrics, args.reports)
+        if args.no_summary:
+            print(report_text(metrics))
+            print(f"per-model reports written to {args.reports}/cv/")
+            return 0
+    # The comparison covers every configured model that has reports, not only those rerun.
+    compared = list(dict.fromkeys([*params.train.models, *names]))
+    metrics = collect_reports(args.reports, compared)
+    write_summary(metrics, args.reports)
     print(report_text(metrics))
-    print(f"reports written to {args.reports} (metrics.json, summary.md, cv/, plots)")
+    print(f"reports written to {args.reports} (metrics.json, summary.md, folds.csv, cv/, plots)")
     return 0
 
 
@@ -169,16 +196,12 @@ def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
     print(f"best {args.model} parameters: {out['best_params']} "
           f"(accuracy {out['best_accuracy']:.4f})")
     written = [f"{args.reports}/tune_{args.model}.{ext}" for ext in ("json", "png")]
-    from pathlib import Path
-
     print("written: " + ", ".join(w for w in written if Path(w).is_file()))
     return 0
 
 
 # --- submit ----------------------------------------------------------------------------
 def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
-    from pathlib import Path
-
     from pipeline.datasets import read_dataset
     from pipeline.submission import make_submission
 
@@ -205,7 +228,26 @@ def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
             print(f"  {row.id}: {row.kind}: {row.message}")
         if len(warnings) > 10:
             print(f"  ... and {len(warnings) - 10} more")
+    from pipeline.persist import atomic_write_json
+    from pipeline.submission import score, score_text
+
+    answers = Path(args.answers) if args.answers else Path(test) / "answers.csv"
+    if args.answers and not answers.is_file():
+        raise UserError(f"answer key not found: {answers}")
+    # Always written, so the score is a stable DVC metric; null without an answer key.
+    scored = {"accuracy": None, "n": result["n"], "answers": None}
+    if answers.is_file():
+        scored = {**score(result["out"], answers), "answers": str(answers)}
+        print(f"scored against {answers}:")
+        print(score_text(scored))
+    atomic_write_json(score_path(args.out), {"model": result["model"], **scored})
     return 0
+
+
+def score_path(submission: str) -> Path:
+    """Where ``submit`` writes the score of ``submission`` when an answer key is known."""
+    out = Path(submission)
+    return out.with_name(f"{out.stem}_score.json")
 
 
 # --- predict ---------------------------------------------------------------------------
@@ -242,8 +284,57 @@ def _cmd_score(args: argparse.Namespace, params: Params) -> int:
 
 
 # --- run -------------------------------------------------------------------------------
+def workspace(workdir: str | None) -> dict[str, str]:
+    """Output paths of every stage: under ``workdir``, or the repository layout by default
+    (the one ``dvc.yaml`` uses)."""
+    if workdir is None:
+        return {"prepared": "data/prepared", "features": "data/features", "models": "models",
+                "reports": "reports", "submission": "data/submission.csv"}
+    root = Path(workdir)
+    return {"prepared": str(root / "prepared"), "features": str(root / "features"),
+            "models": str(root / "models"), "reports": str(root / "reports"),
+            "submission": str(root / "submission.csv")}
+
+
+def _stage(title: str) -> None:
+    print(f"\n== {title} " + "=" * max(0, 74 - len(title)), flush=True)
+
+
 def _cmd_run(args: argparse.Namespace, params: Params) -> int:
-    return _not_built("run")
+    import time
+
+    from pipeline.datasets import read_dataset
+
+    ws = workspace(args.workdir)
+    parallel = {"scheduler": args.scheduler, "workers": args.workers}
+    timings: dict[str, float] = {}
+
+    def stage(title: str, handler, **options) -> None:
+        _stage(title)
+        start = time.perf_counter()
+        handler(argparse.Namespace(**options), params)
+        timings[title] = time.perf_counter() - start
+
+    stage("prepare", _cmd_prepare, out=ws["prepared"], dataset=args.dataset, test=None)
+    stage("features", _cmd_features, dataset=ws["prepared"], out=ws["features"],
+          batch_size=None, **parallel)
+    stage("evaluate", _cmd_evaluate, features=ws["features"], model="all",
+          reports=ws["reports"], no_summary=False, summary_only=False, **parallel)
+    stage("train", _cmd_train, features=ws["features"], model="all", out=ws["models"],
+          reports=ws["reports"])
+    has_test = (read_dataset(ws["prepared"])["split"] == "test").any()
+    if has_test:
+        stage("submit", _cmd_submit, model=None, test=ws["prepared"], features=ws["features"],
+              models=ws["models"], out=ws["submission"], answers=None)
+    _stage("done")
+    print("stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    print(f"metrics:    {ws['reports']}/metrics.json (table: {ws['reports']}/summary.md)")
+    print(f"models:     {ws['models']}/")
+    if has_test:
+        print(f"submission: {ws['submission']}")
+    else:
+        print("submission: none (the dataset has no test clips)")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,9 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate the embedded UrbanSound8K-shaped dataset")
     p.add_argument("out", help="output folder")
-    p.add_argument(
-        "--layout", choices=("us8k", "av", "both"), default=None, help="default: params"
-    )
+    p.add_argument("--layout", choices=("us8k", "av", "both"), default=None, help="default: params")
     p.add_argument("--clips", type=int, default=None, help="number of clips (default: params)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: params)")
     p.set_defaults(handler=_cmd_synth)
@@ -293,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports", help="reports folder")
     p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--no-summary", action="store_true",
+                   help="only write the per-model reports (cv/NAME/), not the comparison")
+    p.add_argument("--summary-only", action="store_true",
+                   help="only rebuild the comparison from existing per-model reports")
     p.set_defaults(handler=_cmd_evaluate)
 
     p = sub.add_parser("tune", help="fold-aware hyper-parameter search")
@@ -309,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", default="data/features", help="feature store to reuse")
     p.add_argument("--models", default="models", help="models folder")
     p.add_argument("--out", default="data/submission.csv")
+    p.add_argument("--answers", default=None,
+                   help="answer key to score against (default: answers.csv of the test folder)")
     p.set_defaults(handler=_cmd_submit)
 
     p = sub.add_parser("predict", help="classify audio files or folders")

@@ -96,7 +96,7 @@ class SubmitParams:
     """Which model writes the submission, and for which test clips."""
 
     model: str = "best"
-    test: str = ""  # dataset with the test clips ("" = prepare.dataset)
+    test: str = ""  # dataset with the test clips ("" = the prepared manifest, data/prepared)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ Every (model, fold) fit is one task for :mod:`pipeline.parallel`.
 from __future__ import annotations
 
 import io
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -392,21 +393,86 @@ def fold_accuracy_png(metrics: dict) -> bytes:
     return png_bytes(fig)
 
 
-def write_reports(metrics: dict, reports_dir: str | Path) -> None:
-    """Write metrics.json, summary.md, fold_accuracy.png and cv/NAME{.json,_predictions.csv,
-    _confusion.png} for every model, each file atomically."""
-    reports = Path(reports_dir)
-    cv = reports / "cv"
+def write_model_reports(metrics: dict, reports_dir: str | Path) -> None:
+    """Write ``cv/NAME/{metrics.json, predictions.csv, confusion.png}`` for every model of
+    ``metrics``, each file atomically (what one model's DVC stage owns)."""
     for name, detail in metrics["_details"].items():
-        per_fold = {"model": name, "protocol": metrics["protocol"], "folds": detail["folds"]}
-        atomic_write_json(cv / f"{name}.json", per_fold)
+        folder = Path(reports_dir) / "cv" / name
+        record = {
+            "model": name,
+            "protocol": metrics["protocol"],
+            "optimistic": metrics["optimistic"],
+            "n_clips": metrics["n_clips"],
+            "summary": metrics["models"][name],
+            "folds": detail["folds"],
+        }
+        atomic_write_json(folder / "metrics.json", record)
         preds = detail["predictions"]
-        atomic_write_text(cv / f"{name}_predictions.csv", preds.to_csv(index=False))
+        atomic_write_text(folder / "predictions.csv", preds.to_csv(index=False))
         png = confusion_png(preds["actual"], preds["predicted"], f"{name} (normalised by row)")
-        atomic_write_bytes(cv / f"{name}_confusion.png", png)
+        atomic_write_bytes(folder / "confusion.png", png)
+
+
+def collect_reports(reports_dir: str | Path, names: list[str]) -> dict:
+    """Rebuild the metrics of models ``names`` from their ``cv/NAME/`` reports.
+
+    Models without reports are skipped; none at all, or reports of different protocols
+    (e.g. another dataset), are a :class:`UserError`.
+    """
+    cv = Path(reports_dir) / "cv"
+    records, details = {}, {}
+    for name in names:
+        path = cv / name / "metrics.json"
+        if not path.is_file():
+            continue
+        try:
+            records[name] = json.loads(path.read_text(encoding="utf-8"))
+            preds = pd.read_csv(cv / name / "predictions.csv", dtype={"actual": str,
+                                                                       "predicted": str})
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cross-validation report of {name} in {cv} is unreadable: {exc}") \
+                from None
+        details[name] = {"folds": records[name]["folds"], "predictions": preds}
+    if not records:
+        raise UserError(f"no cross-validation reports in {cv} (run 'urbansound evaluate')")
+    first = next(iter(records.values()))
+    runs = {(r["protocol"], r["n_clips"]) for r in records.values()}
+    if len(runs) > 1:
+        raise UserError(f"reports in {cv} come from different datasets; rerun evaluate")
+    models = {n: r["summary"] for n, r in records.items()}
+    return {
+        "protocol": first["protocol"],
+        "optimistic": first["optimistic"],
+        **({"warning": OPTIMISTIC_WARNING} if first["optimistic"] else {}),
+        "n_clips": first["n_clips"],
+        "best": max(models, key=lambda n: models[n]["accuracy_mean"]),
+        "models": models,
+        "_details": details,
+    }
+
+
+def folds_csv(metrics: dict) -> str:
+    """Accuracy per fold and model, one row per fold (a DVC plot of the per-fold accuracy)."""
+    table = pd.DataFrame(
+        {name: {f["fold"]: f["accuracy"] for f in d["folds"]} for name, d in
+         metrics["_details"].items()}
+    )
+    return table.rename_axis("fold").reset_index().to_csv(index=False)
+
+
+def write_summary(metrics: dict, reports_dir: str | Path) -> None:
+    """Write metrics.json, summary.md, folds.csv and fold_accuracy.png, each atomically."""
+    reports = Path(reports_dir)
     atomic_write_bytes(reports / "fold_accuracy.png", fold_accuracy_png(metrics))
+    atomic_write_text(reports / "folds.csv", folds_csv(metrics))
     atomic_write_text(reports / "summary.md", summary_markdown(metrics))
     atomic_write_json(reports / "metrics.json", public(metrics))
+
+
+def write_reports(metrics: dict, reports_dir: str | Path) -> None:
+    """Write the per-model reports and the comparison of ``metrics``."""
+    write_model_reports(metrics, reports_dir)
+    write_summary(metrics, reports_dir)
 
 
 def public(metrics: dict) -> dict:

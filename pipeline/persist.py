@@ -1,7 +1,8 @@
 """Safe saving and loading of fitted models, without raw pickle.
 
-A models folder holds, per model ``NAME``, a descriptor ``NAME.json`` plus the files of its
-format, and one ``index.json`` (classes, feature names and parameters, CV accuracy, best):
+A models folder holds one subfolder per model ``NAME``, with a descriptor ``NAME.json``, the
+files of its format, and an ``index.json`` (classes, feature names and parameters, CV
+accuracy); :func:`read_index` merges those and picks the best model:
 
 - scikit-learn models (``logreg``, ``rf``): ``NAME.skops``, loaded with an explicit list of
   trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``;
@@ -255,14 +256,42 @@ def write_index(folder: str | Path, index: dict) -> None:
 
 
 def read_index(folder: str | Path) -> dict:
-    """Read ``folder/index.json``; a missing or corrupt index is a :class:`UserError`."""
-    path = Path(folder) / INDEX_FILE
-    if not path.is_file():
+    """Merge the ``NAME/index.json`` of every model in ``folder`` into one index.
+
+    Returns
+    -------
+    dict
+        The shared entries (``classes``, ``majority_class``, ``feature_names``,
+        ``feature_params``, ``n_train``), ``models`` (name → entry) and ``best`` (highest
+        CV accuracy, or None).
+
+    Raises
+    ------
+    UserError
+        No trained model, a corrupt index, or models trained on different features.
+    """
+    folder = Path(folder)
+    paths = sorted(folder.glob(f"*/{INDEX_FILE}"))
+    if not paths:
         raise UserError(f"no trained models in {folder} (run 'urbansound train' first)")
-    index = _read_json(path, "model index")
-    if not isinstance(index, dict) or not isinstance(index.get("models"), dict):
-        raise UserError(f"model index {path} is corrupt")
-    return index
+    merged: dict = {}
+    models: dict = {}
+    for path in paths:
+        index = _read_json(path, "model index")
+        if not isinstance(index, dict) or not isinstance(index.get("models"), dict):
+            raise UserError(f"model index {path} is corrupt")
+        shared = {k: v for k, v in index.items() if k != "models"}
+        if not merged:
+            merged = shared
+        elif shared.get("feature_names") != merged.get("feature_names"):
+            raise UserError(
+                f"models in {folder} were trained on different features "
+                f"({path.parent.name} differs); retrain them with 'urbansound train'"
+            )
+        models.update(index["models"])
+    scored = {n: m["cv_accuracy"] for n, m in models.items() if m.get("cv_accuracy") is not None}
+    merged.update(models=models, best=max(scored, key=scored.get) if scored else None)
+    return merged
 
 
 def resolve_name(index: dict, choice: str | None) -> str:
@@ -300,4 +329,4 @@ def load_from_index(folder: str | Path, choice: str | None = "best") -> tuple[st
     """
     index = read_index(folder)
     name = resolve_name(index, choice)
-    return name, load_model(name, folder), index
+    return name, load_model(name, Path(folder) / name), index

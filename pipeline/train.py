@@ -11,7 +11,7 @@ import pandas as pd
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
 from pipeline.estimators import build_models
-from pipeline.persist import save_model, write_index
+from pipeline.persist import read_index, save_model, write_index
 
 #: Columns of a feature table that are not features.
 META_COLUMNS: tuple[str, ...] = ("id", "label", "fold", "group", "split", "path")
@@ -67,49 +67,63 @@ def train_models(
         ``{model name: hyper-parameters}`` (``train.<name>`` of params.yaml).
     seed : int
     out_dir : path
-        Models folder; ``index.json`` there is rewritten, keeping models not refitted now.
+        Models folder; each model goes to its own subfolder ``out_dir/NAME/`` (model files
+        plus an ``index.json`` of that model), so models can be refitted independently.
     feature_params : dict, optional
         Feature extraction parameters, stored so prediction extracts the same features.
     cv_metrics : dict, optional
-        Content of ``metrics.json``; its accuracies decide which model is ``best``.
+        Cross-validation metrics (``{"models": {NAME: {"accuracy_mean": ...}}}``); their
+        accuracies decide which model is ``best``.
 
     Returns
     -------
     dict
-        The written index.
+        The folder's merged index (:func:`pipeline.persist.read_index`).
     """
     rows = labelled(features)
     columns = feature_columns(rows)
     X, y = xy(rows, columns)
     out_dir = Path(out_dir)
-    index_path = out_dir / "index.json"
-    models: dict = {}
-    if index_path.is_file():
-        from pipeline.persist import read_index
-
-        previous = read_index(out_dir)
-        if previous.get("feature_names") == columns:  # same features: keep the older fits
-            models = previous["models"]
     scores = {n: m["accuracy_mean"] for n, m in (cv_metrics or {}).get("models", {}).items()}
+    counts = pd.Series(y).value_counts()
+    majority = sorted(counts[counts == counts.max()].index)[0]  # ties: alphabetical
     for name, estimator in build_models(names, train_params, seed=seed).items():
         start = time.perf_counter()
         estimator.fit(X, y)
         seconds = time.perf_counter() - start
-        save_model(estimator, name, out_dir)
-        models[name] = {"descriptor": f"{name}.json", "fit_seconds": round(seconds, 3)}
-    for name, entry in models.items():
-        entry["cv_accuracy"] = scores.get(name, entry.get("cv_accuracy"))
-    scored = {n: m["cv_accuracy"] for n, m in models.items() if m.get("cv_accuracy") is not None}
-    counts = pd.Series(y).value_counts()
-    majority = sorted(counts[counts == counts.max()].index)[0]  # ties: alphabetical
-    index = {
-        "classes": sorted(set(y)),
-        "majority_class": str(majority),
-        "feature_names": columns,
-        "feature_params": feature_params or {},
-        "n_train": int(len(y)),
-        "best": max(scored, key=scored.get) if scored else None,
-        "models": models,
-    }
-    write_index(out_dir, index)
+        save_model(estimator, name, out_dir / name)
+        entry = {"descriptor": f"{name}.json", "fit_seconds": round(seconds, 3),
+                 "cv_accuracy": scores.get(name)}
+        write_index(out_dir / name, {
+            "classes": sorted(set(y)),
+            "majority_class": str(majority),
+            "feature_names": columns,
+            "feature_params": feature_params or {},
+            "n_train": int(len(y)),
+            "models": {name: entry},
+        })
+    removed = _remove_stale(out_dir, columns)
+    index = read_index(out_dir)
+    index["removed"] = removed
     return index
+
+
+def _remove_stale(out_dir: Path, columns: list[str]) -> list[str]:
+    """Delete models of ``out_dir`` fitted on other feature columns than ``columns``.
+
+    They cannot be compared with (or chosen as ``best`` over) models of the current feature
+    store; returns their names.
+    """
+    import json
+    import shutil
+
+    removed = []
+    for path in sorted(out_dir.glob("*/index.json")):
+        try:
+            stale = json.loads(path.read_text(encoding="utf-8")).get("feature_names") != columns
+        except (OSError, ValueError, AttributeError):
+            stale = True
+        if stale:
+            shutil.rmtree(path.parent)
+            removed.append(path.parent.name)
+    return removed

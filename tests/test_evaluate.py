@@ -7,12 +7,15 @@ import pandas as pd
 import pytest
 from model_tables import TINY, feature_table
 
+from pipeline.errors import UserError
 from pipeline.estimators import build_estimator
 from pipeline.evaluate import (
     OPTIMISTIC_WARNING,
+    collect_reports,
     cross_validate,
     make_splits,
     report_text,
+    write_summary,
 )
 from pipeline.train import feature_columns, xy
 from pipeline.tune import candidates, tune
@@ -88,15 +91,35 @@ def test_metrics_json_layout(us8k_run):
 @pytest.mark.parametrize("name", ["logreg", "rf", "ensemble"])
 def test_per_model_files(us8k_run, name):
     df, metrics, reports = us8k_run
-    folds = json.loads((reports / "cv" / f"{name}.json").read_text())["folds"]
+    record = json.loads((reports / "cv" / name / "metrics.json").read_text())
+    assert record["summary"] == metrics["models"][name]
+    folds = record["folds"]
     assert [f["fold"] for f in folds] == [f"fold{i}" for i in range(1, 11)]
     assert [f["n_test"] for f in folds] == df["fold"].value_counts().sort_index().tolist()
     mean = np.mean([f["accuracy"] for f in folds])
     assert mean == pytest.approx(metrics["models"][name]["accuracy_mean"], abs=1e-4)
-    preds = pd.read_csv(reports / "cv" / f"{name}_predictions.csv")
+    preds = pd.read_csv(reports / "cv" / name / "predictions.csv")
     assert {"actual", "predicted"} <= set(preds.columns)
     assert sorted(preds["id"]) == sorted(df["id"])
-    assert (reports / "cv" / f"{name}_confusion.png").read_bytes().startswith(PNG)
+    assert (reports / "cv" / name / "confusion.png").read_bytes().startswith(PNG)
+
+
+def test_summary_is_rebuilt_from_per_model_reports(us8k_run, tmp_path):
+    _, metrics, reports = us8k_run
+    rebuilt = collect_reports(reports, ["rf", "logreg", "not_run"])
+    assert set(rebuilt["models"]) == {"rf", "logreg"}
+    assert rebuilt["models"]["rf"] == metrics["models"]["rf"]
+    assert rebuilt["protocol"] == metrics["protocol"]
+    write_summary(rebuilt, tmp_path)
+    folds = pd.read_csv(tmp_path / "folds.csv")
+    assert folds["fold"].tolist() == [f"fold{i}" for i in range(1, 11)]
+    assert folds["rf"].mean() == pytest.approx(metrics["models"]["rf"]["accuracy_mean"], abs=1e-4)
+    assert json.loads((tmp_path / "metrics.json").read_text())["best"] in {"rf", "logreg"}
+
+
+def test_no_reports_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no cross-validation reports"):
+        collect_reports(tmp_path, ["rf"])
 
 
 def test_summary_and_plots(us8k_run):

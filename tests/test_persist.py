@@ -78,6 +78,7 @@ def test_train_writes_index_and_best_follows_cv(tmp_path):
     index = train_models(df, ["logreg", "rf"], TINY, seed=0, out_dir=tmp_path,
                          feature_params={"sr": 22050}, cv_metrics=metrics)
     on_disk = read_index(tmp_path)
+    assert index.pop("removed") == []
     assert on_disk == json.loads(json.dumps(index))
     assert on_disk["best"] == "rf"
     assert on_disk["feature_names"] == feature_columns(df)
@@ -120,6 +121,23 @@ def test_resolve_name_errors(index, choice, needle):
 def test_missing_index_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no trained models"):
         read_index(tmp_path)
-    (tmp_path / "index.json").write_text("[1, 2]")
+    (tmp_path / "rf").mkdir()
+    (tmp_path / "rf" / "index.json").write_text("[1, 2]")
     with pytest.raises(UserError, match="corrupt"):
         read_index(tmp_path)
+
+
+def test_models_of_different_features_are_refused_and_replaced_by_training(tmp_path):
+    df = feature_table(120)
+    train_models(df, ["logreg", "rf"], TINY, seed=0, out_dir=tmp_path)
+    fewer = df.drop(columns=feature_columns(df)[:1])
+    # A model fitted elsewhere on other features, copied in: refused with one line.
+    train_models(fewer, ["rf"], TINY, seed=0, out_dir=tmp_path / "other")
+    (tmp_path / "rf").rename(tmp_path / "rf_old")
+    (tmp_path / "other" / "rf").rename(tmp_path / "rf")
+    with pytest.raises(UserError, match="different features"):
+        read_index(tmp_path)
+    # Training on the new features removes the models it makes stale.
+    index = train_models(fewer, ["rf"], TINY, seed=0, out_dir=tmp_path)
+    assert sorted(index["removed"]) == ["logreg", "rf_old"]
+    assert set(read_index(tmp_path)["models"]) == {"rf"}

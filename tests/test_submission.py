@@ -11,6 +11,7 @@ from pipeline.cli import main
 from pipeline.config import FeatureParams
 from pipeline.datasets import read_dataset
 from pipeline.errors import UserError
+from pipeline.persist import read_index
 from pipeline.submission import (
     make_submission,
     predict_paths,
@@ -140,7 +141,7 @@ def test_unreadable_test_clips_still_get_a_row_and_a_warning(av_models, tmp_path
     warn = pd.read_csv(warnings_path(out), dtype=str)
     assert sorted(warn["id"]) == sorted(bad_ids)
     assert set(warn["kind"]) == {"undecodable", "missing"}
-    majority = json.loads((models / "index.json").read_text())["majority_class"]
+    majority = read_index(models)["majority_class"]
     assert (sub.set_index("ID").loc[bad_ids, "Class"] == majority).all()
     assert result["n"] == len(order)
 

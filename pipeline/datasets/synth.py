@@ -25,7 +25,7 @@ air_conditioner
     Steady low broadband hum: tilted noise plus fan blade-pass harmonics (25–120 Hz) and an
     optional mains hum; only a very slow, shallow amplitude drift. Stationary.
 car_horn
-    Steady two-tone harmonic chord (fundamental 300–550 Hz, a third or fourth apart),
+    Steady two-tone harmonic chord (fundamental 350–500 Hz, a third or fourth apart),
     gated into one to three honks with sharp onsets and releases.
 children_playing
     Babble of two to six formant voices (f0 220–450 Hz) with syllabic envelopes at 2.5–6 Hz,
@@ -54,12 +54,16 @@ street_music
 
 Difficulty
 ----------
-Every clip gets its recording's coloration (a random tilt, three ±12 dB bumps, high- and
-low-pass), a background ambience (traffic-like rumble with slow swells) at a
-salience-dependent SNR (foreground 0–20 dB, background −10–5 dB), and often another class's
-sound underneath. Several classes share their long-term spectra and differ mainly in temporal
-structure (bursts against steady noise, sweeps against steady tones), so time-averaged
-features are not enough to separate them.
+Every clip gets its recording's coloration (a tilt of up to ±1.5 dB/octave, three ±5 dB
+bumps, high- and low-pass), a background ambience (traffic-like rumble with slow swells) at a
+salience-dependent SNR (foreground 3–22 dB, background −3–8 dB, measured on the source's
+active frames), and in 30 % of the occurrences another class's sound 6–20 dB underneath.
+Several classes share their long-term spectra and differ mainly in temporal structure
+(bursts against steady noise, sweeps against steady tones, event trains against silence), so
+time-averaged features are not enough to separate them. These constants were calibrated
+with ``benchmarks/tutorial_baseline.py`` so that the common tutorial recipe (time-mean MFCC,
+random forest) scores about 60 % under the official folds, as on the real data, while
+temporal statistics add 20 points or more.
 """
 
 from __future__ import annotations
@@ -115,15 +119,19 @@ _FOREGROUND = {
     "gun_shot": 0.85,
     "jackhammer": 0.75,
     "engine_idling": 0.7,
+    "car_horn": 0.75,
     "dog_bark": 0.65,
 }
 _FOREGROUND_DEFAULT = 0.6
 
 # Mixing: SNR (dB) of the source over the background, per salience; the level (dB) of an
 # interfering source of another class, relative to the source; and how often it is present.
-SNR_DB = {1: (0.0, 20.0), 2: (-10.0, 5.0)}
-INTERFERER_DB = (-15.0, -3.0)
-INTERFERER_PROB = 0.5
+SNR_DB = {1: (3.0, 22.0), 2: (-3.0, 8.0)}
+INTERFERER_DB = (-20.0, -6.0)
+INTERFERER_PROB = 0.3
+# Per-recording coloration: gain (dB) of each of three bumps and tilt (dB/octave) ranges.
+COLOR_DB = 5.0
+COLOR_TILT = 1.5
 
 _TABLE = 2048
 _TABLE_X = np.arange(_TABLE + 1, dtype=float)
@@ -462,10 +470,10 @@ def _render_air_conditioner(n, p, rng):
 
 def _draw_car_horn(rng):
     return {
-        "f1": _logu(rng, 300, 550),
+        "f1": _logu(rng, 350, 500),
         "ratio": float(rng.choice([1.2, 1.25, 1.26, 1.33])),
-        "roll": rng.uniform(1.5, 6),
-        "n_harm": int(rng.integers(8, 25)),
+        "roll": rng.uniform(1.0, 4.0),
+        "n_harm": int(rng.integers(12, 30)),
         "honk": (_logu(rng, 0.15, 0.6), _logu(rng, 0.6, 2.5)),
         "gap": rng.uniform(0.1, 0.6),
         "long": rng.uniform(0.1, 0.5),
@@ -690,9 +698,9 @@ def _draw_jackhammer(rng):
         "ring_db": rng.uniform(-14, -3),
         "ring_tau": rng.uniform(0.01, 0.05),
         "jitter": rng.uniform(0.02, 0.08),
-        "seg": (rng.uniform(0.6, 2), rng.uniform(2, 5)),
-        "pause": rng.uniform(0.1, 1.0),
-        "p_pause": rng.uniform(0.2, 0.8),
+        "seg": (rng.uniform(0.4, 1.2), rng.uniform(1.2, 3)),
+        "pause": rng.uniform(0.2, 1.0),
+        "p_pause": rng.uniform(0.5, 0.9),
         "comp_db": rng.uniform(-20, -8),
     }
 
@@ -822,11 +830,12 @@ RECIPES = {c: (globals()[f"_draw_{c}"], globals()[f"_render_{c}"]) for c in CLAS
 def _draw_coloration(rng):
     """Per-recording microphone/room coloration: tilt, three bumps, high- and low-pass."""
     return {
-        "tilt": rng.uniform(-3, 3),
+        "tilt": rng.uniform(-COLOR_TILT, COLOR_TILT),
         "hp": _logu(rng, 20, 150),
         "lp": _logu(rng, 3000, 11000),
         "bumps": [
-            (_logu(rng, 100, 8000), rng.uniform(-12, 12), rng.uniform(0.3, 1.5)) for _ in range(3)
+            (_logu(rng, 100, 8000), rng.uniform(-COLOR_DB, COLOR_DB), rng.uniform(0.3, 1.5))
+            for _ in range(3)
         ],
     }
 
@@ -887,6 +896,7 @@ def render_clip(row, seed: int) -> tuple[np.ndarray, int]:
     target = _source(row["class"], n, rec_rng, rng)
     ambience = _draw_ambience(rec_rng)
     level_db = rec_rng.uniform(-20, -1)
+    stereo_delay, stereo_gain = int(rec_rng.integers(0, 2)), rec_rng.uniform(0.7, 1.0)
 
     occ_rng = np.random.default_rng(np.random.SeedSequence([seed, 3, fsid, occ]))
     snr = occ_rng.uniform(*SNR_DB[int(row["salience"])])
@@ -897,10 +907,11 @@ def render_clip(row, seed: int) -> tuple[np.ndarray, int]:
         mix += _db(occ_rng.uniform(*INTERFERER_DB)) * _source(other, n, occ_rng, rng)
 
     if int(row["channels"]) == 2:
-        # A second microphone: slightly delayed, slightly different gain.
-        delay = int(rng.integers(0, 20))
-        right = np.concatenate([np.zeros(delay), mix[: n - delay]]) * rng.uniform(0.7, 1.0)
-        audio = np.stack([mix, right[:n]], axis=1)
+        # The recording's second channel: a different gain and at most one sample of delay;
+        # longer delays would comb-filter the mono downmix loaders compute.
+        delay = min(stereo_delay, n - 1)
+        right = np.concatenate([np.zeros(delay), mix[: n - delay]]) * stereo_gain
+        audio = np.stack([mix, right], axis=1)
     else:
         audio = mix[:, None]
     sr = int(row["sr"])

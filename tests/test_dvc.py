@@ -1,0 +1,92 @@
+"""`dvc repro` end to end in a temporary copy of the repository, on a tiny generated dataset."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "prepare": {"synth_clips": 30, "synth_test_clips": 20},
+    "parallel": {"scheduler": "sync", "workers": 1},
+    "train.rf": {"n_estimators": 10},
+    "train.xgb": {"n_estimators": 5},
+    "train.ffnn": {"hidden_layer_sizes": [16], "max_iter": 20},
+}
+
+
+def _tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                         check=True)
+    return [f for f in out.stdout.splitlines() if (REPO / f).is_file()]
+
+
+def _edit_params(path: Path, edits: dict) -> None:
+    params = yaml.safe_load(path.read_text())
+    for key, values in edits.items():
+        section = params
+        for part in key.split("."):
+            section = section[part]
+        section.update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A git repository holding the project's tracked files and tiny parameters."""
+    root = tmp_path_factory.mktemp("repo")
+    for name in _tracked_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, root / name)
+    _edit_params(root / "params.yaml", TINY)
+    env = dict(os.environ, PYTHONPATH=str(root),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+        return done.stdout + done.stderr
+
+    run("git", "init", "-q")
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    run("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    return root, run
+
+
+def _ran(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines()
+            if line.startswith("Running stage")]
+
+
+STAGES = ["prepare", "features", "model@logreg", "model@ffnn", "model@rf", "model@xgb",
+          "evaluate", "submit"]
+
+
+def test_stage_definitions_are_valid(repo):
+    _, run = repo
+    listed = run("dvc", "stage", "list", "--all", "--fail")
+    assert [line.split()[0] for line in listed.splitlines() if line.strip()] == STAGES
+
+
+def test_repro_then_clean_then_only_what_a_parameter_touches(repo):
+    root, run = repo
+    assert _ran(run("dvc", "repro")) == STAGES
+    assert (root / "data" / "submission.csv").is_file()
+    assert "up to date" in run("dvc", "status")
+    assert _ran(run("dvc", "repro")) == []
+
+    metrics = run("dvc", "metrics", "show")
+    assert "models.ffnn.accuracy_mean" in metrics and "reports/metrics.json" in metrics
+
+    _edit_params(root / "params.yaml", {"train.ffnn": {"alpha": 0.05}})
+    status = run("dvc", "status")
+    changed = [line.rstrip(":") for line in status.splitlines() if line and not line[0].isspace()]
+    assert changed == ["model@ffnn"]
+    assert _ran(run("dvc", "repro")) == ["model@ffnn", "evaluate", "submit"]
+    assert "up to date" in run("dvc", "status")

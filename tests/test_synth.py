@@ -1,0 +1,244 @@
+"""The embedded synthetic dataset: plan, files, layouts, determinism and the CLI."""
+
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from pipeline.classes import CLASS_ID, CLASSES
+from pipeline.cli import main
+from pipeline.datasets import synth
+from pipeline.errors import UserError
+
+NAME = re.compile(r"^(\d+)-(\d)-(\d+)-(\d+)\.wav$")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "out"
+    summary = synth.generate(out, layout="both", clips=40, seed=3)
+    return out, summary
+
+
+# --- the plan (metadata only) -------------------------------------------------------------
+@pytest.mark.parametrize(("clips", "seed"), [(1, 0), (37, 1), (300, 2), (1200, 5)])
+def test_plan_names_columns_and_folds(clips, seed):
+    df = synth.plan(clips, seed)
+    assert len(df) == clips
+    assert list(df.columns[:8]) == list(synth.METADATA_COLUMNS)
+    assert df["slice_file_name"].is_unique
+    for name, fsid, cid, cls, occ, slc in zip(
+        df["slice_file_name"], df["fsID"], df["classID"], df["class"],
+        df["occurrence"], df["slice"], strict=True,
+    ):  # fmt: skip
+        assert NAME.match(name).groups() == (str(fsid), str(cid), str(occ), str(slc))
+        assert CLASS_ID[cls] == cid
+    assert df.groupby("fsID")["fold"].nunique().max() == 1
+    assert df.groupby("fsID")["class"].nunique().max() == 1
+    # A recording's slices share its file format.
+    assert (df.groupby("fsID")[["sr", "channels", "subtype"]].nunique() == 1).all().all()
+    assert set(df["fold"]) <= set(range(1, 11))
+    assert set(df["salience"]) <= {1, 2}
+    assert sorted(df["av_id"]) == list(range(clips))
+    dur = df["end"] - df["start"]
+    assert ((dur > 0.04) & (dur <= 4.0 + 1e-9)).all()
+
+
+def test_class_counts_follow_urbansound8k():
+    counts = synth.class_counts(8732)
+    expected = {c: 1000 for c in CLASSES} | {"car_horn": 429, "gun_shot": 374, "siren": 929}
+    assert counts == expected
+    assert sum(synth.class_counts(37).values()) == 37
+
+
+def test_plan_shape_is_realistic():
+    df = synth.plan(600, 11)
+    counts = df["class"].value_counts()
+    others = counts.drop(["car_horn", "gun_shot", "siren"]).mean()
+    assert counts["car_horn"] / others == pytest.approx(0.43, abs=0.03)
+    assert counts["gun_shot"] / others == pytest.approx(0.37, abs=0.03)
+    assert counts["siren"] / others == pytest.approx(0.93, abs=0.03)
+    per_fold = df["fold"].value_counts()
+    assert len(per_fold) == 10 and per_fold.min() >= 0.6 * per_fold.max()
+    dur = df["end"] - df["start"]
+    assert (dur == 4.0).mean() > 0.7
+    short = df.groupby("class").apply(lambda g: ((g["end"] - g["start"]) < 4.0).mean())
+    assert short["gun_shot"] > short["air_conditioner"] + 0.3
+    assert (df["salience"] == 2).mean() == pytest.approx(0.32, abs=0.12)
+
+
+def test_format_shares():
+    df = synth.plan(3000, 4)
+    share = lambda col, v: float((df[col] == v).mean())  # noqa: E731
+    assert share("channels", 2) == pytest.approx(0.92, abs=0.05)
+    assert share("sr", 44100) == pytest.approx(0.61, abs=0.08)
+    assert share("sr", 48000) == pytest.approx(0.29, abs=0.08)
+    assert share("sr", 96000) == pytest.approx(0.07, abs=0.04)
+    assert share("subtype", "PCM_16") == pytest.approx(0.66, abs=0.08)
+    assert share("subtype", "PCM_24") == pytest.approx(0.32, abs=0.08)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rare_formats_and_tiny_clips_appear_from_100_clips(seed):
+    df = synth.plan(100, seed)
+    assert set(synth.RARE_RATES) <= set(df["sr"])
+    assert set(synth.RARE_SUBTYPES) <= set(df["subtype"])
+    assert 1 in set(df["channels"])
+    assert ((df["end"] - df["start"]) < 0.1).any()
+
+
+def test_plan_is_deterministic_per_seed():
+    pd.testing.assert_frame_equal(synth.plan(80, 9), synth.plan(80, 9))
+    assert not synth.plan(80, 9).equals(synth.plan(80, 10))
+
+
+# --- audio ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("subtype", [*synth.SUBTYPES, *synth.RARE_SUBTYPES])
+@pytest.mark.parametrize(("sr", "channels"), [(44100, 2), (11024, 1), (8000, 2)])
+def test_every_format_is_written_as_planned(subtype, sr, channels):
+    audio = 0.5 * np.sin(np.linspace(0, 300, 2000))[:, None].repeat(channels, axis=1)
+    info = sf.info(io.BytesIO(synth._wav_bytes(audio, sr, subtype)))
+    assert (info.samplerate, info.channels, info.subtype, info.format) == (
+        sr, channels, subtype, "WAV",
+    )  # fmt: skip
+
+
+def test_float_wav_has_no_timestamp():
+    data = synth._wav_bytes(np.zeros((100, 1)), 44100, "FLOAT")
+    pos = data.index(b"PEAK")
+    assert data[pos + 12 : pos + 16] == b"\0\0\0\0"
+
+
+@pytest.mark.parametrize("cls", CLASSES)
+def test_rendered_clip_is_finite_and_in_range(cls):
+    row = {"fsID": 7, "occurrence": 0, "slice": 0, "start": 0.0, "end": 1.5, "salience": 1,
+           "class": cls, "sr": 48000, "channels": 2}  # fmt: skip
+    audio, sr = synth.render_clip(row, 0)
+    assert sr == 48000 and audio.shape == (72000, 2)
+    assert np.isfinite(audio).all() and 0.0 < np.abs(audio).max() <= 1.0
+
+
+# --- generated trees --------------------------------------------------------------------------
+def test_us8k_tree_matches_metadata(both):
+    out, summary = both
+    meta = pd.read_csv(out / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv")
+    assert list(meta.columns) == list(synth.METADATA_COLUMNS)
+    assert len(meta) == summary["clips"] == 40
+    planned = synth.plan(40, 3).set_index("slice_file_name")
+    for row in meta.itertuples():
+        info = sf.info(out / "UrbanSound8K" / "audio" / f"fold{row.fold}" / row.slice_file_name)
+        p = planned.loc[row.slice_file_name]
+        assert (info.samplerate, info.channels, info.subtype) == (p.sr, p.channels, p.subtype)
+        assert info.frames == pytest.approx((row.end - row.start) * p.sr, abs=p.sr / 1000 + 1)
+    wavs = list((out / "UrbanSound8K" / "audio").rglob("*.wav"))
+    assert len(wavs) == 40
+
+
+def test_av_split_and_answer_key(both):
+    out, _ = both
+    meta = pd.read_csv(out / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv")
+    train = pd.read_csv(out / "av" / "train.csv")
+    test = pd.read_csv(out / "av" / "test.csv")
+    key = pd.read_csv(out / "av_answer_key.csv")
+    assert list(train.columns) == ["ID", "Class"] and list(test.columns) == ["ID"]
+    assert list(key.columns) == ["ID", "Class"]
+    ids = [*train["ID"], *test["ID"]]
+    assert len(set(ids)) == len(ids) == len(meta)
+    assert list(key["ID"]) == list(test["ID"])
+    assert (meta["fold"] <= 6).sum() == len(train)
+    # Each AV file is one of the US8K clips, with the class the CSVs give it.
+    by_bytes = {
+        (out / "UrbanSound8K" / "audio" / f"fold{f}" / n).read_bytes(): (f, c)
+        for f, n, c in zip(meta["fold"], meta["slice_file_name"], meta["class"], strict=True)
+    }
+    for table, sub, train_side in ((train, "Train", True), (key, "Test", False)):
+        for i, cls in zip(table["ID"], table["Class"], strict=True):
+            fold, true_cls = by_bytes[(out / "av" / sub / f"{i}.wav").read_bytes()]
+            assert (fold <= 6) == train_side and cls == true_cls
+
+
+def test_same_seed_same_bytes_other_seed_differs(both, tmp_path):
+    out, _ = both
+    synth.generate(tmp_path / "again", layout="both", clips=40, seed=3)
+    assert _files(tmp_path / "again") == _files(out)
+    synth.generate(tmp_path / "other", layout="us8k", clips=40, seed=4)
+    other = _files(tmp_path / "other")
+    assert not set(other.values()) & set(_files(out).values())
+
+
+@pytest.mark.parametrize(("layout", "present", "absent"), [
+    ("us8k", ["UrbanSound8K/metadata/UrbanSound8K.csv"], ["av", "av_answer_key.csv"]),
+    ("av", ["av/train.csv", "av/test.csv", "av_answer_key.csv"], ["UrbanSound8K"]),
+])  # fmt: skip
+def test_single_layouts(tmp_path, layout, present, absent):
+    synth.generate(tmp_path, layout=layout, clips=12, seed=0)
+    assert all((tmp_path / p).is_file() for p in present)
+    assert not any((tmp_path / p).exists() for p in absent)
+
+
+def test_rerun_into_existing_folder_replaces_stale_files(tmp_path):
+    synth.generate(tmp_path, layout="both", clips=25, seed=1)
+    leftover = tmp_path / "UrbanSound8K" / "audio" / "fold1" / ".1-0-0-0.wav.tmp999"
+    leftover.write_bytes(b"half a file")
+    summary = synth.generate(tmp_path, layout="both", clips=12, seed=1)
+    assert summary["clips"] == 12
+    assert len(list((tmp_path / "UrbanSound8K" / "audio").rglob("*.wav"))) == 12
+    assert len(list((tmp_path / "av").rglob("*.wav"))) == 12
+    assert not leftover.exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [({"clips": 0}, "--clips"), ({"seed": -1}, "--seed"), ({"layout": "x"}, "layout")],
+)
+def test_bad_arguments_are_user_errors(tmp_path, kwargs, needle):
+    with pytest.raises(UserError, match=needle):
+        synth.generate(tmp_path, **{"clips": 5, **kwargs})
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_cli_subprocess_writes_both_layouts(tmp_path):
+    out = tmp_path / "ds"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "synth", str(out), "--clips", "20", "--seed", "5"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 20 clips" in proc.stdout and "per fold" in proc.stdout
+    assert len(pd.read_csv(out / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv")) == 20
+    assert (
+        len(pd.read_csv(out / "av" / "train.csv")) + len(pd.read_csv(out / "av_answer_key.csv"))
+        == 20
+    )
+
+
+def test_cli_out_is_a_file_exit_2(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "synth", str(target), "--clips", "3"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "not a folder" in proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["--clips", "0"], ["--seed", "-3"]])
+def test_cli_bad_numbers_exit_2(tmp_path, capsys, argv):
+    code = main(["synth", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
