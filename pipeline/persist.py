@@ -233,6 +233,11 @@ def load_model(name: str, folder: str | Path) -> Any:
         classes = desc["classes"]
     except (KeyError, TypeError):
         raise UserError(f"model descriptor {folder / (name + '.json')} is corrupt") from None
+    # A tampered descriptor must not make us read files outside the model's folder.
+    named = [*files, *desc.get("members", [])] if isinstance(files, list) else [files]
+    if not all(isinstance(f, str) and f and Path(f).name == f and f != ".." for f in named):
+        raise UserError(f"model descriptor {folder / (name + '.json')} names files that are "
+                        "not a plain file name in its folder")
     if fmt == "ensemble":
         members = [(m, load_model(f"{name}__{m}", folder)) for m in desc["members"]]
         model = SoftVoteEnsemble(members, weights=desc.get("weights"))

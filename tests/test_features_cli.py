@@ -63,8 +63,10 @@ def wait_for_parts(proc: subprocess.Popen, out: Path, count: int) -> None:
 
 
 def assert_same_store(out: Path, reference: Path) -> None:
+    """Same tables, and byte-identical files (so a content hash, e.g. DVC's, is unchanged)."""
     pd.testing.assert_frame_equal(read_features(out), read_features(reference))
-    assert (out / ERRORS_FILE).read_text() == (reference / ERRORS_FILE).read_text()
+    for name in (FEATURES_FILE, ERRORS_FILE):
+        assert (out / name).read_bytes() == (reference / name).read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +106,13 @@ def broken(dataset, tmp_path) -> tuple[Path, dict[str, str]]:
     return root, {Path(n).stem: k for n, k in zip(names, kinds, strict=False)}
 
 
-@pytest.mark.parametrize("scheduler", ["threads", "processes"])
-def test_schedulers_write_identical_stores(capsys, dataset, reference, tmp_path, scheduler):
+@pytest.mark.parametrize(("scheduler", "workers"), [("threads", 2), ("processes", 1),
+                                                    ("processes", 2)])
+def test_schedulers_write_identical_stores(capsys, dataset, reference, tmp_path, scheduler,
+                                           workers):
     counts = features(
-        capsys, dataset, tmp_path, "--scheduler", scheduler, "--workers", 2, "--batch-size", 4
+        capsys, dataset, tmp_path, "--scheduler", scheduler, "--workers", workers,
+        "--batch-size", 4
     )
     assert counts == (30, 0, 30, 0)
     assert_same_store(tmp_path, reference)

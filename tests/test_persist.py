@@ -141,3 +141,131 @@ def test_models_of_different_features_are_refused_and_replaced_by_training(tmp_p
     index = train_models(fewer, ["rf"], TINY, seed=0, out_dir=tmp_path)
     assert sorted(index["removed"]) == ["logreg", "rf_old"]
     assert set(read_index(tmp_path)["models"]) == {"rf"}
+
+
+# --- tampered model folders: refused, and nothing in them runs ---------------------------
+class FileCreator:
+    """Unpickling this calls ``open(marker, "w")``: a stand-in for any code a file could run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _pickle_payload(marker) -> bytes:
+    import pickle
+
+    return pickle.dumps(FileCreator(marker))
+
+
+def _npz_payload(marker) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, meta=np.array([FileCreator(marker)], dtype=object))  # pickled object array
+    return buf.getvalue()
+
+
+def _skops_payload(marker) -> bytes:
+    """A skops file whose loading calls ``builtins.open(marker, "w")``."""
+    import io
+    import zipfile
+
+    schema = json.loads(zipfile.ZipFile(io.BytesIO(sio.dumps((str(marker), "w")))).read(
+        "schema.json"))
+    call = {"__class__": "open", "__module__": "builtins",
+            "__loader__": "ConstructorFromReduceNode", "content": schema, "__id__": 1,
+            "protocol": schema.pop("protocol"), "_skops_version": schema.pop("_skops_version")}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("schema.json", json.dumps(call))
+    return buf.getvalue()
+
+
+def _payload_is_live(kind, payload, folder) -> None:
+    """Loading ``payload`` the unsafe way does create its file (so the refusals mean something)."""
+    import io
+    import pickle
+
+    marker = folder / "live"
+    data = payload(marker)
+    if kind == "pickle":
+        pickle.loads(data)
+    elif kind == "npz":
+        np.load(io.BytesIO(data), allow_pickle=True)["meta"]
+    else:
+        sio.loads(data, trusted=["builtins.open", "builtins.str", "builtins.tuple"])
+    assert marker.exists()
+
+
+PAYLOADS = {"pickle": _pickle_payload, "npz": _npz_payload, "skops": _skops_payload}
+# (model, file in models/NAME/ that is replaced)
+TARGETS = [
+    ("ffnn", "ffnn.ffnn.npz"),
+    ("logreg", "logreg.skops"),
+    ("xgb", "xgb.xgb.json"),
+    ("logreg", "index.json"),
+    ("logreg", "logreg.json"),
+    ("ffnn", "ffnn.scaler.json"),
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from model_tables import feature_table
+
+    folder = tmp_path_factory.mktemp("models")
+    train_models(feature_table(80), ["logreg", "ffnn", "xgb"], TINY, seed=0, out_dir=folder,
+                 feature_params={"sr": 22050})
+    return folder
+
+
+def _tampered_copy(trained, tmp_path, model, file, content) -> tuple:
+    import shutil
+
+    folder = tmp_path / "models"
+    shutil.copytree(trained, folder)
+    target = folder / model / file
+    assert target.is_file()
+    target.write_bytes(content(target.read_bytes()))
+    return folder
+
+
+@pytest.mark.parametrize("kind", sorted(PAYLOADS))
+@pytest.mark.parametrize(("model", "file"), TARGETS, ids=[f for _, f in TARGETS])
+def test_code_planted_in_a_model_file_never_runs(trained, tmp_path, capsys, kind, model, file):
+    _payload_is_live(kind, PAYLOADS[kind], tmp_path)
+    marker = tmp_path / "pwned"
+    folder = _tampered_copy(trained, tmp_path, model, file,
+                            lambda _: PAYLOADS[kind](marker))
+    with pytest.raises(UserError) as info:
+        load_from_index(folder, model)
+    assert "\n" not in str(info.value) and str(folder) in str(info.value)
+    # Through the command line too: one line, exit code 2.
+    from pipeline.cli import main
+
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"")
+    assert main(["predict", str(clip), "--models", str(folder), "--model", model]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(("model", "file"), TARGETS, ids=[f for _, f in TARGETS])
+def test_truncated_model_files_are_refused(trained, tmp_path, model, file):
+    folder = _tampered_copy(trained, tmp_path, model, file, lambda data: data[: len(data) // 2])
+    with pytest.raises(UserError) as info:
+        load_from_index(folder, model)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("escape", ["../../outside.skops", "/tmp/outside.skops"])
+def test_descriptor_cannot_point_outside_its_folder(trained, tmp_path, escape):
+    outside = tmp_path / "outside.skops"
+    outside.write_bytes((trained / "logreg" / "logreg.skops").read_bytes())
+    folder = _tampered_copy(trained, tmp_path, "logreg", "logreg.json", lambda data: json.dumps(
+        {**json.loads(data), "files": [escape]}).encode())
+    with pytest.raises(UserError, match="plain file name"):
+        load_from_index(folder, "logreg")
