@@ -1,9 +1,14 @@
 """Activations: values against references, derivatives against central differences,
 and the in-place forms against the pure ones."""
 
+import functools
+
 import numpy as np
 import pytest
 import scipy.special
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 from pipeline.nn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, get_activation
 
@@ -86,3 +91,45 @@ def test_bad_names_and_parameters_are_refused(name, alpha):
 
 def test_hidden_activations_are_registered():
     assert set(HIDDEN_ACTIVATIONS) <= set(ACTIVATIONS)
+
+
+# --- softmax property -------------------------------------------------------------------
+_logits = arrays(
+    st.sampled_from([np.float32, np.float64]),
+    array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
+    elements=st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_logits)
+def test_softmax_rows_are_distributions_for_any_finite_logits(z):
+    f = get_activation("softmax")
+    p = f.value(z)
+    assert p.shape == z.shape and np.isfinite(p).all()
+    assert (p >= 0).all() and (p <= 1).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    # The in-place form, used in training, gives the same distributions.
+    inplace = z.copy()
+    f.forward_(inplace, np.empty_like(inplace))
+    np.testing.assert_allclose(inplace.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(1, 20), st.just(4)),
+              elements=st.floats(-1e6, 1e6, allow_nan=False)))
+def test_predict_proba_rows_sum_to_one_for_any_finite_input(X):
+    proba = _fitted_classifier().predict_proba(X)
+    assert proba.shape == (len(X), 3) and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
+
+
+@functools.cache
+def _fitted_classifier():
+    from pipeline.nn import FFNNClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = np.argmax(X[:, :3], axis=1)
+    return FFNNClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0).fit(X, y)

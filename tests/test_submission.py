@@ -4,6 +4,8 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from model_tables import TINY
 
 from pipeline.classes import CLASSES
@@ -179,3 +181,43 @@ def test_predict_on_a_folder(av_models, capsys):
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == len(table)
     assert {r["id"] for r in records if r["class"] is None} == {bad_ids[0]}
+
+
+# --- every single-row mutation of a valid file is rejected -------------------------------
+def _mutations(draw, ids, classes):
+    """One row of the valid submission (ids, classes) changed in one way; the new rows."""
+    rows = list(zip(ids, classes, strict=True))
+    i = draw(st.integers(0, len(rows) - 1))
+    kind = draw(st.sampled_from(["drop", "duplicate", "change id", "misspell class"]))
+    if kind == "drop":
+        del rows[i]
+    elif kind == "duplicate":
+        rows.insert(draw(st.integers(0, len(rows))), rows[i])
+    elif kind == "change id":
+        new = draw(st.text("0123456789ab", min_size=1, max_size=6).filter(lambda v: v != ids[i]))
+        rows[i] = (new, rows[i][1])
+    else:
+        name = rows[i][1]
+        edit = draw(st.sampled_from(["case", "space", "cut", "extra", "other"]))
+        wrong = {"case": name.capitalize(), "space": name.replace("_", " "),
+                 "cut": name[:-1], "extra": name + "s",
+                 "other": draw(st.text(min_size=0, max_size=12))}[edit]
+        assume(wrong not in CLASSES)
+        rows[i] = (rows[i][0], wrong)
+    return kind, rows
+
+
+@st.composite
+def _valid_and_mutated(draw):
+    ids = draw(st.lists(st.integers(0, 10**6).map(str), min_size=1, max_size=30, unique=True))
+    classes = draw(st.lists(st.sampled_from(CLASSES), min_size=len(ids), max_size=len(ids)))
+    return ids, classes, *_mutations(draw, ids, classes)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_valid_and_mutated())
+def test_validator_rejects_every_single_row_mutation(case):
+    ids, classes, kind, rows = case
+    validate_submission(_sub(list(zip(ids, classes, strict=True))), ids)  # the original passes
+    with pytest.raises(UserError):
+        validate_submission(_sub(rows), ids)
