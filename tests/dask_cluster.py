@@ -73,7 +73,9 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
                 "--scheduler-file",
                 scheduler_file,
             ),
-            **common,
+            # Give up on a task after two worker deaths (Dask's default: four), so that tests
+            # of tasks that kill every worker running them stay short.
+            **{**common, "env": {**env, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}},
         )
     ]
     try:
