@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate the embedded UrbanSound8K-shaped dataset")
     p.add_argument("out", help="output folder")
-    p.add_argument("--layout", choices=("us8k", "av", "both"), default=None, help="default: params")
+    p.add_argument("--layout", choices=("us8k", "av", "both"), default="both")
     p.add_argument("--clips", type=int, default=None, help="number of clips (default: params)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: params)")
     p.set_defaults(handler=_cmd_synth)
