@@ -73,6 +73,8 @@ def prepare_dataset(
             answers = out / "synth_test" / "av_answer_key.csv"
     else:
         parts = [read_dataset(dataset)]
+        if parts[0].attrs["layout"] == "manifest" and (Path(dataset) / ANSWERS_CSV).is_file():
+            answers = Path(dataset) / ANSWERS_CSV  # an earlier prepare's output, key included
         if test:
             parts.append(_test_rows(read_dataset(test)))
     manifest = pd.concat(parts, ignore_index=True)
@@ -89,11 +91,11 @@ def prepare_dataset(
     )
     write_manifest(manifest, out)
     target = out / ANSWERS_CSV
-    if answers is not None:
+    if answers is not None and answers.resolve() != target.resolve():
         tmp = out / f".{ANSWERS_CSV}.tmp"
         shutil.copyfile(answers, tmp)
         os.replace(tmp, target)
-    elif target.exists():
+    elif answers is None and target.exists():
         target.unlink()  # an answer key of an earlier dataset must not score this one
     manifest.attrs["answers"] = str(target) if answers is not None else None
     return manifest
