@@ -35,6 +35,7 @@ def prepare_dataset(
     synth_clips: int = 1000,
     synth_test_clips: int = 500,
     seed: int = 42,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Generate or validate the dataset and write ``out/manifest.csv``.
 
@@ -52,6 +53,8 @@ def prepare_dataset(
         (about 38 % of it are test clips: folds 7–10); 0 generates no test set.
     seed : int
         Seed of the generated training set; the test set uses ``seed + 1``.
+    workers : int
+        Processes generating clips (the files do not depend on it).
 
     Returns
     -------
@@ -65,10 +68,12 @@ def prepare_dataset(
     if dataset == SYNTH:
         from pipeline.datasets.synth import generate
 
-        generate(out / "synth", layout="us8k", clips=synth_clips, seed=seed)
+        generate(out / "synth", layout="us8k", clips=synth_clips, seed=seed,
+                 workers=workers)
         parts = [read_dataset(out / "synth" / "UrbanSound8K")]
         if synth_test_clips > 0:
-            generate(out / "synth_test", layout="av", clips=synth_test_clips, seed=seed + 1)
+            generate(out / "synth_test", layout="av", clips=synth_test_clips, seed=seed + 1,
+                     workers=workers)
             parts.append(_test_rows(read_dataset(out / "synth_test" / "av")))
             answers = out / "synth_test" / "av_answer_key.csv"
     else:
