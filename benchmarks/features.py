@@ -139,13 +139,16 @@ def speed(args: argparse.Namespace) -> None:
         )
 
 
-def peak_rss(command: list[str]) -> tuple[float, int]:
-    """Run ``command``; return (seconds, peak summed RSS in bytes of it and its children)."""
+def peak_rss(command: list[str], stdout=subprocess.DEVNULL) -> tuple[float, int]:
+    """Run ``command``; return (seconds, peak summed RSS in bytes of it and its children).
+
+    ``stdout`` (a file object, or DEVNULL) receives the command's output.
+    """
     import psutil
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.DEVNULL)
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:

@@ -27,7 +27,8 @@ def _cmd_synth(args: argparse.Namespace, params: Params) -> int:
     clips = params.prepare.synth_clips if args.clips is None else args.clips
     seed = params.seed if args.seed is None else args.seed
     layout = args.layout
-    s = generate(args.out, layout=layout, clips=clips, seed=seed)
+    workers = params.parallel.workers if args.workers is None else args.workers
+    s = generate(args.out, layout=layout, clips=clips, seed=seed, workers=workers)
     where = ", ".join(p for p in (s["us8k"], s["av"]) if p)
     print(
         f"wrote {s['clips']} clips (seed {seed}, layout {layout}) to {where} in "
@@ -56,6 +57,7 @@ def _cmd_prepare(args: argparse.Namespace, params: Params) -> int:
         synth_clips=p.synth_clips,
         synth_test_clips=p.synth_test_clips,
         seed=params.seed,
+        workers=params.parallel.workers,
     )
     print(describe(manifest))
     print(f"manifest written to {args.out}/manifest.csv")
@@ -350,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="generate the embedded UrbanSound8K-shaped dataset")
     p.add_argument("out", help="output folder")
-    p.add_argument("--layout", choices=("us8k", "av", "both"), default=None, help="default: params")
+    p.add_argument("--layout", choices=("us8k", "av", "both"), default="both")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: params)")
     p.add_argument("--clips", type=int, default=None, help="number of clips (default: params)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: params)")
     p.set_defaults(handler=_cmd_synth)

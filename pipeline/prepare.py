@@ -35,6 +35,7 @@ def prepare_dataset(
     synth_clips: int = 1000,
     synth_test_clips: int = 500,
     seed: int = 42,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Generate or validate the dataset and write ``out/manifest.csv``.
 
@@ -52,6 +53,8 @@ def prepare_dataset(
         (about 38 % of it are test clips: folds 7–10); 0 generates no test set.
     seed : int
         Seed of the generated training set; the test set uses ``seed + 1``.
+    workers : int
+        Processes generating clips (the files do not depend on it).
 
     Returns
     -------
@@ -65,14 +68,18 @@ def prepare_dataset(
     if dataset == SYNTH:
         from pipeline.datasets.synth import generate
 
-        generate(out / "synth", layout="us8k", clips=synth_clips, seed=seed)
+        generate(out / "synth", layout="us8k", clips=synth_clips, seed=seed,
+                 workers=workers)
         parts = [read_dataset(out / "synth" / "UrbanSound8K")]
         if synth_test_clips > 0:
-            generate(out / "synth_test", layout="av", clips=synth_test_clips, seed=seed + 1)
+            generate(out / "synth_test", layout="av", clips=synth_test_clips, seed=seed + 1,
+                     workers=workers)
             parts.append(_test_rows(read_dataset(out / "synth_test" / "av")))
             answers = out / "synth_test" / "av_answer_key.csv"
     else:
         parts = [read_dataset(dataset)]
+        if parts[0].attrs["layout"] == "manifest" and (Path(dataset) / ANSWERS_CSV).is_file():
+            answers = Path(dataset) / ANSWERS_CSV  # an earlier prepare's output, key included
         if test:
             parts.append(_test_rows(read_dataset(test)))
     manifest = pd.concat(parts, ignore_index=True)
@@ -89,11 +96,11 @@ def prepare_dataset(
     )
     write_manifest(manifest, out)
     target = out / ANSWERS_CSV
-    if answers is not None:
+    if answers is not None and answers.resolve() != target.resolve():
         tmp = out / f".{ANSWERS_CSV}.tmp"
         shutil.copyfile(answers, tmp)
         os.replace(tmp, target)
-    elif target.exists():
+    elif answers is None and target.exists():
         target.unlink()  # an answer key of an earlier dataset must not score this one
     manifest.attrs["answers"] = str(target) if answers is not None else None
     return manifest

@@ -55,3 +55,11 @@ def test_cli_bad_dataset_is_one_line_exit_2(tmp_path):
     )
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and "dataset not found" in run.stderr
+
+
+def test_a_prepared_folder_is_a_dataset_with_its_answer_key(prepared, tmp_path):
+    out, manifest = prepared
+    again = prepare_dataset(tmp_path / "p", dataset=str(out))
+    assert again["id"].tolist() == manifest["id"].tolist()
+    assert again["path"].tolist() == manifest["path"].tolist()
+    assert (tmp_path / "p" / "answers.csv").read_text() == (out / "answers.csv").read_text()
