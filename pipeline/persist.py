@@ -276,7 +276,8 @@ def read_index(folder: str | Path) -> dict:
         No trained model, a corrupt index, or models trained on different features.
     """
     folder = Path(folder)
-    paths = sorted(folder.glob(f"*/{INDEX_FILE}"))
+    # Hidden folders are fits being written or replaced (see pipeline.train).
+    paths = sorted(p for p in folder.glob(f"*/{INDEX_FILE}") if not p.parent.name.startswith("."))
     if not paths:
         raise UserError(f"no trained models in {folder} (run 'urbansound train' first)")
     merged: dict = {}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -91,21 +95,41 @@ def train_models(
         start = time.perf_counter()
         estimator.fit(X, y)
         seconds = time.perf_counter() - start
-        save_model(estimator, name, out_dir / name)
         entry = {"descriptor": f"{name}.json", "fit_seconds": round(seconds, 3),
                  "cv_accuracy": scores.get(name)}
-        write_index(out_dir / name, {
-            "classes": sorted(set(y)),
-            "majority_class": str(majority),
-            "feature_names": columns,
-            "feature_params": feature_params or {},
-            "n_train": int(len(y)),
-            "models": {name: entry},
-        })
+        with _model_folder(out_dir, name) as folder:
+            save_model(estimator, name, folder)
+            write_index(folder, {
+                "classes": sorted(set(y)),
+                "majority_class": str(majority),
+                "feature_names": columns,
+                "feature_params": feature_params or {},
+                "n_train": int(len(y)),
+                "models": {name: entry},
+            })
     removed = _remove_stale(out_dir, columns)
     index = read_index(out_dir)
     index["removed"] = removed
     return index
+
+
+@contextmanager
+def _model_folder(out_dir: Path, name: str):
+    """A fresh hidden folder to write model ``name`` into, swapped in as ``out_dir/name``.
+
+    A model spans several files; writing them beside the old ones would let a killed run
+    leave a mix of two fits. Readers ignore hidden folders, so ``out_dir/name`` is always
+    one complete fit (or, for a moment between two renames, absent).
+    """
+    final, new, old = out_dir / name, out_dir / f".{name}.new", out_dir / f".{name}.old"
+    for leftover in (new, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    new.mkdir(parents=True)
+    yield new
+    if final.exists():
+        os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _remove_stale(out_dir: Path, columns: list[str]) -> list[str]:
@@ -114,11 +138,8 @@ def _remove_stale(out_dir: Path, columns: list[str]) -> list[str]:
     They cannot be compared with (or chosen as ``best`` over) models of the current feature
     store; returns their names.
     """
-    import json
-    import shutil
-
     removed = []
-    for path in sorted(out_dir.glob("*/index.json")):
+    for path in sorted(out_dir.glob("[!.]*/index.json")):
         try:
             stale = json.loads(path.read_text(encoding="utf-8")).get("feature_names") != columns
         except (OSError, ValueError, AttributeError):

@@ -28,9 +28,10 @@ from model_tables import TINY
 from pipeline.classes import CLASSES
 from pipeline.cli import main
 from pipeline.datasets.synth import generate
+from pipeline.persist import load_model, read_index
 from pipeline.store import ERRORS_FILE, FEATURES_FILE, META_FILE, read_features, read_meta
 from pipeline.submission import validate_submission, warnings_path
-from pipeline.train import train_models
+from pipeline.train import feature_columns, train_models
 
 COUNTS = re.compile(r"(\d+) clips featurized, (\d+) failed(?: \(([^)]*)\))?; (\d+) processed")
 BAD_ID_BASE = 90000
@@ -395,3 +396,46 @@ def test_unwritable_submission_is_one_line(capsys, bad_tree, bad_store, bad_mode
                        bad_store[0], "--out", where(tmp_path))
     assert code == 2 and err.count("\n") == 1
     assert "cannot write" in err
+
+
+# --- killed training -------------------------------------------------------------------------
+def _predictions(models: Path, X: np.ndarray) -> dict[str, list]:
+    """Every complete model of ``models`` → its predictions on ``X``."""
+    index = read_index(models)
+    return {name: load_model(name, models / name).predict(X).tolist() for name in index["models"]}
+
+
+@pytest.mark.slow
+def test_killed_training_leaves_only_complete_models(bad_store, tmp_path):
+    store, _ = bad_store
+    table = read_features(store)
+    columns = feature_columns(table)
+    X = table[columns].to_numpy(dtype=np.float32)
+
+    def argv(out: Path) -> list[str]:
+        return [sys.executable, "-m", "pipeline", "train", "--features", str(store),
+                "--out", str(out), "--reports", str(tmp_path / "no-reports")]
+
+    reference = tmp_path / "reference"
+    started = time.perf_counter()
+    subprocess.run(argv(reference), env=environment(), check=True, capture_output=True, cwd=REPO)
+    duration = time.perf_counter() - started
+    expected = _predictions(reference, X)
+    assert read_index(reference)["feature_names"] == columns
+
+    out = tmp_path / "killed"
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        proc = subprocess.Popen(argv(out), env=environment(), cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            proc.wait(timeout=rng.uniform(0.5, 1.0) * duration)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if any(out.glob("[!.]*/index.json")):
+            # whatever is visible is a complete fit, equal to the uninterrupted one
+            for name, predicted in _predictions(out, X).items():
+                assert predicted == expected[name]
+    subprocess.run(argv(out), env=environment(), check=True, capture_output=True, cwd=REPO)
+    assert _predictions(out, X) == expected
