@@ -11,10 +11,12 @@ Three parts, one table each:
 2. epoch time — make_classification, 10 classes, 8732 × 300 (75 % train), hidden (256, 128),
    ReLU, Adam, η 1e-3, batch 64, L2 1e-4, a fixed number of epochs, no early stopping;
    Glorot-uniform weights and zero biases for all three (scikit-learn's own initialisation).
-   scikit-learn runs with the BLAS pool capped at one thread, as FFNN trains by default
-   (``blas_threads=1``); PyTorch keeps its default threads. Per-epoch time = fit time /
-   epochs; runs are interleaved and repeated, the best of the repeats is compared (the least
-   disturbed by other load), the median is shown too.
+   Two comparisons: each library at its default thread setting (FFNN trains with
+   ``blas_threads=1``; scikit-learn's BLAS and PyTorch keep theirs), and all three capped at
+   one thread. FFNN with the BLAS default (``blas_threads=None``) is shown for the choice of
+   that default. Per-epoch time = fit time / epochs; runs are interleaved and repeated, the
+   best of the repeats is compared (the least disturbed by other load), the median is shown
+   too, and the load average (1 min) before and after, as the machine may be shared.
    PyTorch is skipped with a message when it is not installed.
 3. regression — Franke's function on [0, 1]² with N(0, 0.1²) noise, N = 1000: test MSE and
    R² of FFNNRegressor next to MLPRegressor with the same architecture.
@@ -28,10 +30,12 @@ its documentation would suggest, and is therefore regularised more weakly.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -92,25 +96,25 @@ def digits_part():
     return float(np.mean(ours))
 
 
-def fit_ffnn(X_tr, y_tr, epochs, seed):
+def fit_ffnn(X_tr, y_tr, epochs, seed, blas_threads=1):
     model = FFNNClassifier(
         hidden_layer_sizes=HIDDEN, activation="relu", solver="adam", learning_rate_init=LR,
         batch_size=BATCH, alpha=L2, max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
-        init="glorot_uniform", random_state=seed,
+        init="glorot_uniform", random_state=seed, blas_threads=blas_threads,
     )
     t0 = time.perf_counter()
     model.fit(X_tr, y_tr)
     return time.perf_counter() - t0, model.predict
 
 
-def fit_sklearn(X_tr, y_tr, epochs, seed):
+def fit_sklearn(X_tr, y_tr, epochs, seed, threads=None):
     model = MLPClassifier(
         hidden_layer_sizes=HIDDEN, activation="relu", solver="adam", learning_rate_init=LR,
         batch_size=BATCH, alpha=L2, max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
         shuffle=True, random_state=seed,
     )
     t0 = time.perf_counter()
-    with threadpool_limits(1, user_api="blas"):  # the same BLAS setting FFNN trains with
+    with threadpool_limits(threads, user_api="blas"):  # None leaves the BLAS default
         model.fit(X_tr, y_tr)
     return time.perf_counter() - t0, model.predict
 
@@ -172,6 +176,10 @@ def _fit_torch(X_tr, y_tr, epochs, seed):
     return elapsed, predict
 
 
+def load_average():
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
+
+
 def epoch_part(epochs, repeats):
     X, y = make_classification(
         n_samples=8732, n_features=300, n_informative=30, n_redundant=20, n_classes=10,
@@ -179,44 +187,55 @@ def epoch_part(epochs, repeats):
     )
     X_tr, X_te, y_tr, y_te = scaled_split(X, y)
     X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
-    runners = {"FFNNClassifier": fit_ffnn, "sklearn MLPClassifier": fit_sklearn}
+    ffnn, sk, pt = "FFNNClassifier", "sklearn MLPClassifier", "PyTorch CPU loop"
+    one = ", 1 thread"
+    runners = {
+        ffnn + " (default: 1 BLAS thread)": fit_ffnn,
+        ffnn + ", BLAS default threads": partial(fit_ffnn, blas_threads=None),
+        sk + " (default threads)": fit_sklearn,
+        sk + one: partial(fit_sklearn, threads=1),
+    }
     try:
         import torch
 
-        runners["PyTorch CPU loop"] = fit_torch
-        # For context on a shared machine: the same loop with one thread, as FFNN trains.
-        runners["PyTorch CPU loop, 1 thread"] = lambda *a, **k: fit_torch(*a, **k, threads=1)
-        torch_note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        runners[pt + " (default threads)"] = fit_torch
+        runners[pt + one] = partial(fit_torch, threads=1)
+        torch_note = f"torch {torch.__version__}, {torch.get_num_threads()} threads by default"
     except ImportError:
         torch_note = "PyTorch not installed: skipped (pip install torch==2.13.0 to compare)"
-    times = {name: [] for name in runners}
-    accs = {name: [] for name in runners}
+    names = list(runners)
+    times = {name: [] for name in names}
+    accs = {name: [] for name in names}
+    load_before = load_average()
     for rep in range(repeats):
         for name, run in runners.items():
             elapsed, predict = run(X_tr, y_tr, epochs, seed=rep)
             times[name].append(elapsed / epochs)
             accs[name].append(float(np.mean(predict(X_te) == y_te)))
+    load_after = load_average()
     best = {name: min(t) for name, t in times.items()}
-    rows = []
-    for name in runners:
-        rows.append([
-            name, f"{1e3 * best[name]:.1f}", f"{1e3 * statistics.median(times[name]):.1f}",
-            f"{100 * np.mean(accs[name]):.2f}",
-            f"{best['FFNNClassifier'] / best[name]:.2f}",
-        ])
+    ours = names[0]
+    rows = [
+        [name, f"{1e3 * best[name]:.1f}", f"{1e3 * statistics.median(times[name]):.1f}",
+         f"{100 * np.mean(accs[name]):.2f}", f"{best[ours] / best[name]:.2f}"]
+        for name in names
+    ]
     table(
         f"epoch time (make_classification 8732×300, 10 classes, 75 % train; hidden {HIDDEN}, "
         f"ReLU, Adam η={LR}, batch {BATCH}, L2 {L2}; {epochs} epochs × {repeats} repeats; "
-        f"{torch_note})",
+        f"{torch_note}; {os.cpu_count()} CPUs, load average {load_before} before, "
+        f"{load_after} after)",
         ["implementation", "ms/epoch (best)", "ms/epoch (median)", "test acc %",
          "FFNN time ratio"],
         rows,
     )
-    for name in runners:
-        if name != "FFNNClassifier" and not name.endswith("1 thread"):
-            print(f"FFNN / {name}: time {best['FFNNClassifier'] / best[name]:.2f}×, "
-                  f"accuracy {100 * (np.mean(accs['FFNNClassifier']) - np.mean(accs[name])):+.2f}"
-                  " points")
+    pairs = [("each at its default threads", ours, [n for n in names[2:] if "default" in n]),
+             ("all capped at 1 thread", ours, [n for n in names[2:] if n.endswith(one)])]
+    for label, a, peers in pairs:
+        for b in peers:
+            print(f"{label}: FFNN / {b.split(' (')[0].removesuffix(one)}: time "
+                  f"{best[a] / best[b]:.2f}×, accuracy "
+                  f"{100 * (np.mean(accs[a]) - np.mean(accs[b])):+.2f} points")
 
 
 def franke(x, y):

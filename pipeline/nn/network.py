@@ -68,8 +68,8 @@ def backprop_delta(delta, W, a_prev, activation, *, out, scratch):
     return out
 
 
-def layer_gradients(a_prev, delta, *, gW, gb):
-    """∂C/∂W = a_prevᵀ δ and ∂C/∂b = Σ_rows δ, written into ``gW`` and ``gb``.
+def layer_gradients(a_prev, delta, *, gW, gb, ones=None):
+    """∂C/∂W = a_prevᵀ δ and ∂C/∂b = Σ_rows δ = 1ᵀ δ, written into ``gW`` and ``gb``.
 
     Parameters
     ----------
@@ -77,9 +77,14 @@ def layer_gradients(a_prev, delta, *, gW, gb):
     delta : ndarray, shape (n, n_out)
     gW : ndarray, shape (n_in, n_out)
     gb : ndarray, shape (n_out,)
+    ones : ndarray, shape (n,), optional
+        A vector of ones: the row sum as the BLAS product 1ᵀ δ, a few times faster than
+        ``np.sum(axis=0)`` on mini-batch shapes.
     """
     np.matmul(a_prev.T, delta, out=gW)
-    np.sum(delta, axis=0, out=gb)
+    if ones is None:
+        ones = np.ones(delta.shape[0], delta.dtype)
+    np.matmul(ones, delta, out=gb)
 
 
 def add_l2_gradient(g, w, *, alpha, scratch):
@@ -126,6 +131,7 @@ class _Buffers:
         self.acts = [np.empty((n, k), dtype) for k in sizes[1:]]
         self.deltas = [np.empty((n, k), dtype) for k in sizes[1:-1]]
         self.scratch = [np.empty((n, k), dtype) for k in sizes[1:-1]]
+        self.ones = np.ones(n, dtype)
 
 
 class Network:
@@ -236,12 +242,14 @@ class Network:
         loss = self.loss.output_(z, Y, 1.0 / n)  # z now holds δ_L = (ŷ − y)/n
         delta = z
         for i in range(last, 0, -1):
-            layer_gradients(acts[i - 1], delta, gW=self.grad_coefs[i], gb=self.grad_intercepts[i])
+            layer_gradients(acts[i - 1], delta, gW=self.grad_coefs[i], gb=self.grad_intercepts[i],
+                            ones=buf.ones)
             delta = backprop_delta(
                 delta, coefs[i], acts[i - 1], self.activation,
                 out=buf.deltas[i - 1], scratch=buf.scratch[i - 1],
             )
-        layer_gradients(X, delta, gW=self.grad_coefs[0], gb=self.grad_intercepts[0])
+        layer_gradients(X, delta, gW=self.grad_coefs[0], gb=self.grad_intercepts[0],
+                        ones=buf.ones)
         if self.alpha:
             add_l2_gradient(
                 self.grads[: self.n_weights], self.weights, alpha=self.alpha,

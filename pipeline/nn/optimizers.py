@@ -20,6 +20,8 @@ Update rules (g = ∇C, η = learning rate):
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -76,8 +78,10 @@ def adam_update(w, g, m, v, *, t, lr, beta_1, beta_2, eps, scratch):
     np.multiply(g, g, out=scratch)
     v *= beta_2
     v += scratch
-    root = np.sqrt(1.0 - beta_2)
-    lr_t = lr * np.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t) * (1.0 - beta_1) / root
+    # Python floats (math, not numpy): a numpy float64 scalar is not "weak" under NumPy 2's
+    # promotion rules, so it would run every float32 update through a float64 loop (8× slower).
+    root = math.sqrt(1.0 - beta_2)
+    lr_t = lr * math.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t) * (1.0 - beta_1) / root
     _scaled_step(w, m, v, lr=lr_t, eps=eps / root, scratch=scratch)
 
 
