@@ -11,12 +11,11 @@ Three parts, one table each:
 2. epoch time — make_classification, 10 classes, 8732 × 300 (75 % train), hidden (256, 128),
    ReLU, Adam, η 1e-3, batch 64, L2 1e-4, a fixed number of epochs, no early stopping;
    Glorot-uniform weights and zero biases for all three (scikit-learn's own initialisation).
-   Two comparisons: each library at its default thread setting (FFNN trains with
-   ``blas_threads=1``; scikit-learn's BLAS and PyTorch keep theirs), and all three capped at
-   one thread. FFNN with the BLAS default (``blas_threads=None``) is shown for the choice of
-   that default. Per-epoch time = fit time / epochs; runs are interleaved and repeated, the
-   best of the repeats is compared (the least disturbed by other load), the median is shown
-   too, and the load average (1 min) before and after, as the machine may be shared.
+   Two comparisons: each library at its default thread setting, and all three capped at
+   one thread (FFNN's ``blas_threads=1``). Per-epoch time = fit time / epochs; runs are
+   interleaved and repeated, the best of the repeats is compared (the least disturbed by
+   other load), the median is shown too, and the load average (1 min) before and after, as
+   the machine may be shared.
    PyTorch is skipped with a message when it is not installed.
 3. regression — Franke's function on [0, 1]² with N(0, 0.1²) noise, N = 1000: test MSE and
    R² of FFNNRegressor next to MLPRegressor with the same architecture.
@@ -96,7 +95,7 @@ def digits_part():
     return float(np.mean(ours))
 
 
-def fit_ffnn(X_tr, y_tr, epochs, seed, blas_threads=1):
+def fit_ffnn(X_tr, y_tr, epochs, seed, blas_threads=None):
     model = FFNNClassifier(
         hidden_layer_sizes=HIDDEN, activation="relu", solver="adam", learning_rate_init=LR,
         batch_size=BATCH, alpha=L2, max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
@@ -190,8 +189,8 @@ def epoch_part(epochs, repeats):
     ffnn, sk, pt = "FFNNClassifier", "sklearn MLPClassifier", "PyTorch CPU loop"
     one = ", 1 thread"
     runners = {
-        ffnn + " (default: 1 BLAS thread)": fit_ffnn,
-        ffnn + ", BLAS default threads": partial(fit_ffnn, blas_threads=None),
+        ffnn + " (default threads)": fit_ffnn,
+        ffnn + one: partial(fit_ffnn, blas_threads=1),
         sk + " (default threads)": fit_sklearn,
         sk + one: partial(fit_sklearn, threads=1),
     }
@@ -229,8 +228,8 @@ def epoch_part(epochs, repeats):
          "FFNN time ratio"],
         rows,
     )
-    pairs = [("each at its default threads", ours, [n for n in names[2:] if "default" in n]),
-             ("all capped at 1 thread", ours, [n for n in names[2:] if n.endswith(one)])]
+    pairs = [("each at its default threads", names[0], [n for n in names[2:] if "default" in n]),
+             ("all capped at 1 thread", names[1], [n for n in names[2:] if n.endswith(one)])]
     for label, a, peers in pairs:
         for b in peers:
             print(f"{label}: FFNN / {b.split(' (')[0].removesuffix(one)}: time "
