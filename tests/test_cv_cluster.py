@@ -1,0 +1,36 @@
+"""Cross-validation on a real ``dask scheduler`` + ``dask worker`` cluster losing a worker."""
+
+import threading
+import time
+
+import pytest
+from dask_cluster import dask_cluster  # noqa: F401  (fixture)
+from model_tables import TINY, feature_table
+
+from pipeline.evaluate import cross_validate
+
+pytestmark = pytest.mark.slow
+
+# Enough work per fit that the kill lands while folds are still running.
+PARAMS = {**TINY, "rf": {"n_estimators": 400, "n_jobs": 1}}
+
+
+def _untimed(metrics: dict) -> dict:
+    return {name: {k: v for k, v in m.items() if k != "fit_seconds"}
+            for name, m in metrics["models"].items()}
+
+
+def test_cv_survives_a_killed_worker(dask_cluster):  # noqa: F811
+    table = feature_table(400, n_features=40)
+    reference = cross_validate(table, ["logreg", "rf"], PARAMS, seed=0, scheduler="sync")
+    result: dict = {}
+    run = threading.Thread(target=lambda: result.update(cross_validate(
+        table, ["logreg", "rf"], PARAMS, seed=0, scheduler=dask_cluster.address, workers=2)))
+    run.start()
+    time.sleep(1.5)
+    assert run.is_alive(), "cross-validation ended before the worker could be killed"
+    dask_cluster.kill_worker(0)
+    run.join(timeout=120)
+    assert not run.is_alive()
+    assert _untimed(result) == _untimed(reference)
+    assert result["protocol"] == reference["protocol"]
