@@ -179,11 +179,18 @@ def rolloff(S: np.ndarray, *, sr: float, n_fft: int, roll_percent: float = 0.85)
     return bins * (sr / n_fft)
 
 
+# Bins multiplied together before one logarithm in :func:`flatness`: the product of 8
+# floored powers stays inside float64's range even for clipped, full-scale input.
+_LOG_GROUP = 8
+
+
 def flatness(power: np.ndarray) -> np.ndarray:
     """Spectral flatness: geometric over arithmetic mean of the power spectrum.
 
     ``librosa.feature.spectral_flatness`` (power floored at 1e-10), so a silent frame
-    has flatness 1.
+    has flatness 1. The geometric mean takes the logarithm of products of
+    :data:`_LOG_GROUP` bins in float64 (exact to rounding) instead of one logarithm per
+    bin: logarithms are the costly part.
 
     Parameters
     ----------
@@ -193,9 +200,15 @@ def flatness(power: np.ndarray) -> np.ndarray:
     -------
     np.ndarray, shape (n_frames,), in (0, 1]
     """
-    floored = np.maximum(power, np.float32(AMIN), out=scratch("floored", power.shape, np.float32))
-    arithmetic = floored.mean(axis=0, dtype=np.float64)
-    log_mean = np.log(floored, out=floored).mean(axis=0, dtype=np.float64)
+    n_freq, n = power.shape
+    groups = -(-n_freq // _LOG_GROUP)
+    # Padding rows of ones leave the products unchanged.
+    floored = scratch("floored", (groups * _LOG_GROUP, n), np.float64)
+    np.maximum(power, AMIN, out=floored[:n_freq])
+    floored[n_freq:] = 1.0
+    arithmetic = floored[:n_freq].sum(axis=0) / n_freq
+    products = np.multiply.reduce(floored.reshape(groups, _LOG_GROUP, n), axis=1)
+    log_mean = np.log(products).sum(axis=0) / n_freq
     # Rounding can lift the ratio of equal values a hair above its bound of 1.
     return np.minimum(np.exp(log_mean) / arithmetic, 1.0)
 
