@@ -236,3 +236,42 @@ def test_error_kinds_are_distinct_audio_errors():
                               NonFiniteAudioError)]
     assert kinds == ["missing", "undecodable", "empty", "non_finite"]
     assert all(issubclass(c, AudioError) for c in (MissingAudioError, NonFiniteAudioError))
+
+
+def _libsndfile_mono(path):
+    """The reference decode: libsndfile's own float conversion, channels averaged."""
+    data = sf.read(str(path), dtype="float32", always_2d=True)[0]
+    return data @ np.full(data.shape[1], 1.0 / data.shape[1], dtype=np.float32)
+
+
+def _with_chunk_before_data(path, chunk_id, payload):
+    """Rewrite a WAV with an extra chunk between ``fmt `` and ``data`` (odd sizes padded)."""
+    raw = path.read_bytes()
+    at = raw.index(b"data")
+    chunk = chunk_id + struct.pack("<I", len(payload)) + payload + b"\0" * (len(payload) & 1)
+    raw = raw[:at] + chunk + raw[at:]
+    path.write_bytes(raw[:4] + struct.pack("<I", len(raw) - 8) + raw[8:])
+
+
+@pytest.mark.parametrize("fmt", ["WAV", "WAVEX"])
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24"])
+@pytest.mark.parametrize("channels", [1, 2, 5])
+@pytest.mark.parametrize("layout", ["plain", "extra_chunk", "truncated"])
+def test_integer_pcm_decodes_to_the_same_bits_as_libsndfile(tmp_path, fmt, subtype, channels,
+                                                            layout):
+    # Full-scale noise reaches the extreme codes (-2^23, 2^23 - 1), where a wrong sign
+    # extension or byte order would show first.
+    x = np.random.default_rng(channels).uniform(-1.0, 1.0, (3001, channels))
+    path = write(tmp_path / "i.wav", x, SR, format=fmt, subtype=subtype)
+    if layout == "extra_chunk":
+        _with_chunk_before_data(path, b"LIST", b"INFOISFT\x03\0\0\0ab\0")
+    elif layout == "truncated":
+        path.write_bytes(path.read_bytes()[:-1001])  # cut inside a frame
+    expected = _libsndfile_mono(path)
+    with sf.SoundFile(str(path)) as f:
+        fast = audio._read_integers(str(path), f, f.frames)
+    assert fast is not None  # the integer path handled this file itself
+    np.testing.assert_array_equal(fast, expected)
+    y = load_clip(path, sr=None)
+    assert y.dtype == np.float32 and len(y) == len(expected) > 2000
+    np.testing.assert_array_equal(y, expected)
