@@ -10,12 +10,12 @@ Layout of a store folder::
 Every manifest row ends in exactly one of ``features.parquet`` and ``errors.csv``.
 
 The cache makes extraction incremental and resumable. A clip's cache key is
-``(path, size, mtime_ns)`` inside a folder named by a digest of the feature parameters
-(and library versions), so a rerun only processes new or changed clips and changed
-parameters recompute everything. Each batch is written as a part file the moment it
-completes, so a run killed at any point resumes from the batches already done. Every
-file is written to a temporary name in its own folder and moved into place with
-``os.replace``: a final name never holds a half-written file.
+``(path, size, mtime_ns)`` inside a folder named by a digest of the feature parameters,
+the feature code revision and the library versions, so a rerun only processes new or
+changed clips and changed parameters recompute everything. Each batch is written as a
+part file the moment it completes, so a run killed at any point resumes from the
+batches already done. Every file is written to a temporary name in its own folder and
+moved into place with ``os.replace``: a final name never holds a half-written file.
 """
 
 from __future__ import annotations
@@ -507,11 +507,12 @@ def extract_to_store(
     from dataclasses import asdict
     from functools import partial
 
-    from pipeline.features import feature_names
+    from pipeline.features import REVISION, feature_names
 
     versions = _versions()
     fingerprint = {
         "params": asdict(params),
+        "revision": REVISION,
         "versions": {k: versions[k] for k in ("numpy", "scipy", "librosa", "soundfile", "soxr")},
     }
     return update_store(

@@ -21,7 +21,18 @@ from pipeline.features import mfcc as _mfcc
 from pipeline.features import spectral, time_domain
 from pipeline.features.stats import STAT_NAMES, summary_stats
 
-__all__ = ["extract_features", "feature_names", "FRAMEWISE", "CLIP_LEVEL", "MAX_AMPLITUDE"]
+__all__ = [
+    "extract_features",
+    "feature_names",
+    "FRAMEWISE",
+    "CLIP_LEVEL",
+    "MAX_AMPLITUDE",
+    "REVISION",
+]
+
+# Raised whenever a change to this package changes any feature value, even in the last
+# bits: it is part of the feature store's cache fingerprint, so stores recompute.
+REVISION = 2
 
 # Samples are clipped to this magnitude (120 dB above full scale) so that powers of
 # any finite input stay inside float32; audio in [-1, 1] is never touched.
