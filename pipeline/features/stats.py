@@ -31,14 +31,18 @@ def moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     -------
     mean, var, skew, kurt : np.ndarray, shape (...,), float64
     """
-    x = np.asarray(x, dtype=np.float64)
-    mean = x.mean(axis=-1)
-    d = x - mean[..., None]
+    d = np.array(x, dtype=np.float64)  # a copy: deviations are formed in place
+    n = d.shape[-1]
+    mean = d.mean(axis=-1)
+    d -= mean[..., None]
     d2 = d * d
-    n = x.shape[-1]
     m2 = d2.sum(axis=-1) / n
-    m3 = np.einsum("...i,...i->...", d2, d) / n
-    m4 = np.einsum("...i,...i->...", d2, d2) / n
+    if d.ndim == 1:
+        # Dot products of vectors go to BLAS, several times faster than einsum here.
+        m3, m4 = (d2 @ d) / n, (d2 @ d2) / n
+    else:
+        m3 = np.einsum("...i,...i->...", d2, d) / n
+        m4 = np.einsum("...i,...i->...", d2, d2) / n
     constant = m2 <= (_RELATIVE_SPREAD_FLOOR * mean) ** 2
     constant |= m2 <= 0.0
     safe_m2 = np.where(constant, 1.0, m2)
