@@ -371,8 +371,13 @@ def _bisect(items: Sequence[Any], run: Callable[..., Iterator[tuple[int, Any]]])
     A part that runs through gives its results; a part that crashes again is halved, until
     a single item that crashes alone becomes an ``ItemError("worker_crash", ...)``. A crash
     that does not come back (a worker killed from outside) costs one rerun.
+
+    Parts run concurrently, so on a cluster an innocent item can die with a worker that
+    a guilty neighbour killed; a single item is therefore convicted only after it also
+    crashes when it is the only task running.
     """
     results: list[Any] = [None] * len(items)
+    suspects: list[int] = []
     spans = _halves(0, len(items))
     while spans:
         parts = [items[lo:hi] for lo, hi in spans]
@@ -382,10 +387,15 @@ def _bisect(items: Sequence[Any], run: Callable[..., Iterator[tuple[int, Any]]])
             if not isinstance(part, TaskCrash):
                 results[lo:hi] = part
             elif hi - lo == 1:
-                results[lo] = ItemError("worker_crash", part.message)
+                suspects.append(lo)
             else:
                 retry.extend(_halves(lo, hi))
         spans = retry
+    for i in sorted(suspects):
+        [(_, part)] = run([items[i : i + 1]], progress=False)
+        if isinstance(part, TaskCrash):
+            part = [ItemError("worker_crash", part.message)]
+        results[i] = part[0]
     return results
 
 
