@@ -182,6 +182,8 @@ def test_every_schedule_and_activation_trains(schedule, activation):
         ("momentum", 1.5, "momentum"),
         ("validation_fraction", 1.0, "validation_fraction"),
         ("blas_threads", 0, "blas_threads"),
+        ("label_smoothing", -0.1, "label_smoothing"),
+        ("label_smoothing", 1.0, "label_smoothing"),
     ],
 )
 def test_bad_parameters_are_refused_in_fit(param, value, match):
@@ -190,6 +192,31 @@ def test_bad_parameters_are_refused_in_fit(param, value, match):
     assert getattr(clf, param) == value
     with pytest.raises(ValueError, match=match):
         clf.fit(X, y)
+
+
+def test_label_smoothing_is_for_classifiers_only():
+    X, y = _blobs()
+    with pytest.raises(ValueError, match="classifiers only"):
+        FFNNRegressor(label_smoothing=0.1).fit(X, y.astype(float))
+
+
+@pytest.mark.parametrize(("n_classes", "eps"), [(3, 0.3), (2, 0.2)])
+def test_label_smoothing_trains_towards_the_smoothed_targets(n_classes, eps):
+    # Far-apart blobs are separable: without smoothing (and without L2) the probabilities
+    # run towards 1; with it the optimum of the loss is the target itself, 1 − ε + ε/K.
+    rng = np.random.default_rng(0)
+    y = np.arange(90) % n_classes
+    X = np.array([[0, 0], [3, 3], [0, 4]])[y] + rng.uniform(-0.5, 0.5, (90, 2))
+    kw = dict(hidden_layer_sizes=(8,), alpha=0.0, learning_rate_init=0.01, max_iter=400,
+              tol=0.0, n_iter_no_change=1000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = FFNNClassifier(**kw).fit(X, y)
+        smooth = FFNNClassifier(label_smoothing=eps, **kw).fit(X, y)
+    assert smooth.score(X, y) == plain.score(X, y) == 1.0
+    p_true = smooth.predict_proba(X)[np.arange(len(y)), y]
+    assert np.median(p_true) == pytest.approx(1 - eps + eps / n_classes, abs=0.01)
+    assert np.median(plain.predict_proba(X)[np.arange(len(y)), y]) > 0.995
 
 
 def test_float64_dtype_and_verbose_progress(capsys):

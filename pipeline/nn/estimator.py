@@ -73,6 +73,7 @@ class _BaseFFNN(BaseEstimator):
         lr_warmup=0,
         lr_min=0.0,
         blas_threads=None,
+        label_smoothing=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -101,6 +102,7 @@ class _BaseFFNN(BaseEstimator):
         self.lr_warmup = lr_warmup
         self.lr_min = lr_min
         self.blas_threads = blas_threads
+        self.label_smoothing = label_smoothing
 
     # -- validation -------------------------------------------------------------------
     def _check_params(self):
@@ -137,6 +139,10 @@ class _BaseFFNN(BaseEstimator):
             _require(0 <= value < 1, f"{name} must be in [0, 1), got {value}")
         _require(0 < self.validation_fraction < 1,
                  f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        _require(0 <= self.label_smoothing < 1,
+                 f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        _require(self._is_classifier or self.label_smoothing == 0,
+                 "label_smoothing applies to classifiers only")
         bt = self.blas_threads
         _require(bt is None or (isinstance(bt, numbers.Integral) and bt >= 1),
                  f"blas_threads must be None or an integer >= 1, got {bt!r}")
@@ -181,6 +187,9 @@ class _BaseFFNN(BaseEstimator):
         if self.early_stopping and not incremental:
             X, Y, validation = self._split_validation(X, Y, y)
             n_train = X.shape[0]
+        if self.label_smoothing:
+            # Training targets only: validation accuracy is measured on the true labels.
+            Y = Y * (1 - self.label_smoothing) + self.label_smoothing / self.classes_.size
         batch = min(200, n_train) if self.batch_size == "auto" else min(self.batch_size, n_train)
         epochs = 1 if incremental else self.max_iter
         steps_per_epoch = -(-n_train // batch)
@@ -329,6 +338,12 @@ class FFNNClassifier(ClassifierMixin, _BaseFFNN):
         BLAS threads while training (None leaves the BLAS setting alone: on an idle 2-core
         machine two threads train 20 % faster). Set 1 where cores are shared; the
         pipeline's parallel stages already give each task one BLAS thread.
+    label_smoothing : float in [0, 1), default 0
+        ε of label smoothing: the network is trained towards (1 − ε)·one-hot + ε/K (K
+        classes; the sigmoid of a two-class problem towards 1 − ε/2 and ε/2), which keeps
+        it from pushing its logits without bound on separable data. The gradient of
+        cross-entropy stays p − y. Classifiers only; ``loss_curve_`` then reports the loss
+        against the smoothed targets.
 
     Attributes
     ----------
