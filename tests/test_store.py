@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from crashers import CRASH_MARK, file_stats_abort_on_mark
 
@@ -208,6 +210,28 @@ def test_leftover_and_corrupt_parts_are_ignored(tmp_path):
     assert again.processed == 11
     assert read_features(tmp_path / "store").shape == (9, 5 + len(NAMES))
     assert not list(digest.glob(".tmp-*"))
+
+
+def test_a_part_of_another_layout_is_recomputed(tmp_path):
+    # A valid Parquet part whose columns are not the part layout (e.g. one column per
+    # feature, as an older store wrote) is not trusted: its clips are computed again.
+    manifest = make_manifest(tmp_path / "clips")
+    first = update(manifest, tmp_path / "store")
+    [digest] = (tmp_path / "store" / PARTS_DIR).iterdir()
+    [part] = digest.iterdir()
+    table = pq.read_table(part)
+    values = np.stack(table.column("values").to_numpy(zero_copy_only=False))
+    wide = table.drop(["values"])
+    for j, name in enumerate(NAMES):
+        wide = wide.append_column(name, pa.array(values[:, j], pa.float32()))
+    pq.write_table(wide, part)
+    again = update(manifest, tmp_path / "store")
+    assert again.processed == first.processed == 11
+    fresh = update(manifest, tmp_path / "fresh")
+    assert fresh.featurized == again.featurized
+    pd.testing.assert_frame_equal(
+        read_features(tmp_path / "store"), read_features(tmp_path / "fresh")
+    )
 
 
 def test_no_temporary_files_remain_after_a_run(tmp_path):
