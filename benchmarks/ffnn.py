@@ -51,7 +51,10 @@ from pipeline.nn import FFNNClassifier, FFNNRegressor  # noqa: E402
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
-DIGITS_CONFIG = dict(hidden_layer_sizes=(512,), alpha=1e-3, max_iter=100)
+# Chosen by benchmarks/digits_search.py on cross-validation of the training part alone (160
+# configurations screened, 15 refined, then label smoothing ε for the winner); the other
+# settings are FFNNClassifier's defaults (Adam, η 1e-3, ReLU, batch "auto").
+DIGITS_CONFIG = dict(hidden_layer_sizes=(1024,), alpha=1e-3, max_iter=200, label_smoothing=0.2)
 HIDDEN = (256, 128)
 LR, BATCH, L2 = 1e-3, 64, 1e-4
 
