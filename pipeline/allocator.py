@@ -20,10 +20,12 @@ import platform
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
-# Arrays smaller than this come from the heap (glibc's largest allowed value on 64-bit).
-MMAP_THRESHOLD = 32 << 20
-# Freed memory above this at the top of the heap is returned to the OS.
-TRIM_THRESHOLD = 256 << 20
+# Arrays smaller than this come from the heap: above every per-clip array of a clip of a
+# few seconds (the largest, a 96 kHz stereo clip decoded whole, is about 3 MiB).
+MMAP_THRESHOLD = 4 << 20
+# Freed memory above this at the top of the heap is returned to the OS. Small, because the
+# worker processes live on to run other stages (model fits) after feature extraction.
+TRIM_THRESHOLD = 64 << 20
 
 _applied = False
 
