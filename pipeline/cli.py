@@ -443,6 +443,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"urbansound {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _end_worker_processes()
+
+
+def _end_worker_processes() -> None:
+    """End the worker processes a command started, so the program's exit never waits on one."""
+    parallel = sys.modules.get("pipeline.parallel")  # imported only by commands that use it
+    if parallel is not None:
+        parallel.shutdown_pools()
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -47,7 +48,7 @@ _PINNED = False
 
 # One pool of worker processes per size, kept for the life of the program: starting
 # processes (and importing numpy/librosa in them) costs seconds, so successive runs and
-# successive waves of one run reuse warm workers.
+# successive waves of one run reuse warm workers. Programs end them with shutdown_pools().
 _PROCESS_POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
@@ -212,6 +213,37 @@ def _process_pool(workers: int) -> ProcessPoolExecutor:
         )
         _PROCESS_POOLS[workers] = pool
     return pool
+
+
+def shutdown_pools(timeout: float = 10.0) -> int:
+    """End the shared worker processes; kill those still running after ``timeout`` seconds.
+
+    Call it when a program is done with :func:`run_tasks` (the CLI and the test session
+    do). Without it Python joins the workers at exit, without a time limit: a worker that
+    never ends would hang the exit. Later runs start a fresh pool.
+
+    Returns
+    -------
+    int
+        How many worker processes had to be killed.
+    """
+    killed = 0
+    while _PROCESS_POOLS:
+        _, pool = _PROCESS_POOLS.popitem()
+        # The executor has no public handle on its processes; taken before shutdown clears it.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        closing = threading.Thread(target=pool.shutdown, kwargs={"cancel_futures": True},
+                                   name="shutdown-pool", daemon=True)
+        closing.start()
+        closing.join(timeout)
+        if closing.is_alive():
+            for process in processes:
+                if process.is_alive():
+                    process.kill()
+                    killed += 1
+            # With its workers dead the pool breaks, and its shutdown returns.
+            closing.join(timeout)
+    return killed
 
 
 def _compute(func: Callable[[Any], Any], tasks: Sequence[Any], kind: str, workers: int) -> tuple:

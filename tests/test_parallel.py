@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import operator
+import os
+import time
 from functools import partial
 
 import pytest
@@ -10,7 +12,15 @@ from crashers import times_ten_abort_on_13
 from dask_cluster import dask_cluster  # noqa: F401  (fixture)
 
 from pipeline.errors import UserError
-from pipeline.parallel import ItemError, Scheduler, map_batches, parse_scheduler, run_tasks
+from pipeline.parallel import (
+    ItemError,
+    Scheduler,
+    _process_pool,
+    map_batches,
+    parse_scheduler,
+    run_tasks,
+    shutdown_pools,
+)
 
 LOCAL = ["sync", "threads", "processes"]
 
@@ -226,3 +236,43 @@ def test_an_item_that_kills_cluster_workers_is_an_error_row(dask_cluster):  # no
     items = [1, 2, 3, 13, 5]
     results = _crash_results(parse_scheduler(dask_cluster.address), items, batch_size=2)
     _assert_only_13_crashed(results, items)
+
+
+# --- ending the shared worker processes -----------------------------------------------
+def _worker_pid(_task) -> int:
+    return os.getpid()
+
+
+def _pool_pid() -> int:
+    [(_, pid)] = run_tasks(_worker_pid, [0], scheduler=Scheduler("processes"), progress=False)
+    return pid
+
+
+def _exited(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_shutdown_pools_ends_idle_workers_and_later_runs_start_afresh():
+    first = _pool_pid()
+    assert _pool_pid() == first  # the pool is kept between runs
+    assert shutdown_pools() == 0
+    assert _exited(first)
+    second = _pool_pid()
+    assert second != first
+    shutdown_pools()
+    assert _exited(second)
+
+
+def test_shutdown_pools_kills_a_worker_that_never_ends():
+    # A task still running at the end must not hang the program's exit.
+    future = _process_pool(1).submit(time.sleep, 3600)
+    while not future.running():
+        time.sleep(0.05)
+    assert shutdown_pools(timeout=1.0) == 1
+    assert future.done()
+    assert _pool_pid() > 0  # a fresh pool serves the next run
+    shutdown_pools()
