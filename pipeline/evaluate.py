@@ -133,18 +133,31 @@ def _run_task(task: dict) -> dict:
 
 def run_tasks(
     fn, tasks: list, *, scheduler: str = "sync", workers: int = 1, desc: str | None = None,
-    progress: bool = False,
+    progress: bool = False, name=None,
 ) -> list:
-    """Run ``fn`` over ``tasks`` with :mod:`pipeline.parallel`; results in task order."""
-    from pipeline.parallel import parse_scheduler
+    """Run ``fn`` over ``tasks`` with :mod:`pipeline.parallel`; results in task order.
+
+    A task that kills the process running it (out of memory, a crash in native code) stops
+    the run with a :class:`UserError` that names it, ``name(task)``; the tasks that only
+    shared its pool are rerun, not blamed (``processes`` scheduler and clusters).
+    """
+    from pipeline.parallel import TaskCrash, parse_scheduler
     from pipeline.parallel import run_tasks as parallel_tasks
 
     done = parallel_tasks(fn, tasks, scheduler=parse_scheduler(scheduler), workers=workers,
-                          desc=desc, progress=progress)
+                          desc=desc, progress=progress, crashes=True)
     results: list = [None] * len(tasks)
     for index, result in done:
+        if isinstance(result, TaskCrash):
+            what = name(tasks[index]) if name else f"task {index + 1} of {len(tasks)}"
+            raise UserError(f"{what} killed its worker process ({result.message}); if it ran "
+                            "out of memory, run fewer tasks at once (--workers)")
         results[index] = result
     return results
+
+
+def _fit_name(task: dict) -> str:
+    return f"fitting {task['model']} on {task['split'].name}"
 
 
 def _threads_per_task(scheduler: str, workers: int) -> int | None:
@@ -231,7 +244,7 @@ def cross_validate(
         for s in splits
     ]
     results = run_tasks(_run_task, tasks, scheduler=scheduler, workers=workers,
-                        desc="cross-validation fits", progress=progress)
+                        desc="cross-validation fits", progress=progress, name=_fit_name)
     by_key = {(r["model"], r["split"]): r for r in results}
     classes = np.array(sorted(set(y)), dtype=object)
     out_of_fold: dict[str, dict] = {}

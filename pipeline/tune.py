@@ -123,7 +123,9 @@ def tune(
         for s in splits
     ]
     results = run_tasks(_run_candidate, tasks, scheduler=scheduler, workers=workers,
-                        desc=f"tuning {name}", progress=progress)
+                        desc=f"tuning {name}", progress=progress,
+                        name=lambda t: f"fitting {name} candidate {t['candidate'] + 1} on "
+                                       f"{t['split'].name}")
     scores: dict[int, list[float]] = {}
     for r in results:
         scores.setdefault(r["candidate"], []).append(r["accuracy"])

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from crashers import times_ten_abort_on_13
 from model_tables import TINY, feature_table
 
 from pipeline.errors import UserError
@@ -15,6 +16,7 @@ from pipeline.evaluate import (
     cross_validate,
     make_splits,
     report_text,
+    run_tasks,
     write_summary,
 )
 from pipeline.train import feature_columns, xy
@@ -176,3 +178,14 @@ def test_parallel_schedulers_give_the_sync_result(scheduler):
         assert other["models"][name]["accuracy_mean"] == sync["models"][name]["accuracy_mean"]
         pd.testing.assert_frame_equal(other["_details"][name]["predictions"],
                                       sync["_details"][name]["predictions"])
+
+
+@pytest.mark.slow
+def test_a_fit_that_kills_its_worker_is_a_named_error_not_a_traceback():
+    # Tasks 1 and 2 share the pool that task 13 breaks; they are rerun, not blamed.
+    assert run_tasks(times_ten_abort_on_13, [1, 2], scheduler="processes", workers=2) == [10, 20]
+    with pytest.raises(UserError, match=r"^fitting 13 killed its worker process .*--workers"):
+        run_tasks(times_ten_abort_on_13, [1, 13, 2], scheduler="processes", workers=2,
+                  name=lambda task: f"fitting {task}")
+    with pytest.raises(UserError, match=r"^task 2 of 3 killed its worker process"):
+        run_tasks(times_ten_abort_on_13, [1, 13, 2], scheduler="processes", workers=2)
