@@ -16,6 +16,7 @@ A file that is missing, corrupt or holds untrusted types is refused with one lin
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -47,17 +48,7 @@ def _umask_mode() -> int:
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic_via(Path(path), lambda tmp: Path(tmp).write_bytes(data))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -71,9 +62,17 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 
 def _atomic_via(path: Path, write) -> None:
-    """Let ``write(tmp_path)`` produce a file, then rename it to ``path``."""
+    """Let ``write(tmp_path)`` produce a file, then rename it to ``path``.
+
+    The temporary file is ``.NAME.XXXXXXXX.tmp.SUFFIX`` beside ``path`` (writers such as
+    ``numpy.savez`` insist on the suffix). Those left by a write that was killed before
+    its rename are removed first, so a killed run leaves nothing behind once rerun.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}.tmp*"):
+        leftover.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                               suffix=f".tmp{path.suffix}")
     os.close(fd)
     try:
         write(tmp)

@@ -312,6 +312,8 @@ def test_killed_submit_never_leaves_a_partial_file(bad_tree, bad_store, bad_mode
     subprocess.run(argv(out), env=environment(), check=True, capture_output=True, cwd=REPO)
     for name, content in expected.items():
         assert (out.parent / name).read_bytes() == content
+    # The rerun also removed any temporary file a killed write left behind.
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".")]
 
 
 # --- outputs that cannot be written ----------------------------------------------------------

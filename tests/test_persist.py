@@ -1,6 +1,10 @@
 """Saving and loading models without pickle: round trips, refusals, the index."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -9,7 +13,14 @@ from model_tables import TINY, feature_table, matrix
 
 from pipeline.errors import UserError
 from pipeline.estimators import build_estimator
-from pipeline.persist import load_from_index, load_model, read_index, resolve_name, save_model
+from pipeline.persist import (
+    atomic_write_text,
+    load_from_index,
+    load_model,
+    read_index,
+    resolve_name,
+    save_model,
+)
 from pipeline.train import feature_columns, train_models
 
 # Tiny networks stop before converging, by design.
@@ -31,7 +42,7 @@ def test_round_trip_gives_identical_predictions(tmp_path, data, name):
     loaded = load_model(name, tmp_path)
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
-    assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob(".*.tmp*"))
 
 
 class Gadget:
@@ -269,3 +280,31 @@ def test_descriptor_cannot_point_outside_its_folder(trained, tmp_path, escape):
         {**json.loads(data), "files": [escape]}).encode())
     with pytest.raises(UserError, match="plain file name"):
         load_from_index(folder, "logreg")
+
+
+# A write that never reaches its rename: the temporary file is filled, then the writer waits.
+_KILLED_WRITE = """
+import sys, time
+from pathlib import Path
+from pipeline.persist import _atomic_via
+_atomic_via(Path(sys.argv[1]), lambda tmp: (Path(tmp).write_text("half"), time.sleep(600)))
+"""
+
+
+def test_a_killed_write_leaves_no_file_once_rerun(tmp_path):
+    target = tmp_path / "submission.csv"
+    other = tmp_path / ".other.csv.abcdefgh.tmp.csv"  # another file's write: not ours to remove
+    other.write_text("x")
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITE, str(target)])
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".submission.csv.*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    [leftover] = tmp_path.glob(".submission.csv.*")
+    assert leftover.name.endswith(".tmp.csv") and not target.exists()
+    atomic_write_text(target, "ID,Class\n")
+    assert target.read_text() == "ID,Class\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "submission.csv"]
