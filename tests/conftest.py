@@ -14,6 +14,8 @@ from pipeline.parallel import shutdown_pools
 
 # Seconds the interpreter may take to exit once the tests are done; normally well under one.
 EXIT_LIMIT = 120
+# Where pytest_sessionfinish leaves the tests' exit status for the watchdog.
+_STATUS = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,9 +27,6 @@ def _end_worker_processes():
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config.stash[_STATUS] = int(exitstatus)
-
-
-_STATUS = pytest.StashKey[int]()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
