@@ -109,7 +109,8 @@ def _open(path: str) -> sf.SoundFile:
     if os.path.isdir(path):
         raise UndecodableAudioError(path, "is a folder, not an audio file")
     try:
-        return sf.SoundFile(path)
+        # Bytes, because a file name that is not valid UTF-8 cannot be encoded back from str.
+        return sf.SoundFile(os.fsencode(path))
     except (sf.SoundFileError, RuntimeError, ValueError, TypeError) as exc:
         # libsndfile's own wording is sometimes misleading ("File does not exist" for
         # random bytes); keep it only as a detail after our reason.

@@ -12,12 +12,9 @@ from pathlib import Path
 
 from pipeline.config import Params, load_params
 from pipeline.errors import UserError
+from pipeline.io import check_output_dir, check_output_file
 
 MODEL_CHOICES = ("logreg", "ffnn", "rf", "xgb", "ensemble")
-
-
-def _not_built(name: str) -> int:
-    raise UserError(f"'urbansound {name}' is not available yet in this version")
 
 
 # --- synth -----------------------------------------------------------------------------
@@ -102,31 +99,34 @@ def _train_params(params: Params) -> dict:
 
 def _read_store(folder: str):
     """Feature table and feature parameters of a feature store folder."""
-    from pipeline.store import read_features, read_meta
+    from pipeline.store import read_feature_params, read_features
 
     table = read_features(folder)
-    return table, read_meta(folder).get("fingerprint", {}).get("params", {})
+    return table, read_feature_params(folder)
 
 
-def _cv_metrics(reports: str, names: list[str]) -> dict | None:
-    """CV metrics of ``names`` from the reports folder, or None before any evaluation."""
+def _cv_metrics(reports: str, names: list[str], store_digest: str) -> dict | None:
+    """CV metrics of ``names`` on the store of ``store_digest`` from the reports folder, or
+    None before any evaluation of that store."""
     from pipeline.evaluate import collect_reports
 
     try:
-        return collect_reports(reports, names)
+        return collect_reports(reports, names, store_digest)
     except UserError:
         return None
 
 
 def _cmd_train(args: argparse.Namespace, params: Params) -> int:
-    from pipeline.estimators import resolve_names
+    from pipeline.estimators import check_model_params, resolve_names
     from pipeline.train import train_models
 
     names = resolve_names(args.model, params.train.models)
+    check_model_params(names, _train_params(params), seed=params.seed)
     table, feature_params = _read_store(args.features)
     index = train_models(table, names, _train_params(params), seed=params.seed,
                          out_dir=args.out, feature_params=feature_params,
-                         cv_metrics=_cv_metrics(args.reports, names))
+                         cv_metrics=_cv_metrics(args.reports, names,
+                                                table.attrs["store_digest"]))
     for name in names:
         entry = index["models"][name]
         cv = entry.get("cv_accuracy")
@@ -147,7 +147,7 @@ def _scheduler(args: argparse.Namespace, params: Params) -> tuple[str, int]:
 
 
 def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
-    from pipeline.estimators import resolve_names
+    from pipeline.estimators import check_model_params, resolve_names
     from pipeline.evaluate import (
         collect_reports,
         cross_validate,
@@ -159,8 +159,12 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
     if args.no_summary and args.summary_only:
         raise UserError("--no-summary and --summary-only exclude each other")
     names = resolve_names(args.model, params.train.models)
+    check_output_dir(args.reports, "reports folder")
+    digest = None  # of the current store: reports of another one are left out
     if not args.summary_only:
+        check_model_params(names, _train_params(params), seed=params.seed)
         table, _ = _read_store(args.features)
+        digest = table.attrs["store_digest"]
         scheduler, workers = _scheduler(args, params)
         metrics = cross_validate(table, names, _train_params(params), seed=params.seed,
                                  n_splits=params.evaluate.n_splits, scheduler=scheduler,
@@ -172,7 +176,9 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
             return 0
     # The comparison covers every configured model that has reports, not only those rerun.
     compared = list(dict.fromkeys([*params.train.models, *names]))
-    metrics = collect_reports(args.reports, compared)
+    if digest is None and (Path(args.features) / "features.parquet").is_file():
+        digest = _read_store(args.features)[0].attrs["store_digest"]
+    metrics = collect_reports(args.reports, compared, digest)
     write_summary(metrics, args.reports)
     print(report_text(metrics))
     print(f"reports written to {args.reports} (metrics.json, summary.md, folds.csv, cv/, plots)")
@@ -181,11 +187,18 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
 
 # --- tune ------------------------------------------------------------------------------
 def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
+    from pipeline.estimators import accepted_params, check_model_params
     from pipeline.tune import tune
 
     space = params.tune.spaces.get(args.model)
     if not space:
         raise UserError(f"params: tune.spaces.{args.model} is not set (the search space)")
+    check_output_dir(args.reports, "reports folder")
+    unknown = sorted(set(space) - accepted_params(args.model))
+    if unknown:
+        raise UserError(f"tune.spaces.{args.model}: unknown parameter(s) {', '.join(unknown)}; "
+                        f"accepted: {', '.join(sorted(accepted_params(args.model)))}")
+    check_model_params([args.model], _train_params(params), seed=params.seed)
     table, _ = _read_store(args.features)
     scheduler, workers = _scheduler(args, params)
     out = tune(table, args.model, space, base_params=_train_params(params)[args.model],
@@ -208,15 +221,15 @@ def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
     from pipeline.submission import make_submission
 
     test = args.test or params.submit.test or "data/prepared"
+    check_output_file(args.out, "submission file")
     manifest = read_dataset(test)
     rows = manifest[manifest["split"] == "test"].reset_index(drop=True)
     store = errors = None
     if args.features and (Path(args.features) / "features.parquet").is_file():
-        import pandas as pd
+        from pipeline.store import read_errors
 
         store, _ = _read_store(args.features)
-        errors_csv = Path(args.features) / "errors.csv"
-        errors = pd.read_csv(errors_csv, dtype=str) if errors_csv.is_file() else None
+        errors = read_errors(args.features)
     result = make_submission(rows, args.models, args.out, model=args.model or params.submit.model,
                              store=store, store_errors=errors,
                              scheduler=params.parallel.scheduler, workers=params.parallel.workers)

@@ -178,7 +178,75 @@ def model_params(name: str, overrides: dict | None = None) -> dict:
 
 
 def _hidden_sizes(value: Any) -> tuple[int, ...]:
-    return tuple(int(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                             for v in values):
+        raise UserError(f"train.ffnn.hidden_layer_sizes must be a positive integer or a list of "
+                        f"them, e.g. [256, 128]; got {value!r}")
+    return tuple(values)
+
+
+def accepted_params(name: str) -> set[str]:
+    """Hyper-parameters model ``name`` accepts in ``train.<name>`` (its estimator's
+    ``get_params()``, less ``random_state``, which the one seed sets)."""
+    if name == "ensemble":
+        return {"members", "weights"}
+    if name == "xgb":
+        from xgboost import XGBClassifier
+
+        inner = XGBClassifier()
+    else:
+        built = build_estimator(name, {}, seed=0)
+        inner = built.steps[-1][1] if isinstance(built, Pipeline) else built
+    return set(inner.get_params(deep=False)) - {"random_state"}
+
+
+def _fitted_models(name: str, train_params: dict) -> list[str]:
+    """The base models that fitting model ``name`` fits: itself, or an ensemble's members."""
+    if name != "ensemble":
+        return [name]
+    members = model_params(name, train_params.get(name)).get("members")
+    return [m for m in members if m in BASE_MODELS] if isinstance(members, list) else []
+
+
+def check_model_params(names, train_params: dict, *, seed: int) -> None:
+    """Refuse unknown or invalid hyper-parameters of models ``names`` before real work.
+
+    Keys are checked against :func:`accepted_params`; values by fitting every model that
+    ``names`` fit (as configured) on a tiny random problem, so the estimators' own
+    validation speaks, in one line naming the model, instead of a traceback in the middle
+    of a cross-validation.
+
+    Raises
+    ------
+    UserError
+    """
+    from xgboost.core import XGBoostError
+
+    fitted = list(dict.fromkeys(m for n in names for m in _fitted_models(n, train_params)))
+    for name in dict.fromkeys([*names, *fitted]):
+        unknown = sorted(set(train_params.get(name) or {}) - accepted_params(name))
+        if unknown:
+            raise UserError(
+                f"train.{name}: unknown parameter(s) {', '.join(map(str, unknown))}; "
+                f"accepted: {', '.join(sorted(accepted_params(name)))}"
+            )
+    if "ensemble" in names:  # members, weights
+        build_estimator("ensemble", train_params.get("ensemble"), all_params=train_params)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(36, 6)).astype(np.float32)
+    y = np.array(["a", "b", "c"] * 12, dtype=object)
+    for name in fitted:
+        try:
+            model = build_estimator(name, train_params.get(name), seed=seed)
+            trees = model.get_params().get("n_estimators")
+            if isinstance(model, RandomForestClassifier) and isinstance(trees, int) and trees > 3:
+                model.set_params(n_estimators=3)  # the values are validated, not the forest
+            set_n_jobs(model, 1)  # threads cost more than they save on 36 rows
+            model.fit(X, y).predict_proba(X[:3])
+        except (ValueError, TypeError, XGBoostError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UserError(f"train.{name}: invalid parameters: {first}") from None
 
 
 def build_estimator(
@@ -230,9 +298,17 @@ def build_estimator(
     extra = sorted(set(p) - {"members", "weights"})
     if extra:
         raise UserError(f"train.ensemble: unknown key(s) {', '.join(extra)}")
+    weights = p.get("weights")
+    if weights is not None and not (
+        isinstance(weights, list) and len(weights) == len(members)
+        and all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+                for w in weights) and sum(weights) > 0
+    ):
+        raise UserError(f"train.ensemble.weights must be null or {len(members)} non-negative "
+                        f"numbers (one per member, not all 0), got {weights!r}")
     all_params = all_params or {}
     estimators = [(m, build_estimator(m, all_params.get(m), seed=seed)) for m in members]
-    return SoftVoteEnsemble(estimators, weights=p.get("weights"))
+    return SoftVoteEnsemble(estimators, weights=weights)
 
 
 def build_models(names, train_params: dict, *, seed: int) -> dict:

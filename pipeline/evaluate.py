@@ -264,6 +264,7 @@ def cross_validate(
             per_split.append((s, classes[np.argmax(proba, axis=1)], seconds))
         out_of_fold[name] = per_split
     metrics = _collect(rows, y, protocol, optimistic, out_of_fold)
+    metrics["store_digest"] = features.attrs.get("store_digest")
     if reports_dir is not None:
         write_reports(metrics, reports_dir)
     return metrics
@@ -312,6 +313,7 @@ def summary_markdown(metrics: dict) -> str:
         f"Protocol: {metrics['protocol']}; {metrics['n_clips']} labelled clips; "
         f"best: **{metrics['best']}**.",
         "",
+        *([f"Left out: {left_out_note(metrics)}", ""] if metrics.get("left_out") else []),
         "| model | accuracy (mean ± std) | macro F1 | fit s / fold |",
         "|---|---|---|---|",
     ]
@@ -347,7 +349,16 @@ def report_text(metrics: dict) -> str:
             f"macro-F1 {m['macro_f1_mean']:.4f}  fit {m['fit_seconds']:.2f} s/fold"
         )
     lines.append(f"best: {metrics['best']}")
+    if metrics.get("left_out"):
+        lines.append(f"left out: {left_out_note(metrics)}")
     return "\n".join(lines)
+
+
+def left_out_note(metrics: dict) -> str:
+    """Why some models' reports are not in the comparison."""
+    names = ", ".join(metrics["left_out"])
+    return (f"{names} (reports of another feature store; rerun 'urbansound evaluate --model "
+            f"NAME' to include them)")
 
 
 def pyplot():
@@ -416,6 +427,7 @@ def write_model_reports(metrics: dict, reports_dir: str | Path) -> None:
             "protocol": metrics["protocol"],
             "optimistic": metrics["optimistic"],
             "n_clips": metrics["n_clips"],
+            "store_digest": metrics.get("store_digest"),
             "summary": metrics["models"][name],
             "folds": detail["folds"],
         }
@@ -426,11 +438,15 @@ def write_model_reports(metrics: dict, reports_dir: str | Path) -> None:
         atomic_write_bytes(folder / "confusion.png", png)
 
 
-def collect_reports(reports_dir: str | Path, names: list[str]) -> dict:
+def collect_reports(
+    reports_dir: str | Path, names: list[str], store_digest: str | None = None
+) -> dict:
     """Rebuild the metrics of models ``names`` from their ``cv/NAME/`` reports.
 
-    Models without reports are skipped; none at all, or reports of different protocols
-    (e.g. another dataset), are a :class:`UserError`.
+    Models without reports are skipped. With ``store_digest`` (of the current feature
+    store, :func:`pipeline.store.store_digest`), reports of another store are left out and
+    named in ``left_out``; without it, reports of different stores are a
+    :class:`UserError`, as is having no report at all.
     """
     cv = Path(reports_dir) / "cv"
     records, details = {}, {}
@@ -446,14 +462,23 @@ def collect_reports(reports_dir: str | Path, names: list[str]) -> dict:
             raise UserError(f"cross-validation report of {name} in {cv} is unreadable: {exc}") \
                 from None
         details[name] = {"folds": records[name]["folds"], "predictions": preds}
+    left_out = []
+    if store_digest is not None:
+        left_out = [n for n, r in records.items() if r.get("store_digest") != store_digest]
+        records = {n: r for n, r in records.items() if n not in left_out}
     if not records:
-        raise UserError(f"no cross-validation reports in {cv} (run 'urbansound evaluate')")
+        stale = f" (those of {', '.join(left_out)} are of another feature store)" \
+            if left_out else ""
+        raise UserError(f"no cross-validation reports in {cv}{stale}: run 'urbansound evaluate'")
     first = next(iter(records.values()))
-    runs = {(r["protocol"], r["n_clips"]) for r in records.values()}
+    runs = {(r["protocol"], r["n_clips"], r.get("store_digest")) for r in records.values()}
     if len(runs) > 1:
-        raise UserError(f"reports in {cv} come from different datasets; rerun evaluate")
+        raise UserError(f"reports in {cv} come from different feature stores; rerun evaluate")
+    details = {n: d for n, d in details.items() if n in records}
     models = {n: r["summary"] for n, r in records.items()}
     return {
+        "store_digest": first.get("store_digest"),
+        "left_out": left_out,
         "protocol": first["protocol"],
         "optimistic": first["optimistic"],
         **({"warning": OPTIMISTIC_WARNING} if first["optimistic"] else {}),

@@ -254,6 +254,41 @@ def load_model(name: str, folder: str | Path) -> Any:
 
 
 # --- the index -----------------------------------------------------------------------------
+#: The ``format`` tags a model descriptor can carry (see :func:`save_model`).
+FORMATS: tuple[str, ...] = ("ensemble", "xgboost-json", "ffnn", "skops")
+
+
+def is_model_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` is provably a model folder written by :func:`save_model`.
+
+    Only such folders are ever replaced or removed by training: a folder of anything else
+    (notes, a feature store, another tool's output) is never touched, whatever it holds.
+    The proof is the descriptor ``folder/NAME.json`` (NAME = the folder's name) naming
+    itself, with a known format tag and version.
+    """
+    folder = Path(folder)
+    try:
+        desc = json.loads((folder / f"{folder.name}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(desc, dict)
+        and desc.get("name") == folder.name
+        and desc.get("format") in FORMATS
+        and isinstance(desc.get("version"), int)
+    )
+
+
+def model_folders(folder: str | Path) -> list[Path]:
+    """The model folders of a models folder, sorted; hidden folders (fits being written or
+    replaced, see :mod:`pipeline.train`) and folders that are not models are left out."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.is_dir() and not p.name.startswith(".") and is_model_folder(p))
+
+
 def write_index(folder: str | Path, index: dict) -> None:
     """Write ``folder/index.json`` atomically."""
     atomic_write_json(Path(folder) / INDEX_FILE, index)
@@ -275,8 +310,7 @@ def read_index(folder: str | Path) -> dict:
         No trained model, a corrupt index, or models trained on different features.
     """
     folder = Path(folder)
-    # Hidden folders are fits being written or replaced (see pipeline.train).
-    paths = sorted(p for p in folder.glob(f"*/{INDEX_FILE}") if not p.parent.name.startswith("."))
+    paths = [p / INDEX_FILE for p in model_folders(folder)]
     if not paths:
         raise UserError(f"no trained models in {folder} (run 'urbansound train' first)")
     merged: dict = {}
@@ -332,6 +366,10 @@ def load_from_index(folder: str | Path, choice: str | None = "best") -> tuple[st
     index : dict
         The folder's index (classes, feature names, feature parameters, ...).
     """
+    named = Path(folder) / str(choice)
+    if choice not in (None, "best") and named.is_dir() and not is_model_folder(named):
+        raise UserError(f"{named} is not a readable model folder: its descriptor {choice}.json "
+                        f"is missing or damaged (retrain: 'urbansound train --model {choice}')")
     index = read_index(folder)
     name = resolve_name(index, choice)
     return name, load_model(name, Path(folder) / name), index

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import UserError
+from pipeline.io import os_error_reason, path_text
 from pipeline.parallel import ItemError, Scheduler, map_batches
 
 FEATURES_FILE = "features.parquet"
@@ -83,13 +84,6 @@ def _temp_path(path: Path) -> Path:
     return path.with_name(f"{_TMP_PREFIX}{os.getpid()}-{time.time_ns()}-{path.name}")
 
 
-def os_error_reason(exc: OSError) -> str:
-    """The one-line reason of an ``OSError`` (pyarrow's carry a long detail)."""
-    if exc.errno:
-        return os.strerror(exc.errno)
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
 def _replace_into(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` then move ``tmp`` to ``path``; on failure remove ``tmp``.
 
@@ -124,12 +118,16 @@ def fingerprint_digest(fingerprint: dict[str, Any]) -> str:
 
 
 def clip_key(path: str) -> tuple[str, int, int] | None:
-    """``(path, size, mtime_ns)`` of a file, or None when it cannot be stat'ed."""
+    """``(path, size, mtime_ns)`` of a file, or None when it cannot be stat'ed.
+
+    The path is stored as text (:func:`pipeline.io.path_text`), so that a file name that is
+    not valid UTF-8 can be cached like any other.
+    """
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (path, st.st_size, st.st_mtime_ns)
+    return (path_text(path), st.st_size, st.st_mtime_ns)
 
 
 # --- the cache of part files -----------------------------------------------------------
@@ -321,10 +319,11 @@ def update_store(
     tables = _read_parts(parts, len(names))
     cached = set(_combine(tables, len(names)).keys())
     pending = list(dict.fromkeys(k for k in keys if k is not None and k not in cached))
+    path_of = dict(zip(keys, manifest["path"], strict=True))
 
     for start, results in map_batches(
         featurize,
-        [k[0] for k in pending],
+        [path_of[k] for k in pending],
         scheduler=scheduler,
         workers=workers,
         batch_size=batch_size,
@@ -375,7 +374,7 @@ def _write_outputs(
 
     errors = []
     for i in np.flatnonzero(~ok):
-        clip_id, path, r = manifest["id"].iat[i], manifest["path"].iat[i], rows[i]
+        clip_id, path, r = manifest["id"].iat[i], path_text(manifest["path"].iat[i]), rows[i]
         if keys[i] is None:
             errors.append((clip_id, path, "missing", f"file does not exist: {path}"))
         elif r < 0:  # changed while the run was going on
@@ -440,18 +439,73 @@ def read_features(folder: str | Path) -> pd.DataFrame:
     absent = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
     if absent:
         raise UserError(f"feature store {path} lacks columns {', '.join(absent)}")
+    meta = read_meta(folder) if (Path(folder) / META_FILE).is_file() else {}
+    frame.attrs["store_digest"] = store_digest(frame, meta.get("digest"))
     return frame
 
 
+def store_digest(frame: pd.DataFrame, fingerprint_digest: str | None) -> str:
+    """A short digest of what a feature table is: its clips (ids, labels) and the digest of
+    the parameters and code that computed its features. Reports carry it, so reports of
+    another store are never merged with this one's."""
+    h = hashlib.sha256(str(fingerprint_digest).encode("utf-8"))
+    for column in ("id", "label"):
+        h.update("\x1f".join(map(str, frame[column].tolist())).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def _untrusted(path: Path, why: str) -> UserError:
+    return UserError(f"feature store file {path} cannot be trusted ({why}); "
+                     f"rerun 'urbansound features DATASET --out {path.parent}'")
+
+
 def read_meta(folder: str | Path) -> dict[str, Any]:
-    """Read ``meta.json`` of a store (UserError when missing or invalid)."""
+    """Read ``meta.json`` of a store.
+
+    Raises
+    ------
+    UserError
+        Missing, unreadable, or not the mapping :func:`update_store` writes (with a
+        ``fingerprint`` mapping).
+    """
     path = Path(folder) / META_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"no feature store metadata {path}") from None
     except (OSError, ValueError) as exc:
-        raise UserError(f"feature store metadata {path} is unreadable: {exc}") from None
+        raise _untrusted(path, f"unreadable: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("fingerprint"), dict):
+        raise _untrusted(path, "no fingerprint mapping in it")
+    return meta
+
+
+def read_feature_params(folder: str | Path) -> dict[str, Any]:
+    """The feature parameters a store of :func:`extract_to_store` was computed with."""
+    params = read_meta(folder)["fingerprint"].get("params")
+    if not isinstance(params, dict):
+        raise _untrusted(Path(folder) / META_FILE, "no feature parameters in it")
+    return params
+
+
+def read_errors(folder: str | Path) -> pd.DataFrame:
+    """Read ``errors.csv`` of a store: columns ``id, path, kind, message``, all strings.
+
+    A store without the file has no error rows. A file that is empty, has other columns or
+    cannot be parsed is a :class:`UserError`.
+    """
+    path = Path(folder) / ERRORS_FILE
+    if not path.is_file():
+        return pd.DataFrame({c: pd.Series(dtype=str) for c in ERROR_COLUMNS})
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise _untrusted(path, first) from None
+    if tuple(frame.columns) != ERROR_COLUMNS:
+        raise _untrusted(path, f"columns {', '.join(map(str, frame.columns))}, expected "
+                               f"{', '.join(ERROR_COLUMNS)}")
+    return frame
 
 
 # --- the feature job -------------------------------------------------------------------

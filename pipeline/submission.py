@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
+from pipeline.io import path_text
 from pipeline.persist import atomic_write_text
 
 COLUMNS = ["ID", "Class"]
@@ -92,7 +93,7 @@ def write_submission(ids, classes, out: str | Path, *, test_ids=None) -> Path:
 
 def _write_text(path: Path, text: str) -> None:
     """Atomic write; a file system that refuses it is a one-line :class:`UserError`."""
-    from pipeline.store import os_error_reason
+    from pipeline.io import os_error_reason
 
     try:
         atomic_write_text(path, text)
@@ -220,7 +221,8 @@ def features_for(
     from pipeline.store import featurize_clip
 
     names = list(index["feature_names"])
-    ids, paths = rows["id"].astype(str).tolist(), rows["path"].astype(str).tolist()
+    # Paths stay Python strings: a file name that is not UTF-8 holds surrogate escapes.
+    ids, paths = rows["id"].astype(str).tolist(), [str(p) for p in rows["path"]]
     X = np.zeros((len(rows), len(names)), dtype=np.float32)
     ok = np.zeros(len(rows), dtype=bool)
     problems: dict[int, tuple] = {}
@@ -235,7 +237,7 @@ def features_for(
         if clip_id in have:
             X[i], ok[i] = have[clip_id], True
         elif clip_id in failed:
-            problems[i] = (clip_id, paths[i], *failed[clip_id])
+            problems[i] = (clip_id, path_text(paths[i]), *failed[clip_id])
         else:
             todo.append(i)
     if todo:
@@ -254,7 +256,7 @@ def features_for(
             for offset, value in enumerate(results):
                 i = todo[start + offset]
                 if isinstance(value, ItemError):
-                    problems[i] = (ids[i], paths[i], value.kind, value.message)
+                    problems[i] = (ids[i], path_text(paths[i]), value.kind, value.message)
                 else:
                     X[i], ok[i] = value, True
     problems = pd.DataFrame(

@@ -15,7 +15,15 @@ import pandas as pd
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
 from pipeline.estimators import build_models
-from pipeline.persist import read_index, save_model, write_index
+from pipeline.io import check_output_dir
+from pipeline.persist import (
+    INDEX_FILE,
+    is_model_folder,
+    model_folders,
+    read_index,
+    save_model,
+    write_index,
+)
 
 #: Columns of a feature table that are not features.
 META_COLUMNS: tuple[str, ...] = ("id", "label", "fold", "group", "split", "path")
@@ -88,6 +96,7 @@ def train_models(
     columns = feature_columns(rows)
     X, y = xy(rows, columns)
     out_dir = Path(out_dir)
+    check_model_places(out_dir, names)
     scores = {n: m["accuracy_mean"] for n, m in (cv_metrics or {}).get("models", {}).items()}
     counts = pd.Series(y).value_counts()
     majority = sorted(counts[counts == counts.max()].index)[0]  # ties: alphabetical
@@ -113,6 +122,35 @@ def train_models(
     return index
 
 
+def check_model_places(out_dir: str | Path, names: list[str]) -> None:
+    """Refuse, before any fit, to replace anything that is not one of our model folders.
+
+    ``out_dir`` must be a writable folder; ``out_dir/NAME`` must be absent or a model folder
+    (:func:`pipeline.persist.is_model_folder`); the hidden ``.NAME.new``/``.NAME.old`` of a
+    killed run must hold nothing but model files of NAME.
+    """
+    out_dir = check_output_dir(out_dir, "models folder")
+    for name in names:
+        final = out_dir / name
+        if final.exists() and not is_model_folder(final):
+            raise UserError(
+                f"{final} exists and is not a model folder written by 'urbansound train'; "
+                "move it away or choose another --out"
+            )
+        for leftover in (out_dir / f".{name}.new", out_dir / f".{name}.old"):
+            if leftover.exists() and not _only_model_files(leftover, name):
+                raise UserError(f"{leftover} holds files that are not model files of {name}; "
+                                "move it away or choose another --out")
+
+
+def _only_model_files(folder: Path, name: str) -> bool:
+    """Whether ``folder`` holds only files that saving model ``name`` writes."""
+    if not folder.is_dir():
+        return False
+    ours = (f"{name}.", f"{name}__", f".{name}.", f".{name}__", INDEX_FILE, f".{INDEX_FILE}.")
+    return all(p.is_file() and p.name.startswith(ours) for p in folder.iterdir())
+
+
 @contextmanager
 def _model_folder(out_dir: Path, name: str):
     """A fresh hidden folder to write model ``name`` into, swapped in as ``out_dir/name``.
@@ -133,18 +171,19 @@ def _model_folder(out_dir: Path, name: str):
 
 
 def _remove_stale(out_dir: Path, columns: list[str]) -> list[str]:
-    """Delete models of ``out_dir`` fitted on other feature columns than ``columns``.
+    """Delete model folders of ``out_dir`` fitted on other feature columns than ``columns``.
 
     They cannot be compared with (or chosen as ``best`` over) models of the current feature
     store; returns their names.
     """
     removed = []
-    for path in sorted(out_dir.glob("[!.]*/index.json")):
+    for folder in model_folders(out_dir):  # never a folder that is not provably a model
         try:
-            stale = json.loads(path.read_text(encoding="utf-8")).get("feature_names") != columns
+            index = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))
+            stale = index.get("feature_names") != columns
         except (OSError, ValueError, AttributeError):
             stale = True
         if stale:
-            shutil.rmtree(path.parent)
-            removed.append(path.parent.name)
+            shutil.rmtree(folder)
+            removed.append(folder.name)
     return removed

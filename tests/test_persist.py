@@ -132,8 +132,14 @@ def test_resolve_name_errors(index, choice, needle):
 def test_missing_index_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no trained models"):
         read_index(tmp_path)
+    # A folder that is not provably a model (no descriptor naming it) is not a model.
     (tmp_path / "rf").mkdir()
     (tmp_path / "rf" / "index.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match="no trained models"):
+        read_index(tmp_path)
+    # A model folder (its descriptor) whose index is damaged is corrupt.
+    (tmp_path / "rf" / "rf.json").write_text(
+        json.dumps({"name": "rf", "format": "skops", "version": 1, "files": ["rf.skops"]}))
     with pytest.raises(UserError, match="corrupt"):
         read_index(tmp_path)
 
@@ -150,8 +156,11 @@ def test_models_of_different_features_are_refused_and_replaced_by_training(tmp_p
         read_index(tmp_path)
     # Training on the new features removes the models it makes stale.
     index = train_models(fewer, ["rf"], TINY, seed=0, out_dir=tmp_path)
-    assert sorted(index["removed"]) == ["logreg", "rf_old"]
+    assert sorted(index["removed"]) == ["logreg"]
     assert set(read_index(tmp_path)["models"]) == {"rf"}
+    # A renamed model folder is no longer provably a model (its descriptor names "rf"):
+    # it is neither read nor removed.
+    assert (tmp_path / "rf_old" / "rf.json").is_file()
 
 
 # --- tampered model folders: refused, and nothing in them runs ---------------------------

@@ -33,6 +33,7 @@ import pandas as pd
 
 from pipeline.classes import CLASS_ID, CLASSES
 from pipeline.errors import UserError
+from pipeline.io import path_text
 
 __all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset", "write_manifest"]
 
@@ -42,6 +43,7 @@ AUDIO_EXTENSIONS = frozenset(
      ".au", ".snd", ".caf", ".w64", ".rf64"}
 )
 US8K_CSV = Path("metadata") / "UrbanSound8K.csv"
+US8K_FOLDS = 10  # UrbanSound8K ships its clips in folds 1..10
 MANIFEST_CSV = "manifest.csv"
 # UrbanSound8K slice names: {fsID}-{classID}-{occurrence}-{slice}
 _US8K_NAME = re.compile(r"^(\d+)-\d+-\d+-\d+$")
@@ -270,7 +272,9 @@ def _manifest(ids, paths, labels, folds, groups, split) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "id": list(ids),
-            "path": list(paths),
+            # object, not str: a file name that is not valid UTF-8 is a str with surrogate
+            # escapes, which pandas' Arrow-backed strings refuse.
+            "path": pd.Series(list(paths), dtype=object),
             "label": list(labels) if labels is not None else [None] * n,
             "fold": pd.array(list(folds) if folds is not None else [None] * n, dtype="Int64"),
             "group": list(groups) if groups is not None else [None] * n,
@@ -293,10 +297,15 @@ def _read_us8k(root: Path) -> pd.DataFrame:
     labels = _labels(df, csv)
     fold_text = _column(df, ("fold",), csv)
     folds = pd.to_numeric(fold_text, errors="coerce")
-    bad = folds.isna() | (folds % 1 != 0) | (folds < 0)
+    bad = folds.isna() | (folds % 1 != 0)
     if bad.any():
         shown = ", ".join(repr(v) for v in list(dict.fromkeys(fold_text[bad]))[:_SHOWN])
         raise UserError(f"{csv.name}: unparseable fold {shown} on {_lines(bad)}")
+    bad = ~folds.between(1, US8K_FOLDS)
+    if bad.any():
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(fold_text[bad]))[:_SHOWN])
+        raise UserError(f"{csv.name}: fold {shown} on {_lines(bad)}; UrbanSound8K's folds are "
+                        f"1 to {US8K_FOLDS}")
     folds = folds.astype(int)
     ids = names.map(lambda n: Path(n).stem)
     _check_unique(ids, "duplicate slice (file stem)", csv)
@@ -331,6 +340,9 @@ def _read_manifest(root: Path) -> pd.DataFrame:
     bad = (fold_text != "") & (folds.isna() | (folds % 1 != 0))
     if bad.any():
         raise UserError(f"{csv.name}: unparseable fold on {_lines(bad)}")
+    bad = (fold_text != "") & (folds < 1)
+    if bad.any():
+        raise UserError(f"{csv.name}: fold below 1 on {_lines(bad)}; folds are numbered from 1")
     split = _column(df, ("split",), csv)
     bad = ~split.isin(["train", "test"]) | ((split == "train") & (labels == ""))
     if bad.any():
@@ -398,7 +410,8 @@ def _audio_files(root: Path) -> list[Path]:
 
 
 def _folder_rows(files: list[Path]) -> pd.DataFrame:
-    stems = pd.Series([f.stem for f in files])
+    # An id must be valid text (it goes into CSV and Parquet files), a path need not be.
+    stems = pd.Series([path_text(f.stem) for f in files])
     dup = stems.duplicated(keep=False)
     if dup.any():
         clash = ", ".join(str(f) for f, d in zip(files, dup, strict=True) if d)

@@ -93,6 +93,30 @@ def _check(params: FeatureParams) -> None:
         value = getattr(params, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise UserError(f"params: features.{name} must be a number or null, got {value!r}")
+    _check_frequencies(params)
+
+
+def _check_frequencies(params: FeatureParams) -> None:
+    """Reject frequency ranges the sample rate cannot hold, before any clip is computed
+    (otherwise every clip would fail, e.g. contrast bands above Nyquist at 8 kHz)."""
+    nyquist = params.sr / 2
+    at = f"at features.sr {params.sr} Hz (Nyquist {nyquist:g} Hz)"
+    fmax = nyquist if params.fmax is None else float(params.fmax)
+    if not 0 <= params.fmin < fmax <= nyquist:
+        raise UserError(f"params: features.fmin {params.fmin:g} and fmax {fmax:g} must satisfy "
+                        f"0 <= fmin < fmax <= Nyquist {at}")
+    band_fmax = nyquist if params.band_fmax is None else float(params.band_fmax)
+    if not 0 < params.band_fmin < band_fmax <= nyquist:
+        raise UserError(f"params: features.band_fmin {params.band_fmin:g} and band_fmax "
+                        f"{band_fmax:g} must satisfy 0 < band_fmin < band_fmax <= Nyquist {at}")
+    try:
+        spectral.contrast_bands(sr=params.sr, n_fft=params.n_fft, fmin=params.contrast_fmin,
+                                n_bands=params.contrast_bands, quantile=params.contrast_quantile)
+    except ValueError as exc:
+        top = params.contrast_fmin * 2.0 ** params.contrast_bands
+        raise UserError(f"params: features.contrast_fmin {params.contrast_fmin:g} and "
+                        f"contrast_bands {params.contrast_bands} reach {top:g} Hz {at}: {exc}") \
+            from None
 
 
 @lru_cache(maxsize=8)
