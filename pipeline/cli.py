@@ -243,7 +243,7 @@ def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
             print(f"  {row.id}: {row.kind}: {row.message}")
         if len(warnings) > 10:
             print(f"  ... and {len(warnings) - 10} more")
-    from pipeline.persist import atomic_write_json
+    from pipeline.io import atomic_write_json
     from pipeline.submission import score, score_text
 
     answers = Path(args.answers) if args.answers else Path(test) / "answers.csv"

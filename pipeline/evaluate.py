@@ -27,7 +27,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
 from pipeline.estimators import SoftVoteEnsemble, align_proba, build_models, set_n_jobs
-from pipeline.persist import atomic_write_bytes, atomic_write_json, atomic_write_text
+from pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from pipeline.train import feature_columns, labelled, xy
 
 OPTIMISTIC_WARNING = (

@@ -1,14 +1,20 @@
-"""File-system helpers shared by every stage: output places, OS-error wording, path text.
+"""The one place that writes files: atomic writes, output-place checks, OS-error wording.
 
-Stages check their output places with :func:`check_output_dir` before any work starts, so a
-mistake in ``--out`` costs one line, not a whole cross-validation.
+Every output (Parquet, CSV, JSON, PNG, model files) is written to a unique temporary file
+beside its final name and renamed, so a killed run never leaves a half-written file under
+the final name. Stages check their output places with :func:`check_output_dir` before any
+work starts, so a mistake in ``--out`` costs one line, not a whole cross-validation.
 """
 
 from __future__ import annotations
 
+import glob
+import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import UserError
 
@@ -76,3 +82,73 @@ def check_output_file(path: str | os.PathLike, what: str = "output file") -> Pat
         raise UserError(f"cannot write {what} {path_text(path)}: it is a folder")
     check_output_dir(path.parent, f"folder of the {what}")
     return path
+
+
+# --- atomic writes -------------------------------------------------------------------------
+def _umask_mode() -> int:
+    """Permissions a plain ``open(path, "w")`` would give (mkstemp files are private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def temporary_names(path: str | os.PathLike) -> str:
+    """Glob pattern of the temporary files :func:`atomic_write` uses for ``path``."""
+    path = Path(path)
+    return f".{glob.escape(path.name)}.{'?' * 8}.tmp*"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> None:
+    """Let ``write(tmp)`` produce a file, then rename it to ``path``.
+
+    The temporary file is ``.NAME.XXXXXXXX.tmp.SUFFIX`` beside ``path``: unique, so two
+    writers never share one, and with ``path``'s suffix, which writers such as
+    ``numpy.savez`` insist on. Those left by a write that was killed before its rename are
+    removed first, so a killed run leaves nothing behind once rerun.
+
+    Raises
+    ------
+    UserError
+        The file system refuses the write (full disk, file size limit, read-only, no
+        permission); whatever ``path`` held before stays intact.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in path.parent.glob(temporary_names(path)):
+            leftover.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                   suffix=f".tmp{path.suffix}")
+        os.close(fd)
+        write(tmp)
+        os.chmod(tmp, _umask_mode())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise UserError(f"cannot write {path_text(path)}: {os_error_reason(exc)}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def atomic_write_parquet(path: str | os.PathLike, table) -> None:
+    """Write the ``pyarrow.Table`` ``table`` to ``path`` atomically."""
+    import pyarrow.parquet as pq
+
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))

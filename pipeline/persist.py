@@ -16,10 +16,7 @@ A file that is missing, corrupt or holds untrusted types is refused with one lin
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from pipeline.errors import UserError
 from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble
+from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
 
 INDEX_FILE = "index.json"
 FORMAT_VERSION = 1
@@ -36,51 +34,6 @@ FORMAT_VERSION = 1
 #: Types that skops does not trust by default but a saved model of ours may contain.
 #: Anything else in a ``.skops`` file makes loading fail.
 TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
-
-
-# --- atomic writes -------------------------------------------------------------------------
-def _umask_mode() -> int:
-    """Permissions a plain ``open(path, "w")`` would give (mkstemp files are private)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    _atomic_via(Path(path), lambda tmp: Path(tmp).write_bytes(data))
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
-
-def _atomic_via(path: Path, write) -> None:
-    """Let ``write(tmp_path)`` produce a file, then rename it to ``path``.
-
-    The temporary file is ``.NAME.XXXXXXXX.tmp.SUFFIX`` beside ``path`` (writers such as
-    ``numpy.savez`` insist on the suffix). Those left by a write that was killed before
-    its rename are removed first, so a killed run leaves nothing behind once rerun.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}.tmp*"):
-        leftover.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                               suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -127,14 +80,14 @@ def save_model(model: Any, name: str, folder: str | Path) -> dict:
         desc = {"format": "ensemble", "members": members, "weights": model.weights, "files": []}
     elif isinstance(model, EncodedXGBClassifier):
         target = folder / f"{name}.xgb.json"
-        _atomic_via(target, model.model_.save_model)
+        atomic_write(target, model.model_.save_model)
         desc = {"format": "xgboost-json", "files": [target.name], "params": model.params}
     elif _is_ffnn(model):
         from pipeline import nn
 
         scaler, net = model.steps[0][1], model.steps[-1][1]
         target = folder / f"{name}.ffnn.npz"
-        _atomic_via(target, lambda tmp: nn.save(net, tmp))
+        atomic_write(target, lambda tmp: nn.save(net, tmp))
         scale = {
             "mean": scaler.mean_.tolist(),
             "scale": scaler.scale_.tolist(),

@@ -10,7 +10,6 @@ is read and validated. Either way the result is ``OUT/manifest.csv`` (see
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 
 from pipeline.datasets import read_dataset, write_manifest
 from pipeline.errors import UserError
+from pipeline.io import atomic_write
 
 SYNTH = "synth"
 ANSWERS_CSV = "answers.csv"
@@ -97,9 +97,7 @@ def prepare_dataset(
     write_manifest(manifest, out)
     target = out / ANSWERS_CSV
     if answers is not None and answers.resolve() != target.resolve():
-        tmp = out / f".{ANSWERS_CSV}.tmp"
-        shutil.copyfile(answers, tmp)
-        os.replace(tmp, target)
+        atomic_write(target, lambda tmp: shutil.copyfile(answers, tmp))
     elif answers is None and target.exists():
         target.unlink()  # an answer key of an earlier dataset must not score this one
     manifest.attrs["answers"] = str(target) if answers is not None else None

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import UserError
-from pipeline.io import os_error_reason, path_text
+from pipeline.io import atomic_write_json, atomic_write_parquet, atomic_write_text, path_text
 from pipeline.parallel import ItemError, Scheduler, map_batches
 
 FEATURES_FILE = "features.parquet"
@@ -47,7 +47,6 @@ PARTS_DIR = ".parts"
 MANIFEST_COLUMNS = ("id", "label", "fold", "group", "split")
 ERROR_COLUMNS = ("id", "path", "kind", "message")
 KEY_COLUMNS = ("path", "size", "mtime_ns")
-_TMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -76,38 +75,6 @@ class StoreSummary:
     failed: dict[str, int] = field(default_factory=dict)
     processed: int = 0
     reused: int = 0
-
-
-# --- atomic writes ---------------------------------------------------------------------
-def _temp_path(path: Path) -> Path:
-    """A unique temporary name next to ``path`` (same folder, so ``os.replace`` is atomic)."""
-    return path.with_name(f"{_TMP_PREFIX}{os.getpid()}-{time.time_ns()}-{path.name}")
-
-
-def _replace_into(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` then move ``tmp`` to ``path``; on failure remove ``tmp``.
-
-    A file system that refuses the write (full disk, file size limit, read-only, no
-    permission) is a :class:`UserError`; whatever ``path`` held before stays intact.
-    """
-    tmp = _temp_path(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {os_error_reason(exc)}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` atomically."""
-    _replace_into(path, lambda tmp: pq.write_table(table, tmp))
-
-
-def write_text(text: str, path: Path) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    _replace_into(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 # --- cache keys ------------------------------------------------------------------------
@@ -185,11 +152,12 @@ def _part_table(
 
 def _part_files(parts: Path) -> list[Path]:
     """Completed part files, oldest first (names start with a nanosecond timestamp)."""
-    return sorted(p for p in parts.glob("*.parquet") if not p.name.startswith(_TMP_PREFIX))
+    # Hidden names are temporary files of writes in progress (pipeline.io.atomic_write).
+    return sorted(p for p in parts.glob("*.parquet") if not p.name.startswith("."))
 
 
 def _write_part(parts: Path, table: pa.Table, tag: int) -> None:
-    write_parquet(table, parts / f"{time.time_ns():020d}-{os.getpid()}-{tag:07d}.parquet")
+    atomic_write_parquet(parts / f"{time.time_ns():020d}-{os.getpid()}-{tag:07d}.parquet", table)
 
 
 def _read_parts(parts: Path, n_features: int) -> list[pa.Table]:
@@ -226,7 +194,7 @@ def _clean_cache(root: Path, digest: str) -> None:
     for entry in root.iterdir():
         if entry.is_dir() and entry.name != digest:
             shutil.rmtree(entry, ignore_errors=True)
-    for tmp in (root / digest).glob(f"{_TMP_PREFIX}*"):
+    for tmp in (root / digest).glob(".*.tmp*"):
         tmp.unlink(missing_ok=True)
 
 
@@ -370,7 +338,8 @@ def _write_outputs(
     table = table.astype({"group": "string", "split": "string"})
     values = cache.values[rows[ok]]
     features = pd.concat([table, pd.DataFrame(values, columns=names, dtype=np.float32)], axis=1)
-    write_parquet(pa.Table.from_pandas(features, preserve_index=False), folder / FEATURES_FILE)
+    table = pa.Table.from_pandas(features, preserve_index=False)
+    atomic_write_parquet(folder / FEATURES_FILE, table)
 
     errors = []
     for i in np.flatnonzero(~ok):
@@ -382,7 +351,7 @@ def _write_outputs(
         else:
             errors.append((clip_id, path, kinds[r], messages[r]))
     error_frame = pd.DataFrame(errors, columns=list(ERROR_COLUMNS))
-    write_text(error_frame.to_csv(index=False), folder / ERRORS_FILE)
+    atomic_write_text(folder / ERRORS_FILE, error_frame.to_csv(index=False))
 
     failed = dict(sorted(Counter(e[2] for e in errors).items()))
     summary = StoreSummary(
@@ -409,7 +378,7 @@ def _write_outputs(
         "layout": manifest.attrs.get("layout"),
         "root": manifest.attrs.get("root"),
     }
-    write_text(json.dumps(meta, indent=2, default=str) + "\n", folder / META_FILE)
+    atomic_write_json(folder / META_FILE, meta)
     return summary
 
 

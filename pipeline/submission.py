@@ -15,8 +15,7 @@ import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
-from pipeline.io import path_text
-from pipeline.persist import atomic_write_text
+from pipeline.io import atomic_write_text, path_text
 
 COLUMNS = ["ID", "Class"]
 _SHOWN = 5
@@ -87,18 +86,9 @@ def write_submission(ids, classes, out: str | Path, *, test_ids=None) -> Path:
     sub = pd.DataFrame({"ID": ids, "Class": [str(c) for c in classes]}, columns=COLUMNS)
     validate_submission(sub, ids if test_ids is None else test_ids)
     out = Path(out)
-    _write_text(out, sub.to_csv(index=False))
+    atomic_write_text(out, sub.to_csv(index=False))
     return out
 
-
-def _write_text(path: Path, text: str) -> None:
-    """Atomic write; a file system that refuses it is a one-line :class:`UserError`."""
-    from pipeline.io import os_error_reason
-
-    try:
-        atomic_write_text(path, text)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {os_error_reason(exc)}") from None
 
 
 def warnings_path(out: str | Path) -> Path:
@@ -312,7 +302,7 @@ def make_submission(
     warn = warnings_path(out)
     if len(problems):
         problems = problems.assign(assigned=index["majority_class"])
-        _write_text(warn, problems.to_csv(index=False))
+        atomic_write_text(warn, problems.to_csv(index=False))
     else:
         warn.unlink(missing_ok=True)  # a warnings file of an earlier run would mislead
     counts = pd.Series(classes).value_counts().reindex(CLASSES, fill_value=0)

@@ -22,7 +22,7 @@ from pipeline.evaluate import (
     pyplot,
     run_tasks,
 )
-from pipeline.persist import atomic_write_bytes, atomic_write_json
+from pipeline.io import atomic_write_bytes, atomic_write_json
 from pipeline.train import feature_columns, labelled, xy
 
 

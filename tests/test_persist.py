@@ -13,8 +13,8 @@ from model_tables import TINY, feature_table, matrix
 
 from pipeline.errors import UserError
 from pipeline.estimators import build_estimator
+from pipeline.io import atomic_write_text
 from pipeline.persist import (
-    atomic_write_text,
     load_from_index,
     load_model,
     read_index,
@@ -295,8 +295,8 @@ def test_descriptor_cannot_point_outside_its_folder(trained, tmp_path, escape):
 _KILLED_WRITE = """
 import sys, time
 from pathlib import Path
-from pipeline.persist import _atomic_via
-_atomic_via(Path(sys.argv[1]), lambda tmp: (Path(tmp).write_text("half"), time.sleep(600)))
+from pipeline.io import atomic_write
+atomic_write(Path(sys.argv[1]), lambda tmp: (Path(tmp).write_text("half"), time.sleep(600)))
 """
 
 

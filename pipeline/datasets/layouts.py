@@ -33,7 +33,7 @@ import pandas as pd
 
 from pipeline.classes import CLASS_ID, CLASSES
 from pipeline.errors import UserError
-from pipeline.io import path_text
+from pipeline.io import atomic_write_text, path_text
 
 __all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset", "write_manifest"]
 
@@ -141,9 +141,7 @@ def write_manifest(df: pd.DataFrame, folder) -> Path:
 
     out["path"] = out["path"].map(relative)
     target = folder / MANIFEST_CSV
-    tmp = folder / f".{MANIFEST_CSV}.tmp"
-    out.to_csv(tmp, index=False)
-    os.replace(tmp, target)
+    atomic_write_text(target, out.to_csv(index=False))
     return target
 
 

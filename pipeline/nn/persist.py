@@ -16,13 +16,13 @@ Optimiser state is not stored: a loaded model predicts exactly as the saved one,
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import UserError
+from pipeline.io import atomic_write
 from pipeline.nn.estimator import FFNNClassifier, FFNNRegressor, make_rng
 from pipeline.nn.optimizers import get_optimizer
 
@@ -77,14 +77,11 @@ def save(model, path):
         if classes.dtype.kind not in "biuf":
             classes = classes.astype(str)  # unicode, loadable without pickle
         arrays["classes"] = classes
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:  # a file object: savez adds no suffix
             np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(path, write)
 
 
 def _read(path):
