@@ -63,3 +63,21 @@ def test_a_prepared_folder_is_a_dataset_with_its_answer_key(prepared, tmp_path):
     assert again["id"].tolist() == manifest["id"].tolist()
     assert again["path"].tolist() == manifest["path"].tolist()
     assert (tmp_path / "p" / "answers.csv").read_text() == (out / "answers.csv").read_text()
+
+
+def test_prepare_never_replaces_a_dataset_it_did_not_generate(tmp_path):
+    out = tmp_path / "prep"
+    metadata = out / "synth" / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv"
+    metadata.parent.mkdir(parents=True)
+    metadata.write_text("slice_file_name,fold\nreal.wav,1\n")
+    with pytest.raises(UserError, match="did not write"):
+        prepare_dataset(out, synth_clips=10, synth_test_clips=0, seed=3)
+    assert metadata.read_text() == "slice_file_name,fold\nreal.wav,1\n"
+
+
+def test_prepare_reruns_into_its_own_folder(tmp_path):
+    prepare_dataset(tmp_path, synth_clips=12, synth_test_clips=10, seed=3)
+    manifest = prepare_dataset(tmp_path, synth_clips=10, synth_test_clips=10, seed=3)
+    assert (manifest["split"] == "train").sum() == 10
+    wavs = list((tmp_path / "synth" / "UrbanSound8K" / "audio").rglob("*.wav"))
+    assert len(wavs) == 10

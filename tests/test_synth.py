@@ -188,15 +188,87 @@ def test_single_layouts(tmp_path, layout, present, absent):
     assert not any((tmp_path / p).exists() for p in absent)
 
 
-def test_rerun_into_existing_folder_replaces_stale_files(tmp_path):
+def test_rerun_with_fewer_clips_removes_only_its_own_stale_files(tmp_path):
     synth.generate(tmp_path, layout="both", clips=25, seed=1)
-    leftover = tmp_path / "UrbanSound8K" / "audio" / "fold1" / ".1-0-0-0.wav.tmp999"
+    first = set(_files(tmp_path))
+    fold1 = tmp_path / "UrbanSound8K" / "audio" / "fold1"
+    own = sorted(fold1.glob("*.wav"))[0]
+    leftover = own.with_name(f".{own.name}.abcd1234.tmp.wav")  # a killed write's temp file
     leftover.write_bytes(b"half a file")
+    mine = {fold1 / "9-1-0-0.wav": b"my clip", tmp_path / "av" / "notes.txt": b"notes",
+            tmp_path / "readme.md": b"hello"}  # fmt: skip
+    for path, data in mine.items():
+        path.write_bytes(data)
     summary = synth.generate(tmp_path, layout="both", clips=12, seed=1)
     assert summary["clips"] == 12
-    assert len(list((tmp_path / "UrbanSound8K" / "audio").rglob("*.wav"))) == 12
+    meta = pd.read_csv(tmp_path / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv")
+    wavs = {p.name for p in (tmp_path / "UrbanSound8K" / "audio").rglob("*.wav")}
+    assert wavs == set(meta["slice_file_name"]) | {"9-1-0-0.wav"}
     assert len(list((tmp_path / "av").rglob("*.wav"))) == 12
+    assert all(path.read_bytes() == data for path, data in mine.items())
+    record = (tmp_path / synth.RECORD).read_text()
+    assert all(str(p.relative_to(tmp_path)) not in record for p in mine)
+    # Exactly the first run's files that the second one does not write are gone.
+    second = set(synth._planned_files(synth.plan(12, 1), "both"))
+    assert first - set(_files(tmp_path)) == first - second - {synth.RECORD}
     assert not leftover.exists()
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    import shutil
+
+    shutil.copytree(src, dst, copy_function=shutil.copy2)
+
+
+def test_synth_refuses_to_overwrite_real_datasets(both, tmp_path):
+    """Issue 18, case 1: a folder holding UrbanSound8K and AV trees is left byte-identical."""
+    out, _ = both
+    target = tmp_path / "g"
+    target.mkdir()
+    _copy_tree(out / "UrbanSound8K", target / "UrbanSound8K")
+    _copy_tree(out / "av", target / "av")
+    before = _files(target)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "synth", str(target), "--clips", "20", "--seed", "7"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "did not write" in lines[0] and "empty" in lines[0]
+    assert _files(target) == before
+
+
+@pytest.mark.parametrize("layout", ["us8k", "av"])
+def test_synth_refuses_a_foreign_file_where_it_would_write(tmp_path, layout):
+    synth.generate(tmp_path, layout=layout, clips=10, seed=2)
+    planned = synth._planned_files(synth.plan(10, 5), layout)
+    victim = next(f for f in planned if not (tmp_path / f).exists() and f.endswith(".wav"))
+    (tmp_path / victim).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / victim).write_bytes(b"someone else's")
+    before = _files(tmp_path)
+    with pytest.raises(UserError, match="not written by"):
+        synth.generate(tmp_path, layout=layout, clips=10, seed=5)
+    assert _files(tmp_path) == before
+
+
+def test_a_record_naming_files_outside_out_is_not_trusted(tmp_path):
+    outside = tmp_path / "precious.csv"
+    outside.write_text("keep me")
+    out = tmp_path / "out"
+    (out / "UrbanSound8K").mkdir(parents=True)
+    (out / synth.RECORD).write_text(
+        '{"format": "%s", "files": ["../precious.csv"]}' % synth.RECORD_FORMAT
+    )
+    with pytest.raises(UserError, match="did not write"):
+        synth.generate(out, layout="us8k", clips=5, seed=0)
+    assert outside.read_text() == "keep me"
+
+
+def test_an_unrelated_folder_is_written_into_without_touching_its_files(tmp_path):
+    (tmp_path / ".gitkeep").write_bytes(b"")
+    (tmp_path / "12.wav").write_bytes(b"mine")
+    synth.generate(tmp_path, layout="av", clips=8, seed=0)
+    assert (tmp_path / "12.wav").read_bytes() == b"mine" and (tmp_path / ".gitkeep").exists()
 
 
 @pytest.mark.parametrize(

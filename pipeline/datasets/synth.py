@@ -68,6 +68,7 @@ temporal statistics add 20 points or more.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -86,6 +87,7 @@ from scipy.signal import oaconvolve
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
+from pipeline.io import atomic_write_bytes, atomic_write_json
 
 SR = 22050  # synthesis rate of every recipe
 SLICE = 4.0  # seconds per full slice, as in UrbanSound8K
@@ -137,7 +139,13 @@ COLOR_TILT = 1.5
 
 _TABLE = 2048
 _TABLE_X = np.arange(_TABLE + 1, dtype=float)
-_NAME_RE = re.compile(r"^\d+-\d+-\d+-\d+\.wav$|^\d+\.wav$|^\..*\.tmp\d+$")
+# The generator's record of what it wrote under OUT: only files listed here are ever
+# replaced or removed by a later run.
+RECORD = ".urbansound-synth.json"
+RECORD_FORMAT = "urbansound-synth/1"
+# What a run may write directly under OUT; without a record none of these may exist.
+TOP_LEVEL = ("UrbanSound8K", "av", "av_answer_key.csv")
+_TEMP_RE = re.compile(r"^\.(.+)\.(?:[^.]{8}\.tmp.*|link\d+\.tmp)$")
 
 
 # --- plan -------------------------------------------------------------------------------
@@ -943,13 +951,6 @@ def _strip_peak_time(data: bytes) -> bytes:
     return bytes(buf)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-
-
 def _wav_bytes(audio: np.ndarray, sr: int, subtype: str) -> bytes:
     import io
 
@@ -959,8 +960,12 @@ def _wav_bytes(audio: np.ndarray, sr: int, subtype: str) -> bytes:
 
 
 def _link_atomic(src: Path, dst: Path) -> None:
-    """Hard-link ``src`` to ``dst`` (copy where links are impossible), replacing ``dst``."""
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    """Hard-link ``src`` to ``dst`` (copy where links are impossible), replacing ``dst``.
+
+    A link, not a write, so it cannot go through ``atomic_write_bytes``; the temporary
+    name carries the process id, so parallel workers never share one.
+    """
+    tmp = dst.with_name(f".{dst.name}.link{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
         os.link(src, tmp)
@@ -970,14 +975,7 @@ def _link_atomic(src: Path, dst: Path) -> None:
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    _write_atomic(path, df.to_csv(index=False, lineterminator="\n").encode())
-
-
-def _clean(folder: Path, keep: set[str]) -> None:
-    """Remove generated-looking files of an earlier run that this run does not write."""
-    for p in folder.iterdir():
-        if p.is_file() and p.name not in keep and _NAME_RE.match(p.name):
-            p.unlink()
+    atomic_write_bytes(path, df.to_csv(index=False, lineterminator="\n").encode())
 
 
 def _check_args(out: Path, layout: str, clips: int, seed: int) -> None:
@@ -998,11 +996,110 @@ def _write_clip(row: dict, *, seed: int, us8k: Path | None, av: Path | None) -> 
     first = None
     if us8k is not None:
         first = us8k / "audio" / f"fold{row['fold']}" / row["slice_file_name"]
-        _write_atomic(first, data)
+        atomic_write_bytes(first, data)
     if av is not None:
         sub = "Train" if row["fold"] in AV_TRAIN_FOLDS else "Test"
         dst = av / sub / f"{row['av_id']}.wav"
-        _link_atomic(first, dst) if first is not None else _write_atomic(dst, data)
+        _link_atomic(first, dst) if first is not None else atomic_write_bytes(dst, data)
+
+
+def _planned_files(meta: pd.DataFrame, layout: str) -> list[str]:
+    """Every file a run writes, as POSIX paths relative to OUT (the record excluded)."""
+    files = []
+    if layout in ("us8k", "both"):
+        files.append("UrbanSound8K/metadata/UrbanSound8K.csv")
+        files += [
+            f"UrbanSound8K/audio/fold{f}/{n}"
+            for f, n in zip(meta["fold"], meta["slice_file_name"], strict=True)
+        ]
+    if layout in ("av", "both"):
+        files += ["av/train.csv", "av/test.csv", "av_answer_key.csv"]
+        files += [
+            f"av/{'Train' if f in AV_TRAIN_FOLDS else 'Test'}/{i}.wav"
+            for f, i in zip(meta["fold"], meta["av_id"], strict=True)
+        ]
+    return files
+
+
+def _safe_relative(name: object) -> bool:
+    """Whether a record entry names a file inside OUT (no absolute path, no ``..``)."""
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
+
+
+def _read_record(out: Path) -> set[str] | None:
+    """Files an earlier run recorded under ``out``; None when there is no usable record."""
+    try:
+        record = json.loads((out / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    files = record.get("files") if isinstance(record, dict) else None
+    if record.get("format") != RECORD_FORMAT or not isinstance(files, list):
+        return None
+    if not all(_safe_relative(f) for f in files):
+        return None
+    return set(files)
+
+
+def _claim(out: Path, planned: list[str]) -> set[str]:
+    """Check that this run only replaces files the generator wrote; return those files.
+
+    Raises
+    ------
+    UserError
+        When ``out`` holds, where this run would write, anything without a record of the
+        generator having written it (a real dataset, say).
+    """
+    how = f"choose an empty or new folder, or remove {out} first"
+    owned = _read_record(out) if out.is_dir() else set()
+    if owned is None:
+        owned = set()
+        found = [name for name in TOP_LEVEL if os.path.lexists(out / name)]
+        if found:
+            raise UserError(
+                f"{out} already holds {found[0]}, which 'urbansound synth' did not write "
+                f"(no {RECORD}); nothing was changed: {how}"
+            )
+    foreign = [f for f in planned if f not in owned and os.path.lexists(out / f)]
+    if foreign:
+        raise UserError(
+            f"{out / foreign[0]} was not written by 'urbansound synth' and would be "
+            f"replaced; nothing was changed: {how}"
+        )
+    return owned
+
+
+def _write_record(out: Path, files, *, layout: str, clips: int, seed: int) -> None:
+    atomic_write_json(
+        out / RECORD,
+        {"format": RECORD_FORMAT, "layout": layout, "clips": clips, "seed": seed,
+         "files": sorted(files)},
+    )  # fmt: skip
+
+
+def _remove_stale(out: Path, stale: set[str], written: set[str]) -> None:
+    """Remove files of an earlier run (listed in its record) that this run did not write.
+
+    Temporary files that a killed write of one of the generator's own files left behind
+    (``.NAME.XXXXXXXX.tmp*`` of the atomic writes, ``.NAME.linkPID.tmp`` of the links) go
+    too; nothing else is touched.
+    """
+    for name in sorted(stale):
+        path = out / name
+        if path.is_file() and not path.is_symlink():
+            path.unlink()
+    by_folder: dict[Path, set[str]] = {}
+    for name in stale | written:
+        path = out / name
+        by_folder.setdefault(path.parent, set()).add(path.name)
+    for folder, names in by_folder.items():
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            match = _TEMP_RE.match(entry.name)
+            if match and match.group(1) in names and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
 
 
 def generate(
@@ -1010,10 +1107,16 @@ def generate(
 ) -> dict:
     """Write the synthetic dataset under ``out``.
 
+    The files written are listed in ``out/.urbansound-synth.json``; a later run into the
+    same folder replaces them and removes those it no longer writes, and never touches any
+    other file. A folder that already holds, where a run would write, anything not listed
+    there (a real UrbanSound8K or AV tree, for instance) is refused before anything is
+    written.
+
     Parameters
     ----------
     out : str or path-like
-        Output folder (created; an existing one is updated in place).
+        Output folder (created; one written by an earlier run is updated in place).
     layout : {"us8k", "av", "both"}
         ``us8k`` writes ``out/UrbanSound8K/{metadata/UrbanSound8K.csv, audio/fold1..10/}``;
         ``av`` writes ``out/av/{train.csv, test.csv, Train/, Test/}`` (train = folds 1–6,
@@ -1032,21 +1135,29 @@ def generate(
     dict
         ``clips, seed, layout, seconds, per_class, per_fold, rates, subtypes, channels,
         us8k`` (path or None), ``av`` (path or None), ``answer_key`` (path or None).
+
+    Raises
+    ------
+    UserError
+        Bad arguments, an output folder holding files the generator did not write, or an
+        output place that cannot be written.
     """
     out = Path(out)
     _check_args(out, layout, clips, seed)
     started = time.perf_counter()
     meta = plan(clips, seed)
+    planned = _planned_files(meta, layout)
+    owned = _claim(out, planned)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        # Recorded before the first clip, so a run killed midway still owns what it wrote.
+        _write_record(out, owned | set(planned), layout=layout, clips=clips, seed=seed)
         us8k = out / "UrbanSound8K" if layout in ("us8k", "both") else None
         av = out / "av" if layout in ("av", "both") else None
-        folders = {}
         if us8k is not None:
             (us8k / "metadata").mkdir(parents=True, exist_ok=True)
             for k in range(1, N_FOLDS + 1):
-                folders[("us8k", k)] = us8k / "audio" / f"fold{k}"
-                folders[("us8k", k)].mkdir(parents=True, exist_ok=True)
+                (us8k / "audio" / f"fold{k}").mkdir(parents=True, exist_ok=True)
         if av is not None:
             for name in ("Train", "Test"):
                 (av / name).mkdir(parents=True, exist_ok=True)
@@ -1064,8 +1175,6 @@ def generate(
         train = meta["fold"].isin(AV_TRAIN_FOLDS)
         if us8k is not None:
             _write_csv(meta[list(METADATA_COLUMNS)], us8k / "metadata" / "UrbanSound8K.csv")
-            for k in range(1, N_FOLDS + 1):
-                _clean(folders[("us8k", k)], set(meta.loc[meta["fold"] == k, "slice_file_name"]))
         if av is not None:
             by_id = meta.sort_values("av_id")
             tr, te = (
@@ -1077,8 +1186,8 @@ def generate(
             _write_csv(
                 pd.DataFrame({"ID": te["av_id"], "Class": te["class"]}), out / "av_answer_key.csv"
             )
-            _clean(av / "Train", {f"{i}.wav" for i in tr["av_id"]})
-            _clean(av / "Test", {f"{i}.wav" for i in te["av_id"]})
+        _remove_stale(out, owned - set(planned), set(planned))
+        _write_record(out, planned, layout=layout, clips=clips, seed=seed)
     except OSError as exc:
         raise UserError(f"cannot write the dataset under {out}: {exc.strerror or exc}") from None
 
