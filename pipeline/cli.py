@@ -353,7 +353,7 @@ def _cmd_run(args: argparse.Namespace, params: Params) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand (the CLI contract of DESIGN.md)."""
+    """The argument parser of every subcommand (the commands listed in README.md)."""
     parser = argparse.ArgumentParser(
         prog="urbansound",
         description="Urban sound classification: dataset → features → models → submission.",

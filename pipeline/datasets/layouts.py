@@ -1,6 +1,6 @@
 """Detect a dataset folder's layout and read it into a manifest.
 
-Three layouts are recognised, in this order:
+Four layouts are recognised, in this order:
 
 ``us8k``
     An UrbanSound8K tree: ``metadata/UrbanSound8K.csv`` and ``audio/fold1..10/``; the folder

@@ -38,7 +38,8 @@ REVISION = 3
 # any finite input stay inside float32; audio in [-1, 1] is never touched.
 MAX_AMPLITUDE = 1e6
 
-# Families of frame-wise features, in column order: name -> number of rows.
+# Families of frame-wise features, in column order: name -> what it is. Each family is one
+# row of frames, except contrast (one per band) and the MFCC families (one per coefficient).
 FRAMEWISE: dict[str, str] = {
     "rms": "frame root-mean-square amplitude",
     "zcr": "frame zero-crossing rate",
@@ -122,10 +123,11 @@ def _check_frequencies(params: FeatureParams) -> None:
 @lru_cache(maxsize=8)
 def _names(params: FeatureParams) -> tuple[str, ...]:
     _check(params)
-    rows = ["rms", "zcr", "onset", "centroid", "bandwidth", "rolloff", "flatness", "flux"]
-    rows += _indexed("contrast", params.contrast_bands + 1)
-    for family in ("mfcc", "dmfcc", "ddmfcc"):
-        rows += _indexed(family, params.n_mfcc)
+    per_family = {"contrast": params.contrast_bands + 1, "mfcc": params.n_mfcc,
+                  "dmfcc": params.n_mfcc, "ddmfcc": params.n_mfcc}
+    rows = []
+    for family in FRAMEWISE:
+        rows += _indexed(family, per_family[family]) if family in per_family else [family]
     names = [f"{row}_{stat}" for row in rows for stat in STAT_NAMES]
     names += CLIP_LEVEL
     names += [f"{band}_logenergy" for band in _indexed("band", params.n_bands)]
