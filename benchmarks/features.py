@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from pipeline.config import FeatureParams  # noqa: E402
 from pipeline.datasets import read_dataset  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
-from pipeline.parallel import parse_scheduler  # noqa: E402
+from pipeline.engine import parse_scheduler  # noqa: E402
 from pipeline.store import extract_to_store  # noqa: E402
 
 US8K_CLIPS = 8732

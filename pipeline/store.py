@@ -36,8 +36,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.batches import ItemError, map_batches
+from pipeline.engine import Engine, Scheduler
 from pipeline.errors import UserError
-from pipeline.parallel import ItemError, Scheduler, map_batches
 
 FEATURES_FILE = "features.parquet"
 ERRORS_FILE = "errors.csv"
@@ -265,7 +266,7 @@ def update_store(
     featurize: Callable[[str], np.ndarray],
     names: Sequence[str],
     fingerprint: dict[str, Any],
-    scheduler: Scheduler,
+    scheduler: Engine | Scheduler | str,
     workers: int = 1,
     batch_size: int = 100,
     progress: bool = True,
@@ -293,7 +294,7 @@ def update_store(
         JSON-able description of everything that determines the features (parameters,
         versions); a different fingerprint recomputes every clip.
     scheduler, workers, batch_size, progress
-        As in :func:`pipeline.parallel.map_batches`.
+        As in :func:`pipeline.batches.map_batches`.
 
     Returns
     -------
@@ -494,7 +495,7 @@ def extract_to_store(
     folder: str | Path,
     *,
     params: Any,
-    scheduler: Scheduler,
+    scheduler: Engine | Scheduler | str,
     workers: int = 1,
     batch_size: int = 100,
     progress: bool = True,
