@@ -503,12 +503,14 @@ def extract_to_store(
     """Featurize a dataset manifest into the store in ``folder`` (see :func:`update_store`).
 
     ``params`` is a ``FeatureParams``; it and the versions of the libraries that compute
-    the features form the cache fingerprint.
+    the features form the cache fingerprint. One run at a time writes into a store: a
+    second one is refused at once (:func:`pipeline.writer_lock.single_writer`).
     """
     from dataclasses import asdict
     from functools import partial
 
     from pipeline.features import REVISION, feature_names
+    from pipeline.writer_lock import single_writer
 
     versions = _versions()
     fingerprint = {
@@ -516,14 +518,15 @@ def extract_to_store(
         "revision": REVISION,
         "versions": {k: versions[k] for k in ("numpy", "scipy", "librosa", "soundfile", "soxr")},
     }
-    return update_store(
-        manifest,
-        folder,
-        featurize=partial(featurize_clip, params=params),
-        names=feature_names(params),
-        fingerprint=fingerprint,
-        scheduler=scheduler,
-        workers=workers,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    with single_writer(folder):
+        return update_store(
+            manifest,
+            folder,
+            featurize=partial(featurize_clip, params=params),
+            names=feature_names(params),
+            fingerprint=fingerprint,
+            scheduler=scheduler,
+            workers=workers,
+            batch_size=batch_size,
+            progress=progress,
+        )
