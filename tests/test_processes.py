@@ -78,39 +78,41 @@ def assert_nothing_survives(session: int) -> None:
 
 
 # --- signals --------------------------------------------------------------------------
-@pytest.mark.slow
-def test_sigterm_ends_the_workers(dataset, tmp_path):
-    proc = start_features(dataset, tmp_path / "out", "--scheduler", "processes",
-                          "--workers", 2)
+def interrupted_run(dataset: Path, out: Path, send) -> tuple[int, str, int]:
+    """A local-cluster run signalled by ``send(proc)`` once it runs tasks: (code, err, pid)."""
+    proc = start_features(dataset, out, "--scheduler", "processes", "--workers", 2)
     try:
-        wait_for_a_part(proc, tmp_path / "out")
-        proc.send_signal(signal.SIGTERM)  # to the command only, as `kill -TERM $!` does
+        wait_for_a_part(proc, out)
+        send(proc)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM
+    return proc.returncode, err, proc.pid
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_workers(dataset, tmp_path):
+    # To the command only, as `kill -TERM $!` does.
+    code, err, pid = interrupted_run(dataset, tmp_path / "out",
+                                     lambda proc: proc.send_signal(signal.SIGTERM))
+    assert code == 128 + signal.SIGTERM
     assert err.strip().splitlines()[-1] == "urbansound features: terminated"
-    assert_nothing_survives(proc.pid)
+    assert_nothing_survives(pid)
     assert not (tmp_path / "out" / LOCK_FILE).exists()
 
 
 @pytest.mark.slow
 def test_ctrl_c_prints_one_line_and_ends_the_workers(dataset, tmp_path):
-    proc = start_features(dataset, tmp_path / "out", "--scheduler", "processes",
-                          "--workers", 2)
-    try:
-        wait_for_a_part(proc, tmp_path / "out")
-        os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
-        _, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 128 + signal.SIGINT
+    # A terminal's Ctrl-C reaches the whole process group.
+    code, err, pid = interrupted_run(dataset, tmp_path / "out",
+                                     lambda proc: os.killpg(proc.pid, signal.SIGINT))
+    assert code == 128 + signal.SIGINT
     assert "Traceback" not in err
     # Besides the progress bar (redrawn after carriage returns), one line.
     lines = [line for line in err.splitlines() if line.strip()]
     assert [line for line in lines if not line.startswith("features:")] == [
         "urbansound features: interrupted"]
-    assert_nothing_survives(proc.pid)
+    assert_nothing_survives(pid)
 
 
 # --- one writer per store ---------------------------------------------------------------
