@@ -28,8 +28,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.config import load_params
+from pipeline.engine import Engine, map_tasks, threads_per_task
 from pipeline.estimators import model_params
-from pipeline.evaluate import _run_task, _threads_per_task, cross_validate, make_splits, run_tasks
+from pipeline.evaluate import _run_task, cross_validate, make_splits
 from pipeline.train import feature_columns, labelled, xy
 
 
@@ -55,12 +56,12 @@ def feature_table(args, params):
     return read_features(store)
 
 
-def cv_accuracy(estimator, X, y, splits, *, scheduler: str, workers: int):
+def cv_accuracy(estimator, X, y, splits, *, scheduler: Engine, workers: int):
     """Mean and std of the fold accuracies and the mean fit seconds of ``estimator``."""
     tasks = [{"model": "peer", "estimator": estimator, "split": s, "X": X, "y": y,
-              "n_jobs": _threads_per_task(scheduler, workers)} for s in splits]
+              "n_jobs": threads_per_task(scheduler, workers)} for s in splits]
     accs, secs = [], []
-    for s, r in zip(splits, run_tasks(_run_task, tasks, scheduler=scheduler, workers=workers),
+    for s, r in zip(splits, map_tasks(_run_task, tasks, scheduler=scheduler, workers=workers),
                     strict=True):
         pred = r["classes"][np.argmax(r["proba"], axis=1)]
         accs.append(float(np.mean(pred == y[s.test])))
@@ -89,15 +90,20 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     params = load_params(args.params)
-    t = params.train
-    train_params = dataclasses.asdict(t)
-
     table = labelled(feature_table(args, params))
     X, y = xy(table, feature_columns(table))
     protocol, _, splits = make_splits(table, seed=params.seed)
     print(f"{len(y)} labelled clips, {X.shape[1]} features; protocol: {protocol}")
 
-    run = {"scheduler": args.scheduler, "workers": args.workers}
+    with Engine(args.scheduler, args.workers) as engine:  # one cluster for every measure
+        compare(args, params, table, X, y, splits, {"scheduler": engine, "workers": args.workers})
+    return 0
+
+
+def compare(args, params, table, X, y, splits, run: dict) -> None:
+    """The CV figures of the models and of their peers, all run by one engine."""
+    t = params.train
+    train_params = dataclasses.asdict(t)
     start = time.perf_counter()
     metrics = cross_validate(table, list(t.models), train_params, seed=params.seed, **run)
     print(f"{len(t.models)} models x {len(splits)} folds: {time.perf_counter() - start:.0f} s "
@@ -130,7 +136,6 @@ def main() -> int:
               f"fit {pf:6.2f} s/fold")
         print(f"ffnn {fm:.4f} vs MLPClassifier {pm:.4f} → {100 * (fm - pm):+.1f} points "
               f"(target ≥ 0): {'PASS' if fm >= pm else 'FAIL'}")
-    return 0
 
 
 if __name__ == "__main__":

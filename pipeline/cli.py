@@ -7,7 +7,9 @@ A :class:`~pipeline.errors.UserError` anywhere becomes one line on stderr and ex
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from pipeline.config import Params, load_params
@@ -64,29 +66,26 @@ def _cmd_prepare(args: argparse.Namespace, params: Params) -> int:
 # --- features --------------------------------------------------------------------------
 def _cmd_features(args: argparse.Namespace, params: Params) -> int:
     from pipeline.datasets import read_dataset
-    from pipeline.parallel import parse_scheduler
     from pipeline.store import extract_to_store
 
     options = params.parallel
-    scheduler = parse_scheduler(options.scheduler if args.scheduler is None else args.scheduler)
-    workers = options.workers if args.workers is None else args.workers
     batch_size = options.batch_size if args.batch_size is None else args.batch_size
     manifest = read_dataset(args.dataset)
-    summary = extract_to_store(
-        manifest,
-        args.out,
-        params=params.features,
-        scheduler=scheduler,
-        workers=workers,
-        batch_size=batch_size,
-    )
+    with _engine(args, params) as engine:
+        summary = extract_to_store(
+            manifest,
+            args.out,
+            params=params.features,
+            scheduler=engine,
+            batch_size=batch_size,
+        )
     failed = sum(summary.failed.values())
     by_kind = ", ".join(f"{kind}: {n}" for kind, n in summary.failed.items())
     print(
         f"{summary.featurized} clips featurized, {failed} failed"
         + (f" ({by_kind})" if by_kind else "")
         + f"; {summary.processed} processed, {summary.reused} from cache"
-        + f" [{scheduler}] -> {summary.folder}"
+        + f" [{engine.scheduler}] -> {summary.folder}"
     )
     return 0
 
@@ -139,11 +138,24 @@ def _cmd_train(args: argparse.Namespace, params: Params) -> int:
     return 0
 
 
+# --- where tasks run -------------------------------------------------------------------
+def _engine(args: argparse.Namespace, params: Params):
+    """The engine of a command (``--scheduler``, ``--workers``, ``--dashboard``, else params),
+    or the one ``run`` opened for all its stages; a ``with`` block owns its workers."""
+    from contextlib import nullcontext
+
+    from pipeline.engine import Engine
+
+    if getattr(args, "engine", None) is not None:
+        return nullcontext(args.engine)
+    options = params.parallel
+    workers = getattr(args, "workers", None)
+    return Engine(getattr(args, "scheduler", None) or options.scheduler,
+                  options.workers if workers is None else workers,
+                  dashboard=getattr(args, "dashboard", False) or options.dashboard)
+
+
 # --- evaluate --------------------------------------------------------------------------
-def _scheduler(args: argparse.Namespace, params: Params) -> tuple[str, int]:
-    scheduler = args.scheduler or params.parallel.scheduler
-    workers = args.workers if args.workers is not None else params.parallel.workers
-    return scheduler, workers
 
 
 def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
@@ -165,10 +177,10 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
         check_model_params(names, _train_params(params), seed=params.seed)
         table, _ = _read_store(args.features)
         digest = table.attrs["store_digest"]
-        scheduler, workers = _scheduler(args, params)
-        metrics = cross_validate(table, names, _train_params(params), seed=params.seed,
-                                 n_splits=params.evaluate.n_splits, scheduler=scheduler,
-                                 workers=workers, progress=True)
+        with _engine(args, params) as engine:
+            metrics = cross_validate(table, names, _train_params(params), seed=params.seed,
+                                     n_splits=params.evaluate.n_splits, scheduler=engine,
+                                     progress=True)
         write_model_reports(metrics, args.reports)
         if args.no_summary:
             print(report_text(metrics))
@@ -200,11 +212,12 @@ def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
                         f"accepted: {', '.join(sorted(accepted_params(args.model)))}")
     check_model_params([args.model], _train_params(params), seed=params.seed)
     table, _ = _read_store(args.features)
-    scheduler, workers = _scheduler(args, params)
-    out = tune(table, args.model, space, base_params=_train_params(params)[args.model],
-               seed=params.seed, n_splits=params.evaluate.n_splits, search=params.tune.search,
-               n_iter=params.tune.n_iter, heatmap=params.tune.heatmap.get(args.model),
-               scheduler=scheduler, workers=workers, reports_dir=args.reports, progress=True)
+    with _engine(args, params) as engine:
+        out = tune(table, args.model, space, base_params=_train_params(params)[args.model],
+                   seed=params.seed, n_splits=params.evaluate.n_splits,
+                   search=params.tune.search, n_iter=params.tune.n_iter,
+                   heatmap=params.tune.heatmap.get(args.model), scheduler=engine,
+                   reports_dir=args.reports, progress=True)
     for row in sorted(out["results"], key=lambda r: -r["accuracy_mean"]):
         print(f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}  {row['params']}")
     print(f"protocol: {out['protocol']}")
@@ -230,9 +243,10 @@ def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
 
         store, _ = _read_store(args.features)
         errors = read_errors(args.features)
-    result = make_submission(rows, args.models, args.out, model=args.model or params.submit.model,
-                             store=store, store_errors=errors,
-                             scheduler=params.parallel.scheduler, workers=params.parallel.workers)
+    with _engine(args, params) as engine:
+        result = make_submission(rows, args.models, args.out,
+                                 model=args.model or params.submit.model, store=store,
+                                 store_errors=errors, scheduler=engine)
     print(f"model {result['model']}: {result['n']} test clips → {result['out']}")
     print("predicted: " + ", ".join(f"{c} {k}" for c, k in result["counts"].items() if k))
     warnings = result["warnings"]
@@ -271,9 +285,8 @@ def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
 
     from pipeline.submission import predict_paths
 
-    name, table = predict_paths(args.paths, args.models, model=args.model,
-                                scheduler=params.parallel.scheduler,
-                                workers=params.parallel.workers)
+    with _engine(args, params) as engine:
+        name, table = predict_paths(args.paths, args.models, model=args.model, scheduler=engine)
     for row in table.to_dict("records"):
         ok = isinstance(row["class"], str)
         if args.json:
@@ -321,7 +334,6 @@ def _cmd_run(args: argparse.Namespace, params: Params) -> int:
     from pipeline.datasets import read_dataset
 
     ws = workspace(args.workdir)
-    parallel = {"scheduler": args.scheduler, "workers": args.workers}
     timings: dict[str, float] = {}
 
     def stage(title: str, handler, **options) -> None:
@@ -330,17 +342,19 @@ def _cmd_run(args: argparse.Namespace, params: Params) -> int:
         handler(argparse.Namespace(**options), params)
         timings[title] = time.perf_counter() - start
 
-    stage("prepare", _cmd_prepare, out=ws["prepared"], dataset=args.dataset, test=None)
-    stage("features", _cmd_features, dataset=ws["prepared"], out=ws["features"],
-          batch_size=None, **parallel)
-    stage("evaluate", _cmd_evaluate, features=ws["features"], model="all",
-          reports=ws["reports"], no_summary=False, summary_only=False, **parallel)
-    stage("train", _cmd_train, features=ws["features"], model="all", out=ws["models"],
-          reports=ws["reports"])
-    has_test = (read_dataset(ws["prepared"])["split"] == "test").any()
-    if has_test:
-        stage("submit", _cmd_submit, model=None, test=ws["prepared"], features=ws["features"],
-              models=ws["models"], out=ws["submission"], answers=None)
+    with _engine(args, params) as engine:  # one engine, one local cluster, for every stage
+        stage("prepare", _cmd_prepare, out=ws["prepared"], dataset=args.dataset, test=None)
+        stage("features", _cmd_features, dataset=ws["prepared"], out=ws["features"],
+              batch_size=None, engine=engine)
+        stage("evaluate", _cmd_evaluate, features=ws["features"], model="all",
+              reports=ws["reports"], no_summary=False, summary_only=False, engine=engine)
+        stage("train", _cmd_train, features=ws["features"], model="all", out=ws["models"],
+              reports=ws["reports"])
+        has_test = (read_dataset(ws["prepared"])["split"] == "test").any()
+        if has_test:
+            stage("submit", _cmd_submit, model=None, test=ws["prepared"],
+                  features=ws["features"], models=ws["models"], out=ws["submission"],
+                  answers=None, engine=engine)
     _stage("done")
     print("stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
     print(f"metrics:    {ws['reports']}/metrics.json (table: {ws['reports']}/summary.md)")
@@ -382,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/features", help="feature store folder")
     p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
     p.add_argument("--batch-size", type=int, default=None)
     p.set_defaults(handler=_cmd_features)
 
@@ -398,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports", help="reports folder")
     p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
     p.add_argument("--no-summary", action="store_true",
                    help="only write the per-model reports (cv/NAME/), not the comparison")
     p.add_argument("--summary-only", action="store_true",
@@ -410,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reports", default="reports", help="reports folder")
     p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
     p.set_defaults(handler=_cmd_tune)
 
     p = sub.add_parser("submit", help="write the leaderboard submission (ID,Class)")
@@ -439,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", default=None, help="output folder (default: the repository)")
     p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
     p.set_defaults(handler=_cmd_run)
     return parser
 
@@ -447,24 +465,31 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``urbansound``; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM unwinds the command like Ctrl-C does, so the `with` blocks that own worker
+    # processes end them (signal handlers can only be set from the main thread).
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         params = load_params(args.params)
         return int(args.handler(args, params) or 0)
     except UserError as exc:
         print(f"urbansound {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"urbansound {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"urbansound {args.command}: {stopped}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
     finally:
-        _end_worker_processes()
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
-def _end_worker_processes() -> None:
-    """End the worker processes a command started, so the program's exit never waits on one."""
-    parallel = sys.modules.get("pipeline.parallel")  # imported only by commands that use it
-    if parallel is not None:
-        parallel.shutdown_pools()
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program stands like the KeyboardInterrupt of Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 if __name__ == "__main__":

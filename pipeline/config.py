@@ -60,6 +60,7 @@ class ParallelParams:
     scheduler: str = "processes"
     workers: int = 2
     batch_size: int = 100
+    dashboard: bool = False  # print the link of Dask's dashboard (local clusters need bokeh)
 
 
 @dataclass(frozen=True)

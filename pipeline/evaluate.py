@@ -7,7 +7,7 @@ The protocol follows what the data allows:
 - neither (the Analytics Vidhya training table): ``StratifiedKFold``, with a loud warning that
   slices of one recording can sit in train and test, so the estimate is optimistic.
 
-Every (model, fold) fit is one task for :mod:`pipeline.parallel`.
+Every (model, fold) fit is one task for :mod:`pipeline.engine`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_s
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from pipeline.classes import CLASSES
+from pipeline.engine import Engine, map_tasks, threads_per_task
 from pipeline.errors import UserError
 from pipeline.estimators import SoftVoteEnsemble, align_proba, build_models, set_n_jobs
 from pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -131,40 +132,8 @@ def _run_task(task: dict) -> dict:
     return {"model": task["model"], "split": split.name, **result}
 
 
-def run_tasks(
-    fn, tasks: list, *, scheduler: str = "sync", workers: int = 1, desc: str | None = None,
-    progress: bool = False, name=None,
-) -> list:
-    """Run ``fn`` over ``tasks`` with :mod:`pipeline.parallel`; results in task order.
-
-    A task that kills the process running it (out of memory, a crash in native code) stops
-    the run with a :class:`UserError` that names it, ``name(task)``; the tasks that only
-    shared its pool are rerun, not blamed (``processes`` scheduler and clusters).
-    """
-    from pipeline.parallel import TaskCrash, parse_scheduler
-    from pipeline.parallel import run_tasks as parallel_tasks
-
-    done = parallel_tasks(fn, tasks, scheduler=parse_scheduler(scheduler), workers=workers,
-                          desc=desc, progress=progress, crashes=True)
-    results: list = [None] * len(tasks)
-    for index, result in done:
-        if isinstance(result, TaskCrash):
-            what = name(tasks[index]) if name else f"task {index + 1} of {len(tasks)}"
-            raise UserError(f"{what} killed its worker process ({result.message}); if it ran "
-                            "out of memory, run fewer tasks at once (--workers)")
-        results[index] = result
-    return results
-
-
 def _fit_name(task: dict) -> str:
     return f"fitting {task['model']} on {task['split'].name}"
-
-
-def _threads_per_task(scheduler: str, workers: int) -> int | None:
-    """One thread per fit when fits run side by side; all cores for a sequential run."""
-    if scheduler.startswith("tcp://"):
-        return 1  # a cluster worker runs several tasks at once
-    return None if scheduler == "sync" or workers <= 1 else 1
 
 
 # --- metrics -------------------------------------------------------------------------------
@@ -197,7 +166,7 @@ def cross_validate(
     *,
     seed: int = 42,
     n_splits: int = 10,
-    scheduler: str = "sync",
+    scheduler: Engine | str = "sync",
     workers: int = 1,
     reports_dir: str | Path | None = None,
     progress: bool = False,
@@ -214,8 +183,9 @@ def cross_validate(
     train_params : dict
         ``{model name: hyper-parameters}``.
     seed, n_splits : int
-    scheduler : str
-        ``sync | threads | processes | tcp://HOST:PORT`` for :mod:`pipeline.parallel`.
+    scheduler : Engine or str
+        An open :class:`pipeline.engine.Engine`, or ``sync | threads | processes |
+        tcp://HOST:PORT`` for one opened for this call.
     workers : int
     reports_dir : path, optional
         Where to write metrics.json, summary.md, cv/ and the plots.
@@ -237,13 +207,13 @@ def cross_validate(
         if isinstance(est, SoftVoteEnsemble):
             for member, member_est in est.estimators:
                 fitted.setdefault(member, member_est)
-    n_jobs = _threads_per_task(scheduler, workers)
+    n_jobs = threads_per_task(scheduler, workers)
     tasks = [
         {"model": n, "estimator": e, "split": s, "X": X, "y": y, "n_jobs": n_jobs}
         for n, e in fitted.items()
         for s in splits
     ]
-    results = run_tasks(_run_task, tasks, scheduler=scheduler, workers=workers,
+    results = map_tasks(_run_task, tasks, scheduler=scheduler, workers=workers,
                         desc="cross-validation fits", progress=progress, name=_fit_name)
     by_key = {(r["model"], r["split"]): r for r in results}
     classes = np.array(sorted(set(y)), dtype=object)

@@ -36,9 +36,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.batches import ItemError, map_batches
+from pipeline.engine import Engine, Scheduler
 from pipeline.errors import UserError
-from pipeline.io import atomic_write_json, atomic_write_parquet, atomic_write_text, path_text
-from pipeline.parallel import ItemError, Scheduler, map_batches
+from pipeline.io import (
+    atomic_write_json,
+    atomic_write_parquet,
+    atomic_write_text,
+    check_output_dir,
+    path_text,
+)
 
 FEATURES_FILE = "features.parquet"
 ERRORS_FILE = "errors.csv"
@@ -231,7 +238,7 @@ def update_store(
     featurize: Callable[[str], np.ndarray],
     names: Sequence[str],
     fingerprint: dict[str, Any],
-    scheduler: Scheduler,
+    scheduler: Engine | Scheduler | str,
     workers: int = 1,
     batch_size: int = 100,
     progress: bool = True,
@@ -259,7 +266,7 @@ def update_store(
         JSON-able description of everything that determines the features (parameters,
         versions); a different fingerprint recomputes every clip.
     scheduler, workers, batch_size, progress
-        As in :func:`pipeline.parallel.map_batches`.
+        As in :func:`pipeline.batches.map_batches`.
 
     Returns
     -------
@@ -517,7 +524,7 @@ def extract_to_store(
     folder: str | Path,
     *,
     params: Any,
-    scheduler: Scheduler,
+    scheduler: Engine | Scheduler | str,
     workers: int = 1,
     batch_size: int = 100,
     progress: bool = True,
@@ -525,12 +532,14 @@ def extract_to_store(
     """Featurize a dataset manifest into the store in ``folder`` (see :func:`update_store`).
 
     ``params`` is a ``FeatureParams``; it and the versions of the libraries that compute
-    the features form the cache fingerprint.
+    the features form the cache fingerprint. One run at a time writes into a store: a
+    second one is refused at once (:func:`pipeline.writer_lock.single_writer`).
     """
     from dataclasses import asdict
     from functools import partial
 
     from pipeline.features import REVISION, feature_names
+    from pipeline.writer_lock import single_writer
 
     versions = _versions()
     fingerprint = {
@@ -538,14 +547,19 @@ def extract_to_store(
         "revision": REVISION,
         "versions": {k: versions[k] for k in ("numpy", "scipy", "librosa", "soundfile", "soxr")},
     }
-    return update_store(
-        manifest,
-        folder,
-        featurize=partial(featurize_clip, params=params),
-        names=feature_names(params),
-        fingerprint=fingerprint,
-        scheduler=scheduler,
-        workers=workers,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    # Impossible parameters and an output place that cannot be written are refused before
+    # the lock creates the folder.
+    names = feature_names(params)
+    check_output_dir(folder, "feature store")
+    with single_writer(folder):
+        return update_store(
+            manifest,
+            folder,
+            featurize=partial(featurize_clip, params=params),
+            names=names,
+            fingerprint=fingerprint,
+            scheduler=scheduler,
+            workers=workers,
+            batch_size=batch_size,
+            progress=progress,
+        )

@@ -194,7 +194,7 @@ def features_for(
     store_errors : DataFrame, optional
         The store's error rows (``id, path, kind, message``); those clips are not retried.
     scheduler, workers, batch_size
-        How :mod:`pipeline.parallel` extracts the clips not in the store.
+        How :mod:`pipeline.batches` extracts the clips not in the store.
 
     Returns
     -------
@@ -206,8 +206,8 @@ def features_for(
     """
     from functools import partial
 
+    from pipeline.batches import ItemError, map_batches
     from pipeline.features import feature_names
-    from pipeline.parallel import ItemError, map_batches, parse_scheduler
     from pipeline.store import featurize_clip
 
     names = list(index["feature_names"])
@@ -239,7 +239,7 @@ def features_for(
             )
         done = map_batches(
             partial(featurize_clip, params=params), [paths[i] for i in todo],
-            scheduler=parse_scheduler(scheduler), workers=workers, batch_size=batch_size,
+            scheduler=scheduler, workers=workers, batch_size=batch_size,
             default_kind="no_features", desc="test clip features", progress=False,
         )
         for start, results in done:
@@ -324,7 +324,7 @@ def predict_paths(
     model : str
         A model name or ``"best"``.
     scheduler, workers
-        How :mod:`pipeline.parallel` extracts the features.
+        How :mod:`pipeline.batches` extracts the features.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """Fold-aware hyper-parameter search over a space declared in params.yaml.
 
-Every (candidate, fold) fit is one task for :mod:`pipeline.parallel`; the folds are those of
+Every (candidate, fold) fit is one task for :mod:`pipeline.engine`; the folds are those of
 :func:`pipeline.evaluate.make_splits`, so the search never mixes official folds.
 """
 
@@ -12,16 +12,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
+from pipeline.engine import Engine, map_tasks, threads_per_task
 from pipeline.errors import UserError
 from pipeline.estimators import BASE_MODELS, build_estimator
-from pipeline.evaluate import (
-    _threads_per_task,
-    fit_predict,
-    make_splits,
-    png_bytes,
-    pyplot,
-    run_tasks,
-)
+from pipeline.evaluate import fit_predict, make_splits, png_bytes, pyplot
 from pipeline.io import atomic_write_bytes, atomic_write_json
 from pipeline.train import feature_columns, labelled, xy
 
@@ -72,7 +66,7 @@ def tune(
     search: str = "grid",
     n_iter: int = 20,
     heatmap: list[str] | None = None,
-    scheduler: str = "sync",
+    scheduler: Engine | str = "sync",
     workers: int = 1,
     reports_dir: str | Path | None = None,
     progress: bool = False,
@@ -92,7 +86,7 @@ def tune(
     heatmap : list of two str, optional
         Parameters on the heat-map axes (default: the first two of ``space``).
     scheduler, workers
-        Passed to :mod:`pipeline.parallel`.
+        As in :func:`pipeline.evaluate.cross_validate`.
     reports_dir : path, optional
         Where ``tune_NAME.json`` and ``tune_NAME.png`` are written.
     progress : bool
@@ -109,7 +103,7 @@ def tune(
     X, y = xy(rows, feature_columns(rows))
     protocol, optimistic, splits = make_splits(rows, n_splits=n_splits, seed=seed)
     combos = candidates(space, search=search, n_iter=n_iter, seed=seed)
-    n_jobs = _threads_per_task(scheduler, workers)
+    n_jobs = threads_per_task(scheduler, workers)
     tasks = [
         {
             "candidate": i,
@@ -122,7 +116,7 @@ def tune(
         for i, combo in enumerate(combos)
         for s in splits
     ]
-    results = run_tasks(_run_candidate, tasks, scheduler=scheduler, workers=workers,
+    results = map_tasks(_run_candidate, tasks, scheduler=scheduler, workers=workers,
                         desc=f"tuning {name}", progress=progress,
                         name=lambda t: f"fitting {name} candidate {t['candidate'] + 1} on "
                                        f"{t['split'].name}")

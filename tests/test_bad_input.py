@@ -381,7 +381,7 @@ def test_unwritable_store_folder_is_one_line(capsys, tmp_path, where):
     code, _, err = run(capsys, "features", dataset, "--out", where(tmp_path),
                        "--scheduler", "sync")
     assert code == 2 and err.count("\n") == 1
-    assert "cannot create feature store" in err
+    assert "cannot write feature store" in err
 
 
 @pytest.mark.slow

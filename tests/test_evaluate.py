@@ -8,6 +8,7 @@ import pytest
 from crashers import times_ten_abort_on_13
 from model_tables import TINY, feature_table
 
+from pipeline.engine import map_tasks
 from pipeline.errors import UserError
 from pipeline.estimators import build_estimator
 from pipeline.evaluate import (
@@ -16,7 +17,6 @@ from pipeline.evaluate import (
     cross_validate,
     make_splits,
     report_text,
-    run_tasks,
     write_summary,
 )
 from pipeline.train import feature_columns, xy
@@ -169,11 +169,12 @@ def test_tune_writes_best_params_and_heatmap(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scheduler", ["threads", "processes"])
-def test_parallel_schedulers_give_the_sync_result(scheduler):
+def test_parallel_schedulers_give_the_sync_result(scheduler, local_engine):
     df = feature_table(120)
     names = ["logreg", "xgb"]
     sync = cross_validate(df, names, TINY, scheduler="sync")
-    other = cross_validate(df, names, TINY, scheduler=scheduler, workers=2)
+    other = cross_validate(df, names, TINY, workers=2,
+                           scheduler=local_engine if scheduler == "processes" else scheduler)
     for name in names:
         assert other["models"][name]["accuracy_mean"] == sync["models"][name]["accuracy_mean"]
         pd.testing.assert_frame_equal(other["_details"][name]["predictions"],
@@ -181,11 +182,11 @@ def test_parallel_schedulers_give_the_sync_result(scheduler):
 
 
 @pytest.mark.slow
-def test_a_fit_that_kills_its_worker_is_a_named_error_not_a_traceback():
-    # Tasks 1 and 2 share the pool that task 13 breaks; they are rerun, not blamed.
-    assert run_tasks(times_ten_abort_on_13, [1, 2], scheduler="processes", workers=2) == [10, 20]
-    with pytest.raises(UserError, match=r"^fitting 13 killed its worker process .*--workers"):
-        run_tasks(times_ten_abort_on_13, [1, 13, 2], scheduler="processes", workers=2,
-                  name=lambda task: f"fitting {task}")
+def test_a_fit_that_kills_its_worker_is_a_named_error_not_a_traceback(local_engine):
+    # Tasks 1 and 2 may die with the worker that task 13 kills; they are rerun, not blamed.
+    on = {"scheduler": local_engine}
+    assert map_tasks(times_ten_abort_on_13, [1, 2], **on) == [10, 20]
+    with pytest.raises(UserError, match=r"^fitting 13 killed its worker process; .*--workers"):
+        map_tasks(times_ten_abort_on_13, [1, 13, 2], name=lambda task: f"fitting {task}", **on)
     with pytest.raises(UserError, match=r"^task 2 of 3 killed its worker process"):
-        run_tasks(times_ten_abort_on_13, [1, 13, 2], scheduler="processes", workers=2)
+        map_tasks(times_ten_abort_on_13, [1, 13, 2], **on)

@@ -1,4 +1,4 @@
-"""The parallel engine: scheduler parsing, streaming task results, errors as values."""
+"""The engine: scheduler parsing, streaming task results, errors as values, lifetimes."""
 
 from __future__ import annotations
 
@@ -6,23 +6,24 @@ import operator
 import os
 import time
 from functools import partial
+from pathlib import Path
 
 import pytest
 from crashers import times_ten_abort_on_13
 from dask_cluster import dask_cluster  # noqa: F401  (fixture)
 
+from pipeline.batches import ItemError, map_batches
+from pipeline.engine import Engine, Scheduler, TaskCrash, map_tasks, parse_scheduler, run_tasks
 from pipeline.errors import UserError
-from pipeline.parallel import (
-    ItemError,
-    Scheduler,
-    _process_pool,
-    map_batches,
-    parse_scheduler,
-    run_tasks,
-    shutdown_pools,
-)
 
-LOCAL = ["sync", "threads", "processes"]
+# "cluster" is the session's local cluster (the `processes` engine, started once).
+SCHEDULERS = ["sync", "threads", "cluster"]
+
+
+@pytest.fixture
+def on(request, local_engine):
+    """The scheduler a test is parametrized with: a name, or the session's open engine."""
+    return lambda name: local_engine if name == "cluster" else parse_scheduler(name)
 
 
 class OddItemError(ValueError):
@@ -75,50 +76,32 @@ def test_parse_scheduler_rejects_anything_else(text):
         parse_scheduler(text)
 
 
-@pytest.mark.parametrize("name", LOCAL)
+@pytest.mark.parametrize("name", SCHEDULERS)
 @pytest.mark.parametrize("workers", [1, 2])
-def test_run_tasks_yields_every_task_once(name, workers):
+def test_run_tasks_yields_every_task_once(on, name, workers):
     tasks = list(range(7))
-    got = dict(
-        run_tasks(
-            partial(operator.mul, 3),
-            tasks,
-            scheduler=parse_scheduler(name),
-            workers=workers,
-            progress=False,
-        )
-    )
+    got = dict(run_tasks(partial(operator.mul, 3), tasks, scheduler=on(name), workers=workers,
+                         progress=False))
     assert got == {i: 3 * i for i in tasks}
 
 
-@pytest.mark.parametrize("name", LOCAL)
-def test_run_tasks_streams_results_before_the_end(name):
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_run_tasks_streams_results_before_the_end(on, name):
     # Taking the first result must not require computing every task.
-    stream = run_tasks(
-        partial(operator.add, 1),
-        list(range(50)),
-        scheduler=parse_scheduler(name),
-        workers=2,
-        progress=False,
-    )
+    stream = run_tasks(partial(operator.add, 1), list(range(50)), scheduler=on(name), workers=2,
+                       progress=False)
     first = next(stream)
     stream.close()
     assert first[1] == first[0] + 1
 
 
-@pytest.mark.parametrize("name", LOCAL)
+@pytest.mark.parametrize("name", SCHEDULERS)
 @pytest.mark.parametrize("batch_size", [1, 3, 100])
-def test_map_batches_turns_item_failures_into_values(name, batch_size):
+def test_map_batches_turns_item_failures_into_values(on, name, batch_size):
     items = list(range(10))
     results = {}
-    for start, batch in map_batches(
-        reject_odd,
-        items,
-        scheduler=parse_scheduler(name),
-        workers=2,
-        batch_size=batch_size,
-        progress=False,
-    ):
+    for start, batch in map_batches(reject_odd, items, scheduler=on(name), workers=2,
+                                    batch_size=batch_size, progress=False):
         assert len(batch) == min(batch_size, len(items) - start)
         results.update(enumerate(batch, start))
     assert sorted(results) == items
@@ -128,30 +111,23 @@ def test_map_batches_turns_item_failures_into_values(name, batch_size):
 
 
 def test_map_batches_default_kind_when_the_exception_has_none():
-    [(start, batch)] = map_batches(
-        partial(operator.truediv, 1.0),
-        [2, 0],
-        scheduler=Scheduler("sync"),
-        default_kind="feature_error",
-        progress=False,
-    )
+    [(start, batch)] = map_batches(partial(operator.truediv, 1.0), [2, 0],
+                                   scheduler=Scheduler("sync"), default_kind="feature_error",
+                                   progress=False)
     assert start == 0
     assert batch == [0.5, ItemError("feature_error", "float division by zero")]
 
 
 @pytest.mark.parametrize(("workers", "batch_size"), [(0, 10), (1, 0)])
 def test_bad_sizes_are_user_errors(workers, batch_size):
+    # Refused when the map is called, before anything runs or is written.
     with pytest.raises(UserError):
-        list(
-            map_batches(
-                abs,
-                [1],
-                scheduler=Scheduler("sync"),
-                workers=workers,
-                batch_size=batch_size,
-                progress=False,
-            )
-        )
+        map_batches(abs, [1], scheduler=Scheduler("sync"), workers=workers,
+                    batch_size=batch_size, progress=False)
+
+
+def test_map_tasks_keeps_the_task_order(local_engine):
+    assert map_tasks(partial(operator.sub, 10), [3, 1, 2], scheduler=local_engine) == [7, 9, 8]
 
 
 @pytest.mark.slow
@@ -172,6 +148,14 @@ def test_no_tasks_needs_no_cluster():
     assert list(run_tasks(abs, [], scheduler=parse_scheduler("tcp://127.0.0.1:9"))) == []
 
 
+def test_an_unreachable_cluster_is_refused_at_once():
+    start = time.perf_counter()
+    with pytest.raises(UserError, match="cannot connect to the Dask scheduler at tcp://127"):
+        with Engine("tcp://127.0.0.1:9"):
+            pass
+    assert time.perf_counter() - start < 5  # a refused connection is not retried for 10 s
+
+
 def blas_threads(_: object) -> int:
     import numpy  # noqa: F401  (a fresh worker process loads BLAS only now)
     from threadpoolctl import threadpool_info
@@ -179,26 +163,18 @@ def blas_threads(_: object) -> int:
     return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
 
 
-@pytest.mark.parametrize("name", LOCAL)
-def test_tasks_run_with_one_blas_thread(name):
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_tasks_run_with_one_blas_thread(on, name):
     # The same thread count everywhere is what makes float results scheduler-independent.
-    got = run_tasks(
-        blas_threads, [0, 1], scheduler=parse_scheduler(name), workers=2, progress=False
-    )
+    got = run_tasks(blas_threads, [0, 1], scheduler=on(name), workers=2, progress=False)
     assert dict(got) == {0: 1, 1: 1}
 
 
 # --- items that kill their worker process ---------------------------------------------
 def _crash_results(scheduler, items, batch_size, workers=2):
     results = {}
-    for start, batch in map_batches(
-        times_ten_abort_on_13,
-        items,
-        scheduler=scheduler,
-        workers=workers,
-        batch_size=batch_size,
-        progress=False,
-    ):
+    for start, batch in map_batches(times_ten_abort_on_13, items, scheduler=scheduler,
+                                    workers=workers, batch_size=batch_size, progress=False):
         results.update(enumerate(batch, start))
     return results
 
@@ -213,20 +189,22 @@ def _assert_only_13_crashed(results, items):
 
 
 @pytest.mark.slow
-def test_an_item_that_kills_its_process_is_an_error_row():
-    # The pool breaks; its wave reruns one task at a time, the crashing batch is bisected
-    # down to the one item, and the pool is recreated for the items after it.
+def test_an_item_that_kills_its_process_is_an_error_row(local_engine):
+    # The worker dies, the cluster replaces it, the crashing batch is bisected down to the
+    # one item, and that item is convicted only after it also kills a worker alone.
     items = [1, 2, 13, 4, 5, 6, 7]
-    results = _crash_results(Scheduler("processes"), items, batch_size=3)
+    results = _crash_results(local_engine, items, batch_size=3)
     _assert_only_13_crashed(results, items)
+    assert map_tasks(abs, [-1], scheduler=local_engine) == [1]  # the cluster still serves
 
 
-def test_without_isolation_a_crash_stops_the_run():
-    from concurrent.futures.process import BrokenProcessPool
-
-    with pytest.raises(BrokenProcessPool):
-        list(run_tasks(times_ten_abort_on_13, [13], scheduler=Scheduler("processes"),
-                       workers=1, progress=False))
+def test_a_task_that_kills_its_worker_is_a_value_of_run_tasks(local_engine):
+    got = dict(run_tasks(times_ten_abort_on_13, [1, 13, 2], scheduler=local_engine,
+                         progress=False))
+    assert sorted(got) == [0, 1, 2]
+    assert isinstance(got[1], TaskCrash)
+    # A task queued on the dying worker dies with it: callers rerun such tasks alone.
+    assert got[0] in (10, TaskCrash(got[1].message)) and got[2] in (20, TaskCrash(got[1].message))
 
 
 @pytest.mark.slow
@@ -238,14 +216,14 @@ def test_an_item_that_kills_cluster_workers_is_an_error_row(dask_cluster):  # no
     _assert_only_13_crashed(results, items)
 
 
-# --- ending the shared worker processes -----------------------------------------------
+# --- lifetimes: an engine's workers end with its `with` block -------------------------
 def _worker_pid(_task) -> int:
     return os.getpid()
 
 
-def _pool_pid() -> int:
-    [(_, pid)] = run_tasks(_worker_pid, [0], scheduler=Scheduler("processes"), progress=False)
-    return pid
+def _pid_then_sleep(path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(3600)
 
 
 def _exited(pid: int) -> bool:
@@ -256,23 +234,18 @@ def _exited(pid: int) -> bool:
     return False
 
 
-def test_shutdown_pools_ends_idle_workers_and_later_runs_start_afresh():
-    first = _pool_pid()
-    assert _pool_pid() == first  # the pool is kept between runs
-    assert shutdown_pools() == 0
-    assert _exited(first)
-    second = _pool_pid()
-    assert second != first
-    shutdown_pools()
-    assert _exited(second)
-
-
-def test_shutdown_pools_kills_a_worker_that_never_ends():
-    # A task still running at the end must not hang the program's exit.
-    future = _process_pool(1).submit(time.sleep, 3600)
-    while not future.running():
-        time.sleep(0.05)
-    assert shutdown_pools(timeout=1.0) == 1
-    assert future.done()
-    assert _pool_pid() > 0  # a fresh pool serves the next run
-    shutdown_pools()
+@pytest.mark.slow
+def test_the_with_block_ends_the_workers_even_a_busy_one(tmp_path):
+    marker = tmp_path / "pid"
+    with Engine("processes", workers=2) as engine:
+        pids = {pid for _, pid in run_tasks(_worker_pid, range(4), scheduler=engine,
+                                            progress=False)}
+        assert pids and os.getpid() not in pids
+        busy = engine.client().submit(_pid_then_sleep, str(marker), pure=False)
+        while not marker.exists() or not marker.read_text():
+            time.sleep(0.05)
+        pids.add(int(marker.read_text()))
+        start = time.perf_counter()
+    assert time.perf_counter() - start < 30  # the sleeping task does not hold the exit
+    assert not busy.done() or busy.status != "finished"
+    assert all(_exited(pid) for pid in pids)

@@ -13,7 +13,6 @@ import pytest
 from crashers import CRASH_MARK, file_stats_abort_on_mark
 
 from pipeline.errors import UserError
-from pipeline.parallel import Scheduler
 from pipeline.store import (
     ERRORS_FILE,
     FEATURES_FILE,
@@ -90,7 +89,7 @@ def update(manifest, out, *, featurize=toy_featurize, fingerprint=None, schedule
         featurize=featurize,
         names=NAMES,
         fingerprint=fingerprint or {"version": 1},
-        scheduler=Scheduler(scheduler),
+        scheduler=scheduler,
         progress=False,
         **{"batch_size": 3, "workers": 2, **kw},
     )
@@ -142,10 +141,11 @@ def test_meta_describes_the_run(tmp_path):
 
 
 @pytest.mark.parametrize("scheduler", ["threads", "processes"])
-def test_schedulers_write_identical_stores(tmp_path, scheduler):
+def test_schedulers_write_identical_stores(tmp_path, scheduler, local_engine):
     manifest = make_manifest(tmp_path / "clips")
     update(manifest, tmp_path / "sync", scheduler="sync")
-    update(manifest, tmp_path / scheduler, scheduler=scheduler)
+    update(manifest, tmp_path / scheduler,
+           scheduler=local_engine if scheduler == "processes" else scheduler)
     pd.testing.assert_frame_equal(
         read_features(tmp_path / scheduler), read_features(tmp_path / "sync")
     )
@@ -258,7 +258,7 @@ def test_read_meta_of_a_missing_store_is_a_user_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_clip_that_kills_its_worker_is_an_error_row(tmp_path):
+def test_a_clip_that_kills_its_worker_is_an_error_row(tmp_path, local_engine):
     manifest = make_manifest(tmp_path / "clips", n=6)
     crash = tmp_path / "clips" / f"c06-{CRASH_MARK}.txt"
     crash.write_text("takes its worker down")
@@ -267,11 +267,11 @@ def test_a_clip_that_kills_its_worker_is_an_error_row(tmp_path):
     manifest = pd.concat([manifest, pd.DataFrame([row])], ignore_index=True)
     manifest.attrs.update(layout="folder", root=str(tmp_path / "clips"), missing=["c08"])
     summary = update(manifest, tmp_path / "store", featurize=file_stats_abort_on_mark,
-                     scheduler="processes", batch_size=3)
+                     scheduler=local_engine, batch_size=3)
     errors = pd.read_csv(tmp_path / "store" / ERRORS_FILE)
     assert errors.loc[errors["id"] == "c06", "kind"].tolist() == ["worker_crash"]
     assert summary.featurized == 6 and summary.failed == {"worker_crash": 1}
     # The crash is remembered like any error row: a rerun does not crash workers again.
     again = update(manifest, tmp_path / "store", featurize=file_stats_abort_on_mark,
-                   scheduler="processes", batch_size=3)
+                   scheduler=local_engine, batch_size=3)
     assert (again.processed, again.failed) == (0, {"worker_crash": 1})

@@ -111,7 +111,6 @@ def test_score_missing_file(tmp_path, capsys):
 def av_models(tmp_path_factory):
     """A generated AV tree with two damaged test clips, its feature store, trained models."""
     from pipeline.datasets.synth import generate
-    from pipeline.parallel import parse_scheduler
     from pipeline.store import extract_to_store, read_features, read_meta
 
     root = tmp_path_factory.mktemp("av")
@@ -124,7 +123,7 @@ def av_models(tmp_path_factory):
     (root / "av" / "Test" / f"{bad_ids[1]}.wav").unlink()  # missing
     store = root / "features"
     extract_to_store(read_dataset(root / "av"), store, params=FeatureParams(),
-                     scheduler=parse_scheduler("sync"), progress=False)
+                     scheduler="sync", progress=False)
     models = root / "models"
     train_models(read_features(store), ["logreg"], TINY, seed=0, out_dir=models,
                  feature_params=read_meta(store)["fingerprint"]["params"])

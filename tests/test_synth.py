@@ -1,6 +1,7 @@
 """The embedded synthetic dataset: plan, files, layouts, determinism and the CLI."""
 
 import io
+import json
 import re
 import subprocess
 import sys
@@ -257,7 +258,7 @@ def test_a_record_naming_files_outside_out_is_not_trusted(tmp_path):
     out = tmp_path / "out"
     (out / "UrbanSound8K").mkdir(parents=True)
     (out / synth.RECORD).write_text(
-        '{"format": "%s", "files": ["../precious.csv"]}' % synth.RECORD_FORMAT
+        json.dumps({"format": synth.RECORD_FORMAT, "files": ["../precious.csv"]})
     )
     with pytest.raises(UserError, match="did not write"):
         synth.generate(out, layout="us8k", clips=5, seed=0)

@@ -1,0 +1,169 @@
+"""Processes and interrupts: signals end a command's workers, one writer per store, and bad
+scheduler arguments are refused before anything is written."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dask_cluster import REPO
+
+from pipeline.cli import main
+from pipeline.datasets.synth import generate
+from pipeline.store import FEATURES_FILE, PARTS_DIR
+from pipeline.writer_lock import LOCK_FILE
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, layout="us8k", clips=30, seed=7)
+    return root / "UrbanSound8K"
+
+
+def urbansound(*args: object) -> list[str]:
+    """The ``urbansound`` command of this interpreter's environment."""
+    script = Path(sys.executable).with_name("urbansound")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "pipeline"]
+    return [*command, *map(str, args)]
+
+
+def start_features(dataset: Path, out: Path, *args: object) -> subprocess.Popen:
+    """``urbansound features`` in its own session (so its processes can be found after it)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [
+        str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen(
+        urbansound("features", dataset, "--out", out, "--batch-size", 1, *args),
+        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True)
+
+
+def wait_for_a_part(proc: subprocess.Popen, out: Path) -> None:
+    """Return once a first batch is persisted: the workers are up and running tasks."""
+    while not list(out.glob(f"{PARTS_DIR}/*/[!.]*.parquet")):
+        try:
+            proc.wait(timeout=0.02)
+        except subprocess.TimeoutExpired:
+            continue
+        pytest.fail(f"the run ended (exit {proc.returncode}) before writing a batch")
+
+
+def session_processes(session: int) -> list[str]:
+    """``PID command`` of every living process of a session (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue  # not a process, or it ended meanwhile
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z" and int(fields[3]) == session:
+            found.append(f"{entry.name} {cmdline.strip()}")
+    return found
+
+
+def assert_nothing_survives(session: int) -> None:
+    # The command has exited; its workers and resource tracker follow within moments.
+    deadline = time.monotonic() + 10
+    while session_processes(session) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert session_processes(session) == []
+
+
+# --- signals --------------------------------------------------------------------------
+def interrupted_run(dataset: Path, out: Path, send) -> tuple[int, str, int]:
+    """A local-cluster run signalled by ``send(proc)`` once it runs tasks: (code, err, pid)."""
+    proc = start_features(dataset, out, "--scheduler", "processes", "--workers", 2)
+    try:
+        wait_for_a_part(proc, out)
+        send(proc)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    return proc.returncode, err, proc.pid
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_workers(dataset, tmp_path):
+    # To the command only, as `kill -TERM $!` does.
+    code, err, pid = interrupted_run(dataset, tmp_path / "out",
+                                     lambda proc: proc.send_signal(signal.SIGTERM))
+    assert code == 128 + signal.SIGTERM
+    assert err.strip().splitlines()[-1] == "urbansound features: terminated"
+    assert_nothing_survives(pid)
+    assert not (tmp_path / "out" / LOCK_FILE).exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_one_line_and_ends_the_workers(dataset, tmp_path):
+    # A terminal's Ctrl-C reaches the whole process group.
+    code, err, pid = interrupted_run(dataset, tmp_path / "out",
+                                     lambda proc: os.killpg(proc.pid, signal.SIGINT))
+    assert code == 128 + signal.SIGINT
+    assert "Traceback" not in err
+    # Besides the progress bar (redrawn after carriage returns), one line.
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert [line for line in lines if not line.startswith("features:")] == [
+        "urbansound features: interrupted"]
+    assert_nothing_survives(pid)
+
+
+# --- one writer per store ---------------------------------------------------------------
+@pytest.mark.slow
+def test_a_second_writer_is_refused_at_once_naming_the_first(dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    other = tmp_path / "other.yaml"
+    other.write_text("features: {hop_length: 256}\n")
+    first = start_features(dataset, out, "--scheduler", "sync")
+    try:
+        wait_for_a_part(first, out)
+        start = time.perf_counter()
+        code = main(["--params", str(other), "features", str(dataset), "--out", str(out),
+                     "--scheduler", "sync"])
+        seconds = time.perf_counter() - start
+        err = capsys.readouterr().err
+        _, first_err = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert code == 2 and seconds < 10
+    assert err.count("\n") == 1 and f"(PID {first.pid}) is writing into {out}" in err
+    assert first.returncode == 0, first_err  # the first run was not disturbed
+    assert (out / FEATURES_FILE).is_file() and not (out / LOCK_FILE).exists()
+
+
+def test_a_stale_lock_is_taken_over(dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (out / LOCK_FILE).write_text(f"{dead.pid}\n")  # left by a run that was killed
+    assert main(["features", str(dataset), "--out", str(out), "--scheduler", "sync"]) == 0
+    assert (out / FEATURES_FILE).is_file() and not (out / LOCK_FILE).exists()
+
+
+# --- refused before anything is written -------------------------------------------------
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("args", [
+    ["--workers", "0"],
+    ["--scheduler", "processes", "--workers", "-1"],
+    ["--scheduler", "tcp://127.0.0.1:{port}"],
+])
+def test_bad_scheduler_arguments_write_nothing(dataset, tmp_path, capsys, args):
+    out = tmp_path / "out"
+    args = [a.format(port=_closed_port()) for a in args]
+    assert main(["features", str(dataset), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
