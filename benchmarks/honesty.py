@@ -96,8 +96,10 @@ def run_seed(seed: int, args, params) -> dict:
     true = rows["id"].map(truth).to_numpy()
     precision, recall = pairwise_precision_recall(inferred, true)
     train_params = {n: getattr(params.train, n) for n in MODELS}
+    n_splits = args.n_splits or params.evaluate.n_splits
+    inner = args.inner_splits or params.tune.inner_splits
     cv = {"scheduler": args.scheduler, "workers": args.workers, "seed": params.seed,
-          "n_splits": params.evaluate.n_splits}
+          "n_splits": n_splits}
     honest = cross_validate(table, args.models, train_params, **cv)
     with_truth = table.copy()
     with_truth["group"] = with_truth["id"].map(truth).where(with_truth["label"].notna())
@@ -121,8 +123,8 @@ def run_seed(seed: int, args, params) -> dict:
     result["tuning"] = {}
     for name in args.tune:
         out = tune(table, name, TUNE_SPACES[name], base_params=train_params[name],
-                   seed=params.seed, n_splits=params.evaluate.n_splits, nested=True,
-                   inner_splits_count=params.tune.inner_splits, scheduler=args.scheduler,
+                   seed=params.seed, n_splits=n_splits, nested=True,
+                   inner_splits_count=inner, scheduler=args.scheduler,
                    workers=args.workers)
         tuned = {**train_params, name: {**train_params[name], **out["best_params"]}}
         lb = leaderboard(table, [name], tuned, seed=params.seed, store=store, root=root,
@@ -169,6 +171,10 @@ def main() -> None:
     parser.add_argument("--scheduler", default="processes")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
+    parser.add_argument("--n-splits", type=int, default=None,
+                        help="CV splits (default: evaluate.n_splits)")
+    parser.add_argument("--inner-splits", type=int, default=None,
+                        help="inner splits of the nested search (default: tune.inner_splits)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
     params = load_params(args.params)
