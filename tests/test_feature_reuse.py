@@ -30,11 +30,15 @@ def _test_rows(folder):
 
 @pytest.fixture(scope="module")
 def two_folders(tmp_path_factory):
-    """Two generated AV trees with the same IDs for different clips; a store and models of
-    the first."""
+    """Two AV trees with the same IDs for different clips; a store and models of the first."""
     root = tmp_path_factory.mktemp("collide")
     generate(root / "a", layout="av", clips=40, seed=3)
-    generate(root / "b", layout="av", clips=40, seed=4)
+    # The other folder: the same test IDs, each holding another clip's audio.
+    shutil.copytree(root / "a", root / "b")
+    clips = sorted((root / "b" / "av" / "Test").glob("*.wav"))
+    audio = [c.read_bytes() for c in clips]
+    for clip, data in zip(clips, audio[1:] + audio[:1], strict=True):
+        clip.write_bytes(data)
     store = root / "store"
     extract_to_store(read_dataset(root / "a" / "av"), store, params=FeatureParams(),
                      scheduler=parse_scheduler("sync"), progress=False)
