@@ -87,7 +87,25 @@ def _cmd_features(args: argparse.Namespace, params: Params) -> int:
         + f"; {summary.processed} processed, {summary.reused} from cache"
         + f" [{engine.scheduler}] -> {summary.folder}"
     )
+    _write_inferred_groups(args.out)
     return 0
+
+
+def _write_inferred_groups(folder: str) -> None:
+    """Write the recording groups inferred for a table without folds or groups."""
+    from pipeline.groups import recording_groups, write_groups
+    from pipeline.store import read_features
+    from pipeline.train import labelled
+
+    table = read_features(folder)
+    rows = table[table["label"].notna()]
+    if rows.empty or rows["fold"].notna().all():
+        return
+    groups, source = recording_groups(labelled(rows))
+    if source == "inferred":
+        path = write_groups(rows["id"], groups, folder)
+        print(f"{len(set(groups))} recording groups inferred for {len(rows)} labelled clips "
+              f"(no folds or groups in the table) -> {path}")
 
 
 # --- train -----------------------------------------------------------------------------
@@ -216,15 +234,27 @@ def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
         out = tune(table, args.model, space, base_params=_train_params(params)[args.model],
                    seed=params.seed, n_splits=params.evaluate.n_splits,
                    search=params.tune.search, n_iter=params.tune.n_iter,
-                   heatmap=params.tune.heatmap.get(args.model), scheduler=engine,
+                   heatmap=params.tune.heatmap.get(args.model), nested=params.tune.nested,
+                   inner_splits_count=params.tune.inner_splits, scheduler=engine,
                    reports_dir=args.reports, progress=True)
+    print("mean CV accuracy of each candidate (the top one is selection-biased):")
     for row in sorted(out["results"], key=lambda r: -r["accuracy_mean"]):
         print(f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}  {row['params']}")
     print(f"protocol: {out['protocol']}")
     print(f"best {args.model} parameters: {out['best_params']} "
-          f"(accuracy {out['best_accuracy']:.4f})")
+          f"(accuracy {out['best_accuracy']:.4f}, selection-biased: optimistic)")
+    if out["nested"]:
+        n = out["nested"]
+        print(f"nested CV estimate of the whole search: {n['accuracy_mean']:.4f} ± "
+              f"{n['accuracy_std']:.4f} (unbiased: chosen on inner folds, scored on outer ones)")
     written = [f"{args.reports}/tune_{args.model}.{ext}" for ext in ("json", "png")]
     print("written: " + ", ".join(w for w in written if Path(w).is_file()))
+    if args.apply:
+        from pipeline.config import DEFAULT_PARAMS_FILE
+        from pipeline.params_update import apply_params
+
+        path = apply_params(args.params or DEFAULT_PARAMS_FILE, args.model, out["best_params"])
+        print(f"{path}: train.{args.model} updated with {out['best_params']}")
     return 0
 
 
@@ -237,16 +267,11 @@ def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
     check_output_file(args.out, "submission file")
     manifest = read_dataset(test)
     rows = manifest[manifest["split"] == "test"].reset_index(drop=True)
-    store = errors = None
-    if args.features and (Path(args.features) / "features.parquet").is_file():
-        from pipeline.store import read_errors
-
-        store, _ = _read_store(args.features)
-        errors = read_errors(args.features)
+    # Only the store's cache of these very files, with the models' feature parameters.
     with _engine(args, params) as engine:
         result = make_submission(rows, args.models, args.out,
-                                 model=args.model or params.submit.model, store=store,
-                                 store_errors=errors, scheduler=engine)
+                                 model=args.model or params.submit.model,
+                                 store=args.features or None, scheduler=engine)
     print(f"model {result['model']}: {result['n']} test clips → {result['out']}")
     print("predicted: " + ", ".join(f"{c} {k}" for c, k in result["counts"].items() if k))
     warnings = result["warnings"]
@@ -427,6 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
+    p.add_argument("--apply", action="store_true",
+                   help="write best_params into train.MODEL of the params file")
     p.set_defaults(handler=_cmd_tune)
 
     p = sub.add_parser("submit", help="write the leaderboard submission (ID,Class)")

@@ -67,7 +67,7 @@ class ParallelParams:
 class TrainParams:
     """Model hyper-parameters, one mapping per registered model."""
 
-    models: tuple[str, ...] = ("logreg", "ffnn", "rf", "xgb")
+    models: tuple[str, ...] = ("logreg", "ffnn", "rf", "xgb", "ensemble")
     logreg: dict = field(default_factory=dict)
     ffnn: dict = field(default_factory=dict)
     rf: dict = field(default_factory=dict)
@@ -90,6 +90,8 @@ class TuneParams:
     search: str = "grid"  # grid | random
     n_iter: int = 20  # candidates drawn by a random search
     heatmap: dict = field(default_factory=dict)  # model name → [param on y, param on x]
+    nested: bool = True  # also estimate the whole search by nested CV (unbiased)
+    inner_splits: int = 3  # inner folds in each outer training part of the nested CV
 
 
 @dataclass(frozen=True)
@@ -179,15 +181,21 @@ def load_params(path: str | Path | None = None) -> Params:
         if not path.exists():
             return Params()
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"params file not found: {path}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read params file {path}: {exc.strerror}") from None
+    text = read_params_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         raise UserError(f"params file {path} is not valid YAML: {first}") from None
     return _build(Params, data, "")
+
+
+def read_params_text(path: str | Path) -> str:
+    """The text of params file ``path``; a missing or unreadable file is a :class:`UserError`."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"params file not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read params file {path}: {exc.strerror}") from None

@@ -12,6 +12,7 @@ splits or feature subsampling, the networks stop early.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -127,10 +128,16 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
         self.estimators = estimators
         self.weights = weights
 
-    def fit(self, X, y):
-        """Fit a clone of every member on ``X`` (n_samples, n_features), ``y`` (n_samples,)."""
+    def fit(self, X, y, groups=None):
+        """Fit a clone of every member on ``X`` (n_samples, n_features), ``y`` (n_samples,).
+
+        ``groups`` (n_samples,), the recording of every row, reaches the members that use
+        it (the network's early stopping).
+        """
         self.classes_ = np.unique(np.asarray(y))
-        self.named_estimators_ = {name: clone(est).fit(X, y) for name, est in self.estimators}
+        self.named_estimators_ = {
+            name: fit_with_groups(clone(est), X, y, groups) for name, est in self.estimators
+        }
         self.n_features_in_ = np.asarray(X).shape[1]
         return self
 
@@ -146,6 +153,39 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predicted labels, shape (n_samples,)."""
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def _takes_groups(estimator) -> bool:
+    return "groups" in inspect.signature(estimator.fit).parameters
+
+
+def fit_with_groups(estimator, X, y, groups=None):
+    """``estimator.fit(X, y)``, passing the recording ``groups`` to the parts that use them.
+
+    A scikit-learn ``Pipeline`` routes them to its final step as ``NAME__groups`` (its
+    fit parameters), the ensemble hands them to its members; other models ignore them.
+
+    Parameters
+    ----------
+    estimator : unfitted classifier
+    X : ndarray, shape (n_samples, n_features)
+    y : ndarray, shape (n_samples,)
+    groups : ndarray, shape (n_samples,), optional
+
+    Returns
+    -------
+    The fitted ``estimator``.
+    """
+    if groups is None:
+        return estimator.fit(X, y)
+    if isinstance(estimator, Pipeline):
+        name, last = estimator.steps[-1]
+        if _takes_groups(last):
+            return estimator.fit(X, y, **{f"{name}__groups": groups})
+        return estimator.fit(X, y)
+    if _takes_groups(estimator):
+        return estimator.fit(X, y, groups=groups)
+    return estimator.fit(X, y)
 
 
 def align_proba(proba: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:

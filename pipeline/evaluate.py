@@ -4,8 +4,14 @@ The protocol follows what the data allows:
 
 - official folds known (UrbanSound8K): leave-one-fold-out over them, never mixing folds;
 - recording groups known but no folds: ``StratifiedGroupKFold`` (no recording on both sides);
-- neither (the Analytics Vidhya training table): ``StratifiedKFold``, with a loud warning that
-  slices of one recording can sit in train and test, so the estimate is optimistic.
+- neither (the Analytics Vidhya training table): recording groups are inferred from the
+  features (:mod:`pipeline.groups`) and ``StratifiedGroupKFold`` runs over them
+  (``inferred-groups``); a random ``StratifiedKFold`` is reported beside it, labelled
+  optimistic, since slices of one recording then sit in train and test;
+- no groups can be inferred either (a table without band features): ``StratifiedKFold``
+  alone, with a loud warning that the estimate is optimistic.
+
+The best model is chosen from the honest protocol only (:func:`pipeline.selection.best_model`).
 
 Every (model, fold) fit is one task for :mod:`pipeline.engine`.
 """
@@ -15,85 +21,41 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from pipeline.classes import CLASSES
 from pipeline.engine import Engine, map_tasks, threads_per_task
 from pipeline.errors import UserError
-from pipeline.estimators import SoftVoteEnsemble, align_proba, build_models, set_n_jobs
-from pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from pipeline.train import feature_columns, labelled, xy
-
-OPTIMISTIC_WARNING = (
-    "WARNING: no official folds and no recording groups: clips of one recording can be in "
-    "both train and test, so this accuracy is OPTIMISTIC (typically by 10-30 points)."
+from pipeline.estimators import (
+    SoftVoteEnsemble,
+    align_proba,
+    build_models,
+    fit_with_groups,
+    set_n_jobs,
 )
-
-
-@dataclass(frozen=True)
-class Split:
-    """One cross-validation split: a name (the held-out fold) and row positions."""
-
-    name: str
-    train: np.ndarray
-    test: np.ndarray
-
-
-def make_splits(
-    df: pd.DataFrame, *, n_splits: int = 10, seed: int = 42
-) -> tuple[str, bool, list[Split]]:
-    """Choose the protocol for labelled rows ``df`` and return its splits.
-
-    Parameters
-    ----------
-    df : DataFrame
-        Labelled rows (``label``; ``fold`` and ``group`` used when every row has one).
-    n_splits : int
-        Number of splits when there are no official folds.
-    seed : int
-
-    Returns
-    -------
-    protocol : str
-    optimistic : bool
-        True when the estimate can be inflated by recording leakage.
-    splits : list of Split
-    """
-    y = df["label"].astype(str).to_numpy()
-    folds = df["fold"] if "fold" in df.columns else pd.Series(pd.NA, index=df.index)
-    groups = df["group"] if "group" in df.columns else pd.Series(pd.NA, index=df.index)
-    if folds.notna().all() and folds.nunique() >= 2:
-        values = folds.astype(int).to_numpy()
-        splits = [
-            Split(f"fold{f}", np.flatnonzero(values != f), np.flatnonzero(values == f))
-            for f in sorted(set(values))
-        ]
-        return f"official-folds (leave-one-fold-out, {len(splits)} folds)", False, splits
-    if groups.notna().all() and groups.nunique() >= 2:
-        k = min(n_splits, groups.nunique())
-        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-        parts = splitter.split(np.zeros(len(y)), y, groups.astype(str).to_numpy())
-        protocol = f"stratified-group-kfold ({k} splits, recordings kept together)"
-        return protocol, False, [Split(f"split{i + 1}", a, b) for i, (a, b) in enumerate(parts)]
-    smallest = int(pd.Series(y).value_counts().min())
-    k = min(n_splits, smallest)
-    if k < 2:
-        raise UserError("too few labelled clips per class for cross-validation (need >= 2)")
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-    parts = splitter.split(np.zeros(len(y)), y)
-    protocol = f"stratified-kfold ({k} splits; optimistic: no recording groups)"
-    return protocol, True, [Split(f"split{i + 1}", a, b) for i, (a, b) in enumerate(parts)]
+from pipeline.groups import recording_groups
+from pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from pipeline.selection import best_model
+from pipeline.splits import (
+    INFERRED_PROTOCOL,
+    OPTIMISTIC_WARNING,
+    RANDOM_SPLIT_NOTE,
+    Split,
+    make_splits,
+    random_splits,
+)
+from pipeline.train import feature_columns, labelled, xy
 
 
 # --- tasks ---------------------------------------------------------------------------------
-def fit_predict(estimator, X_train, y_train, X_test, *, n_jobs: int | None = None) -> dict:
+def fit_predict(
+    estimator, X_train, y_train, X_test, *, n_jobs: int | None = None, groups=None
+) -> dict:
     """Fit a clone of ``estimator`` and predict the test rows (one CV task).
 
     Parameters
@@ -105,6 +67,9 @@ def fit_predict(estimator, X_train, y_train, X_test, *, n_jobs: int | None = Non
     n_jobs : int, optional
         Threads of the model's own parallelism (forest, boosting); 1 when several fits
         run side by side.
+    groups : ndarray, shape (n_train,), optional
+        Recording of every training row; a network's early-stopping validation part then
+        holds whole recordings (see :func:`pipeline.estimators.fit_with_groups`).
 
     Returns
     -------
@@ -115,7 +80,7 @@ def fit_predict(estimator, X_train, y_train, X_test, *, n_jobs: int | None = Non
     if n_jobs is not None:
         set_n_jobs(model, n_jobs)
     start = time.perf_counter()
-    model.fit(X_train, y_train)
+    fit_with_groups(model, X_train, y_train, groups)
     seconds = time.perf_counter() - start
     return {
         "proba": model.predict_proba(X_test),
@@ -126,8 +91,10 @@ def fit_predict(estimator, X_train, y_train, X_test, *, n_jobs: int | None = Non
 
 def _run_task(task: dict) -> dict:
     X, y, split = task["X"], task["y"], task["split"]
+    groups = task.get("groups")
     result = fit_predict(
-        task["estimator"], X[split.train], y[split.train], X[split.test], n_jobs=task["n_jobs"]
+        task["estimator"], X[split.train], y[split.train], X[split.test], n_jobs=task["n_jobs"],
+        groups=None if groups is None else groups[split.train],
     )
     return {"model": task["model"], "split": split.name, **result}
 
@@ -200,6 +167,11 @@ def cross_validate(
     rows = labelled(features)
     X, y = xy(rows, feature_columns(rows))
     protocol, optimistic, splits = make_splits(rows, n_splits=n_splits, seed=seed)
+    groups, _ = recording_groups(rows)
+    # Beside inferred groups, the random split a user would otherwise run, to show the gap.
+    compared = (random_splits(rows, n_splits=n_splits, seed=seed)[2]
+                if protocol.startswith(INFERRED_PROTOCOL) else [])
+    compared = [Split(f"random-{s.name}", s.train, s.test) for s in compared]
     estimators = build_models(names, train_params, seed=seed)
     # An ensemble needs its members' fold probabilities, fitted or not reported on their own.
     fitted = {n: e for n, e in estimators.items() if not isinstance(e, SoftVoteEnsemble)}
@@ -209,15 +181,38 @@ def cross_validate(
                 fitted.setdefault(member, member_est)
     n_jobs = threads_per_task(scheduler, workers)
     tasks = [
-        {"model": n, "estimator": e, "split": s, "X": X, "y": y, "n_jobs": n_jobs}
+        {"model": n, "estimator": e, "split": s, "X": X, "y": y, "n_jobs": n_jobs,
+         "groups": groups}
         for n, e in fitted.items()
-        for s in splits
+        for s in [*splits, *compared]
     ]
     results = map_tasks(_run_task, tasks, scheduler=scheduler, workers=workers,
                         desc="cross-validation fits", progress=progress, name=_fit_name)
     by_key = {(r["model"], r["split"]): r for r in results}
     classes = np.array(sorted(set(y)), dtype=object)
-    out_of_fold: dict[str, dict] = {}
+    out_of_fold = _out_of_fold(names, estimators, splits, by_key, classes)
+    metrics = _collect(rows, y, protocol, optimistic, out_of_fold)
+    if compared:
+        random = _collect(rows, y, "random", True, _out_of_fold(names, estimators, compared,
+                                                                 by_key, classes))
+        for name, summary in random["models"].items():
+            metrics["models"][name]["random_split"] = {
+                "accuracy_mean": summary["accuracy_mean"],
+                "accuracy_std": summary["accuracy_std"],
+                "macro_f1_mean": summary["macro_f1_mean"],
+                "optimistic": True,
+            }
+        metrics["random_split"] = RANDOM_SPLIT_NOTE
+    metrics["store_digest"] = features.attrs.get("store_digest")
+    if reports_dir is not None:
+        write_reports(metrics, reports_dir)
+    return metrics
+
+
+def _out_of_fold(names, estimators, splits, by_key, classes) -> dict[str, list]:
+    """Per model, ``(split, predicted classes, fit seconds)`` of every split; an ensemble's
+    prediction is the soft vote of its members' fold probabilities."""
+    out_of_fold: dict[str, list] = {}
     for name in names:
         est = estimators[name]
         per_split = []
@@ -233,11 +228,7 @@ def cross_validate(
                 seconds = r["fit_seconds"]
             per_split.append((s, classes[np.argmax(proba, axis=1)], seconds))
         out_of_fold[name] = per_split
-    metrics = _collect(rows, y, protocol, optimistic, out_of_fold)
-    metrics["store_digest"] = features.attrs.get("store_digest")
-    if reports_dir is not None:
-        write_reports(metrics, reports_dir)
-    return metrics
+    return out_of_fold
 
 
 def _collect(rows, y, protocol, optimistic, out_of_fold) -> dict:
@@ -261,13 +252,13 @@ def _collect(rows, y, protocol, optimistic, out_of_fold) -> dict:
         predictions = pd.concat(frames, ignore_index=True)
         models[name] = summarise(name, folds, predictions["actual"], predictions["predicted"])
         details[name] = {"folds": folds, "predictions": predictions}
-    best = max(models, key=lambda n: models[n]["accuracy_mean"])
     return {
         "protocol": protocol,
         "optimistic": optimistic,
         **({"warning": OPTIMISTIC_WARNING} if optimistic else {}),
         "n_clips": int(len(y)),
-        "best": best,
+        "best": best_model({n: m["accuracy_mean"] for n, m in models.items()},
+                           optimistic=optimistic),
         "models": models,
         "_details": details,
     }
@@ -281,17 +272,27 @@ def summary_markdown(metrics: dict) -> str:
         lines += [f"> **{metrics['warning']}**", ""]
     lines += [
         f"Protocol: {metrics['protocol']}; {metrics['n_clips']} labelled clips; "
-        f"best: **{metrics['best']}**.",
+        f"best: **{metrics['best']}** (chosen on this protocol only).",
         "",
         *([f"Left out: {left_out_note(metrics)}", ""] if metrics.get("left_out") else []),
-        "| model | accuracy (mean ± std) | macro F1 | fit s / fold |",
-        "|---|---|---|---|",
+    ]
+    random = "random_split" in metrics
+    if random:
+        lines += [f"The last column is a {metrics['random_split']}.", ""]
+    extra = " random split (OPTIMISTIC) |" if random else ""
+    lines += [
+        "| model | accuracy (mean ± std) | macro F1 | fit s / fold |" + extra,
+        "|---|---|---|---|" + ("---|" if random else ""),
     ]
     ranked = sorted(metrics["models"].items(), key=lambda kv: -kv[1]["accuracy_mean"])
     for name, m in ranked:
+        cell = ""
+        if random:
+            r = m.get("random_split")
+            cell = f" {r['accuracy_mean']:.4f} ± {r['accuracy_std']:.4f} |" if r else " - |"
         lines.append(
             f"| {name} | {m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f} "
-            f"| {m['macro_f1_mean']:.4f} | {m['fit_seconds']:.2f} |"
+            f"| {m['macro_f1_mean']:.4f} | {m['fit_seconds']:.2f} |" + cell
         )
     names = [n for n, _ in ranked]
     lines += ["", "Per-class recall:", "", "| class | " + " | ".join(names) + " |"]
@@ -314,11 +315,15 @@ def report_text(metrics: dict) -> str:
     lines.append(f"protocol: {metrics['protocol']} ({metrics['n_clips']} labelled clips)")
     ranked = sorted(metrics["models"].items(), key=lambda kv: -kv[1]["accuracy_mean"])
     for name, m in ranked:
+        r = m.get("random_split")
         lines.append(
             f"{name:9s} accuracy {m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f}  "
             f"macro-F1 {m['macro_f1_mean']:.4f}  fit {m['fit_seconds']:.2f} s/fold"
+            + (f"  [random split {r['accuracy_mean']:.4f}: OPTIMISTIC]" if r else "")
         )
-    lines.append(f"best: {metrics['best']}")
+    if "random_split" in metrics:
+        lines.append(f"[...] is a {metrics['random_split']}")
+    lines.append(f"best: {metrics['best']} (chosen on {metrics['protocol'].split(' ')[0]})")
     if metrics.get("left_out"):
         lines.append(f"left out: {left_out_note(metrics)}")
     return "\n".join(lines)
@@ -453,7 +458,10 @@ def collect_reports(
         "optimistic": first["optimistic"],
         **({"warning": OPTIMISTIC_WARNING} if first["optimistic"] else {}),
         "n_clips": first["n_clips"],
-        "best": max(models, key=lambda n: models[n]["accuracy_mean"]),
+        "best": best_model({n: m["accuracy_mean"] for n, m in models.items()},
+                           optimistic=first["optimistic"]),
+        **({"random_split": RANDOM_SPLIT_NOTE}
+           if any("random_split" in m for m in models.values()) else {}),
         "models": models,
         "_details": details,
     }

@@ -27,6 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.errors import UserError
 from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble
 from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
+from pipeline.selection import best_model
 
 INDEX_FILE = "index.json"
 FORMAT_VERSION = 1
@@ -254,13 +255,14 @@ def read_index(folder: str | Path) -> dict:
     -------
     dict
         The shared entries (``classes``, ``majority_class``, ``feature_names``,
-        ``feature_params``, ``n_train``), ``models`` (name → entry) and ``best`` (highest
-        CV accuracy, or None).
+        ``feature_params``, ``n_train``), ``models`` (name → entry) and ``best``
+        (:func:`pipeline.selection.best_model` of the honest CV accuracies, or None).
 
     Raises
     ------
     UserError
-        No trained model, a corrupt index, or models trained on different features.
+        No trained model, a corrupt index, or models trained on different features or
+        feature parameters.
     """
     folder = Path(folder)
     paths = [p / INDEX_FILE for p in model_folders(folder)]
@@ -280,10 +282,20 @@ def read_index(folder: str | Path) -> dict:
                 f"models in {folder} were trained on different features "
                 f"({path.parent.name} differs); retrain them with 'urbansound train'"
             )
+        elif shared.get("feature_params") != merged.get("feature_params"):
+            raise UserError(
+                f"models in {folder} were trained with different feature parameters "
+                f"({path.parent.name} differs); retrain them with 'urbansound train'"
+            )
         models.update(index["models"])
-    scored = {n: m["cv_accuracy"] for n, m in models.items() if m.get("cv_accuracy") is not None}
-    merged.update(models=models, best=max(scored, key=scored.get) if scored else None)
+    merged.update(models=models, best=_best_of(models))
     return merged
+
+
+def _best_of(models: dict) -> str | None:
+    """``best`` among index entries, by their honest CV accuracy."""
+    return best_model({n: m.get("cv_accuracy") for n, m in models.items()},
+                      optimistic={n: bool(m.get("cv_optimistic")) for n, m in models.items()})
 
 
 def resolve_name(index: dict, choice: str | None) -> str:
@@ -291,16 +303,14 @@ def resolve_name(index: dict, choice: str | None) -> str:
     models = index["models"]
     if choice in (None, "best"):
         best = index.get("best")
-        if best in models:
+        if best not in models:
+            best = _best_of(models)
+        if best is not None:
             return best
-        scored = {n: m.get("cv_accuracy") for n, m in models.items()}
-        scored = {n: a for n, a in scored.items() if a is not None}
-        if scored:
-            return max(scored, key=scored.get)
         if len(models) == 1:
             return next(iter(models))
         raise UserError(
-            "cannot resolve 'best': no CV accuracy recorded (run 'urbansound evaluate' "
+            "cannot resolve 'best': no honest CV accuracy recorded (run 'urbansound evaluate' "
             "before 'train', or name a model)"
         )
     if choice not in models:

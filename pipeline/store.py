@@ -464,24 +464,72 @@ def read_feature_params(folder: str | Path) -> dict[str, Any]:
     return params
 
 
-def read_errors(folder: str | Path) -> pd.DataFrame:
-    """Read ``errors.csv`` of a store: columns ``id, path, kind, message``, all strings.
+def feature_fingerprint(params: Any) -> dict[str, Any]:
+    """What determines the features of a clip: ``params`` (a ``FeatureParams``), the
+    feature code revision and the versions of the libraries that compute them."""
+    from dataclasses import asdict
 
-    A store without the file has no error rows. A file that is empty, has other columns or
-    cannot be parsed is a :class:`UserError`.
+    from pipeline.features import REVISION
+
+    versions = _versions()
+    return {
+        "params": asdict(params),
+        "revision": REVISION,
+        "versions": {k: versions[k] for k in ("numpy", "scipy", "librosa", "soundfile", "soxr")},
+    }
+
+
+def cached_features(
+    folder: str | Path, params: Any, paths: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str] | None]]:
+    """Features of ``paths`` from the cache of a store, only where they are certainly theirs.
+
+    A row is reused only when the file's ``(path, size, mtime_ns)`` key is in the cache
+    computed with the same feature parameters, code and libraries (the cache folder's
+    digest); a clip with the same ID elsewhere, or a file changed since, is not found.
+
+    Parameters
+    ----------
+    folder : path
+        A feature store folder (missing or without cache: nothing is found).
+    params : FeatureParams
+        The feature parameters the features must have been computed with.
+    paths : sequence of str, length n
+
+    Returns
+    -------
+    values : ndarray, float32, shape (n, n_features)
+        NaN where not found or failed.
+    found : ndarray of bool, shape (n,)
+        A cached result (features or a failure) exists for the clip.
+    failures : list, length n
+        ``(kind, message)`` of a clip the cache records as failed, else None.
     """
-    path = Path(folder) / ERRORS_FILE
-    if not path.is_file():
-        return pd.DataFrame({c: pd.Series(dtype=str) for c in ERROR_COLUMNS})
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise _untrusted(path, first) from None
-    if tuple(frame.columns) != ERROR_COLUMNS:
-        raise _untrusted(path, f"columns {', '.join(map(str, frame.columns))}, expected "
-                               f"{', '.join(ERROR_COLUMNS)}")
-    return frame
+    from pipeline.features import feature_names
+
+    names = feature_names(params)
+    digest = fingerprint_digest({"fingerprint": feature_fingerprint(params), "names": names})
+    n = len(paths)
+    values = np.full((n, len(names)), np.nan, dtype=np.float32)
+    found = np.zeros(n, dtype=bool)
+    failures: list[tuple[str, str] | None] = [None] * n
+    parts = Path(folder) / PARTS_DIR / digest
+    if not parts.is_dir():
+        return values, found, failures
+    cache = _combine(_read_parts(parts, len(names)), len(names))
+    row_of = {k: i for i, k in enumerate(cache.keys())}
+    kinds, messages = cache.table["kind"].to_pylist(), cache.table["message"].to_pylist()
+    for i, path in enumerate(paths):
+        key = clip_key(str(path))
+        r = row_of.get(key) if key is not None else None
+        if r is None:
+            continue
+        found[i] = True
+        if kinds[r] is None:
+            values[i] = cache.values[r]
+        else:
+            failures[i] = (kinds[r], messages[r])
+    return values, found, failures
 
 
 # --- the feature job -------------------------------------------------------------------
@@ -535,18 +583,12 @@ def extract_to_store(
     the features form the cache fingerprint. One run at a time writes into a store: a
     second one is refused at once (:func:`pipeline.writer_lock.single_writer`).
     """
-    from dataclasses import asdict
     from functools import partial
 
-    from pipeline.features import REVISION, feature_names
+    from pipeline.features import feature_names
     from pipeline.writer_lock import single_writer
 
-    versions = _versions()
-    fingerprint = {
-        "params": asdict(params),
-        "revision": REVISION,
-        "versions": {k: versions[k] for k in ("numpy", "scipy", "librosa", "soundfile", "soxr")},
-    }
+    fingerprint = feature_fingerprint(params)
     # Impossible parameters and an output place that cannot be written are refused before
     # the lock creates the folder.
     names = feature_names(params)

@@ -177,11 +177,16 @@ def _feature_params(index: dict):
 
 
 def features_for(
-    rows: pd.DataFrame, index: dict, *, store: pd.DataFrame | None = None,
-    store_errors: pd.DataFrame | None = None, scheduler: str = "sync", workers: int = 1,
-    batch_size: int = 100,
+    rows: pd.DataFrame, index: dict, *, store: str | Path | None = None,
+    scheduler: str = "sync", workers: int = 1, batch_size: int = 100,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Feature matrix of manifest ``rows``, taken from a feature store or extracted.
+    """Feature matrix of manifest ``rows``, taken from a feature store's cache or extracted.
+
+    A clip's features are reused only when the store's cache holds that very file
+    (same path, size and modification time) computed with the feature parameters the
+    models were trained with (:func:`pipeline.store.cached_features`); matching IDs are
+    never enough, since another folder can use the same IDs for other clips. Everything
+    else is extracted afresh.
 
     Parameters
     ----------
@@ -189,10 +194,8 @@ def features_for(
         Manifest rows (``id``, ``path``), in output order.
     index : dict
         The models folder index (``feature_names``, ``feature_params``).
-    store : DataFrame, optional
-        Feature table whose rows are reused when the ids match (same feature columns).
-    store_errors : DataFrame, optional
-        The store's error rows (``id, path, kind, message``); those clips are not retried.
+    store : path, optional
+        A feature store folder whose cache may hold some of the clips.
     scheduler, workers, batch_size
         How :mod:`pipeline.batches` extracts the clips not in the store.
 
@@ -208,35 +211,32 @@ def features_for(
 
     from pipeline.batches import ItemError, map_batches
     from pipeline.features import feature_names
-    from pipeline.store import featurize_clip
+    from pipeline.store import cached_features, featurize_clip
 
     names = list(index["feature_names"])
     # Paths stay Python strings: a file name that is not UTF-8 holds surrogate escapes.
     ids, paths = rows["id"].astype(str).tolist(), [str(p) for p in rows["path"]]
+    params = _feature_params(index)
+    if feature_names(params) != names:
+        raise UserError(
+            "the models were trained on other feature columns than their saved feature "
+            "parameters give; retrain them"
+        )
     X = np.zeros((len(rows), len(names)), dtype=np.float32)
     ok = np.zeros(len(rows), dtype=bool)
     problems: dict[int, tuple] = {}
-    have = {}
-    if store is not None and set(names) <= set(store.columns):
-        have = dict(zip(store["id"].astype(str), store[names].to_numpy(np.float32), strict=True))
-    failed = {}
-    if store_errors is not None and len(store_errors):
-        failed = {str(r.id): (r.kind, r.message) for r in store_errors.itertuples()}
-    todo = []
-    for i, clip_id in enumerate(ids):
-        if clip_id in have:
-            X[i], ok[i] = have[clip_id], True
-        elif clip_id in failed:
-            problems[i] = (clip_id, path_text(paths[i]), *failed[clip_id])
-        else:
-            todo.append(i)
+    todo = list(range(len(rows)))
+    if store is not None:
+        values, found, failures = cached_features(store, params, paths)
+        todo = []
+        for i in range(len(rows)):
+            if not found[i]:
+                todo.append(i)
+            elif failures[i] is not None:  # the same file failed with the same parameters
+                problems[i] = (ids[i], path_text(paths[i]), *failures[i])
+            else:
+                X[i], ok[i] = values[i], True
     if todo:
-        params = _feature_params(index)
-        if feature_names(params) != names:
-            raise UserError(
-                "the models were trained on other feature columns than their saved feature "
-                "parameters give; retrain them"
-            )
         done = map_batches(
             partial(featurize_clip, params=params), [paths[i] for i in todo],
             scheduler=scheduler, workers=workers, batch_size=batch_size,
@@ -261,8 +261,7 @@ def make_submission(
     out: str | Path,
     *,
     model: str = "best",
-    store: pd.DataFrame | None = None,
-    store_errors: pd.DataFrame | None = None,
+    store: str | Path | None = None,
     scheduler: str = "sync",
     workers: int = 1,
 ) -> dict:
@@ -278,8 +277,8 @@ def make_submission(
         Submission CSV; ``<stem>_warnings.csv`` is written next to it (or removed).
     model : str
         A model name or ``"best"``.
-    store, store_errors : DataFrame, optional
-        Feature store content to reuse (see :func:`features_for`).
+    store : path, optional
+        Feature store folder whose cached rows may be reused (see :func:`features_for`).
     scheduler, workers
         How the clips not in the store are extracted.
 
@@ -293,8 +292,8 @@ def make_submission(
     if test_rows.empty:
         raise UserError("no test clips to predict (the dataset has no test split)")
     name, estimator, index = load_from_index(models_dir, model)
-    X, ok, problems = features_for(test_rows, index, store=store, store_errors=store_errors,
-                                   scheduler=scheduler, workers=workers)
+    X, ok, problems = features_for(test_rows, index, store=store, scheduler=scheduler,
+                                   workers=workers)
     classes = np.full(len(test_rows), index["majority_class"], dtype=object)
     classes[ok] = predict_rows(estimator, X[ok])[0]
     ids = test_rows["id"].astype(str).tolist()

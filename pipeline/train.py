@@ -14,7 +14,8 @@ import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
-from pipeline.estimators import build_models
+from pipeline.estimators import build_models, fit_with_groups
+from pipeline.groups import recording_groups
 from pipeline.io import check_output_dir
 from pipeline.persist import (
     INDEX_FILE,
@@ -84,8 +85,8 @@ def train_models(
     feature_params : dict, optional
         Feature extraction parameters, stored so prediction extracts the same features.
     cv_metrics : dict, optional
-        Cross-validation metrics (``{"models": {NAME: {"accuracy_mean": ...}}}``); their
-        accuracies decide which model is ``best``.
+        Cross-validation metrics (``{"optimistic": ..., "models": {NAME: {"accuracy_mean":
+        ...}}}``); their honest accuracies decide which model is ``best``.
 
     Returns
     -------
@@ -98,14 +99,16 @@ def train_models(
     out_dir = Path(out_dir)
     check_model_places(out_dir, names)
     scores = {n: m["accuracy_mean"] for n, m in (cv_metrics or {}).get("models", {}).items()}
+    optimistic = bool((cv_metrics or {}).get("optimistic"))
+    groups, _ = recording_groups(rows)  # whole recordings in the network's validation part
     counts = pd.Series(y).value_counts()
     majority = sorted(counts[counts == counts.max()].index)[0]  # ties: alphabetical
     for name, estimator in build_models(names, train_params, seed=seed).items():
         start = time.perf_counter()
-        estimator.fit(X, y)
+        fit_with_groups(estimator, X, y, groups)
         seconds = time.perf_counter() - start
         entry = {"descriptor": f"{name}.json", "fit_seconds": round(seconds, 3),
-                 "cv_accuracy": scores.get(name)}
+                 "cv_accuracy": scores.get(name), "cv_optimistic": optimistic}
         with _model_folder(out_dir, name) as folder:
             save_model(estimator, name, folder)
             write_index(folder, {
@@ -116,7 +119,7 @@ def train_models(
                 "n_train": int(len(y)),
                 "models": {name: entry},
             })
-    removed = _remove_stale(out_dir, columns)
+    removed = _remove_stale(out_dir, columns, feature_params or {})
     index = read_index(out_dir)
     index["removed"] = removed
     return index
@@ -170,8 +173,9 @@ def _model_folder(out_dir: Path, name: str):
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _remove_stale(out_dir: Path, columns: list[str]) -> list[str]:
-    """Delete model folders of ``out_dir`` fitted on other feature columns than ``columns``.
+def _remove_stale(out_dir: Path, columns: list[str], feature_params: dict) -> list[str]:
+    """Delete model folders of ``out_dir`` fitted on other feature columns than ``columns`` or
+    with other feature parameters than ``feature_params``.
 
     They cannot be compared with (or chosen as ``best`` over) models of the current feature
     store; returns their names.
@@ -180,7 +184,8 @@ def _remove_stale(out_dir: Path, columns: list[str]) -> list[str]:
     for folder in model_folders(out_dir):  # never a folder that is not provably a model
         try:
             index = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))
-            stale = index.get("feature_names") != columns
+            stale = (index.get("feature_names") != columns
+                     or index.get("feature_params", {}) != feature_params)
         except (OSError, ValueError, AttributeError):
             stale = True
         if stale:

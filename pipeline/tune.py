@@ -2,6 +2,14 @@
 
 Every (candidate, fold) fit is one task for :mod:`pipeline.engine`; the folds are those of
 :func:`pipeline.evaluate.make_splits`, so the search never mixes official folds.
+
+The best candidate's mean is the maximum over candidates scored on the same folds, so it
+is selection-biased (optimistic). Next to it the search reports a *nested* estimate of the
+whole search: on each outer fold (the protocol's folds) the search is rerun on inner folds
+of the outer training part only (:func:`pipeline.splits.inner_splits`), its winner is
+scored on the outer test part, and those scores are averaged. The winner's fit on the
+outer training part is the very (candidate, outer fold) fit of the plain search, so the
+nested estimate costs only the inner fits.
 """
 
 from __future__ import annotations
@@ -16,7 +24,9 @@ from pipeline.engine import Engine, map_tasks, threads_per_task
 from pipeline.errors import UserError
 from pipeline.estimators import BASE_MODELS, build_estimator
 from pipeline.evaluate import fit_predict, make_splits, png_bytes, pyplot
+from pipeline.groups import recording_groups
 from pipeline.io import atomic_write_bytes, atomic_write_json
+from pipeline.splits import inner_splits
 from pipeline.train import feature_columns, labelled, xy
 
 
@@ -46,13 +56,56 @@ def candidates(space: dict, *, search: str = "grid", n_iter: int = 20, seed: int
     raise UserError(f"tune.search must be 'grid' or 'random', got {search!r}")
 
 
+SELECTION_BIASED = ("selection-biased: the maximum over candidates scored on the same folds "
+                    "(optimistic)")
+NESTED_NOTE = ("nested cross-validation of the whole search: on each outer fold the search "
+               "ran on inner folds of the outer training part, its winner was scored on the "
+               "outer test part (an estimate that did not see the data it was chosen on)")
+
+
 def _run_candidate(task: dict) -> dict:
-    X, y, split = task["X"], task["y"], task["split"]
+    X, y, split, groups = task["X"], task["y"], task["split"], task["groups"]
     result = fit_predict(
-        task["estimator"], X[split.train], y[split.train], X[split.test], n_jobs=task["n_jobs"]
+        task["estimator"], X[split.train], y[split.train], X[split.test], n_jobs=task["n_jobs"],
+        groups=None if groups is None else groups[split.train],
     )
     pred = result["classes"][np.argmax(result["proba"], axis=1)]
-    return {"candidate": task["candidate"], "accuracy": float(np.mean(pred == y[split.test]))}
+    return {"candidate": task["candidate"], "split": split.name,
+            "accuracy": float(np.mean(pred == y[split.test]))}
+
+
+def nested_estimate(scores: dict, combos: list[dict], outer_names: list[str]) -> dict:
+    """The nested estimate of a search from its fold scores.
+
+    Parameters
+    ----------
+    scores : dict
+        ``{(candidate, split name): accuracy}`` for every outer split and every inner
+        split ``OUTER/innerJ``.
+    combos : list of dict
+        The candidates, by index.
+    outer_names : list of str
+
+    Returns
+    -------
+    dict
+        ``accuracy_mean, accuracy_std, folds`` (per outer fold: the candidate chosen on
+        its inner folds and its outer accuracy), ``note``.
+    """
+    folds = []
+    for outer in outer_names:
+        inner = {}
+        for (candidate, split), acc in scores.items():
+            if split.startswith(f"{outer}/"):
+                inner.setdefault(candidate, []).append(acc)
+        means = {c: float(np.mean(a)) for c, a in sorted(inner.items())}
+        chosen = max(means, key=means.get)  # ties: the first candidate
+        folds.append({"fold": outer, "chosen": combos[chosen],
+                      "inner_accuracy": round(means[chosen], 4),
+                      "accuracy": round(scores[(chosen, outer)], 4)})
+    accs = [f["accuracy"] for f in folds]
+    return {"accuracy_mean": round(float(np.mean(accs)), 4),
+            "accuracy_std": round(float(np.std(accs)), 4), "folds": folds, "note": NESTED_NOTE}
 
 
 def tune(
@@ -66,6 +119,8 @@ def tune(
     search: str = "grid",
     n_iter: int = 20,
     heatmap: list[str] | None = None,
+    nested: bool = True,
+    inner_splits_count: int = 3,
     scheduler: Engine | str = "sync",
     workers: int = 1,
     reports_dir: str | Path | None = None,
@@ -85,6 +140,10 @@ def tune(
         ``train.NAME``; candidates override it.
     heatmap : list of two str, optional
         Parameters on the heat-map axes (default: the first two of ``space``).
+    nested : bool
+        Also estimate the whole search by nested cross-validation (``inner_splits_count``
+        inner folds in every outer training part).
+    inner_splits_count : int
     scheduler, workers
         As in :func:`pipeline.evaluate.cross_validate`.
     reports_dir : path, optional
@@ -95,13 +154,18 @@ def tune(
     Returns
     -------
     dict
-        ``model, protocol, search, best_params, best_accuracy, results``.
+        ``model, protocol, search, best_params, best_accuracy`` (selection-biased),
+        ``best_accuracy_note``, ``nested`` (see :func:`nested_estimate`; None when not
+        asked for), ``results``.
     """
     if name not in BASE_MODELS:
         raise UserError(f"tune one of {', '.join(BASE_MODELS)} (the ensemble has no own knobs)")
     rows = labelled(features)
     X, y = xy(rows, feature_columns(rows))
     protocol, optimistic, splits = make_splits(rows, n_splits=n_splits, seed=seed)
+    groups, _ = recording_groups(rows)
+    inner = [s for outer in splits for s in inner_splits(
+        rows, outer, groups, n_splits=inner_splits_count, seed=seed)] if nested else []
     combos = candidates(space, search=search, n_iter=n_iter, seed=seed)
     n_jobs = threads_per_task(scheduler, workers)
     tasks = [
@@ -111,18 +175,19 @@ def tune(
             "split": s,
             "X": X,
             "y": y,
+            "groups": groups,
             "n_jobs": n_jobs,
         }
         for i, combo in enumerate(combos)
-        for s in splits
+        for s in [*splits, *inner]
     ]
     results = map_tasks(_run_candidate, tasks, scheduler=scheduler, workers=workers,
                         desc=f"tuning {name}", progress=progress,
                         name=lambda t: f"fitting {name} candidate {t['candidate'] + 1} on "
                                        f"{t['split'].name}")
-    scores: dict[int, list[float]] = {}
-    for r in results:
-        scores.setdefault(r["candidate"], []).append(r["accuracy"])
+    by_split = {(r["candidate"], r["split"]): r["accuracy"] for r in results}
+    outer_names = [s.name for s in splits]
+    scores = {i: [by_split[(i, o)] for o in outer_names] for i in range(len(combos))}
     table = [
         {
             "params": combo,
@@ -139,6 +204,8 @@ def tune(
         "search": search,
         "best_params": best["params"],
         "best_accuracy": best["accuracy_mean"],
+        "best_accuracy_note": SELECTION_BIASED,
+        "nested": nested_estimate(by_split, combos, outer_names) if nested else None,
         "results": table,
     }
     if reports_dir is not None:

@@ -97,8 +97,8 @@ def test_train_writes_index_and_best_follows_cv(tmp_path):
     assert on_disk["majority_class"] in on_disk["classes"]
     name, model, _ = load_from_index(tmp_path, "best")
     assert name == "rf" and model.n_estimators == TINY["rf"]["n_estimators"]
-    # Refitting one model keeps the other and its CV score.
-    train_models(df, ["logreg"], TINY, seed=0, out_dir=tmp_path)
+    # Refitting one model (same feature parameters) keeps the other and its CV score.
+    train_models(df, ["logreg"], TINY, seed=0, out_dir=tmp_path, feature_params={"sr": 22050})
     assert set(read_index(tmp_path)["models"]) == {"logreg", "rf"}
     assert read_index(tmp_path)["best"] == "rf"
 

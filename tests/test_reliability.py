@@ -270,12 +270,12 @@ def test_a_damaged_store_is_one_line_asking_for_features_again(world, tmp_path, 
     shutil.copytree(world["store"], store)
     name, content = DAMAGE[damage]
     (store / name).write_bytes(content)
-    models = tmp_path / "models"
-    for command in (["train", "--out", models], ["submit", "--test", world["dataset"], "--out",
-                                                  tmp_path / "sub.csv", "--models", models]):
-        code, _, err = run(capsys, "--params", world["params"], *command, "--features", store)
-        if command[0] == "train" and name == "errors.csv":
-            assert code == 0, err  # training does not read the error rows
-            continue
+    code, _, err = run(capsys, "--params", world["params"], "train", "--out", tmp_path / "m",
+                       "--features", store)
+    if name == "errors.csv":
+        # A report for the user: training and submissions never read it (a submission
+        # reuses the cache by clip key), so its damage stops nothing.
+        assert code == 0, err
+    else:
         message = one_line_error(code, err)
         assert name in message and "urbansound features" in message

@@ -152,21 +152,25 @@ class _BaseFFNN(BaseEstimator):
         return hidden
 
     # -- fitting ----------------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
         """Train from scratch.
 
         Parameters
         ----------
         X : array-like, shape (n_samples, n_features)
         y : array-like, shape (n_samples,) or (n_samples, n_outputs) for the regressor
+        groups : array-like, shape (n_samples,), optional
+            The recording (or any unit that must not be split) of every row. With
+            ``early_stopping`` the validation part then holds whole groups, so the best
+            epoch is not chosen on slices of recordings it trains on.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, groups=groups)
 
-    def _fit(self, X, y, *, incremental, classes=None):
+    def _fit(self, X, y, *, incremental, classes=None, groups=None):
         hidden = self._check_params()
         dtype = np.dtype(self.dtype)
         first = not (incremental and hasattr(self, "coefs_"))
@@ -185,7 +189,7 @@ class _BaseFFNN(BaseEstimator):
         n_train = X.shape[0]
         validation = None
         if self.early_stopping and not incremental:
-            X, Y, validation = self._split_validation(X, Y, y)
+            X, Y, validation = self._split_validation(X, Y, y, groups)
             n_train = X.shape[0]
         if self.label_smoothing:
             # Training targets only: validation accuracy is measured on the true labels.
@@ -244,8 +248,11 @@ class _BaseFFNN(BaseEstimator):
         self.validation_scores_ = None
         self.best_validation_score_ = None
 
-    def _split_validation(self, X, Y, y):
+    def _split_validation(self, X, Y, y, groups=None):
         n = X.shape[0]
+        if groups is not None:
+            val, tr = self._group_validation(y, groups)
+            return X[tr], Y[tr], (self._validation_score, X[val], Y[val])
         n_val = max(1, int(round(self.validation_fraction * n)))
         _require(n - n_val >= 1, "early_stopping needs more samples than the validation part")
         order = self._rng.permutation(n)
@@ -260,6 +267,37 @@ class _BaseFFNN(BaseEstimator):
         val, tr = order[:n_val], order[n_val:]
         validation = (self._validation_score, X[val], Y[val])
         return X[tr], Y[tr], validation
+
+    def _group_validation(self, y, groups):
+        """Validation and training rows with no group on both sides.
+
+        One part of a shuffled ``StratifiedGroupKFold`` (regression: ``GroupKFold``) with
+        about ``1 / validation_fraction`` parts, so the validation part holds roughly that
+        share of the rows, stratified by class where the groups allow.
+        """
+        from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+        groups = np.asarray(groups)
+        _require(groups.shape == (y.shape[0],),
+                 f"groups must have one entry per sample, got shape {groups.shape}")
+        n_groups = np.unique(groups).size
+        _require(n_groups >= 2, "early_stopping with groups needs at least 2 groups")
+        k = int(min(max(2, round(1 / self.validation_fraction)), n_groups))
+        seed = int(self._rng.integers(2**31 - 1))
+        rows = np.zeros((y.shape[0], 1))
+        if self._is_classifier:
+            splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            try:
+                with warnings.catch_warnings():  # few groups per class: stratify what it can
+                    warnings.simplefilter("ignore", UserWarning)
+                    tr, val = next(splitter.split(rows, y, groups))
+                return val, tr
+            except ValueError:  # every class smaller than k: split by groups alone
+                pass
+        codes = np.unique(groups, return_inverse=True)[1]
+        shuffled = self._rng.permutation(n_groups)[codes]
+        tr, val = next(GroupKFold(n_splits=k).split(rows, None, shuffled))
+        return val, tr
 
     def _forward(self, X):
         # Predictions run in float64 whatever the training dtype: BLAS picks different
