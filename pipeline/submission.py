@@ -176,13 +176,31 @@ def predict_rows(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(model.classes_, dtype=object)[best], proba[np.arange(len(X)), best]
 
 
-def _feature_params(index: dict):
+def model_feature_params(index: dict):
+    """The feature parameters a models folder was trained with (``index["feature_params"]``).
+
+    Returns
+    -------
+    pipeline.config.FeatureParams
+
+    Raises
+    ------
+    UserError
+        Parameters not understood, or giving other columns than the models were fitted on.
+    """
     from pipeline.config import FeatureParams
+    from pipeline.features import feature_names
 
     try:
-        return FeatureParams(**index.get("feature_params", {}))
+        params = FeatureParams(**index.get("feature_params", {}))
     except TypeError as exc:
         raise UserError(f"the models' feature parameters are not understood: {exc}") from None
+    if feature_names(params) != list(index["feature_names"]):
+        raise UserError(
+            "the models were trained on other feature columns than their saved feature "
+            "parameters give; retrain them"
+        )
+    return params
 
 
 def features_for(
@@ -215,7 +233,6 @@ def features_for(
     """
     from functools import partial
 
-    from pipeline.features import feature_names
     from pipeline.parallel import ItemError, map_batches, parse_scheduler
     from pipeline.store import featurize_clip
 
@@ -239,12 +256,7 @@ def features_for(
         else:
             todo.append(i)
     if todo:
-        params = _feature_params(index)
-        if feature_names(params) != names:
-            raise UserError(
-                "the models were trained on other feature columns than their saved feature "
-                "parameters give; retrain them"
-            )
+        params = model_feature_params(index)
         done = map_batches(
             partial(featurize_clip, params=params), [paths[i] for i in todo],
             scheduler=parse_scheduler(scheduler), workers=workers, batch_size=batch_size,
