@@ -3,7 +3,8 @@
 A model is trained on a generated clip set (seed ``--train-seed``); scenes are generated
 with another seed (``--scene-seed``), so no audio of the scenes was seen in training.
 
-    python benchmarks/detect.py --part accuracy [--minutes 30] [--models logreg,xgb] [--out DIR]
+    python benchmarks/detect.py --part accuracy [--minutes 30] [--models logreg,xgb]
+                                [--gate-db DB] [--scene-seed S] [--out DIR]
     python benchmarks/detect.py --part speed    [--minutes 30]   # x real time, 1 and 2 workers
     python benchmarks/detect.py --part memory                    # peak RSS, 60 vs 10 minutes
 
@@ -82,12 +83,13 @@ def accuracy(args: argparse.Namespace) -> None:
         with tempfile.TemporaryDirectory() as scratch:
             out = scratch if args.out is None else args.out / name
             result = detect([folder / "scene_00.wav"], models,
-                            params=DetectParams(model=name), out=out,
+                            params=DetectParams(model=name, gate_db=args.gate_db), out=out,
                             answers=folder / ANNOTATIONS_FILE, scheduler="processes",
                             workers=2, progress=False)
         s = result.scores
         seg, ev = s["segment_based"], s["event_based"]
-        print(f"\n{name}: {args.minutes:g}-minute scene, "
+        gate = "no energy gate" if args.gate_db is None else f"gate_db {args.gate_db:g}"
+        print(f"\n{name} ({gate}): {args.minutes:g}-minute scene (seed {args.scene_seed}), "
               f"{sum(m['n_reference'] for m in ev['per_class'].values())} annotated events")
         print(f"  segment-based F1 micro {_f(seg['f1'])} (P {_f(seg['precision'])}, "
               f"R {_f(seg['recall'])}), macro {_f(seg['macro_f1'])}, "
@@ -144,6 +146,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0, help="scene of accuracy, speed")
     parser.add_argument("--memory-minutes", type=float, nargs=2, default=[60.0, 10.0])
     parser.add_argument("--models", type=lambda s: s.split(","), default=["logreg", "xgb"])
+    parser.add_argument("--gate-db", type=float, default=None, help="accuracy: detect.gate_db")
     parser.add_argument("--train-clips", type=int, default=1000)
     parser.add_argument("--train-seed", type=int, default=7)
     parser.add_argument("--scene-seed", type=int, default=1)

@@ -302,7 +302,7 @@ def _cmd_detect(args: argparse.Namespace, params: Params) -> int:
     from pipeline.detect import detect, summary_text
     from pipeline.detect.scores import scores_text
 
-    overrides = {k: getattr(args, k) for k in ("model", "window", "hop", "threshold")
+    overrides = {k: getattr(args, k) for k in ("model", "window", "hop", "threshold", "gate_db")
                  if getattr(args, k) is not None}
     options = dataclasses.replace(params.detect, **overrides)
     scheduler, workers = _scheduler(args, params)
@@ -469,6 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hop between window starts, s (default: params)")
     p.add_argument("--threshold", type=float, default=None,
                    help="event threshold (default: params)")
+    p.add_argument("--gate-db", type=float, default=None,
+                   help="dB above the noise floor a frame needs to hold an event (default: params)")
     p.add_argument("--out", default="data/detect", help="output folder")
     p.add_argument("--answers", default=None, help="annotation CSV (file,start,end,class) to score")
     p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")

@@ -113,6 +113,7 @@ class DetectParams:
     threshold: float = 0.5  # a class is active where its smoothed probability reaches this
     merge_gap: float = 1.0  # s, same-class events this close are joined into one
     min_duration: float = 0.0  # s, shorter events are dropped
+    gate_db: float | None = None  # frames this far above the noise floor may hold events
     block: float = 60.0  # s of window starts per task
 
     def __post_init__(self) -> None:
@@ -128,9 +129,12 @@ class DetectParams:
             raise UserError(f"detect: block ({self.block} s) must be at least hop ({self.hop} s)")
         if not 0.0 < self.threshold <= 1.0:
             raise UserError(f"detect: threshold must lie in (0, 1], got {self.threshold!r}")
-        for name in ("merge_gap", "min_duration"):
-            if not getattr(self, name) >= 0:
-                raise UserError(f"detect: {name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("merge_gap", "min_duration", "gate_db"):
+            value = getattr(self, name)
+            if name == "gate_db" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise UserError(f"detect: {name} must be a number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pipeline.classes import CLASSES
 from pipeline.cli import main
 from pipeline.config import DetectParams, FeatureParams
 from pipeline.detect import detect
-from pipeline.detect.events import find_events, frame_scores
+from pipeline.detect.events import energy_gate, find_events, frame_scores
 from pipeline.detect.scores import read_annotations, score_events
 from pipeline.detect.windows import Grid, blocks_of, featurize_block, grid_for
 from pipeline.errors import UserError
@@ -81,6 +81,18 @@ def test_events_take_the_best_class_per_frame_and_merge_short_gaps():
     assert [(s, e) for s, e, _, _ in longer] == [(0.0, 4.0), (4.0, 6.0)]
 
 
+def test_the_energy_gate_keeps_events_out_of_the_background():
+    power = np.array([1e-4] * 8 + [1e-3, 1e-2])  # floor -40 dB; the last two 10 and 20 dB up
+    gate = energy_gate(power, 3.0)
+    assert gate.tolist() == [False] * 8 + [True, True]
+    assert energy_gate(power, None) is None
+    assert energy_gate(power, 15.0).tolist() == [False] * 9 + [True]
+    scores = np.tile([0.9, 0.1], (10, 1))  # the classifier says "x" everywhere
+    edges = np.arange(11) * SR
+    events = find_events(scores, edges, ["x", "y"], sr=SR, threshold=0.5, allowed=gate)
+    assert [(s, e, c) for s, e, c, _ in events] == [(8.0, 10.0, "x")]
+
+
 # --- block-wise reading ---------------------------------------------------------------------
 def _write(path, seconds, sr, channels=1, subtype="PCM_16", seed=0):
     rng = np.random.default_rng(seed)
@@ -137,10 +149,17 @@ def test_block_windows_equal_windows_of_the_whole_file(tmp_path, sr):
             np.testing.assert_array_equal(got, expected)
         else:  # resampled span by span: float32 rounding, amplified by skew and kurtosis
             np.testing.assert_allclose(got, expected, rtol=1e-2, atol=1e-3)
-    # The coarse spectrogram columns of the blocks tile the signal.
-    edges = [featurize_block(b, params=params).column_edges for b in blocks_of(0, path, grid, 3)]
+    # The coarse spectrogram columns of the blocks tile the signal; the frame powers are
+    # those of the whole signal's hop-long frames.
+    results = [featurize_block(b, params=params) for b in blocks_of(0, path, grid, 3)]
+    edges = [r.column_edges for r in results]
     assert edges[0][0] == 0 and edges[-1][-1] == len(whole)
     assert all(a[-1] == b[0] for a, b in zip(edges, edges[1:], strict=False))
+    power = np.concatenate([r.frame_power for r in results])
+    cut = grid.frame_edges()
+    expected_power = [np.mean(whole[a:b].astype(np.float64) ** 2)
+                      for a, b in zip(cut[:-1], cut[1:], strict=True)]
+    np.testing.assert_allclose(power, expected_power, rtol=1e-4)
 
 
 # --- scores (sed_eval definitions), hand-worked ---------------------------------------------
@@ -199,7 +218,7 @@ def test_bad_annotations_are_one_line(tmp_path, rows, needle):
 # --- end to end on generated audio ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """A logistic regression trained on 80 generated clips."""
+    """A logistic regression trained on 60 generated clips."""
     from pipeline.datasets import read_dataset
     from pipeline.datasets.synth import generate
     from pipeline.parallel import parse_scheduler
@@ -207,7 +226,7 @@ def models(tmp_path_factory):
     from pipeline.train import train_models
 
     root = tmp_path_factory.mktemp("clips")
-    generate(root, layout="us8k", clips=80, seed=5)
+    generate(root, layout="us8k", clips=60, seed=5)
     store = root / "features"
     extract_to_store(read_dataset(root), store, params=FeatureParams(),
                      scheduler=parse_scheduler("sync"), progress=False)
@@ -285,7 +304,7 @@ def test_detect_command_with_an_unreadable_file(models, scene, tmp_path, capsys)
     out = tmp_path / "out"
     args = ["detect", str(root / "scene_00.wav"), str(broken), str(short), "--models",
             str(models), "--out", str(out), "--answers", info["annotations"]]
-    assert main([*args, "--scheduler", "processes", "--workers", "2"]) == 0
+    assert main([*args, "--scheduler", "processes", "--workers", "2", "--gate-db", "3"]) == 0
     printed = capsys.readouterr().out
     [line] = [x for x in printed.splitlines() if "broken.wav" in x]
     assert "could not be read (undecodable" in line
@@ -308,8 +327,10 @@ def test_detect_command_with_an_unreadable_file(models, scene, tmp_path, capsys)
     assert scores["files"] == ["scene_00.wav"] and scores["not_annotated"] == ["short.wav"]
     # The same tables from one process.
     first = (out / "windows.csv").read_text()
-    assert main([*args, "--scheduler", "sync"]) == 0
+    first_events = (out / "events.csv").read_text()
+    assert main([*args, "--scheduler", "sync", "--gate-db", "3"]) == 0
     assert (out / "windows.csv").read_text() == first
+    assert (out / "events.csv").read_text() == first_events
 
 
 @pytest.mark.parametrize(
@@ -318,6 +339,7 @@ def test_detect_command_with_an_unreadable_file(models, scene, tmp_path, capsys)
      (["--hop", "-1"], "hop must be a positive"),
      (["--window", "2", "--hop", "3"], "must not exceed window"),
      (["--threshold", "1.5"], "threshold must lie in"),
+     (["--gate-db", "-3"], "gate_db must be a number >= 0"),
      (["--model", "xgb"], "model 'xgb' is not trained"),
      (["--answers", "nowhere.csv"], "annotations not found")],
 )

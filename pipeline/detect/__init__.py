@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.classes import CLASSES
-from pipeline.detect.events import events_table, find_events, frame_scores
+from pipeline.detect.events import energy_gate, events_table, find_events, frame_scores
 from pipeline.detect.windows import Grid, blocks_of, featurize_block, grid_for
 from pipeline.errors import UserError
 
@@ -129,6 +129,45 @@ def _window_rows(file: str, grid: Grid, proba: np.ndarray, sr: int) -> pd.DataFr
     return table
 
 
+def _plan(files: list[FileResult], sr: int, params) -> tuple[dict[int, Grid], list]:
+    """Window grids of the readable files (by index) and the blocks of all of them.
+
+    Reads only headers; a file whose header cannot be read gets its ``error``.
+    """
+    from pipeline.audio import AudioError, signal_length
+
+    grids: dict[int, Grid] = {}
+    blocks = []
+    per_block = max(1, int(round(params.block / params.hop)))
+    for i, f in enumerate(files):
+        try:
+            n = signal_length(f.path, sr)
+        except AudioError as exc:
+            f.error = f"{exc.kind}: {exc.reason}"
+            continue
+        if n == 0:
+            f.error = "empty: no audio frames"
+            continue
+        grids[i] = grid_for(n, sr=sr, window=params.window, hop=params.hop)
+        f.duration = n / sr
+        blocks += blocks_of(i, f.path, grids[i], per_block)
+    return grids, blocks
+
+
+def _timeline(f: FileResult, title: str, parts: list, scores: np.ndarray, grid: Grid, *,
+              sr: int, threshold: float, reference, allowed) -> bytes:
+    """The PNG of one file from its blocks' ``(first window, mel power, column edges)``."""
+    from pipeline.detect.timeline import timeline_png
+
+    parts = sorted(parts, key=lambda part: part[0])
+    edges = np.concatenate([parts[0][2][:1], *(e[1:] for _, _, e in parts)])
+    return timeline_png(title=title, sr=sr, duration=f.duration,
+                        mel_power=np.hstack([m for _, m, _ in parts]), mel_edges=edges,
+                        scores=scores, frame_edges=grid.frame_edges(), classes=CLASSES,
+                        events=f.events, threshold=threshold, reference=reference,
+                        allowed=allowed)
+
+
 def _run_blocks(blocks, feature_params, *, scheduler: str, workers: int, progress: bool):
     """Yield ``(block index, BlockResult or ItemError)``: the one call to the engine."""
     from pipeline.parallel import map_batches, parse_scheduler
@@ -165,7 +204,6 @@ def detect(
     -------
     DetectResult
     """
-    from pipeline.audio import AudioError, signal_length
     from pipeline.detect.scores import read_annotations, score_events
     from pipeline.parallel import ItemError
     from pipeline.persist import atomic_write_json, load_from_index
@@ -181,23 +219,10 @@ def detect(
         raise UserError(f"output {out} exists and is not a folder")
 
     files = [FileResult(file, path) for file, path in _input_files(paths)]
-    grids: dict[int, Grid] = {}
-    blocks = []
-    per_block = max(1, int(round(params.block / params.hop)))
-    for i, f in enumerate(files):
-        try:
-            n = signal_length(f.path, sr)
-        except AudioError as exc:
-            f.error = f"{exc.kind}: {exc.reason}"
-            continue
-        if n == 0:
-            f.error = "empty: no audio frames"
-            continue
-        grids[i] = grid_for(n, sr=sr, window=params.window, hop=params.hop)
-        f.duration = n / sr
-        blocks += blocks_of(i, f.path, grids[i], per_block)
+    grids, blocks = _plan(files, sr, params)
 
     proba = {i: np.zeros((g.n_windows, len(CLASSES))) for i, g in grids.items()}
+    power = {i: np.zeros(g.n_frames) for i, g in grids.items()}
     mel: dict[int, list] = defaultdict(list)
     for k, result in _run_blocks(blocks, feature_params, scheduler=scheduler, workers=workers,
                                  progress=progress):
@@ -210,6 +235,7 @@ def detect(
         b = result.block
         proba[i][b.first : b.stop] = _probabilities(model, result.features)
         mel[i].append((b.first, result.mel_power, result.column_edges))
+        power[i][b.first : b.first + len(result.frame_power)] = result.frame_power
 
     out.mkdir(parents=True, exist_ok=True)
     windows, events = [], []
@@ -219,27 +245,22 @@ def detect(
             continue
         grid, p = grids[i], proba[i]
         scores = frame_scores(p, grid)
+        allowed = energy_gate(power.pop(i), params.gate_db)
         f.events = find_events(scores, grid.frame_edges(), CLASSES, sr=sr,
                                threshold=params.threshold, merge_gap=params.merge_gap,
-                               min_duration=params.min_duration)
+                               min_duration=params.min_duration, allowed=allowed)
         windows.append(_window_rows(f.file, grid, p, sr))
         events.append(events_table(f.file, f.events))
-        parts = sorted(mel.pop(i), key=lambda part: part[0])
-        edges = np.concatenate([parts[0][2][:1], *(e[1:] for _, _, e in parts)])
         ref = None
         if reference is not None and Path(f.path).name in reference.groups:
             rows = reference.get_group(Path(f.path).name)
             ref = list(zip(rows["start"], rows["end"], rows["class"], strict=True))
-        from pipeline.detect.timeline import timeline_png
-
-        image = timeline_png(
-            title=f"{f.file} — {name}, window {params.window:g} s, hop {params.hop:g} s, "
-                  f"threshold {params.threshold:g}",
-            sr=sr, duration=f.duration, mel_power=np.hstack([m for _, m, _ in parts]),
-            mel_edges=edges, scores=scores, frame_edges=grid.frame_edges(), classes=CLASSES,
-            events=f.events, threshold=params.threshold, reference=ref)
+        title = (f"{f.file} — {name}, window {params.window:g} s, hop {params.hop:g} s, "
+                 f"threshold {params.threshold:g}"
+                 + ("" if params.gate_db is None else f", energy gate {params.gate_db:g} dB"))
+        _write(out / png, _timeline(f, title, mel.pop(i), scores, grid, sr=sr,
+                                    threshold=params.threshold, reference=ref, allowed=allowed))
         f.timeline = str(out / png)
-        _write(out / png, image)
     window_table = pd.concat(windows, ignore_index=True) if windows else pd.DataFrame(
         columns=WINDOW_COLUMNS)
     event_table = pd.concat(events, ignore_index=True) if events else events_table("", [])

@@ -11,6 +11,10 @@
    when the gap between them is at most ``merge_gap`` seconds. Events shorter than
    ``min_duration`` are then dropped. An event's probability is the mean score of its
    class over its frames (gap frames included).
+
+Optionally (``gate_db``), a frame may hold an event only when its level is at least
+``gate_db`` dB above the file's noise floor: the classifiers have no "background" class,
+so without it ambience alone is given the most similar class.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pandas as pd
 from pipeline.detect.windows import Grid
 
 EVENT_COLUMNS = ["file", "start", "end", "class", "probability"]
+FLOOR_PERCENTILE = 10.0
 
 
 def frame_scores(proba: np.ndarray, grid: Grid) -> np.ndarray:
@@ -47,7 +52,7 @@ def frame_scores(proba: np.ndarray, grid: Grid) -> np.ndarray:
 
 def find_events(
     scores: np.ndarray, edges: np.ndarray, classes, *, sr: int, threshold: float,
-    merge_gap: float = 0.0, min_duration: float = 0.0,
+    merge_gap: float = 0.0, min_duration: float = 0.0, allowed: np.ndarray | None = None,
 ) -> list[tuple[float, float, str, float]]:
     """Events of one file from its frame scores.
 
@@ -60,6 +65,8 @@ def find_events(
     sr : int
     threshold, merge_gap, min_duration : float
         As in :class:`pipeline.config.DetectParams` (seconds for the last two).
+    allowed : np.ndarray of bool, shape (n_frames,), optional
+        Frames that may hold an event (see :func:`energy_gate`); default all.
 
     Returns
     -------
@@ -68,7 +75,10 @@ def find_events(
     if len(scores) == 0:
         return []
     best = np.argmax(scores, axis=1)
-    active = np.where(scores[np.arange(len(scores)), best] >= threshold, best, -1)
+    on = scores[np.arange(len(scores)), best] >= threshold
+    if allowed is not None:
+        on &= allowed
+    active = np.where(on, best, -1)
     change = np.flatnonzero(np.diff(active)) + 1
     starts = np.concatenate([[0], change])
     stops = np.concatenate([change, [len(active)]])
@@ -88,6 +98,28 @@ def find_events(
             events.append((float(start), float(end), str(classes[c]),
                            float(scores[k0:k1, c].mean())))
     return events
+
+
+def energy_gate(frame_power: np.ndarray, gate_db: float | None) -> np.ndarray | None:
+    """Frames at least ``gate_db`` dB above the file's noise floor (None: no gate).
+
+    The floor is the 10th percentile of the frames' levels: a recording is mostly
+    background, and the quietest tenth of it is a robust estimate of that background.
+
+    Parameters
+    ----------
+    frame_power : np.ndarray, shape (n_frames,)
+        Mean square of each frame.
+    gate_db : float or None
+
+    Returns
+    -------
+    np.ndarray of bool, shape (n_frames,), or None
+    """
+    if gate_db is None:
+        return None
+    level = 10 * np.log10(np.maximum(frame_power, 1e-12))
+    return level >= np.percentile(level, FLOOR_PERCENTILE) + gate_db
 
 
 def events_table(file: str, events) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """The timeline picture of one recording: spectrogram, class probabilities, events.
 
 Three stacked panels share the time axis: the log-mel spectrogram; one thin row per class
-with its frame score filled under the curve and the threshold dashed; and one lane per
+with its frame score filled under the curve, the threshold dashed and the frames the
+energy gate closes (if one is used) shaded; and one lane per
 class with the detected events as bars in the class colour (annotated events, when given,
 as outlined bars in the upper half of each lane). Long recordings are pooled down to at most
 :data:`MAX_COLUMNS` columns (mean power for the spectrogram, maximum score for the curves,
@@ -37,6 +38,12 @@ def _hz_ticks(n_mels: int, sr: int) -> tuple[list[float], list[str]]:
         f"{f // 1000}k" if f >= 1000 else str(f) for f in hz]
 
 
+def _tick_step(duration: float) -> float:
+    """A round step in seconds giving at most about 20 ticks over ``duration``."""
+    steps = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)
+    return next((s for s in steps if duration / s <= 20), 3600 * (duration // 72000 + 1))
+
+
 def _clock(seconds: float, _pos=None) -> str:
     seconds = int(round(seconds))
     h, rest = divmod(seconds, 3600)
@@ -47,7 +54,7 @@ def _clock(seconds: float, _pos=None) -> str:
 def timeline_png(
     *, title: str, sr: int, duration: float, mel_power: np.ndarray, mel_edges: np.ndarray,
     scores: np.ndarray, frame_edges: np.ndarray, classes, events, threshold: float,
-    reference=None,
+    reference=None, allowed: np.ndarray | None = None,
 ) -> bytes:
     """Render the timeline of one recording as PNG bytes.
 
@@ -66,9 +73,11 @@ def timeline_png(
     events : sequence of (start_s, end_s, class, probability)
     threshold : float
     reference : sequence of (start_s, end_s, class), optional
-        Annotated events, drawn under the detected ones.
+        Annotated events, drawn above the detected ones.
+    allowed : np.ndarray of bool, shape (n_frames,), optional
+        Frames the energy gate lets hold events; the others are shaded in the curves.
     """
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
 
     from pipeline.evaluate import png_bytes, pyplot
 
@@ -92,8 +101,14 @@ def timeline_png(
     curves = grid[1].subgridspec(len(classes), 1, hspace=0.0)
     pooled, f_edges = _pool(scores.T, frame_edges, MAX_COLUMNS, np.maximum)
     t = np.repeat(f_edges / sr, 2)[1:-1]
+    gated = None
+    if allowed is not None:  # a pooled column is shaded only if all its frames are gated
+        open_ = _pool(allowed[None, :].astype(float), frame_edges, MAX_COLUMNS, np.maximum)[0]
+        gated = np.repeat(open_[0] == 0, 2)
     for i, name in enumerate(classes):
         row = fig.add_subplot(curves[i], sharex=ax)
+        if gated is not None:
+            row.fill_between(t, 1, where=gated, color="0.88", lw=0, step=None)
         row.fill_between(t, np.repeat(pooled[i], 2), color=colors[i], alpha=0.8, lw=0)
         row.axhline(threshold, color="0.3", lw=0.6, ls="--")
         row.set_ylim(0, 1)
@@ -125,7 +140,7 @@ def timeline_png(
     for a in axes[:-1]:
         a.tick_params(labelbottom=False)
     lanes.set_xlim(0, duration)
-    lanes.xaxis.set_major_locator(MaxNLocator(nbins=24, steps=[1, 2, 2.5, 3, 5, 6, 10]))
+    lanes.xaxis.set_major_locator(MultipleLocator(_tick_step(duration)))
     lanes.xaxis.set_major_formatter(FuncFormatter(_clock))
     lanes.set_xlabel("time (m:ss or h:mm:ss)")
     return png_bytes(fig)

@@ -98,12 +98,15 @@ class BlockResult:
         Mean mel power of each column of the block's own part of the signal.
     column_edges : np.ndarray, shape (n_columns + 1,), int64
         Sample positions of the columns' boundaries.
+    frame_power : np.ndarray, shape (n_own_frames,), float64
+        Mean square of each hop-long frame of the block's own part (frames ``first`` on).
     """
 
     block: Block
     features: np.ndarray
     mel_power: np.ndarray
     column_edges: np.ndarray
+    frame_power: np.ndarray
 
 
 def _coarse_mel(y: np.ndarray, offset: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
@@ -160,5 +163,9 @@ def featurize_block(block: Block, *, params) -> BlockResult:
     if not np.isfinite(features).all():
         raise ValueError("non-finite feature values")
     own_end = grid.n if block.stop == grid.n_windows else block.stop * grid.hop
-    mel, edges = _coarse_mel(y[: own_end - lo], lo, sr)
-    return BlockResult(block, features, mel, edges)
+    own = y[: own_end - lo].astype(np.float64)
+    mel, edges = _coarse_mel(own, lo, sr)
+    # The own part starts on a frame boundary (first * hop), so its frames are the file's.
+    starts = np.arange(0, len(own), grid.hop)
+    power = np.add.reduceat(own**2, starts) / np.diff(np.append(starts, len(own)))
+    return BlockResult(block, features, mel, edges, power)
