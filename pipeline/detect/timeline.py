@@ -119,14 +119,16 @@ def timeline_png(
     # One lane per class: detected events fill it, or its lower part under the annotated ones.
     lanes = fig.add_subplot(grid[2], sharex=ax)
     lane = {name: i for i, name in enumerate(classes)}
-    detected_span = (0.0, 0.8) if reference is None else (0.02, 0.42)
-    for start, end, name in reference or ():
-        lanes.broken_barh([(start, end - start)], (lane[name] - 0.42, 0.4), facecolor="0.85",
-                          edgecolor="black", lw=0.8)
-    for start, end, name, _p in events:
-        lanes.broken_barh([(start, end - start)],
-                          (lane[name] + detected_span[0] - (0.4 if reference is None else 0),
-                           detected_span[1]), color=colors[lane[name]])
+    # (offset from the lane's centre, height) of the bars; one bar collection per class.
+    detected_span = (-0.4, 0.8) if reference is None else (0.02, 0.4)
+    for name, i in lane.items():
+        annotated = [(start, end - start) for start, end, c in reference or () if c == name]
+        if annotated:
+            lanes.broken_barh(annotated, (i - 0.42, 0.4), facecolor="0.85", edgecolor="black",
+                              lw=0.8)
+        found = [(start, end - start) for start, end, c, _ in events if c == name]
+        if found:
+            lanes.broken_barh(found, (i + detected_span[0], detected_span[1]), color=colors[i])
     for k in range(1, len(classes)):
         lanes.axhline(k - 0.5, color="0.8", lw=0.6)
     lanes.set_yticks(range(len(classes)), classes, fontsize=9)
