@@ -38,6 +38,8 @@ __all__ = [
     "UndecodableAudioError",
     "load_clip",
     "load_clip_info",
+    "load_span",
+    "signal_length",
 ]
 
 # Above this many decoded samples (frames x channels, 64 MiB of float32) a file is read in
@@ -300,4 +302,98 @@ def load_clip(path, sr: int | None = 22050) -> np.ndarray:
     if y.size == 0:
         # e.g. a single frame at 192 kHz: less than one sample at the target rate.
         raise EmptyAudioError(path, f"shorter than one sample at {sr} Hz")
+    return y
+
+
+# --- spans of long files ----------------------------------------------------------------
+# Native frames decoded on each side of a span so that soxr's filter (HQ: a few ms) sees the
+# same neighbourhood as when the whole file is resampled; samples inside the span then match
+# the whole-file result to float32 rounding (tests/test_detect.py).
+_SPAN_MARGIN_SECONDS = 0.05
+
+
+def _resampled_length(frames: int, native: int, sr: int) -> int:
+    """Samples soxr returns for ``frames`` input frames (its own rounding, checked in tests)."""
+    return int(frames / (native / sr) + 0.5)
+
+
+def signal_length(path, sr: int = 22050) -> int:
+    """Length of ``load_clip(path, sr)`` without decoding the file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    sr : int
+        Target sample rate.
+
+    Returns
+    -------
+    int
+        Number of samples at ``sr`` (0 for a file without frames).
+
+    Raises
+    ------
+    MissingAudioError, UndecodableAudioError
+    """
+    path = os.fspath(path)
+    with _open(path) as f:
+        frames, native = _usable_frames(f), f.samplerate
+    return frames if native == sr else _resampled_length(frames, native, sr)
+
+
+def load_span(path, start: int, stop: int, sr: int = 22050) -> np.ndarray:
+    """Samples ``[start, stop)`` of ``load_clip(path, sr)``, decoding only the frames around them.
+
+    The span is read at the file's rate with a margin on both sides, mixed down and
+    resampled on its own. Its first native frame is chosen on the grid where native and
+    target sample times coincide, so the resampled samples fall on the whole-file grid.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    start, stop : int
+        Sample indices at ``sr``, ``0 <= start < stop`` (``stop`` is clipped to the signal).
+    sr : int
+        Target sample rate.
+
+    Returns
+    -------
+    y : np.ndarray, shape (stop - start,), float32
+
+    Raises
+    ------
+    MissingAudioError, UndecodableAudioError, EmptyAudioError, NonFiniteAudioError
+    """
+    import math
+
+    path = os.fspath(path)
+    with _open(path) as f:
+        native, usable = f.samplerate, _usable_frames(f)
+        total = usable if native == sr else _resampled_length(usable, native, sr)
+        stop = min(stop, total)
+        if not 0 <= start < stop:
+            raise EmptyAudioError(path, f"no samples in [{start}, {stop}) at {sr} Hz")
+        if native == sr:
+            lo, hi, offset = start, stop, 0
+        else:
+            # native frame lo * step_in and target sample lo * step_out are the same instant
+            g = math.gcd(native, sr)
+            step_in, step_out = native // g, sr // g
+            margin = int(_SPAN_MARGIN_SECONDS * native) + step_in
+            grid = max(0, (start * native // sr - margin) // step_in)
+            lo = grid * step_in
+            hi = min(usable, -(-stop * native // sr) + margin)
+            offset = start - grid * step_out
+        f.seek(lo)
+        try:
+            y = _mix(f.read(hi - lo, dtype="float32", always_2d=True))
+        except (sf.SoundFileError, RuntimeError) as exc:
+            raise UndecodableAudioError(path, f"decoding failed ({exc})") from None
+    if not np.isfinite(y).all():
+        raise NonFiniteAudioError(path, "samples contain NaN or infinity")
+    if native != sr:
+        y = soxr.resample(y, native, sr, quality="HQ")
+    y = y[offset : offset + stop - start]
+    if len(y) < stop - start:
+        raise UndecodableAudioError(path, f"fewer samples than the header announces at {start}")
     return y

@@ -23,6 +23,8 @@ MODEL_CHOICES = ("logreg", "ffnn", "rf", "xgb", "ensemble")
 def _cmd_synth(args: argparse.Namespace, params: Params) -> int:
     from pipeline.datasets.synth import generate
 
+    if args.scene is not None or args.out is None:
+        return _synth_scene(args, params)
     clips = params.prepare.synth_clips if args.clips is None else args.clips
     seed = params.seed if args.seed is None else args.seed
     layout = args.layout
@@ -40,6 +42,22 @@ def _cmd_synth(args: argparse.Namespace, params: Params) -> int:
     print("rates:     " + ", ".join(f"{r}:{k}" for r, k in s["rates"].items()))
     print("subtypes:  " + ", ".join(f"{t}:{k}" for t, k in s["subtypes"].items()))
     print("channels:  " + ", ".join(f"{c}ch:{k}" for c, k in s["channels"].items()))
+    return 0
+
+
+def _synth_scene(args: argparse.Namespace, params: Params) -> int:
+    from pipeline.datasets.long_scenes import generate_scenes
+
+    if args.scene is None:
+        raise UserError("give an output folder: 'synth OUT' (clips) or 'synth --scene OUT'")
+    if args.out is not None:
+        raise UserError("give either OUT (clips) or --scene OUT (long recordings), not both")
+    seed = params.seed if args.seed is None else args.seed
+    s = generate_scenes(args.scene, minutes=args.minutes, files=args.files, seed=seed)
+    print(f"wrote {len(s['files'])} scene(s) of {s['duration']:.0f} s (seed {seed}) with "
+          f"{s['events']} events to {args.scene} in {s['seconds']:.1f} s")
+    print("events per class: " + ", ".join(f"{c} {k}" for c, k in s["per_class"].items()))
+    print(f"annotations: {s['annotations']}")
     return 0
 
 
@@ -328,6 +346,28 @@ def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
     return 0
 
 
+# --- detect ----------------------------------------------------------------------------
+def _cmd_detect(args: argparse.Namespace, params: Params) -> int:
+    import dataclasses
+
+    from pipeline.detect import detect, summary_text
+    from pipeline.detect.scores import scores_text
+
+    overrides = {k: getattr(args, k) for k in ("model", "window", "hop", "threshold", "gate_db")
+                 if getattr(args, k) is not None}
+    options = dataclasses.replace(params.detect, **overrides)
+    with _engine(args, params) as engine:
+        result = detect(args.paths, args.models, params=options, out=args.out,
+                        scheduler=engine, answers=args.answers)
+    print(summary_text(result))
+    print(f"written: {result.out}/windows.csv, {result.out}/events.csv, "
+          f"{sum(f.timeline is not None for f in result.files)} timeline PNG(s)")
+    if result.scores is not None:
+        print(scores_text(result.scores))
+        print(f"scores written to {result.out}/scores.json")
+    return 0
+
+
 # --- score -----------------------------------------------------------------------------
 def _cmd_score(args: argparse.Namespace, params: Params) -> int:
     from pipeline.submission import score, score_text
@@ -403,7 +443,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("synth", help="generate the embedded UrbanSound8K-shaped dataset")
-    p.add_argument("out", help="output folder")
+    p.add_argument("out", nargs="?", default=None, help="output folder (clips)")
+    p.add_argument("--scene", default=None, metavar="OUT",
+                   help="write long recordings with annotated events to OUT instead of clips")
+    p.add_argument("--minutes", type=float, default=10.0, help="length of each scene")
+    p.add_argument("--files", type=int, default=1, help="number of scenes")
     p.add_argument("--layout", choices=("us8k", "av", "both"), default="both")
     p.add_argument("--workers", type=int, default=None, help="processes (default: params)")
     p.add_argument("--clips", type=int, default=None, help="number of clips (default: params)")
@@ -472,6 +516,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="models", help="models folder")
     p.add_argument("--json", action="store_true", help="print JSON lines")
     p.set_defaults(handler=_cmd_predict)
+
+    p = sub.add_parser("detect", help="find when each class sounds in long recordings")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    p.add_argument("--model", default=None, help="model name or 'best' (default: params)")
+    p.add_argument("--models", default="models", help="models folder")
+    p.add_argument("--window", type=float, default=None, help="window length, s (default: params)")
+    p.add_argument("--hop", type=float, default=None,
+                   help="hop between window starts, s (default: params)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="event threshold (default: params)")
+    p.add_argument("--gate-db", type=float, default=None,
+                   help="dB above the noise floor a frame needs to hold an event (default: params)")
+    p.add_argument("--out", default="data/detect", help="output folder")
+    p.add_argument("--answers", default=None, help="annotation CSV (file,start,end,class) to score")
+    p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
+    p.add_argument("--workers", type=int, default=None)
+    p.set_defaults(handler=_cmd_detect)
 
     p = sub.add_parser("score", help="score a submission against an answer key")
     p.add_argument("submission")

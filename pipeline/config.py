@@ -103,6 +103,44 @@ class SubmitParams:
 
 
 @dataclass(frozen=True)
+class DetectParams:
+    """Sliding-window detection over long recordings (``urbansound detect``).
+
+    Window starts are ``hop`` seconds apart; each window is ``window`` seconds long (the
+    last one may be shorter). ``block`` seconds of window starts make one parallel task.
+    """
+
+    model: str = "best"
+    window: float = 4.0  # s, the length of the training clips
+    hop: float = 1.0  # s, also the time resolution of the probability curves and events
+    threshold: float = 0.5  # a class is active where its smoothed probability reaches this
+    merge_gap: float = 1.0  # s, same-class events this close are joined into one
+    min_duration: float = 0.0  # s, shorter events are dropped
+    gate_db: float | None = None  # frames this far above the noise floor may hold events
+    block: float = 60.0  # s of window starts per task
+
+    def __post_init__(self) -> None:
+        for name in ("window", "hop", "block"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise UserError(f"detect: {name} must be a positive number of seconds, "
+                                f"got {value!r}")
+        if self.hop > self.window:
+            raise UserError(f"detect: hop ({self.hop} s) must not exceed window "
+                            f"({self.window} s), or parts of the audio are never analysed")
+        if self.block < self.hop:
+            raise UserError(f"detect: block ({self.block} s) must be at least hop ({self.hop} s)")
+        if not 0.0 < self.threshold <= 1.0:
+            raise UserError(f"detect: threshold must lie in (0, 1], got {self.threshold!r}")
+        for name in ("merge_gap", "min_duration", "gate_db"):
+            value = getattr(self, name)
+            if name == "gate_db" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise UserError(f"detect: {name} must be a number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
 class Params:
     """All parameters; ``seed`` flows into every ``random_state``."""
 
@@ -114,6 +152,7 @@ class Params:
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     tune: TuneParams = field(default_factory=TuneParams)
     submit: SubmitParams = field(default_factory=SubmitParams)
+    detect: DetectParams = field(default_factory=DetectParams)
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

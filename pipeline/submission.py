@@ -167,13 +167,31 @@ def predict_rows(model, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(model.classes_, dtype=object)[best], proba[np.arange(len(X)), best]
 
 
-def _feature_params(index: dict):
+def model_feature_params(index: dict):
+    """The feature parameters a models folder was trained with (``index["feature_params"]``).
+
+    Returns
+    -------
+    pipeline.config.FeatureParams
+
+    Raises
+    ------
+    UserError
+        Parameters not understood, or giving other columns than the models were fitted on.
+    """
     from pipeline.config import FeatureParams
+    from pipeline.features import feature_names
 
     try:
-        return FeatureParams(**index.get("feature_params", {}))
+        params = FeatureParams(**index.get("feature_params", {}))
     except TypeError as exc:
         raise UserError(f"the models' feature parameters are not understood: {exc}") from None
+    if feature_names(params) != list(index["feature_names"]):
+        raise UserError(
+            "the models were trained on other feature columns than their saved feature "
+            "parameters give; retrain them"
+        )
+    return params
 
 
 def features_for(
@@ -210,18 +228,12 @@ def features_for(
     from functools import partial
 
     from pipeline.batches import ItemError, map_batches
-    from pipeline.features import feature_names
     from pipeline.store import cached_features, featurize_clip
 
     names = list(index["feature_names"])
     # Paths stay Python strings: a file name that is not UTF-8 holds surrogate escapes.
     ids, paths = rows["id"].astype(str).tolist(), [str(p) for p in rows["path"]]
-    params = _feature_params(index)
-    if feature_names(params) != names:
-        raise UserError(
-            "the models were trained on other feature columns than their saved feature "
-            "parameters give; retrain them"
-        )
+    params = model_feature_params(index)
     X = np.zeros((len(rows), len(names)), dtype=np.float32)
     ok = np.zeros(len(rows), dtype=bool)
     problems: dict[int, tuple] = {}

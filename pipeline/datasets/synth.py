@@ -1207,3 +1207,23 @@ def generate(
         "av": str(av) if av is not None else None,
         "answer_key": str(out / "av_answer_key.csv") if av is not None else None,
     }
+
+
+# --- public building blocks (used by pipeline.datasets.long_scenes) ----------------------
+def render_source(
+    cls: str, n: int, rec_rng: np.random.Generator, rng: np.random.Generator
+) -> np.ndarray:
+    """One coloured source of class ``cls``: shape (n,), float64, unit active RMS, at ``SR``.
+
+    ``rec_rng`` draws the recording's recipe parameters and coloration, ``rng`` the
+    rendering's own randomness.
+    """
+    return _source(cls, n, rec_rng, rng)
+
+
+def render_ambience(n: int, rec_rng: np.random.Generator, rng: np.random.Generator) -> np.ndarray:
+    """Background ambience (traffic-like rumble with slow swells): shape (n,), unit RMS, at ``SR``.
+
+    ``rec_rng`` draws its colour and swell parameters, ``rng`` the noise.
+    """
+    return _unit(_render_ambience(n, _draw_ambience(rec_rng), rng))

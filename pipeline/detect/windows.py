@@ -1,0 +1,171 @@
+"""Sliding windows over a long recording, and the work of one block of them.
+
+All positions are sample indices at the feature rate ``sr``. Window ``j`` starts at
+``j * hop`` and ends at ``min(j * hop + window, n)``; there are just enough windows for the
+last one to reach the end of the signal, so that one may be shorter than ``window``. A
+short window is featurized as it is, as the short clips of the training data are (the
+feature code zero-pads its centred frames; the ``duration`` feature carries the length).
+
+A *block* is a run of consecutive windows, one parallel task: it decodes only the samples
+its windows cover (:func:`pipeline.audio.load_span`) and returns their feature rows plus
+a coarse mel spectrogram of the part of the signal it owns (from its first window's start
+to the next block's), for the timeline picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Coarse spectrogram for the picture: non-overlapping frames, pooled into columns of
+# about a quarter of a second (an hour gives ~15 000 columns, 4 MB).
+PLOT_N_FFT = 1024
+PLOT_N_MELS = 64
+PLOT_FRAMES_PER_COLUMN = 5
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Window geometry of one signal, in samples.
+
+    Attributes
+    ----------
+    n : int
+        Samples of the signal (>= 1).
+    window, hop : int
+        Window length and the distance between window starts (``1 <= hop <= window``).
+    """
+
+    n: int
+    window: int
+    hop: int
+
+    @property
+    def n_windows(self) -> int:
+        """Windows needed for the last one to reach sample ``n``."""
+        return 1 + max(0, -(-(self.n - self.window) // self.hop))
+
+    def spans(self) -> np.ndarray:
+        """``(start, end)`` of every window, shape (n_windows, 2), int64."""
+        starts = np.arange(self.n_windows, dtype=np.int64) * self.hop
+        return np.stack([starts, np.minimum(starts + self.window, self.n)], axis=1)
+
+    @property
+    def n_frames(self) -> int:
+        """Hop-long frames tiling the signal (the last may be shorter)."""
+        return -(-self.n // self.hop)
+
+    def frame_edges(self) -> np.ndarray:
+        """Boundaries of the hop-long frames, shape (n_frames + 1,), int64."""
+        edges = np.arange(self.n_frames + 1, dtype=np.int64) * self.hop
+        edges[-1] = self.n
+        return edges
+
+
+def grid_for(n: int, *, sr: int, window: float, hop: float) -> Grid:
+    """The :class:`Grid` of an ``n``-sample signal for ``window`` and ``hop`` in seconds."""
+    w = max(1, int(round(window * sr)))
+    return Grid(n=n, window=w, hop=min(w, max(1, int(round(hop * sr)))))
+
+
+@dataclass(frozen=True)
+class Block:
+    """One task: windows ``[first, stop)`` of file ``file`` (an index into the run's files)."""
+
+    file: int
+    path: str
+    grid: Grid
+    first: int
+    stop: int
+
+
+def blocks_of(file: int, path: str, grid: Grid, per_block: int) -> list[Block]:
+    """Split the windows of one file into blocks of ``per_block`` windows."""
+    return [Block(file, path, grid, j, min(j + per_block, grid.n_windows))
+            for j in range(0, grid.n_windows, per_block)]
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """What a block gives back.
+
+    Attributes
+    ----------
+    block : Block
+    features : np.ndarray, shape (stop - first, n_features), float32
+    mel_power : np.ndarray, shape (PLOT_N_MELS, n_columns), float32
+        Mean mel power of each column of the block's own part of the signal.
+    column_edges : np.ndarray, shape (n_columns + 1,), int64
+        Sample positions of the columns' boundaries.
+    frame_power : np.ndarray, shape (n_own_frames,), float64
+        Mean square of each hop-long frame of the block's own part (frames ``first`` on).
+    """
+
+    block: Block
+    features: np.ndarray
+    mel_power: np.ndarray
+    column_edges: np.ndarray
+    frame_power: np.ndarray
+
+
+def _coarse_mel(y: np.ndarray, offset: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean mel power of columns of ``y`` (which starts at sample ``offset``)."""
+    from pipeline.features.mfcc import mel_basis
+    from pipeline.features.spectral import hann_window
+
+    n_frames = -(-len(y) // PLOT_N_FFT)
+    frames = np.zeros((n_frames, PLOT_N_FFT), dtype=np.float32)
+    frames.reshape(-1)[: len(y)] = y
+    power = np.abs(np.fft.rfft(frames * hann_window(PLOT_N_FFT), axis=1)) ** 2
+    basis = mel_basis(sr=sr, n_fft=PLOT_N_FFT, n_mels=PLOT_N_MELS, fmin=0.0, fmax=sr / 2)
+    mel = np.asarray(basis @ power.T.astype(np.float32), dtype=np.float32)
+    starts = np.arange(0, n_frames, PLOT_FRAMES_PER_COLUMN)
+    columns = np.add.reduceat(mel, starts, axis=1) / np.diff(np.append(starts, n_frames))
+    edges = np.append(starts * PLOT_N_FFT, len(y)).astype(np.int64) + offset
+    return columns.astype(np.float32), edges
+
+
+def featurize_block(block: Block, *, params) -> BlockResult:
+    """Features of every window of ``block`` and the coarse spectrogram of its part.
+
+    Parameters
+    ----------
+    block : Block
+    params : pipeline.config.FeatureParams
+        The feature parameters the model was trained with.
+
+    Returns
+    -------
+    BlockResult
+
+    Raises
+    ------
+    pipeline.audio.AudioError
+        The span cannot be decoded (its ``kind`` names the reason).
+    ValueError
+        A window gave non-finite features.
+    """
+    from pipeline.allocator import retain_freed_memory
+    from pipeline.audio import load_span
+    from pipeline.features import extract_features
+
+    retain_freed_memory()
+    grid, sr = block.grid, params.sr
+    spans = grid.spans()[block.first : block.stop]
+    lo, hi = int(spans[0, 0]), int(spans[-1, 1])
+    y = load_span(block.path, lo, hi, sr=sr)
+    rows = []
+    for start, end in spans:
+        values = extract_features(y[start - lo : end - lo], sr=sr, params=params).values()
+        rows.append(np.fromiter(values, np.float32))
+    features = np.stack(rows)
+    if not np.isfinite(features).all():
+        raise ValueError("non-finite feature values")
+    own_end = grid.n if block.stop == grid.n_windows else block.stop * grid.hop
+    own = y[: own_end - lo].astype(np.float64)
+    mel, edges = _coarse_mel(own, lo, sr)
+    # The own part starts on a frame boundary (first * hop), so its frames are the file's.
+    starts = np.arange(0, len(own), grid.hop)
+    power = np.add.reduceat(own**2, starts) / np.diff(np.append(starts, len(own)))
+    return BlockResult(block, features, mel, edges, power)
