@@ -192,8 +192,6 @@ def _engine(args: argparse.Namespace, params: Params):
 
 
 # --- evaluate --------------------------------------------------------------------------
-
-
 def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
     from pipeline.estimators import check_model_params, resolve_names
     from pipeline.evaluate import (

@@ -78,10 +78,6 @@ class Engine:
         self._stack: ExitStack | None = None
         self._client: Any = None
 
-    @property
-    def is_open(self) -> bool:
-        return self._stack is not None
-
     def __enter__(self) -> Engine:
         self._stack = ExitStack()
         if self.scheduler.kind == "distributed":
@@ -177,7 +173,7 @@ def _call_with_one_blas_thread(func: Callable[[Any], Any], task: Any) -> Any:
 @contextmanager
 def opened(scheduler: Engine | Scheduler | str, workers: int = 1) -> Iterator[Engine]:
     """An open engine: ``scheduler`` when it is an open one, else one for the block."""
-    if isinstance(scheduler, Engine) and scheduler.is_open:
+    if isinstance(scheduler, Engine) and scheduler._stack is not None:
         yield scheduler
         return
     with (scheduler if isinstance(scheduler, Engine) else Engine(scheduler, workers)) as engine:
@@ -204,8 +200,7 @@ def run_tasks(
         Picklable function of one task.
     tasks : sequence, length n
     scheduler : Engine, Scheduler or str
-        An open :class:`Engine` is used as it is; otherwise one is opened for this call
-        with ``workers``.
+        An open :class:`Engine`, else the scheduler of one opened for this call (``workers``).
     desc, sizes, progress
         Label of the progress bar on stderr, units of each task (default 1), whether to show it.
 

@@ -14,8 +14,9 @@ LOCK_FILE = ".lock"
 
 
 @contextmanager
-def single_writer(folder: str | Path, command: str = "urbansound features") -> Iterator[None]:
-    """Hold the lock of ``folder`` (created if needed) for the length of the block.
+def single_writer(folder: str | Path, *, what: str = "feature store",
+                  command: str = "urbansound features") -> Iterator[None]:
+    """Hold the lock of the ``what`` in ``folder`` (created if needed) during the block.
 
     The lock is an ``flock`` on ``folder/.lock``, which the system releases when its holder
     ends in any way, so the lock of a killed run (a stale lock: its PID is dead) is simply
@@ -30,9 +31,12 @@ def single_writer(folder: str | Path, command: str = "urbansound features") -> I
     path = folder / LOCK_FILE
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {what} {folder}: {exc.strerror or exc}") from None
+    try:
         fd = _acquire(path, folder, command)
     except OSError as exc:
-        raise UserError(f"cannot lock {folder}: {exc.strerror or exc}") from None
+        raise UserError(f"cannot lock {what} {folder}: {exc.strerror or exc}") from None
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
