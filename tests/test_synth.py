@@ -110,14 +110,14 @@ def test_plan_is_deterministic_per_seed():
 @pytest.mark.parametrize(("sr", "channels"), [(44100, 2), (11024, 1), (8000, 2)])
 def test_every_format_is_written_as_planned(subtype, sr, channels):
     audio = 0.5 * np.sin(np.linspace(0, 300, 2000))[:, None].repeat(channels, axis=1)
-    info = sf.info(io.BytesIO(synth._wav_bytes(audio, sr, subtype)))
+    info = sf.info(io.BytesIO(synth.wav_bytes(audio, sr, subtype)))
     assert (info.samplerate, info.channels, info.subtype, info.format) == (
         sr, channels, subtype, "WAV",
     )  # fmt: skip
 
 
 def test_float_wav_has_no_timestamp():
-    data = synth._wav_bytes(np.zeros((100, 1)), 44100, "FLOAT")
+    data = synth.wav_bytes(np.zeros((100, 1)), 44100, "FLOAT")
     pos = data.index(b"PEAK")
     assert data[pos + 12 : pos + 16] == b"\0\0\0\0"
 
@@ -210,7 +210,7 @@ def test_rerun_with_fewer_clips_removes_only_its_own_stale_files(tmp_path):
     record = (tmp_path / synth.RECORD).read_text()
     assert all(str(p.relative_to(tmp_path)) not in record for p in mine)
     # Exactly the first run's files that the second one does not write are gone.
-    second = set(synth._planned_files(synth.plan(12, 1), "both"))
+    second = set(synth.planned_files(synth.plan(12, 1), "both"))
     assert first - set(_files(tmp_path)) == first - second - {synth.RECORD}
     assert not leftover.exists()
 
@@ -242,7 +242,7 @@ def test_synth_refuses_to_overwrite_real_datasets(both, tmp_path):
 @pytest.mark.parametrize("layout", ["us8k", "av"])
 def test_synth_refuses_a_foreign_file_where_it_would_write(tmp_path, layout):
     synth.generate(tmp_path, layout=layout, clips=10, seed=2)
-    planned = synth._planned_files(synth.plan(10, 5), layout)
+    planned = synth.planned_files(synth.plan(10, 5), layout)
     victim = next(f for f in planned if not (tmp_path / f).exists() and f.endswith(".wav"))
     (tmp_path / victim).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / victim).write_bytes(b"someone else's")

@@ -1,0 +1,191 @@
+"""How hard is the embedded dataset? Every recipe and model under the official folds.
+
+Generates (or reuses) a UrbanSound8K-shaped synthetic set of ``--clips`` clips, then prints,
+all under the official 10-fold CV (leave-one-fold-out over ``fold``):
+
+1. the tutorial recipe (time mean of 40 MFCCs, 500-tree random forest) and the dataset
+   paper's richer recipe (MFCC/delta summary statistics plus temporal statistics, 500-tree
+   random forest), as in ``benchmarks/tutorial_baseline.py``;
+2. every pipeline model with today's ``params.yaml`` defaults, on the pipeline's own
+   features (mean ± std over the folds);
+3. the best model's confusion matrix (PNG) and its five most confused class pairs;
+4. the best model's accuracy by salience (foreground / background);
+5. the leak: the best model under a random 10-fold split that ignores recordings (slices of
+   one recording on both sides) against the official folds.
+
+    PYTHONPATH=. python benchmarks/difficulty.py [--clips 1000] [--seed 42] [--workdir DIR]
+        [--workers 2] [--out reports/difficulty]
+
+Generation speed (clips/s on 1 and 2 workers; a timing, so run it on an idle machine)::
+
+    PYTHONPATH=. python benchmarks/difficulty.py --clips 1000 --speed-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import StratifiedKFold
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tutorial_baseline import clip_features, official_cv  # noqa: E402
+
+from pipeline.classes import CLASSES  # noqa: E402
+from pipeline.config import load_params  # noqa: E402
+from pipeline.datasets.synth import generate  # noqa: E402
+from pipeline.estimators import build_models  # noqa: E402
+from pipeline.evaluate import (  # noqa: E402
+    Split,
+    _run_task,
+    _threads_per_task,
+    confusion_png,
+    cross_validate,
+    run_tasks,
+)  # fmt: skip
+from pipeline.train import feature_columns, labelled, xy  # noqa: E402
+
+
+def dataset(work: Path, clips: int, seed: int, workers: int) -> pd.DataFrame:
+    """Generate (or reuse) the set under ``work/synth``; its metadata table."""
+    csv = work / "synth" / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv"
+    if not csv.exists() or len(pd.read_csv(csv)) != clips:
+        s = generate(work / "synth", layout="us8k", clips=clips, seed=seed, workers=workers)
+        print(f"generated {s['clips']} clips (seed {seed}) under {work / 'synth'}")
+    return pd.read_csv(csv)
+
+
+def generation_speed(clips: int, seed: int, work: Path) -> None:
+    """Clips per second of ``generate`` with 1 and 2 workers (a timing: idle machine only)."""
+    for workers in (1, 2):
+        out = work / f"speed-{workers}"
+        shutil.rmtree(out, ignore_errors=True)
+        s = generate(out, layout="us8k", clips=clips, seed=seed, workers=workers)
+        print(f"generation, {workers} worker(s): {clips} clips in {s['seconds']:.1f} s "
+              f"= {clips / s['seconds']:.1f} clips/s")
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def recipes(meta: pd.DataFrame, root: Path, workers: int) -> None:
+    """The tutorial and the richer recipe under the official folds."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    paths = [str(root / "audio" / f"fold{f}" / n)
+             for f, n in zip(meta["fold"], meta["slice_file_name"], strict=True)]  # fmt: skip
+    with ProcessPoolExecutor(workers) as pool:
+        feats = list(pool.map(clip_features, paths, chunksize=16))
+    y, folds = meta["classID"].to_numpy(), meta["fold"].to_numpy()
+
+    def rf():
+        return RandomForestClassifier(n_estimators=500, random_state=0, n_jobs=workers)
+
+    for name, x in (("tutorial (mean MFCC-40, RF-500)", np.stack([f[0] for f in feats])),
+                    ("richer (MFCC/delta stats + temporal stats, RF-500)",
+                     np.stack([f[1] for f in feats]))):  # fmt: skip
+        accs, _ = official_cv(x, y, folds, rf)
+        print(f"{name:55s} {100 * np.mean(accs):5.1f} % ± {100 * np.std(accs):4.1f}")
+
+
+def confused_pairs(pred: pd.DataFrame, top: int = 5) -> list[tuple[str, str, int, float]]:
+    """The ``top`` unordered class pairs most often confused: (a, b, count, % of a+b clips)."""
+    counts = pd.crosstab(pred["actual"], pred["predicted"]).reindex(
+        index=CLASSES, columns=CLASSES, fill_value=0).to_numpy()  # fmt: skip
+    sizes = counts.sum(axis=1)
+    pairs = []
+    for i in range(len(CLASSES)):
+        for j in range(i + 1, len(CLASSES)):
+            k = int(counts[i, j] + counts[j, i])
+            pairs.append((CLASSES[i], CLASSES[j], k, 100.0 * k / max(sizes[i] + sizes[j], 1)))
+    return sorted(pairs, key=lambda p: -p[2])[:top]
+
+
+def random_split_accuracy(table, name, params, seed, workers) -> float:
+    """Mean accuracy of model ``name`` under a stratified random 10-fold split."""
+    rows = labelled(table)
+    X, y = xy(rows, feature_columns(rows))
+    est = build_models([name], params, seed=seed)[name]
+    cv = StratifiedKFold(10, shuffle=True, random_state=seed)
+    splits = [Split(f"split{i + 1}", a, b) for i, (a, b) in enumerate(cv.split(X, y))]
+    tasks = [{"model": name, "estimator": est, "split": s, "X": X, "y": y,
+              "n_jobs": _threads_per_task("processes", workers)} for s in splits]  # fmt: skip
+    accs = [float(np.mean(r["classes"][np.argmax(r["proba"], axis=1)] == y[s.test]))
+            for s, r in zip(splits, run_tasks(_run_task, tasks, scheduler="processes",
+                                              workers=workers), strict=True)]  # fmt: skip
+    return float(np.mean(accs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--workdir", default=None, help="default data/difficulty-CLIPS-SEED")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--out", default="reports/difficulty", help="folder of the confusion PNG")
+    ap.add_argument("--speed-only", action="store_true", help="only time the generation")
+    ap.add_argument("--no-recipes", action="store_true", help="skip the two RF recipes")
+    args = ap.parse_args(argv)
+    work = Path(args.workdir or f"data/difficulty-{args.clips}-{args.seed}")
+    if args.speed_only:
+        generation_speed(args.clips, args.seed, work)
+        return 0
+
+    meta = dataset(work, args.clips, args.seed, args.workers)
+    root = work / "synth" / "UrbanSound8K"
+    print(f"{len(meta)} clips, seed {args.seed}; official 10-fold CV")
+    if not args.no_recipes:
+        recipes(meta, root, args.workers)
+
+    from pipeline.cli import main as cli
+    from pipeline.store import read_features
+
+    store = work / "features"
+    if cli(["features", str(root), "--out", str(store), "--workers", str(args.workers)]):
+        return 1
+    table = read_features(store)
+    params = load_params(args.params)
+    train_params = dataclasses.asdict(params.train)
+    t0 = time.perf_counter()
+    metrics = cross_validate(table, list(params.train.models), train_params, seed=params.seed,
+                             scheduler="processes", workers=args.workers)  # fmt: skip
+    print(f"pipeline models ({time.perf_counter() - t0:.0f} s):")
+    for name, m in metrics["models"].items():
+        print(f"  {name:9s} {100 * m['accuracy_mean']:5.1f} % ± {100 * m['accuracy_std']:4.1f}")
+
+    best = metrics["best"]
+    pred = metrics["_details"][best]["predictions"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / f"confusion_{best}_{args.clips}.png"
+    png.write_bytes(confusion_png(pred["actual"], pred["predicted"],
+                                  f"{best}, {args.clips} clips, official folds"))  # fmt: skip
+    print(f"best model {best}; confusion matrix: {png}")
+    print("top five confused pairs (both directions, % of the two classes' clips):")
+    for a, b, k, share in confused_pairs(pred):
+        print(f"  {a} <-> {b}: {k} ({share:.1f} %)")
+
+    salience = dict(zip(meta["slice_file_name"].map(lambda s: Path(s).stem), meta["salience"],
+                        strict=True))  # fmt: skip
+    sal = pred["id"].map(lambda i: salience.get(Path(str(i)).stem))
+    ok = pred["actual"] == pred["predicted"]
+    for value, label in ((1, "foreground"), (2, "background")):
+        part = ok[sal == value]
+        print(f"  {best} on {label} clips: {100 * part.mean():5.1f} % ({len(part)} clips)")
+
+    leak = random_split_accuracy(table, best, train_params, params.seed, args.workers)
+    official = metrics["models"][best]["accuracy_mean"]
+    print(f"leak: {best} with a random 10-fold split {100 * leak:.1f} % vs official folds "
+          f"{100 * official:.1f} % ({100 * (leak - official):+.1f} points)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,211 @@
+"""Signal building blocks of the generator: noise, filters, tones, envelopes, rooms.
+
+Everything is synthesised at :data:`SR` (22050 Hz) in float64; spectral shapes are given as
+smooth ``gain_db(freqs)`` curves and applied in the FFT domain.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft as sfft
+from scipy.signal import oaconvolve
+
+SR = 22050  # synthesis rate of every recipe
+SPEED_OF_SOUND = 343.0  # m/s
+
+_TABLE = 2048
+_TABLE_X = np.arange(_TABLE + 1, dtype=float)
+
+
+def logu(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """Log-uniform draw: the natural prior for frequencies and time constants."""
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def db(x: float) -> float:
+    return float(10.0 ** (x / 20.0))
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x**2)) + 1e-12)
+
+
+def active_rms(x: np.ndarray, frame: int = 512) -> float:
+    """RMS over the frames within 20 dB of the loudest, so short events get a fair level."""
+    if len(x) < frame:
+        return rms(x)
+    e = np.mean(x[: len(x) // frame * frame].reshape(-1, frame) ** 2, axis=1)
+    return float(np.sqrt(np.mean(e[e >= 0.01 * e.max()])) + 1e-12)
+
+
+def unit(x: np.ndarray, active: bool = False) -> np.ndarray:
+    return x / (active_rms(x) if active else rms(x))
+
+
+_GAIN_GRID = np.linspace(0.0, SR / 2, 2049)
+_GAIN_GRID_HZ = np.maximum(_GAIN_GRID, 1.0)
+
+
+def gain_curve(m: int, gain_db) -> np.ndarray:
+    """Linear gain of the ``m``-point real FFT bins for the dB curve ``gain_db(freqs)``.
+
+    The curves are smooth, so they are evaluated on a fixed 5 Hz grid and interpolated:
+    much cheaper than evaluating logs and exponentials at every bin.
+    """
+    coarse = 10.0 ** (gain_db(_GAIN_GRID_HZ) / 20.0)
+    return np.interp(np.arange(m // 2 + 1) * (SR / m), _GAIN_GRID, coarse)
+
+
+def filtered(x: np.ndarray, gain_db) -> np.ndarray:
+    """Zero-phase filter ``x`` (shape (n,)) by ``gain_db(freqs) -> dB`` in the FFT domain.
+
+    The gain curves are smooth, so their impulse responses are short and the circular
+    wrap-around of an unpadded FFT is negligible.
+    """
+    n = len(x)
+    m = sfft.next_fast_len(n, real=True)
+    spec = sfft.rfft(x, m)
+    spec *= gain_curve(m, gain_db)
+    return sfft.irfft(spec, m)[:n]
+
+
+def tilt(f: np.ndarray, slope: float, ref: float = 1000.0) -> np.ndarray:
+    return slope * np.log2(f / ref)
+
+
+def bump(f: np.ndarray, center: float, gain: float, width: float) -> np.ndarray:
+    return gain * np.exp(-0.5 * (np.log2(f / center) / width) ** 2)
+
+
+def lowpass(f: np.ndarray, cutoff: float, order: int = 2) -> np.ndarray:
+    return -10.0 * order * np.log10(1.0 + (f / cutoff) ** 2)
+
+
+def highpass(f: np.ndarray, cutoff: float, order: int = 2) -> np.ndarray:
+    return -10.0 * order * np.log10(1.0 + (cutoff / f) ** 2)
+
+
+def noise(rng: np.random.Generator, n: int, gain_db) -> np.ndarray:
+    """Unit-RMS noise, shape (n,), with the spectral shape ``gain_db``.
+
+    Drawn directly in the frequency domain: one inverse FFT instead of a filter.
+    """
+    m = sfft.next_fast_len(n, real=True)
+    k = m // 2 + 1
+    spec = (rng.standard_normal(k) + 1j * rng.standard_normal(k)) * gain_curve(m, gain_db)
+    spec[0] = 0.0
+    return unit(sfft.irfft(spec, m)[:n])
+
+
+def wavetable(rng: np.random.Generator, amps: np.ndarray, f_max: float) -> np.ndarray:
+    """One period, shape (2049,), of the harmonics ``amps`` with random phases.
+
+    Harmonics that would pass 0.45·SR at the pitch ``f_max`` are dropped (no aliasing).
+    """
+    k_max = max(1, int(0.45 * SR / max(f_max, 1.0)))
+    amps = np.asarray(amps, dtype=float)[:k_max]
+    grid = np.arange(_TABLE + 1) / _TABLE
+    k = np.arange(1, len(amps) + 1)[:, None]
+    phases = rng.uniform(0, 2 * np.pi, (len(amps), 1))
+    return (amps[:, None] * np.sin(2 * np.pi * k * grid + phases)).sum(0)
+
+
+def play(rng: np.random.Generator, table: np.ndarray, f0, n: int) -> np.ndarray:
+    """Read ``table`` at fundamental ``f0`` (Hz, scalar or shape (n,)); shape (n,)."""
+    f0 = np.broadcast_to(np.asarray(f0, dtype=float), (n,))
+    phase = (np.cumsum(f0) / SR + rng.random()) % 1.0
+    return np.interp(phase * _TABLE, _TABLE_X, table)
+
+
+def harmonic(rng: np.random.Generator, f0, amps: np.ndarray, n: int) -> np.ndarray:
+    """Harmonic tone, shape (n,), with fundamental ``f0`` (Hz, scalar or shape (n,)).
+
+    A wavetable read at the running phase: cheap for gliding pitches.
+    """
+    table = wavetable(rng, amps, float(np.max(f0)))
+    return play(rng, table, f0, n)
+
+
+def rolloff(n_harm: int, db_per_harm: float) -> np.ndarray:
+    return 10.0 ** (-db_per_harm * np.arange(n_harm) / 20.0)
+
+
+def smooth_walk(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    """Zero-mean, unit-std random curve, shape (n,), varying at about ``rate`` Hz."""
+    m = max(2, int(np.ceil(n / SR * rate)) + 2)
+    pts = rng.standard_normal(m)
+    return np.interp(np.arange(n) / SR * rate, np.arange(m), pts)
+
+
+def events(n: int, times: np.ndarray, amps: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Sum of ``kernel`` copies placed at ``times`` (s) with ``amps``, shape (n,)."""
+    imp = np.zeros(n)
+    idx = np.round(np.asarray(times) * SR).astype(int)
+    ok = (idx >= 0) & (idx < n)
+    np.add.at(imp, idx[ok], np.asarray(amps)[ok])
+    if len(kernel) == 0 or not ok.any():
+        return imp
+    return oaconvolve(imp, kernel)[:n]
+
+
+def decay(tau: float, length: float, attack: float = 0.001) -> np.ndarray:
+    t = np.arange(max(2, int(length * SR))) / SR
+    return (1.0 - np.exp(-t / attack)) * np.exp(-t / tau)
+
+
+def gate(n: int, spans: list[tuple[float, float]], attack: float, release: float) -> np.ndarray:
+    """Envelope, shape (n,), that is 1 over each (start, end) span with linear ramps."""
+    t = np.arange(n) / SR
+    env = np.zeros(n)
+    for a, b in spans:
+        up = np.clip((t - a) / attack, 0.0, 1.0)
+        down = np.clip((b - t) / release, 0.0, 1.0)
+        env = np.maximum(env, np.minimum(up, down))
+    return env
+
+
+def room_ir(rng: np.random.Generator, rt60: float) -> np.ndarray:
+    """Reverberant tail, shape (m,), of a room or street canyon, with unit energy.
+
+    Exponentially decaying low-passed noise (−60 dB after ``rt60`` s; walls and air absorb
+    the highs first) and four early reflections in the first 30 ms. The direct path is not
+    included: :func:`reverb` adds the tail to the dry signal at a chosen level.
+    """
+    m = max(8, int(min(rt60, 2.0) * SR))
+    t = np.arange(m) / SR
+    tail = noise(rng, m, lambda f: lowpass(f, 3000.0)) * np.exp(-6.9 * t / rt60)
+    lo = int(0.002 * SR)
+    idx = rng.integers(lo, max(lo + 1, min(m, int(0.03 * SR))), 4)
+    tail[idx] += rng.uniform(-3.0, 3.0, 4)
+    return tail / (np.sqrt(np.sum(tail**2)) + 1e-12)
+
+
+def reverb(x: np.ndarray, tail: np.ndarray, wet_db: float) -> np.ndarray:
+    """``x`` (shape (n,)) plus its convolution with ``tail`` at ``wet_db`` dB; shape (n,)."""
+    return x + db(wet_db) * oaconvolve(x, tail)[: len(x)]
+
+
+def pass_by(
+    n: int, t_closest: float, speed: float, distance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Doppler factor and amplitude, both shape (n,), of a source passing a microphone.
+
+    The source moves on a straight line at ``speed`` m/s and is closest (``distance`` m)
+    at ``t_closest`` s; the heard frequency is f·c/(c − v·cos θ) and the amplitude falls as
+    1/r (normalised to 1 at the closest point).
+    """
+    t = np.arange(n) / SR - t_closest
+    along = speed * t
+    r = np.sqrt(along**2 + distance**2)
+    radial = -speed * along / r  # velocity component towards the microphone
+    return SPEED_OF_SOUND / (SPEED_OF_SOUND - radial), distance / r
+
+
+def impulse_train(rng: np.random.Generator, n: int, rate: float, jitter: float,
+                  start: float = 0.0) -> np.ndarray:
+    """Times (s) of a quasi-periodic event train at ``rate`` Hz with relative ``jitter``."""
+    times, t, dur = [], start - rng.random() / rate, n / SR
+    while t < dur:
+        times.append(t)
+        t += max(0.2, 1.0 + jitter * rng.standard_normal()) / rate
+    return np.asarray(times)

@@ -1,0 +1,268 @@
+"""Writing a generated dataset: clips rendered to WAV bytes, the two layouts, the CSVs.
+
+Each clip has its own random generators, seeded by ``(seed, fsID, occurrence, slice)``, so
+the bytes do not depend on the order in which clips are rendered nor on the worker count.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+from collections import Counter
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import soxr
+
+from pipeline.classes import CLASSES
+from pipeline.datasets.synth.dsp import SR, db
+from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS, METADATA_COLUMNS, N_FOLDS, plan
+from pipeline.datasets.synth.record import claim, planned_files, remove_stale, write_record
+from pipeline.datasets.synth.scenes import mix_scene
+from pipeline.engine import map_tasks
+from pipeline.errors import UserError
+from pipeline.io import atomic_write_bytes
+
+LAYOUTS = ("us8k", "av", "both")
+
+
+def render_clip(row, seed: int) -> tuple[np.ndarray, int]:
+    """Render one planned clip.
+
+    Parameters
+    ----------
+    row : mapping
+        One row of :func:`~pipeline.datasets.synth.plan.plan` (needs ``fsID, occurrence,
+        slice, start, end, salience, class, sr, channels``).
+    seed : int
+        The dataset's seed.
+
+    Returns
+    -------
+    audio : numpy.ndarray, shape (frames, channels), float64 in [-1, 1]
+    sr : int
+        The clip's sample rate.
+    """
+    fsid, occ, slc = int(row["fsID"]), int(row["occurrence"]), int(row["slice"])
+    n = max(1, int(round((row["end"] - row["start"]) * SR)))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 2, fsid, occ, slc]))
+    rec_rng = np.random.default_rng(np.random.SeedSequence([seed, 1, fsid]))
+    occ_rng = np.random.default_rng(np.random.SeedSequence([seed, 3, fsid, occ]))
+    mix = mix_scene(row["class"], n, int(row["salience"]), rec_rng, occ_rng, rng)
+    level_db = rec_rng.uniform(-20, -1)
+    stereo_delay, stereo_gain = int(rec_rng.integers(0, 2)), rec_rng.uniform(0.7, 1.0)
+
+    if int(row["channels"]) == 2:
+        # The recording's second channel: a different gain and at most one sample of delay;
+        # longer delays would comb-filter the mono downmix loaders compute.
+        delay = min(stereo_delay, n - 1)
+        right = np.concatenate([np.zeros(delay), mix[: n - delay]]) * stereo_gain
+        audio = np.stack([mix, right], axis=1)
+    else:
+        audio = mix[:, None]
+    sr = int(row["sr"])
+    if sr != SR:
+        audio = soxr.resample(audio, SR, sr, quality="HQ")
+        if len(audio) == 0:
+            audio = np.zeros((1, audio.shape[1]))
+    peak = float(np.max(np.abs(audio))) or 1.0
+    audio = audio * (db(level_db + rng.uniform(-2, 0)) / peak)
+    return np.clip(audio, -1.0, 1.0), sr
+
+
+def _strip_peak_time(data: bytes) -> bytes:
+    """Zero the timestamp libsndfile stores in a WAV ``PEAK`` chunk (float files).
+
+    Without this, two runs with the same seed would differ in those four bytes.
+    """
+    pos = 12
+    buf = bytearray(data)
+    while pos + 8 <= len(buf):
+        cid, size = bytes(buf[pos : pos + 4]), int.from_bytes(buf[pos + 4 : pos + 8], "little")
+        if cid == b"PEAK":
+            buf[pos + 12 : pos + 16] = b"\0\0\0\0"
+            break
+        pos += 8 + size + (size & 1)
+    return bytes(buf)
+
+
+def wav_bytes(audio: np.ndarray, sr: int, subtype: str) -> bytes:
+    """WAV file bytes of ``audio`` (shape (frames, channels)) at ``sr`` in ``subtype``."""
+    buf = io.BytesIO()
+    sf.write(buf, audio, sr, subtype=subtype, format="WAV")
+    return _strip_peak_time(buf.getvalue())
+
+
+def _link_atomic(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` to ``dst`` (copy where links are impossible), replacing ``dst``.
+
+    A link, not a write, so it cannot go through ``atomic_write_bytes``; the temporary
+    name carries the process id, so parallel workers never share one.
+    """
+    tmp = dst.with_name(f".{dst.name}.link{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    atomic_write_bytes(path, df.to_csv(index=False, lineterminator="\n").encode())
+
+
+def _check_args(out: Path, layout: str, clips: int, seed: int) -> None:
+    if layout not in LAYOUTS:
+        raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if isinstance(clips, bool) or not isinstance(clips, int) or clips < 1:
+        raise UserError(f"--clips must be a positive integer, got {clips!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"--seed must be a non-negative integer, got {seed!r}")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"output {out} exists and is not a folder")
+
+
+#: Clips rendered by one task of the engine: enough to amortise a task's overhead.
+CHUNK = 16
+
+
+def _run_all(write, rows: list[dict], workers: int) -> None:
+    """Call ``write(row)`` for every row, on ``workers`` processes when more than one.
+
+    The one place that decides how clips are spread over processes: chunks of rows are
+    tasks of the engine's local cluster (:mod:`pipeline.engine`); every clip has its own
+    random stream, so the files do not depend on the chunking or the worker count.
+    """
+    if workers > 1 and len(rows) > 1:
+        chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
+        map_tasks(partial(_write_rows, write), chunks, scheduler="processes",
+                  workers=min(workers, len(chunks)),
+                  name=lambda chunk: f"rendering clip {chunk[0]['slice_file_name']} and the "
+                                     f"{len(chunk) - 1} after it")
+    else:
+        _write_rows(write, rows)
+
+
+def _write_rows(write, rows: list[dict]) -> None:
+    for row in rows:
+        write(row)
+
+
+def _write_clip(row: dict, *, seed: int, us8k: Path | None, av: Path | None) -> None:
+    """Render one planned clip and write it to the layouts asked for."""
+    audio, sr = render_clip(row, seed)
+    data = wav_bytes(audio, sr, row["subtype"])
+    first = None
+    if us8k is not None:
+        first = us8k / "audio" / f"fold{row['fold']}" / row["slice_file_name"]
+        atomic_write_bytes(first, data)
+    if av is not None:
+        sub = "Train" if row["fold"] in AV_TRAIN_FOLDS else "Test"
+        dst = av / sub / f"{row['av_id']}.wav"
+        _link_atomic(first, dst) if first is not None else atomic_write_bytes(dst, data)
+
+
+def generate(
+    out, *, layout: str = "both", clips: int = 1000, seed: int = 42, workers: int = 1
+) -> dict:
+    """Write the synthetic dataset under ``out``.
+
+    The files written are listed in ``out/.urbansound-synth.json``; a later run into the
+    same folder replaces them and removes those it no longer writes, and never touches any
+    other file. A folder that already holds, where a run would write, anything not listed
+    there (a real UrbanSound8K or AV tree, for instance) is refused before anything is
+    written.
+
+    Parameters
+    ----------
+    out : str or path-like
+        Output folder (created; one written by an earlier run is updated in place).
+    layout : {"us8k", "av", "both"}
+        ``us8k`` writes ``out/UrbanSound8K/{metadata/UrbanSound8K.csv, audio/fold1..10/}``;
+        ``av`` writes ``out/av/{train.csv, test.csv, Train/, Test/}`` (train = folds 1–6,
+        test = folds 7–10) and ``out/av_answer_key.csv``; ``both`` writes both from the same
+        clips (the AV files are hard links where possible).
+    clips : int
+        Number of clips.
+    seed : int
+        Random seed; the same seed gives byte-identical files.
+    workers : int
+        Processes rendering clips; every clip has its own random stream, so the files do not
+        depend on it.
+
+    Returns
+    -------
+    dict
+        ``clips, seed, layout, seconds, per_class, per_fold, rates, subtypes, channels,
+        us8k`` (path or None), ``av`` (path or None), ``answer_key`` (path or None).
+
+    Raises
+    ------
+    UserError
+        Bad arguments, an output folder holding files the generator did not write, or an
+        output place that cannot be written.
+    """
+    out = Path(out)
+    _check_args(out, layout, clips, seed)
+    started = time.perf_counter()
+    meta = plan(clips, seed)
+    planned = planned_files(meta, layout)
+    owned = claim(out, planned)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # Recorded before the first clip, so a run killed midway still owns what it wrote.
+        write_record(out, owned | set(planned), layout=layout, clips=clips, seed=seed)
+        us8k = out / "UrbanSound8K" if layout in ("us8k", "both") else None
+        av = out / "av" if layout in ("av", "both") else None
+        if us8k is not None:
+            (us8k / "metadata").mkdir(parents=True, exist_ok=True)
+            for k in range(1, N_FOLDS + 1):
+                (us8k / "audio" / f"fold{k}").mkdir(parents=True, exist_ok=True)
+        if av is not None:
+            for name in ("Train", "Test"):
+                (av / name).mkdir(parents=True, exist_ok=True)
+
+        write = partial(_write_clip, seed=seed, us8k=us8k, av=av)
+        _run_all(write, meta.to_dict("records"), workers)
+
+        train = meta["fold"].isin(AV_TRAIN_FOLDS)
+        if us8k is not None:
+            _write_csv(meta[list(METADATA_COLUMNS)], us8k / "metadata" / "UrbanSound8K.csv")
+        if av is not None:
+            by_id = meta.sort_values("av_id")
+            tr, te = (
+                by_id[by_id["fold"].isin(AV_TRAIN_FOLDS)],
+                by_id[~by_id["fold"].isin(AV_TRAIN_FOLDS)],
+            )
+            _write_csv(pd.DataFrame({"ID": tr["av_id"], "Class": tr["class"]}), av / "train.csv")
+            _write_csv(pd.DataFrame({"ID": te["av_id"]}), av / "test.csv")
+            _write_csv(
+                pd.DataFrame({"ID": te["av_id"], "Class": te["class"]}), out / "av_answer_key.csv"
+            )
+        remove_stale(out, owned - set(planned), set(planned))
+        write_record(out, planned, layout=layout, clips=clips, seed=seed)
+    except OSError as exc:
+        raise UserError(f"cannot write the dataset under {out}: {exc.strerror or exc}") from None
+
+    return {
+        "clips": len(meta),
+        "seed": seed,
+        "layout": layout,
+        "seconds": time.perf_counter() - started,
+        "per_class": {c: int((meta["class"] == c).sum()) for c in CLASSES},
+        "per_fold": {int(k): int(v) for k, v in sorted(Counter(meta["fold"]).items())},
+        "train": int(train.sum()),
+        "test": int((~train).sum()),
+        "rates": dict(sorted(Counter(int(r) for r in meta["sr"]).items())),
+        "subtypes": dict(Counter(meta["subtype"]).most_common()),
+        "channels": dict(sorted(Counter(int(c) for c in meta["channels"]).items())),
+        "us8k": str(us8k) if us8k is not None else None,
+        "av": str(av) if av is not None else None,
+        "answer_key": str(out / "av_answer_key.csv") if av is not None else None,
+    }
