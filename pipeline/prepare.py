@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.datasets import read_dataset, write_manifest
+from pipeline.datasets.layouts import MANIFEST_CSV
 from pipeline.errors import UserError
 from pipeline.io import atomic_write
 
@@ -63,6 +64,11 @@ def prepare_dataset(
         ``read_dataset`` plus ``answers`` (path of the answer key, or None).
     """
     out = Path(out)
+    # An answer key in OUT is replaced or removed below only when OUT is an earlier
+    # prepare's folder (it holds the manifest that prepare writes); anyone else's is kept.
+    if (out / ANSWERS_CSV).exists() and not (out / MANIFEST_CSV).is_file():
+        raise UserError(f"{out / ANSWERS_CSV} was not written by 'urbansound prepare' (no "
+                        f"{MANIFEST_CSV} beside it); nothing was changed: choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     answers = None
     if dataset == SYNTH:

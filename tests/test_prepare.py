@@ -81,3 +81,14 @@ def test_prepare_reruns_into_its_own_folder(tmp_path):
     assert (manifest["split"] == "train").sum() == 10
     wavs = list((tmp_path / "synth" / "UrbanSound8K" / "audio").rglob("*.wav"))
     assert len(wavs) == 10
+
+
+def test_prepare_never_removes_an_answer_key_it_did_not_write(prepared, tmp_path):
+    out, _ = prepared
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (folder / "answers.csv").write_text("ID,Class\n1,siren\n")
+    with pytest.raises(UserError, match="not written by 'urbansound prepare'"):
+        prepare_dataset(folder, dataset=str(out / "synth" / "UrbanSound8K"))
+    assert (folder / "answers.csv").read_text() == "ID,Class\n1,siren\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["answers.csv"]
