@@ -96,19 +96,12 @@ def _cmd_features(args: argparse.Namespace, params: Params) -> int:
 
 
 def _write_inferred_groups(folder: str) -> None:
-    """Write the recording groups inferred for a table without folds or groups."""
-    from pipeline.groups import recording_groups, write_groups
-    from pipeline.store import read_features
-    from pipeline.train import labelled
+    from pipeline.groups import write_inferred_groups
 
-    table = read_features(folder)
-    rows = table[table["label"].notna()]
-    if rows.empty or rows["fold"].notna().all():
-        return
-    groups, source = recording_groups(labelled(rows))
-    if source == "inferred":
-        path = write_groups(rows["id"], groups, folder)
-        print(f"{len(set(groups))} recording groups inferred for {len(rows)} labelled clips "
+    written = write_inferred_groups(folder)
+    if written:
+        path, n_groups, n_clips = written
+        print(f"{n_groups} recording groups inferred for {n_clips} labelled clips "
               f"(no folds or groups in the table) -> {path}")
 
 
