@@ -182,7 +182,7 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
             print(f"per-model reports written to {args.reports}/cv/")
             return 0
     # The comparison covers every configured model that has reports, not only those rerun.
-    compared = list(dict.fromkeys([*params.train.models, *names]))
+    compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
     metrics = collect_reports(args.reports, compared)
     write_summary(metrics, args.reports)
     print(report_text(metrics))
