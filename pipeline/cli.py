@@ -110,19 +110,12 @@ def _cmd_features(args: argparse.Namespace, params: Params) -> int:
 
 
 def _write_inferred_groups(folder: str) -> None:
-    """Write the recording groups inferred for a table without folds or groups."""
-    from pipeline.groups import recording_groups, write_groups
-    from pipeline.store import read_features
-    from pipeline.train import labelled
+    from pipeline.groups import write_inferred_groups
 
-    table = read_features(folder)
-    rows = table[table["label"].notna()]
-    if rows.empty or rows["fold"].notna().all():
-        return
-    groups, source = recording_groups(labelled(rows))
-    if source == "inferred":
-        path = write_groups(rows["id"], groups, folder)
-        print(f"{len(set(groups))} recording groups inferred for {len(rows)} labelled clips "
+    written = write_inferred_groups(folder)
+    if written:
+        path, n_groups, n_clips = written
+        print(f"{n_groups} recording groups inferred for {n_clips} labelled clips "
               f"(no folds or groups in the table) -> {path}")
 
 
@@ -221,7 +214,7 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
             print(f"per-model reports written to {args.reports}/cv/")
             return 0
     # The comparison covers every configured model that has reports, not only those rerun.
-    compared = list(dict.fromkeys([*params.train.models, *names]))
+    compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
     if digest is None and (Path(args.features) / "features.parquet").is_file():
         digest = _read_store(args.features)[0].attrs["store_digest"]
     metrics = collect_reports(args.reports, compared, digest)

@@ -67,7 +67,7 @@ class ParallelParams:
 class TrainParams:
     """Model hyper-parameters, one mapping per registered model."""
 
-    models: tuple[str, ...] = ("logreg", "ffnn", "rf", "xgb", "ensemble")
+    models: tuple[str, ...] = ("logreg", "ffnn", "rf", "xgb")
     logreg: dict = field(default_factory=dict)
     ffnn: dict = field(default_factory=dict)
     rf: dict = field(default_factory=dict)

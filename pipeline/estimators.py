@@ -379,8 +379,14 @@ def set_n_jobs(estimator, n_jobs: int):
 
 
 def resolve_names(choice: str, default: tuple[str, ...]) -> list[str]:
-    """Turn a ``--model`` choice (a name or ``"all"``) into a list of model names."""
+    """Turn a ``--model`` choice (a name or ``"all"``) into a list of model names.
+
+    ``"all"`` is ``default`` (``train.models``) plus the ``ensemble``, so the soft vote is
+    cross-validated, trained and may be chosen as ``best`` by default.
+    """
     names = list(default) if choice in (None, "all") else [choice]
+    if choice in (None, "all") and "ensemble" not in names:
+        names.append("ensemble")
     unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown:
         raise UserError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODEL_NAMES)}")

@@ -142,6 +142,28 @@ def write_groups(ids, groups, folder: str | Path) -> Path:
     return path
 
 
+def write_inferred_groups(folder: str | Path) -> tuple[Path, int, int] | None:
+    """Infer the groups of a feature store's labelled rows and write ``groups.csv``.
+
+    Nothing is written when the table has official folds or its own groups.
+
+    Returns
+    -------
+    (path, number of groups, number of labelled clips), or None
+    """
+    from pipeline.store import read_features
+    from pipeline.train import labelled
+
+    table = read_features(folder)
+    rows = table[table["label"].notna()]
+    if rows.empty or rows["fold"].notna().all():
+        return None
+    groups, source = recording_groups(labelled(rows))
+    if source != "inferred":
+        return None
+    return write_groups(rows["id"], groups, folder), len(set(groups)), len(rows)
+
+
 def pairwise_precision_recall(predicted, true) -> tuple[float, float]:
     """Pairwise precision and recall of a grouping against the true one.
 

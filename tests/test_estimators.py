@@ -96,7 +96,8 @@ def test_set_n_jobs_reaches_nested_models():
 
 
 @pytest.mark.parametrize(
-    ("choice", "expected"), [("all", ["logreg", "rf"]), ("xgb", ["xgb"]), (None, ["logreg", "rf"])]
+    ("choice", "expected"),
+    [("all", ["logreg", "rf", "ensemble"]), ("xgb", ["xgb"]), (None, ["logreg", "rf", "ensemble"])],
 )
 def test_resolve_names(choice, expected):
     assert resolve_names(choice, ("logreg", "rf")) == expected
