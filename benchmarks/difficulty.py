@@ -42,15 +42,9 @@ from tutorial_baseline import clip_features, official_cv  # noqa: E402
 from pipeline.classes import CLASSES  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
+from pipeline.engine import map_tasks, threads_per_task  # noqa: E402
 from pipeline.estimators import build_models  # noqa: E402
-from pipeline.evaluate import (  # noqa: E402
-    Split,
-    _run_task,
-    _threads_per_task,
-    confusion_png,
-    cross_validate,
-    run_tasks,
-)  # fmt: skip
+from pipeline.evaluate import Split, _run_task, confusion_png, cross_validate  # noqa: E402
 from pipeline.train import feature_columns, labelled, xy  # noqa: E402
 
 
@@ -115,10 +109,10 @@ def random_split_accuracy(table, name, params, seed, workers) -> float:
     cv = StratifiedKFold(10, shuffle=True, random_state=seed)
     splits = [Split(f"split{i + 1}", a, b) for i, (a, b) in enumerate(cv.split(X, y))]
     tasks = [{"model": name, "estimator": est, "split": s, "X": X, "y": y,
-              "n_jobs": _threads_per_task("processes", workers)} for s in splits]  # fmt: skip
+              "n_jobs": threads_per_task("processes", workers)} for s in splits]  # fmt: skip
+    results = map_tasks(_run_task, tasks, scheduler="processes", workers=workers)
     accs = [float(np.mean(r["classes"][np.argmax(r["proba"], axis=1)] == y[s.test]))
-            for s, r in zip(splits, run_tasks(_run_task, tasks, scheduler="processes",
-                                              workers=workers), strict=True)]  # fmt: skip
+            for s, r in zip(splits, results, strict=True)]
     return float(np.mean(accs))
 
 
