@@ -272,14 +272,14 @@ def build_estimator(
     model = entry(name)
     p = model_params(name, params)
     if not model.combines:
-        return model.factory(p, seed)
+        return model.build(p, seed)
     members = _members(name, p)
     extra = sorted(set(p) - model.accepted_params())
     if extra:
         raise UserError(f"train.{name}: unknown key(s) {', '.join(extra)}")
     all_params = all_params or {}
     built = [(m, build_estimator(m, all_params.get(m), seed=seed)) for m in members]
-    return model.factory(p, seed, members=built)
+    return model.build(p, seed, members=built)
 
 
 def build_models(names, train_params: dict, *, seed: int) -> dict:

@@ -38,15 +38,16 @@ class ModelEntry:
         The model's name: ``--model NAME``, ``train.NAME``, ``models/NAME/``.
     summary : str
         What the model is, in a few words (the README table).
-    factory : callable
-        ``factory(params, seed)`` → the unfitted estimator, ``params`` being the defaults
-        merged with ``train.NAME``. A combining model's factory also gets
-        ``members=[(name, estimator), ...]``.
     defaults : mapping
         Default hyper-parameters (``train.NAME`` overrides them key by key).
     estimator : str
         ``"module:Class"`` of the fitted part (the last step of a scikit-learn
         ``Pipeline``); it recognises a model of this entry (saving, thread count).
+    factory : callable or None
+        ``factory(params, seed)`` → the unfitted estimator, ``params`` being the defaults
+        merged with ``train.NAME``; a combining model's factory also gets
+        ``members=[(name, estimator), ...]``. None: ``estimator`` itself,
+        ``Class(random_state=seed, **params)`` (see :meth:`build`).
     persist : str
         The save/load format, a key of :data:`pipeline.persist.FORMATS`.
     set_threads : callable or None
@@ -61,13 +62,19 @@ class ModelEntry:
 
     name: str
     summary: str
-    factory: Callable[..., Any]
     defaults: Mapping[str, Any]
     estimator: str
     persist: str
+    factory: Callable[..., Any] | None = None
     set_threads: Callable[[Any, int], None] | None = None
     params_from: str | None = None
     combines: bool = False
+
+    def build(self, params: dict, seed: int, **members: Any) -> Any:
+        """The unfitted estimator for merged ``params`` and ``seed`` (see ``factory``)."""
+        if self.factory is None:
+            return load_class(self.estimator)(random_state=seed, **params)
+        return self.factory(params, seed, **members)
 
     def default_params(self) -> dict:
         """A fresh copy of the defaults (the caller may change it)."""
@@ -124,12 +131,6 @@ def _ffnn(params: dict, seed: int):
     return _scaled(FFNNClassifier(random_state=seed, **params))
 
 
-def _rf(params: dict, seed: int):
-    from sklearn.ensemble import RandomForestClassifier
-
-    return RandomForestClassifier(random_state=seed, **params)
-
-
 def _xgb(params: dict, seed: int):
     from pipeline.estimators import EncodedXGBClassifier
 
@@ -181,7 +182,7 @@ _BASE = (
         estimator="pipeline.nn:FFNNClassifier", persist="ffnn",
     ),
     ModelEntry(
-        name="rf", summary="RandomForestClassifier", factory=_rf,
+        name="rf", summary="RandomForestClassifier",
         defaults={"n_estimators": 200, "max_features": "sqrt", "max_samples": 0.5,
                   "min_samples_leaf": 1, "n_jobs": -1},
         estimator="sklearn.ensemble:RandomForestClassifier", persist="skops",
