@@ -52,7 +52,7 @@ class ModelEntry:
         The save/load format, a key of :data:`pipeline.persist.FORMATS`.
     set_threads : callable or None
         ``set_threads(fitted_part, n_jobs)`` sets its thread count in place; None for a
-        model that runs on one thread.
+        model whose thread count is not set (it runs as it is built).
     params_from : str or None
         ``"module:Class"`` whose ``get_params()`` are the keys ``train.NAME`` accepts
         (default: ``estimator``); a combining model accepts exactly its ``defaults`` keys.
@@ -70,11 +70,12 @@ class ModelEntry:
     params_from: str | None = None
     combines: bool = False
 
-    def build(self, params: dict, seed: int, **members: Any) -> Any:
-        """The unfitted estimator for merged ``params`` and ``seed`` (see ``factory``)."""
+    def build(self, params: dict, seed: int, **combined: Any) -> Any:
+        """The unfitted estimator for merged ``params`` and ``seed`` (see ``factory``);
+        ``combined`` is ``members=[...]`` for a combining model."""
         if self.factory is None:
             return load_class(self.estimator)(random_state=seed, **params)
-        return self.factory(params, seed, **members)
+        return self.factory(params, seed, **combined)
 
     def default_params(self) -> dict:
         """A fresh copy of the defaults (the caller may change it)."""
