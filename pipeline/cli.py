@@ -7,6 +7,7 @@ A :class:`~pipeline.errors.UserError` anywhere becomes one line on stderr and ex
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
@@ -15,8 +16,7 @@ from pathlib import Path
 from pipeline.config import Params, load_params
 from pipeline.errors import UserError
 from pipeline.io import check_output_dir, check_output_file
-
-MODEL_CHOICES = ("logreg", "ffnn", "rf", "xgb", "ensemble")
+from pipeline.registry import MODEL_NAMES as MODEL_CHOICES
 
 
 # --- synth -----------------------------------------------------------------------------
@@ -121,8 +121,14 @@ def _write_inferred_groups(folder: str) -> None:
 
 # --- train -----------------------------------------------------------------------------
 def _train_params(params: Params) -> dict:
-    t = params.train
-    return {"logreg": t.logreg, "ffnn": t.ffnn, "rf": t.rf, "xgb": t.xgb, "ensemble": t.ensemble}
+    return {k: v for k, v in dataclasses.asdict(params.train).items() if k != "models"}
+
+
+def _cmd_models(args: argparse.Namespace, params: Params) -> int:
+    from pipeline.registry import describe, markdown_table
+
+    print(markdown_table() if args.markdown else describe(_train_params(params)))
+    return 0
 
 
 def _read_store(folder: str):
@@ -466,6 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="models", help="models folder")
     p.add_argument("--reports", default="reports", help="reports folder (CV accuracy → best)")
     p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("models", help="list the models and their parameters (defaults + params)")
+    p.add_argument("--markdown", action="store_true", help="print the README's registry table")
+    p.set_defaults(handler=_cmd_models)
 
     p = sub.add_parser("evaluate", help="cross-validate models under the official folds")
     p.add_argument("--features", default="data/features", help="feature store folder")

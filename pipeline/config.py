@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import UserError
+from pipeline.registry import BASE_MODELS, MODEL_NAMES
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 
@@ -63,16 +64,20 @@ class ParallelParams:
     dashboard: bool = False  # print the link of Dask's dashboard (local clusters need bokeh)
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    """Model hyper-parameters, one mapping per registered model."""
-
-    models: tuple[str, ...] = ("logreg", "ffnn", "rf", "xgb")
-    logreg: dict = field(default_factory=dict)
-    ffnn: dict = field(default_factory=dict)
-    rf: dict = field(default_factory=dict)
-    xgb: dict = field(default_factory=dict)
-    ensemble: dict = field(default_factory=dict)
+# One field per registered model, so a model is added in pipeline/registry.py alone.
+TrainParams = dataclasses.make_dataclass(
+    "TrainParams",
+    [("models", tuple[str, ...], field(default=BASE_MODELS)),
+     *((name, dict, field(default_factory=dict)) for name in MODEL_NAMES)],
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": "Model hyper-parameters: ``models`` (what ``train`` and ``evaluate`` fit, "
+                   "default every base model) and one mapping per registered model "
+                   "(``train.logreg`` ...), the user's settings merged over the defaults of "
+                   ":mod:`pipeline.registry`.",
+    },
+)
 
 
 @dataclass(frozen=True)

@@ -1,65 +1,29 @@
-"""Model registry: a name → a scikit-learn compatible classifier.
+"""The estimators of the registered models, built and checked from :mod:`pipeline.registry`.
 
 Every model takes the feature matrix ``X`` (n_clips, n_features) and class-name labels ``y``
 (n_clips,) and predicts class names, so evaluation, persistence and submission never need to
 know which family they hold. Hyper-parameters come from ``params.yaml`` (``train.<name>``),
-merged over the defaults below; the one ``seed`` becomes every ``random_state``.
-
-The defaults are chosen for the full UrbanSound8K run (8732 clips, ~600 features, 4 models ×
-11 fits on 2 cores): forests and boosting stay at a few hundred trees and use histogram
-splits or feature subsampling, the networks stop early.
+merged over the registry's defaults; the one ``seed`` becomes every ``random_state``.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.errors import UserError
+from pipeline.registry import BASE_MODELS, MODEL_NAMES, REGISTRY, entry, entry_of, fitted_part
 
-#: Models that are fitted on their own; ``ensemble`` combines them.
-BASE_MODELS: tuple[str, ...] = ("logreg", "ffnn", "rf", "xgb")
-MODEL_NAMES: tuple[str, ...] = (*BASE_MODELS, "ensemble")
-
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "logreg": {"C": 0.5, "max_iter": 400, "tol": 1e-3},
-    "ffnn": {
-        "hidden_layer_sizes": [256, 128],
-        "activation": "relu",
-        "alpha": 1e-2,
-        "learning_rate_init": 1e-3,
-        "batch_size": 128,
-        "max_iter": 200,
-        "early_stopping": True,
-        "n_iter_no_change": 20,
-    },
-    "rf": {
-        "n_estimators": 200,
-        "max_features": "sqrt",
-        "max_samples": 0.5,
-        "min_samples_leaf": 1,
-        "n_jobs": -1,
-    },
-    "xgb": {
-        "n_estimators": 100,
-        "learning_rate": 0.25,
-        "max_depth": 4,
-        "max_bin": 32,
-        "subsample": 0.7,
-        "colsample_bytree": 0.25,
-        "n_jobs": -1,
-    },
-    # Soft vote of these members (each built with its own train.<member> parameters).
-    "ensemble": {"members": ["logreg", "ffnn", "rf", "xgb"], "weights": None},
-}
+__all__ = [
+    "BASE_MODELS", "MODEL_NAMES", "EncodedXGBClassifier", "SoftVoteEnsemble", "accepted_params",
+    "align_proba", "build_estimator", "build_models", "check_model_params", "fit_with_groups",
+    "model_params", "resolve_names", "set_n_jobs",
+]
 
 
 class EncodedXGBClassifier(ClassifierMixin, BaseEstimator):
@@ -208,42 +172,35 @@ def align_proba(proba: np.ndarray, source: np.ndarray, target: np.ndarray) -> np
     return out
 
 
+
+# --- derived from the registry -------------------------------------------------------------
 def model_params(name: str, overrides: dict | None = None) -> dict:
-    """Defaults of model ``name`` with ``overrides`` (from ``train.<name>``) merged on top."""
-    if name not in DEFAULTS:
-        raise UserError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
-    merged = dict(DEFAULTS[name])
+    """Registry defaults of model ``name`` with ``overrides`` (``train.<name>``) merged on top."""
+    merged = entry(name).default_params()
     merged.update(overrides or {})
     return merged
-
-
-def _hidden_sizes(value: Any) -> tuple[int, ...]:
-    values = value if isinstance(value, (list, tuple)) else [value]
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                             for v in values):
-        raise UserError(f"train.ffnn.hidden_layer_sizes must be a positive integer or a list of "
-                        f"them, e.g. [256, 128]; got {value!r}")
-    return tuple(values)
 
 
 def accepted_params(name: str) -> set[str]:
     """Hyper-parameters model ``name`` accepts in ``train.<name>`` (its estimator's
     ``get_params()``, less ``random_state``, which the one seed sets)."""
-    if name == "ensemble":
-        return {"members", "weights"}
-    if name == "xgb":
-        from xgboost import XGBClassifier
+    return set(entry(name).accepted_params())
 
-        inner = XGBClassifier()
-    else:
-        built = build_estimator(name, {}, seed=0)
-        inner = built.steps[-1][1] if isinstance(built, Pipeline) else built
-    return set(inner.get_params(deep=False)) - {"random_state"}
+
+def _members(name: str, params: dict) -> list[str]:
+    """The validated ``members`` of combining model ``name`` (``params`` merged)."""
+    members = params.get("members")
+    members = list(members) if isinstance(members, (list, tuple)) else members
+    if not members or not isinstance(members, list) or any(m not in BASE_MODELS
+                                                           for m in members):
+        raise UserError(f"train.{name}.members must name models among "
+                        f"{', '.join(BASE_MODELS)}, got {members!r}")
+    return members
 
 
 def _fitted_models(name: str, train_params: dict) -> list[str]:
-    """The base models that fitting model ``name`` fits: itself, or an ensemble's members."""
-    if name != "ensemble":
+    """The base models that fitting model ``name`` fits: itself, or a combination's members."""
+    if not entry(name).combines:
         return [name]
     members = model_params(name, train_params.get(name)).get("members")
     return [m for m in members if m in BASE_MODELS] if isinstance(members, list) else []
@@ -271,8 +228,9 @@ def check_model_params(names, train_params: dict, *, seed: int) -> None:
                 f"train.{name}: unknown parameter(s) {', '.join(map(str, unknown))}; "
                 f"accepted: {', '.join(sorted(accepted_params(name)))}"
             )
-    if "ensemble" in names:  # members, weights
-        build_estimator("ensemble", train_params.get("ensemble"), all_params=train_params)
+    for name in names:
+        if entry(name).combines:  # members, weights
+            build_estimator(name, train_params.get(name), all_params=train_params)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(36, 6)).astype(np.float32)
     y = np.array(["a", "b", "c"] * 12, dtype=object)
@@ -280,7 +238,7 @@ def check_model_params(names, train_params: dict, *, seed: int) -> None:
         try:
             model = build_estimator(name, train_params.get(name), seed=seed)
             trees = model.get_params().get("n_estimators")
-            if isinstance(model, RandomForestClassifier) and isinstance(trees, int) and trees > 3:
+            if isinstance(trees, int) and trees > 3:
                 model.set_params(n_estimators=3)  # the values are validated, not the forest
             set_n_jobs(model, 1)  # threads cost more than they save on 36 rows
             model.fit(X, y).predict_proba(X[:3])
@@ -296,59 +254,32 @@ def build_estimator(
 
     Parameters
     ----------
-    name : {"logreg", "ffnn", "rf", "xgb", "ensemble"}
+    name : str
+        A name of :data:`pipeline.registry.REGISTRY`.
     params : dict, optional
-        Hyper-parameters of this model, merged over :data:`DEFAULTS`.
+        Hyper-parameters of this model, merged over its registry defaults.
     seed : int
         ``random_state`` of every random part.
     all_params : dict, optional
-        ``{model name: params}`` of every model; the ensemble builds its members from it.
+        ``{model name: params}`` of every model; a combining model (the ensemble) builds
+        its members from it.
 
     Returns
     -------
     estimator
         A scikit-learn classifier taking class-name labels.
     """
+    model = entry(name)
     p = model_params(name, params)
-    if name == "logreg":
-        clf = LogisticRegression(random_state=seed, **p)
-        return Pipeline([("scale", StandardScaler()), ("clf", clf)])
-    if name == "ffnn":
-        try:
-            from pipeline.nn import FFNNClassifier
-        except ImportError as exc:  # the network package is optional at import time
-            raise UserError(f"model 'ffnn' is not available: {exc}") from None
-        if "hidden_layer_sizes" in p:
-            p["hidden_layer_sizes"] = _hidden_sizes(p["hidden_layer_sizes"])
-        return Pipeline(
-            [("scale", StandardScaler()), ("clf", FFNNClassifier(random_state=seed, **p))]
-        )
-    if name == "rf":
-        return RandomForestClassifier(random_state=seed, **p)
-    if name == "xgb":
-        return EncodedXGBClassifier(params=p, random_state=seed)
-    # ensemble
-    members = list(p.get("members") or [])
-    unknown = [m for m in members if m not in BASE_MODELS]
-    if not members or unknown:
-        raise UserError(
-            f"train.ensemble.members must name models among {', '.join(BASE_MODELS)}, "
-            f"got {members!r}"
-        )
-    extra = sorted(set(p) - {"members", "weights"})
+    if not model.combines:
+        return model.build(p, seed)
+    members = _members(name, p)
+    extra = sorted(set(p) - model.accepted_params())
     if extra:
-        raise UserError(f"train.ensemble: unknown key(s) {', '.join(extra)}")
-    weights = p.get("weights")
-    if weights is not None and not (
-        isinstance(weights, list) and len(weights) == len(members)
-        and all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
-                for w in weights) and sum(weights) > 0
-    ):
-        raise UserError(f"train.ensemble.weights must be null or {len(members)} non-negative "
-                        f"numbers (one per member, not all 0), got {weights!r}")
+        raise UserError(f"train.{name}: unknown key(s) {', '.join(extra)}")
     all_params = all_params or {}
-    estimators = [(m, build_estimator(m, all_params.get(m), seed=seed)) for m in members]
-    return SoftVoteEnsemble(estimators, weights=weights)
+    built = [(m, build_estimator(m, all_params.get(m), seed=seed)) for m in members]
+    return model.build(p, seed, members=built)
 
 
 def build_models(names, train_params: dict, *, seed: int) -> dict:
@@ -360,33 +291,26 @@ def build_models(names, train_params: dict, *, seed: int) -> dict:
 
 
 def set_n_jobs(estimator, n_jobs: int):
-    """Set the thread count of every part of ``estimator`` that has one (in place).
+    """Set the thread count of ``estimator`` (in place), as its registry entry says.
 
     Cross-validation runs several fits at once; each then uses one thread so the
-    machine is not oversubscribed.
+    machine is not oversubscribed. A model that is not registered is left as it is.
     """
-    if isinstance(estimator, Pipeline):
-        for _, step in estimator.steps:
-            set_n_jobs(step, n_jobs)
-    elif isinstance(estimator, SoftVoteEnsemble):
-        for _, member in estimator.estimators:
-            set_n_jobs(member, n_jobs)
-    elif isinstance(estimator, EncodedXGBClassifier):
-        estimator.params = {**(estimator.params or {}), "n_jobs": n_jobs}
-    elif isinstance(estimator, RandomForestClassifier):
-        estimator.set_params(n_jobs=n_jobs)
+    model = entry_of(estimator)
+    if model is not None and model.set_threads is not None:
+        model.set_threads(fitted_part(estimator), n_jobs)
     return estimator
 
 
 def resolve_names(choice: str, default: tuple[str, ...]) -> list[str]:
     """Turn a ``--model`` choice (a name or ``"all"``) into a list of model names.
 
-    ``"all"`` is ``default`` (``train.models``) plus the ``ensemble``, so the soft vote is
-    cross-validated, trained and may be chosen as ``best`` by default.
+    ``"all"`` is ``default`` (``train.models``) plus the combining models (the ensemble),
+    so the soft vote is cross-validated, trained and may be chosen as ``best`` by default.
     """
     names = list(default) if choice in (None, "all") else [choice]
-    if choice in (None, "all") and "ensemble" not in names:
-        names.append("ensemble")
+    if choice in (None, "all"):
+        names += [n for n, e in REGISTRY.items() if e.combines and n not in names]
     unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown:
         raise UserError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODEL_NAMES)}")

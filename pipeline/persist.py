@@ -2,13 +2,14 @@
 
 A models folder holds one subfolder per model ``NAME``, with a descriptor ``NAME.json``, the
 files of its format, and an ``index.json`` (classes, feature names and parameters, CV
-accuracy); :func:`read_index` merges those and picks the best model:
+accuracy); :func:`read_index` merges those and picks the best model. Each model's registry
+entry (:mod:`pipeline.registry`) names its format (:data:`FORMATS`):
 
-- scikit-learn models (``logreg``, ``rf``): ``NAME.skops``, loaded with an explicit list of
-  trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``;
-- ``xgb``: the booster in XGBoost's JSON format, ``NAME.xgb.json``;
+- ``skops`` (scikit-learn models: ``logreg``, ``rf``): ``NAME.skops``, loaded with an explicit
+  list of trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``;
+- ``xgboost-json`` (``xgb``): the booster in XGBoost's JSON format, ``NAME.xgb.json``;
 - ``ffnn``: the network via ``pipeline.nn.save`` and the scaler's parameters as JSON;
-- ``ensemble``: each member saved as ``NAME__MEMBER`` by the rules above.
+- ``ensemble``: each member saved as ``NAME__MEMBER`` in its own format.
 
 A file that is missing, corrupt or holds untrusted types is refused with one line
 (:class:`~pipeline.errors.UserError`).
@@ -17,6 +18,8 @@ A file that is missing, corrupt or holds untrusted types is refused with one lin
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.errors import UserError
 from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble
 from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
+from pipeline.registry import entry_of
 from pipeline.selection import best_model
 
 INDEX_FILE = "index.json"
@@ -46,66 +50,15 @@ def _read_json(path: Path, what: str) -> Any:
         raise UserError(f"{what} {path} is unreadable or corrupt: {exc}") from None
 
 
-# --- one model -----------------------------------------------------------------------------
-def _is_ffnn(model: Any) -> bool:
-    return (
-        isinstance(model, Pipeline)
-        and type(model.steps[-1][1]).__name__ == "FFNNClassifier"
-        and isinstance(model.steps[0][1], StandardScaler)
-    )
+# --- the formats ---------------------------------------------------------------------------
+# Each format writes the files of one fitted model and returns its part of the descriptor;
+# its loader rebuilds the model from that descriptor. A registry entry names its format.
+def _save_skops(model: Any, name: str, folder: Path) -> dict:
+    import skops.io as sio
 
-
-def save_model(model: Any, name: str, folder: str | Path) -> dict:
-    """Save fitted ``model`` as ``folder/NAME.*``; return its descriptor (also in NAME.json).
-
-    Parameters
-    ----------
-    model : fitted estimator from :mod:`pipeline.estimators`
-    name : str
-        File stem (the model's registry name, or ``ensemble__member``).
-    folder : path
-
-    Returns
-    -------
-    dict
-        ``{"format": ..., "files": [...], "classes": [...], ...}``.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    classes = [str(c) for c in model.classes_]
-    if isinstance(model, SoftVoteEnsemble):
-        members = []
-        for member, est in model.named_estimators_.items():
-            save_model(est, f"{name}__{member}", folder)
-            members.append(member)
-        desc = {"format": "ensemble", "members": members, "weights": model.weights, "files": []}
-    elif isinstance(model, EncodedXGBClassifier):
-        target = folder / f"{name}.xgb.json"
-        atomic_write(target, model.model_.save_model)
-        desc = {"format": "xgboost-json", "files": [target.name], "params": model.params}
-    elif _is_ffnn(model):
-        from pipeline import nn
-
-        scaler, net = model.steps[0][1], model.steps[-1][1]
-        target = folder / f"{name}.ffnn.npz"
-        atomic_write(target, lambda tmp: nn.save(net, tmp))
-        scale = {
-            "mean": scaler.mean_.tolist(),
-            "scale": scaler.scale_.tolist(),
-            "var": scaler.var_.tolist(),
-            "n_samples_seen": int(np.max(scaler.n_samples_seen_)),
-        }
-        atomic_write_json(folder / f"{name}.scaler.json", scale)
-        desc = {"format": "ffnn", "files": [target.name, f"{name}.scaler.json"]}
-    else:
-        import skops.io as sio
-
-        target = folder / f"{name}.skops"
-        atomic_write_bytes(target, sio.dumps(model))
-        desc = {"format": "skops", "files": [target.name], "type": type(model).__name__}
-    desc.update({"version": FORMAT_VERSION, "name": name, "classes": classes})
-    atomic_write_json(folder / f"{name}.json", desc)
-    return desc
+    target = folder / f"{name}.skops"
+    atomic_write_bytes(target, sio.dumps(model))
+    return {"files": [target.name], "type": type(model).__name__}
 
 
 def _load_skops(path: Path) -> Any:
@@ -128,9 +81,16 @@ def _load_skops(path: Path) -> Any:
         raise UserError(f"model file {path} is corrupt: {exc}") from None
 
 
-def _load_xgb(path: Path, desc: dict) -> EncodedXGBClassifier:
+def _save_xgb(model: Any, name: str, folder: Path) -> dict:
+    target = folder / f"{name}.xgb.json"
+    atomic_write(target, model.model_.save_model)
+    return {"files": [target.name], "params": model.params}
+
+
+def _load_xgb(folder: Path, name: str, desc: dict) -> EncodedXGBClassifier:
     from xgboost import XGBClassifier
 
+    path = folder / desc["files"][0]
     if not path.is_file():
         raise UserError(f"model file not found: {path}")
     booster = XGBClassifier()
@@ -146,7 +106,23 @@ def _load_xgb(path: Path, desc: dict) -> EncodedXGBClassifier:
     return model
 
 
-def _load_ffnn(folder: Path, desc: dict) -> Pipeline:
+def _save_ffnn(model: Pipeline, name: str, folder: Path) -> dict:
+    from pipeline import nn
+
+    scaler, net = model.steps[0][1], model.steps[-1][1]
+    target = folder / f"{name}.ffnn.npz"
+    atomic_write(target, lambda tmp: nn.save(net, tmp))
+    scale = {
+        "mean": scaler.mean_.tolist(),
+        "scale": scaler.scale_.tolist(),
+        "var": scaler.var_.tolist(),
+        "n_samples_seen": int(np.max(scaler.n_samples_seen_)),
+    }
+    atomic_write_json(folder / f"{name}.scaler.json", scale)
+    return {"files": [target.name, f"{name}.scaler.json"]}
+
+
+def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
     from pipeline import nn
 
     net_path, scaler_path = (folder / f for f in desc["files"])
@@ -171,6 +147,73 @@ def _load_ffnn(folder: Path, desc: dict) -> Pipeline:
     return Pipeline([("scale", scaler), ("clf", net)])
 
 
+def _save_ensemble(model: Any, name: str, folder: Path) -> dict:
+    members = []
+    for member, est in model.named_estimators_.items():
+        save_model(est, f"{name}__{member}", folder)
+        members.append(member)
+    return {"members": members, "weights": model.weights, "files": []}
+
+
+def _load_ensemble(folder: Path, name: str, desc: dict) -> SoftVoteEnsemble:
+    members = [(m, load_model(f"{name}__{m}", folder)) for m in desc["members"]]
+    model = SoftVoteEnsemble(members, weights=desc.get("weights"))
+    model.named_estimators_ = dict(members)
+    model.classes_ = np.asarray(desc["classes"], dtype=object)
+    model.n_features_in_ = members[0][1].n_features_in_
+    return model
+
+
+@dataclass(frozen=True)
+class Format:
+    """How one kind of model is written (``save(model, name, folder)`` → descriptor part)
+    and read back (``load(folder, name, descriptor)`` → fitted model)."""
+
+    save: Callable[[Any, str, Path], dict]
+    load: Callable[[Path, str, dict], Any]
+
+
+#: The save/load formats, by the tag a registry entry names (``ModelEntry.persist``) and a
+#: model descriptor carries (``format``).
+FORMATS: dict[str, Format] = {
+    "skops": Format(_save_skops, lambda folder, name, desc: _load_skops(folder / desc["files"][0])),
+    "xgboost-json": Format(_save_xgb, _load_xgb),
+    "ffnn": Format(_save_ffnn, _load_ffnn),
+    "ensemble": Format(_save_ensemble, _load_ensemble),
+}
+
+
+# --- one model -----------------------------------------------------------------------------
+def save_model(model: Any, name: str, folder: str | Path) -> dict:
+    """Save fitted ``model`` as ``folder/NAME.*``; return its descriptor (also in NAME.json).
+
+    The format is the one of the model's registry entry (:mod:`pipeline.registry`).
+
+    Parameters
+    ----------
+    model : fitted estimator built by :func:`pipeline.estimators.build_estimator`
+    name : str
+        File stem (the model's registry name, or ``ensemble__member``).
+    folder : path
+
+    Returns
+    -------
+    dict
+        ``{"format": ..., "files": [...], "classes": [...], ...}``.
+    """
+    model_entry = entry_of(model)
+    if model_entry is None:
+        raise ValueError(f"cannot save a {type(model).__name__}: not a registered model")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    desc = {"format": model_entry.persist,
+            **FORMATS[model_entry.persist].save(model, name, folder)}
+    desc.update({"version": FORMAT_VERSION, "name": name,
+                 "classes": [str(c) for c in model.classes_]})
+    atomic_write_json(folder / f"{name}.json", desc)
+    return desc
+
+
 def load_model(name: str, folder: str | Path) -> Any:
     """Load model ``NAME`` saved by :func:`save_model` from ``folder``.
 
@@ -182,8 +225,7 @@ def load_model(name: str, folder: str | Path) -> Any:
     folder = Path(folder)
     desc = _read_json(folder / f"{name}.json", f"model '{name}'")
     try:
-        fmt, files = desc["format"], desc["files"]
-        classes = desc["classes"]
+        fmt, files, _ = desc["format"], desc["files"], desc["classes"]
     except (KeyError, TypeError):
         raise UserError(f"model descriptor {folder / (name + '.json')} is corrupt") from None
     # A tampered descriptor must not make us read files outside the model's folder.
@@ -191,27 +233,13 @@ def load_model(name: str, folder: str | Path) -> Any:
     if not all(isinstance(f, str) and f and Path(f).name == f and f != ".." for f in named):
         raise UserError(f"model descriptor {folder / (name + '.json')} names files that are "
                         "not a plain file name in its folder")
-    if fmt == "ensemble":
-        members = [(m, load_model(f"{name}__{m}", folder)) for m in desc["members"]]
-        model = SoftVoteEnsemble(members, weights=desc.get("weights"))
-        model.named_estimators_ = dict(members)
-        model.classes_ = np.asarray(classes, dtype=object)
-        model.n_features_in_ = members[0][1].n_features_in_
-        return model
-    if fmt == "xgboost-json":
-        return _load_xgb(folder / files[0], desc)
-    if fmt == "ffnn":
-        return _load_ffnn(folder, desc)
-    if fmt == "skops":
-        return _load_skops(folder / files[0])
-    raise UserError(f"model descriptor {folder / (name + '.json')} has unknown format {fmt!r}")
+    if fmt not in FORMATS:
+        raise UserError(f"model descriptor {folder / (name + '.json')} has unknown format "
+                        f"{fmt!r}")
+    return FORMATS[fmt].load(folder, name, desc)
 
 
 # --- the index -----------------------------------------------------------------------------
-#: The ``format`` tags a model descriptor can carry (see :func:`save_model`).
-FORMATS: tuple[str, ...] = ("ensemble", "xgboost-json", "ffnn", "skops")
-
-
 def is_model_folder(folder: str | Path) -> bool:
     """Whether ``folder`` is provably a model folder written by :func:`save_model`.
 

@@ -64,7 +64,10 @@ def _ran(output: str) -> list[str]:
             if line.startswith("Running stage")]
 
 
-STAGES = ["prepare", "features", "model@logreg", "model@ffnn", "model@rf", "model@xgb",
+# One model@NAME stage per model of train.models (dvc.yaml's foreach).
+STAGES = ["prepare", "features",
+          *(f"model@{m}" for m in yaml.safe_load((REPO / "params.yaml").read_text())["train"]
+            ["models"]),
           "ensemble", "evaluate", "submit"]
 
 

@@ -1,0 +1,282 @@
+"""The model registry: one entry per model, the only place a model is defined.
+
+An entry names the model, builds its unfitted estimator from ``(params, seed)``, holds its
+default hyper-parameters, names the format it is saved in (:mod:`pipeline.persist`), says
+how its thread count is set and whether it combines other models. Everything else derives
+from :data:`REGISTRY`: the CLI's ``--model`` choices, the ``train`` section of the params
+(:class:`pipeline.config.TrainParams`), parameter validation and building
+(:mod:`pipeline.estimators`), persistence, and the README's model table
+(:func:`markdown_table`; ``urbansound models`` prints the defaults).
+
+The user's ``train.<name>`` mapping in ``params.yaml`` is merged over the defaults here.
+They are chosen for the full UrbanSound8K run (8732 clips, ~970 features, 4 models × 11 fits
+on 2 cores): forests and boosting stay at a few hundred trees and use histogram splits or
+feature subsampling, the network stops early.
+
+This module imports no machine-learning library at import time (the CLI reads the model
+names from it before any command runs); each factory imports what it builds.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.errors import UserError
+
+
+@dataclass(frozen=True, eq=False)
+class ModelEntry:
+    """One registered model.
+
+    Attributes
+    ----------
+    name : str
+        The model's name: ``--model NAME``, ``train.NAME``, ``models/NAME/``.
+    summary : str
+        What the model is, in a few words (the README table).
+    defaults : mapping
+        Default hyper-parameters (``train.NAME`` overrides them key by key).
+    estimator : str
+        ``"module:Class"`` of the fitted part (the last step of a scikit-learn
+        ``Pipeline``); it recognises a model of this entry (saving, thread count).
+    factory : callable or None
+        ``factory(params, seed)`` → the unfitted estimator, ``params`` being the defaults
+        merged with ``train.NAME``; a combining model's factory also gets
+        ``members=[(name, estimator), ...]``. None: ``estimator`` itself,
+        ``Class(random_state=seed, **params)`` (see :meth:`build`).
+    persist : str
+        The save/load format, a key of :data:`pipeline.persist.FORMATS`.
+    set_threads : callable or None
+        ``set_threads(fitted_part, n_jobs)`` sets its thread count in place; None for a
+        model whose thread count is not set (it runs as it is built).
+    params_from : str or None
+        ``"module:Class"`` whose ``get_params()`` are the keys ``train.NAME`` accepts
+        (default: ``estimator``); a combining model accepts exactly its ``defaults`` keys.
+    combines : bool
+        Built from the base models named in its ``members`` parameter.
+    """
+
+    name: str
+    summary: str
+    defaults: Mapping[str, Any]
+    estimator: str
+    persist: str
+    factory: Callable[..., Any] | None = None
+    set_threads: Callable[[Any, int], None] | None = None
+    params_from: str | None = None
+    combines: bool = False
+
+    def build(self, params: dict, seed: int, **combined: Any) -> Any:
+        """The unfitted estimator for merged ``params`` and ``seed`` (see ``factory``);
+        ``combined`` is ``members=[...]`` for a combining model."""
+        if self.factory is None:
+            return load_class(self.estimator)(random_state=seed, **params)
+        return self.factory(params, seed, **combined)
+
+    def default_params(self) -> dict:
+        """A fresh copy of the defaults (the caller may change it)."""
+        return copy.deepcopy(dict(self.defaults))
+
+    @property
+    def uses_all_cores(self) -> bool:
+        """Whether the defaults let the model use every core (``n_jobs: -1``)."""
+        return self.set_threads is not None and self.defaults.get("n_jobs") == -1
+
+    def accepted_params(self) -> frozenset[str]:
+        """The keys ``train.NAME`` accepts (never ``random_state``: the one seed sets it)."""
+        if self.combines:
+            return frozenset(self.defaults)
+        cls = load_class(self.params_from or self.estimator)
+        return frozenset(cls().get_params(deep=False)) - {"random_state"}
+
+
+def load_class(path: str) -> type:
+    """The class named by ``"module:Class"`` (imported on first use)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+# --- factories and thread setters --------------------------------------------------------
+def _scaled(classifier):
+    """``classifier`` behind a ``StandardScaler`` (linear models and networks need it)."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([("scale", StandardScaler()), ("clf", classifier)])
+
+
+def _logreg(params: dict, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    return _scaled(LogisticRegression(random_state=seed, **params))
+
+
+def _hidden_sizes(value: Any) -> tuple[int, ...]:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                             for v in values):
+        raise UserError(f"train.ffnn.hidden_layer_sizes must be a positive integer or a list of "
+                        f"them, e.g. [256, 128]; got {value!r}")
+    return tuple(values)
+
+
+def _ffnn(params: dict, seed: int):
+    from pipeline.nn import FFNNClassifier
+
+    if "hidden_layer_sizes" in params:  # YAML gives a list, the estimator wants a tuple
+        params = {**params, "hidden_layer_sizes": _hidden_sizes(params["hidden_layer_sizes"])}
+    return _scaled(FFNNClassifier(random_state=seed, **params))
+
+
+def _xgb(params: dict, seed: int):
+    from pipeline.estimators import EncodedXGBClassifier
+
+    return EncodedXGBClassifier(params=params, random_state=seed)
+
+
+def _soft_vote(params: dict, seed: int, members: list):
+    from pipeline.estimators import SoftVoteEnsemble
+
+    weights = params.get("weights")
+    if weights is not None and not (
+        isinstance(weights, list) and len(weights) == len(members)
+        and all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+                for w in weights) and sum(weights) > 0
+    ):
+        raise UserError(f"train.ensemble.weights must be null or {len(members)} non-negative "
+                        f"numbers (one per member, not all 0), got {weights!r}")
+    return SoftVoteEnsemble(members, weights=weights)
+
+
+def _n_jobs(part, n_jobs: int) -> None:
+    part.set_params(n_jobs=n_jobs)
+
+
+def _xgb_n_jobs(part, n_jobs: int) -> None:
+    part.params = {**(part.params or {}), "n_jobs": n_jobs}
+
+
+def _members_n_jobs(part, n_jobs: int) -> None:
+    from pipeline.estimators import set_n_jobs
+
+    for _, member in part.estimators:
+        set_n_jobs(member, n_jobs)
+
+
+# --- the entries -------------------------------------------------------------------------
+_BASE = (
+    ModelEntry(
+        name="logreg", summary="StandardScaler + multinomial LogisticRegression",
+        factory=_logreg, defaults={"C": 0.5, "max_iter": 400, "tol": 1e-3},
+        estimator="sklearn.linear_model:LogisticRegression", persist="skops",
+    ),
+    ModelEntry(
+        name="ffnn", summary="StandardScaler + the from-scratch `FFNNClassifier`",
+        factory=_ffnn,
+        defaults={"hidden_layer_sizes": [256, 128], "activation": "relu", "alpha": 1e-2,
+                  "learning_rate_init": 1e-3, "batch_size": 128, "max_iter": 200,
+                  "early_stopping": True, "n_iter_no_change": 20},
+        estimator="pipeline.nn:FFNNClassifier", persist="ffnn",
+    ),
+    ModelEntry(
+        name="rf", summary="RandomForestClassifier",
+        defaults={"n_estimators": 200, "max_features": "sqrt", "max_samples": 0.5,
+                  "min_samples_leaf": 1, "n_jobs": -1},
+        estimator="sklearn.ensemble:RandomForestClassifier", persist="skops",
+        set_threads=_n_jobs,
+    ),
+    ModelEntry(
+        name="xgb", summary="XGBoost, `tree_method hist`, labels encoded 0..k-1", factory=_xgb,
+        defaults={"n_estimators": 100, "learning_rate": 0.25, "max_depth": 4, "max_bin": 32,
+                  "subsample": 0.7, "colsample_bytree": 0.25, "n_jobs": -1},
+        estimator="pipeline.estimators:EncodedXGBClassifier", persist="xgboost-json",
+        set_threads=_xgb_n_jobs, params_from="xgboost:XGBClassifier",
+    ),
+)
+
+_COMBINING = (
+    ModelEntry(
+        name="ensemble", summary="mean of the members' class probabilities (soft vote)",
+        factory=_soft_vote,
+        # Each member is built with its own train.<member> parameters.
+        defaults={"members": [entry.name for entry in _BASE], "weights": None},
+        estimator="pipeline.estimators:SoftVoteEnsemble", persist="ensemble",
+        set_threads=_members_n_jobs, combines=True,
+    ),
+)
+
+#: Every model by name, base models first.
+REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (*_BASE, *_COMBINING)}
+#: Models fitted on their own; a combining model (``ensemble``) is built from them.
+BASE_MODELS: tuple[str, ...] = tuple(n for n, e in REGISTRY.items() if not e.combines)
+MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
+
+
+def entry(name: str) -> ModelEntry:
+    """The entry of model ``name``; an unknown name is a :class:`UserError`."""
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise UserError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}") from None
+
+
+def fitted_part(model: Any) -> Any:
+    """The classifier of ``model``: the last step of a ``Pipeline``, else ``model`` itself."""
+    steps = getattr(model, "steps", None)
+    return steps[-1][1] if steps else model
+
+
+def entry_of(model: Any) -> ModelEntry | None:
+    """The entry whose estimator ``model`` is (by the class of its fitted part), or None."""
+    cls = type(fitted_part(model))
+    return next((e for e in REGISTRY.values() if load_class(e.estimator) is cls), None)
+
+
+# --- documentation -----------------------------------------------------------------------
+def _value(value: Any) -> str:
+    """A parameter value as it would be written in params.yaml."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _threads(e: ModelEntry) -> str:
+    if e.combines:
+        return "its members'"
+    if e.set_threads is None:
+        return "not set"
+    return "all cores (`n_jobs -1`)" if e.uses_all_cores else "`n_jobs`"
+
+
+def markdown_table() -> str:
+    """The README's table of the registry (``urbansound models --markdown`` prints it)."""
+    rows = ["| name | model | kind | saved as | threads "
+            "| defaults (`train.<name>` overrides them) |",
+            "|---|---|---|---|---|---|"]
+    for e in REGISTRY.values():
+        kind = "combines base models" if e.combines else "base"
+        defaults = ", ".join(f"`{k} {_value(v)}`" for k, v in e.defaults.items())
+        rows.append(f"| `{e.name}` | {e.summary} | {kind} | {e.persist} | {_threads(e)} "
+                    f"| {defaults} |")
+    return "\n".join(rows)
+
+
+def describe(train_params: Mapping[str, Mapping] | None = None) -> str:
+    """Every model's parameters: the defaults merged with ``train_params`` (name → mapping,
+    the user's ``train.<name>``); values the user set are marked ``*``."""
+    train_params = train_params or {}
+    lines = ["model parameters (defaults in pipeline/registry.py; * = set in train.<name>)"]
+    for e in REGISTRY.values():
+        given = dict(train_params.get(e.name) or {})
+        merged = {**e.defaults, **given}
+        values = " ".join(f"{k}={_value(v)}{'*' if k in given else ''}" for k, v in merged.items())
+        lines.append(f"{e.name:<9} {values}")
+    return "\n".join(lines)
