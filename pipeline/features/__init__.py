@@ -17,8 +17,8 @@ import numpy as np
 
 from pipeline.config import FeatureParams
 from pipeline.errors import UserError
+from pipeline.features import bands, spectral, stft, time_domain
 from pipeline.features import mfcc as _mfcc
-from pipeline.features import spectral, time_domain
 from pipeline.features.stats import STAT_NAMES, summary_stats
 
 __all__ = [
@@ -111,8 +111,8 @@ def _check_frequencies(params: FeatureParams) -> None:
         raise UserError(f"params: features.band_fmin {params.band_fmin:g} and band_fmax "
                         f"{band_fmax:g} must satisfy 0 < band_fmin < band_fmax <= Nyquist {at}")
     try:
-        spectral.contrast_bands(sr=params.sr, n_fft=params.n_fft, fmin=params.contrast_fmin,
-                                n_bands=params.contrast_bands, quantile=params.contrast_quantile)
+        bands.contrast_bands(sr=params.sr, n_fft=params.n_fft, fmin=params.contrast_fmin,
+                             n_bands=params.contrast_bands, quantile=params.contrast_quantile)
     except ValueError as exc:
         top = params.contrast_fmin * 2.0 ** params.contrast_bands
         raise UserError(f"params: features.contrast_fmin {params.contrast_fmin:g} and "
@@ -192,7 +192,7 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
     fmax = nyquist if params.fmax is None else float(params.fmax)
     band_fmax = nyquist if params.band_fmax is None else float(params.band_fmax)
 
-    power = spectral.power_spectrogram(y, n_fft=n_fft, hop_length=hop)
+    power = stft.power_spectrogram(y, n_fft=n_fft, hop_length=hop)
     magnitude = np.sqrt(power)
     basis = _mfcc.mel_basis(sr=sr, n_fft=n_fft, n_mels=params.n_mels, fmin=params.fmin, fmax=fmax)
     log_mel = _mfcc.log_mel(power, basis=basis, top_db=params.top_db)
@@ -212,14 +212,8 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
             ),
             spectral.flatness(power),
             spectral.flux(magnitude),
-            spectral.contrast(
-                magnitude,
-                sr=sr,
-                n_fft=n_fft,
-                fmin=params.contrast_fmin,
-                n_bands=params.contrast_bands,
-                quantile=params.contrast_quantile,
-            ),
+            bands.contrast(magnitude, sr=sr, n_fft=n_fft, fmin=params.contrast_fmin,
+                           n_bands=params.contrast_bands, quantile=params.contrast_quantile),
             cepstra,
             *_mfcc.deltas(cepstra, width=params.delta_width, orders=(1, 2)),
         ]
@@ -235,14 +229,7 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
         spectral.dominant_frequency(mean_power, sr=sr, n_fft=n_fft),
     ]
     values.append(np.asarray(clip, dtype=np.float64))
-    values.append(
-        spectral.band_log_energies(
-            mean_power,
-            sr=sr,
-            n_fft=n_fft,
-            n_bands=params.n_bands,
-            fmin=params.band_fmin,
-            fmax=band_fmax,
-        )
-    )
+    values.append(bands.band_log_energies(mean_power, sr=sr, n_fft=n_fft,
+                                          n_bands=params.n_bands, fmin=params.band_fmin,
+                                          fmax=band_fmax))
     return dict(zip(names, np.concatenate(values).tolist(), strict=True))
