@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.nn.errors import NetworkParamsError
+
 
 def output_delta(y, y_hat):
     """δ of the output layer for a canonical pairing: ``(ŷ − y) / n``.
@@ -130,5 +132,5 @@ LOSSES = {
 def get_loss(name):
     """Look up a loss by name (one of :data:`LOSSES`)."""
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+        raise NetworkParamsError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
     return LOSSES[name]()

@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from pipeline.nn.errors import NetworkParamsError
+
 
 def sgd_update(w, g, *, lr, scratch):
     """w ← w − η g, in place."""
@@ -235,4 +237,4 @@ def get_optimizer(name, *, momentum=0.9, nesterovs_momentum=True, beta_1=0.9, be
         return RMSprop(rho, epsilon)
     if name == "adam":
         return Adam(beta_1, beta_2, epsilon)
-    raise ValueError(f"unknown solver {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    raise NetworkParamsError(f"unknown solver {name!r}; choose one of {sorted(OPTIMIZERS)}")
