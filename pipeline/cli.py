@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from pipeline.config import Params, load_params
-from pipeline.errors import UserError
+from pipeline.errors import InputError, UserError
 from pipeline.io import check_output_dir, check_output_file
 from pipeline.registry import MODEL_NAMES as MODEL_CHOICES
 
@@ -561,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_params(args.params)
         return int(args.handler(args, params) or 0)
-    except UserError as exc:
+    except (UserError, InputError) as exc:  # InputError: library code's refusal of values
         print(f"urbansound {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

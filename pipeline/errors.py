@@ -3,8 +3,17 @@
 A :class:`UserError` is a mistake the user can fix (a bad argument, an unreadable CSV, a
 missing folder). The CLI prints its message on one line and exits with code 2, never a
 traceback. Clip-level problems are not exceptions of the job: they become error rows.
+
+Library code (:mod:`pipeline.features`, :mod:`pipeline.nn`) does not know whether a user
+wrote the values it is given, so it raises its own subclasses of :class:`InputError` (a
+``ValueError``) instead; the CLI reports one that reaches it exactly like a ``UserError``.
 """
 
 
 class UserError(Exception):
     """A user mistake, reported as one line and exit code 2."""
+
+
+class InputError(ValueError):
+    """Values a library function cannot use (parameters, a file's contents), with a
+    one-line reason; the CLI reports it like a :class:`UserError`."""

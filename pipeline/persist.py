@@ -130,8 +130,8 @@ def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
         raise UserError(f"model file not found: {net_path}")
     try:
         net = nn.load(net_path)
-    except UserError:
-        raise
+    except nn.ModelFileError as exc:  # its one line already names the file
+        raise UserError(str(exc)) from None
     except Exception as exc:
         raise UserError(f"model file {net_path} is corrupt: {exc}") from None
     scale = _read_json(scaler_path, "scaler file")

@@ -13,8 +13,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from pipeline.config import FeatureParams
-from pipeline.errors import UserError
-from pipeline.features import extract_features, feature_names, spectral, stats, time_domain
+from pipeline.errors import InputError
+from pipeline.features import (
+    FeatureParamsError,
+    extract_features,
+    feature_names,
+    spectral,
+    stats,
+    time_domain,
+)
 from pipeline.features import mfcc as mfcc_mod
 
 SR = 22050
@@ -267,9 +274,10 @@ def test_invalid_signal_is_a_value_error(bad):
     "changes",
     [{"n_fft": 1001}, {"n_mfcc": 200}, {"delta_width": 4}, {"roll_percent": 1.5}, {"fmax": "x"}],
 )
-def test_invalid_params_are_a_user_error(changes):
-    with pytest.raises(UserError):
+def test_invalid_params_are_a_feature_params_error(changes):
+    with pytest.raises(FeatureParamsError, match=r"^params: features\.") as info:
         feature_names(dataclasses.replace(PARAMS, **changes))
+    assert isinstance(info.value, InputError) and isinstance(info.value, ValueError)
 
 
 # --- summary statistics -------------------------------------------------------------

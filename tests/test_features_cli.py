@@ -221,6 +221,19 @@ def test_bad_arguments_are_one_line_user_errors(capsys, dataset, tmp_path, args,
     assert err.count("\n") == 1
 
 
+def test_impossible_feature_parameters_are_one_line_exit_2(capsys, dataset, tmp_path):
+    # The features package refuses them with its own ValueError; the CLI reports it as it
+    # reports a user error, before the store folder is created.
+    params = tmp_path / "params.yaml"
+    params.write_text("features: {n_fft: 1001}\n")
+    out = tmp_path / "store"
+    assert main(["--params", str(params), "features", str(dataset), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == ("urbansound features: error: params: features.n_fft must be an even "
+                   "integer >= 4, got 1001\n")
+    assert not out.exists()
+
+
 def test_a_missing_dataset_is_a_user_error(capsys, tmp_path):
     assert main(["features", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 2
     assert "Traceback" not in capsys.readouterr().err

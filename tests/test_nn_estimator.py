@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from pipeline.nn import FFNNClassifier, FFNNRegressor
+from pipeline.nn import FFNNClassifier, FFNNRegressor, NetworkParamsError
 
 # Small and quick for the checks' tiny data sets, yet enough to pass their accuracy bars.
 CHECK_KW = dict(hidden_layer_sizes=(16,), max_iter=60, learning_rate_init=0.01)
@@ -190,13 +190,14 @@ def test_bad_parameters_are_refused_in_fit(param, value, match):
     X, y = _blobs()
     clf = FFNNClassifier(**{param: value})  # __init__ only stores
     assert getattr(clf, param) == value
-    with pytest.raises(ValueError, match=match):
+    # NetworkParamsError is a ValueError, as scikit-learn's estimators raise.
+    with pytest.raises(NetworkParamsError, match=match):
         clf.fit(X, y)
 
 
 def test_label_smoothing_is_for_classifiers_only():
     X, y = _blobs()
-    with pytest.raises(ValueError, match="classifiers only"):
+    with pytest.raises(NetworkParamsError, match="classifiers only"):
         FFNNRegressor(label_smoothing=0.1).fit(X, y.astype(float))
 
 

@@ -11,7 +11,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import pipeline.nn
-from pipeline.errors import UserError
+from pipeline.errors import InputError, UserError
 from pipeline.nn import FFNNClassifier, FFNNRegressor, ModelFileError
 
 rng = np.random.default_rng(0)
@@ -119,7 +119,7 @@ def test_bad_files_are_refused_with_one_line(tmp_path, kind):
         pipeline.nn.load(path)
     message = str(info.value)
     assert str(path) in message and "\n" not in message
-    assert isinstance(info.value, ValueError) and isinstance(info.value, UserError)
+    assert isinstance(info.value, InputError) and not isinstance(info.value, UserError)
 
 
 def test_missing_file_is_refused(tmp_path):

@@ -20,11 +20,11 @@ The manifest has one row per clip and the columns ``id, path, label, fold, group
 :class:`~pipeline.errors.UserError` with one line naming the file and the offending lines;
 a clip whose audio file is missing is not an error here: it stays in the manifest and its
 id is listed in ``df.attrs["missing"]`` so that later stages report it as an error row.
+Reading and checking the metadata tables is :mod:`.tables`.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 from pathlib import Path
@@ -32,12 +32,23 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.classes import CLASS_ID, CLASSES
+from pipeline.datasets.tables import (
+    COLUMNS,
+    SHOWN,
+    check_names,
+    check_unique,
+    class_labels,
+    column,
+    line_numbers,
+    manifest_frame,
+    read_csv,
+    shown_values,
+)
 from pipeline.errors import UserError
 from pipeline.io import atomic_write_text, path_text
 
 __all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset", "write_manifest"]
 
-COLUMNS = ["id", "path", "label", "fold", "group", "split"]
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
      ".au", ".snd", ".caf", ".w64", ".rf64"}
@@ -47,7 +58,6 @@ US8K_FOLDS = 10  # UrbanSound8K ships its clips in folds 1..10
 MANIFEST_CSV = "manifest.csv"
 # UrbanSound8K slice names: {fsID}-{classID}-{occurrence}-{slice}
 _US8K_NAME = re.compile(r"^(\d+)-\d+-\d+-\d+$")
-_SHOWN = 5  # offending lines listed in a message before "..."
 
 EXPECTED = (
     "expected an UrbanSound8K tree (metadata/UrbanSound8K.csv + audio/fold1..10/), an "
@@ -175,111 +185,9 @@ def describe(df: pd.DataFrame) -> str:
     groups = df["group"].dropna()
     if len(groups):
         lines.append(f"groups (recordings): {groups.nunique()}")
-    shown = ", ".join(missing[:_SHOWN]) + (", ..." if len(missing) > _SHOWN else "")
+    shown = ", ".join(missing[:SHOWN]) + (", ..." if len(missing) > SHOWN else "")
     lines.append(f"missing audio files: {len(missing)}" + (f" ({shown})" if missing else ""))
     return "\n".join(lines)
-
-
-# --- tables ---------------------------------------------------------------------------------
-
-
-def _lines(mask: pd.Series) -> str:
-    """File line numbers of the rows where ``mask`` holds (header is line 1)."""
-    numbers = [str(i + 2) for i in mask[mask].index]
-    more = ", ..." if len(numbers) > _SHOWN else ""
-    return ("line " if len(numbers) == 1 else "lines ") + ", ".join(numbers[:_SHOWN]) + more
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """Read a metadata CSV as strings: UTF-8 with or without BOM, ',' ';' or tab separated."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    header = text.split("\n", 1)[0]
-    if not header.strip():
-        raise UserError(f"{path.name}: empty CSV (no header line)")
-    # The separator is whichever candidate the header line uses most (spreadsheets in many
-    # locales export ';').
-    sep = max(",;\t", key=header.count)
-    try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                         skip_blank_lines=True)
-    except (pd.errors.ParserError, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[-1]
-        raise UserError(f"{path.name}: cannot parse CSV ({detail})") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    return df.apply(lambda col: col.str.strip())
-
-
-def _column(df: pd.DataFrame, names: tuple[str, ...], csv: Path, required: bool = True):
-    """The first column matching one of ``names`` case-insensitively (None if optional)."""
-    lower = {c.lower(): c for c in df.columns}
-    for name in names:
-        if name.lower() in lower:
-            return df[lower[name.lower()]]
-    if required:
-        raise UserError(
-            f"{csv.name}: missing column {' or '.join(repr(n) for n in names)} "
-            f"(columns are: {', '.join(df.columns)})"
-        )
-    return None
-
-
-def _labels(df: pd.DataFrame, csv: Path) -> pd.Series:
-    """Class names from a ``class`` column, else from ``classID``; unknown ones are errors."""
-    names = _column(df, ("class",), csv, required=False)
-    if names is not None:
-        labels = names.str.lower()
-        bad = ~labels.isin(list(CLASS_ID))
-        if bad.any():
-            unknown = ", ".join(repr(v) for v in dict.fromkeys(names[bad]))
-            raise UserError(f"{csv.name}: unknown class {unknown} on {_lines(bad)}")
-        return labels
-    ids = _column(df, ("classID", "class_id"), csv, required=False)
-    if ids is None:
-        _column(df, ("class", "classID"), csv)  # raises, naming both accepted columns
-    known = {str(i): name for i, name in enumerate(CLASSES)}
-    bad = ~ids.isin(list(known))
-    if bad.any():
-        unknown = ", ".join(repr(v) for v in dict.fromkeys(ids[bad]))
-        raise UserError(f"{csv.name}: unknown classID {unknown} on {_lines(bad)} (expected 0-9)")
-    return ids.map(known)
-
-
-def _check_names(names: pd.Series, csv: Path, what: str) -> None:
-    """Reject names that would point outside their folder (``..``, absolute, separators)."""
-    bad = names.map(
-        lambda n: n in ("", ".", "..") or "/" in n or "\\" in n or "\0" in n
-        or os.path.isabs(n) or bool(re.match(r"^[A-Za-z]:", n))
-    )
-    if bad.any():
-        shown = ", ".join(repr(v) for v in list(dict.fromkeys(names[bad]))[:_SHOWN])
-        raise UserError(f"{csv.name}: {what} {shown} on {_lines(bad)} must be a plain file name")
-
-
-def _check_unique(ids: pd.Series, what: str, csv: Path) -> None:
-    dup = ids.duplicated(keep=False)
-    if dup.any():
-        shown = ", ".join(repr(v) for v in list(dict.fromkeys(ids[dup]))[:_SHOWN])
-        raise UserError(f"{csv.name}: {what} {shown} on {_lines(dup)}")
-
-
-def _manifest(ids, paths, labels, folds, groups, split) -> pd.DataFrame:
-    n = len(ids)
-    return pd.DataFrame(
-        {
-            "id": list(ids),
-            # object, not str: a file name that is not valid UTF-8 is a str with surrogate
-            # escapes, which pandas' Arrow-backed strings refuse.
-            "path": pd.Series(list(paths), dtype=object),
-            "label": list(labels) if labels is not None else [None] * n,
-            "fold": pd.array(list(folds) if folds is not None else [None] * n, dtype="Int64"),
-            "group": list(groups) if groups is not None else [None] * n,
-            "split": [split] * n,
-        },
-        columns=COLUMNS,
-    )
 
 
 # --- layouts --------------------------------------------------------------------------------
@@ -287,65 +195,68 @@ def _manifest(ids, paths, labels, folds, groups, split) -> pd.DataFrame:
 
 def _read_us8k(root: Path) -> pd.DataFrame:
     csv = root / US8K_CSV
-    df = _read_csv(csv)
+    df = read_csv(csv)
     if df.empty:
         raise UserError(f"{csv.name}: no clips (header only)")
-    names = _column(df, ("slice_file_name", "file_name", "filename"), csv)
-    _check_names(names, csv, "slice_file_name")
-    labels = _labels(df, csv)
-    fold_text = _column(df, ("fold",), csv)
+    names = column(df, ("slice_file_name", "file_name", "filename"), csv)
+    check_names(names, csv, "slice_file_name")
+    labels = class_labels(df, csv)
+    fold_text = column(df, ("fold",), csv)
     folds = pd.to_numeric(fold_text, errors="coerce")
     bad = folds.isna() | (folds % 1 != 0)
     if bad.any():
-        shown = ", ".join(repr(v) for v in list(dict.fromkeys(fold_text[bad]))[:_SHOWN])
-        raise UserError(f"{csv.name}: unparseable fold {shown} on {_lines(bad)}")
+        raise UserError(f"{csv.name}: unparseable fold {shown_values(fold_text[bad])} on "
+                        f"{line_numbers(bad)}")
     bad = ~folds.between(1, US8K_FOLDS)
     if bad.any():
-        shown = ", ".join(repr(v) for v in list(dict.fromkeys(fold_text[bad]))[:_SHOWN])
-        raise UserError(f"{csv.name}: fold {shown} on {_lines(bad)}; UrbanSound8K's folds are "
-                        f"1 to {US8K_FOLDS}")
+        raise UserError(f"{csv.name}: fold {shown_values(fold_text[bad])} on {line_numbers(bad)}; "
+                        f"UrbanSound8K's folds are 1 to {US8K_FOLDS}")
     folds = folds.astype(int)
     ids = names.map(lambda n: Path(n).stem)
-    _check_unique(ids, "duplicate slice (file stem)", csv)
+    check_unique(ids, "duplicate slice (file stem)", csv)
     # The recording a slice comes from: fsID when given, else the first field of the
     # standard file name; unknown otherwise (such clips then form groups of their own later).
     parsed = ids.map(lambda s: m.group(1) if (m := _US8K_NAME.match(s)) else None)
-    fsid = _column(df, ("fsID",), csv, required=False)
+    fsid = column(df, ("fsID",), csv, required=False)
     groups = parsed if fsid is None else fsid.where(fsid != "", parsed)
     audio = root / "audio"
     paths = [str(audio / f"fold{f}" / n) for f, n in zip(folds, names, strict=True)]
-    return _manifest(ids, paths, labels, folds, groups, "train")
+    return manifest_frame(ids, paths, labels, folds, groups, "train")
 
 
 def _read_manifest(root: Path) -> pd.DataFrame:
     """Our own manifest: every column given; relative paths may not climb out of ``root``."""
     csv = root / MANIFEST_CSV
-    df = _read_csv(csv)
+    df = read_csv(csv)
     if df.empty:
         raise UserError(f"{csv.name}: no clips (header only)")
-    ids = _column(df, ("id",), csv)
-    _check_unique(ids, "duplicate id", csv)
-    paths = _column(df, ("path",), csv)
+    ids = column(df, ("id",), csv)
+    check_unique(ids, "duplicate id", csv)
+    paths = column(df, ("path",), csv)
     climbs = paths.map(lambda p: not os.path.isabs(p) and ".." in Path(p).parts)
     if climbs.any():
-        raise UserError(f"{csv.name}: relative path with '..' on {_lines(climbs)}")
-    labels = _column(df, ("label",), csv).str.lower()
+        raise UserError(f"{csv.name}: relative path with '..' on {line_numbers(climbs)}")
+    labels = column(df, ("label",), csv).str.lower()
     bad = (labels != "") & ~labels.isin(list(CLASS_ID))
     if bad.any():
-        raise UserError(f"{csv.name}: unknown class {labels[bad].iloc[0]!r} on {_lines(bad)}")
-    fold_text = _column(df, ("fold",), csv)
+        raise UserError(f"{csv.name}: unknown class {labels[bad].iloc[0]!r} on {line_numbers(bad)}")
+    fold_text = column(df, ("fold",), csv)
     folds = pd.to_numeric(fold_text.where(fold_text != ""), errors="coerce")
     bad = (fold_text != "") & (folds.isna() | (folds % 1 != 0))
     if bad.any():
-        raise UserError(f"{csv.name}: unparseable fold on {_lines(bad)}")
+        raise UserError(f"{csv.name}: unparseable fold on {line_numbers(bad)}")
     bad = (fold_text != "") & (folds < 1)
     if bad.any():
-        raise UserError(f"{csv.name}: fold below 1 on {_lines(bad)}; folds are numbered from 1")
-    split = _column(df, ("split",), csv)
+        raise UserError(
+            f"{csv.name}: fold below 1 on {line_numbers(bad)}; folds are numbered from 1"
+        )
+    split = column(df, ("split",), csv)
     bad = ~split.isin(["train", "test"]) | ((split == "train") & (labels == ""))
     if bad.any():
-        raise UserError(f"{csv.name}: split must be 'train' (labelled) or 'test' on {_lines(bad)}")
-    groups = _column(df, ("group",), csv)
+        raise UserError(
+            f"{csv.name}: split must be 'train' (labelled) or 'test' on {line_numbers(bad)}"
+        )
+    groups = column(df, ("group",), csv)
     out = pd.DataFrame(
         {
             "id": ids,
@@ -379,19 +290,19 @@ def _read_av(root: Path) -> pd.DataFrame:
         csv = root / csv_name
         if not csv.is_file():
             continue
-        df = _read_csv(csv)
-        ids = _column(df, ("ID",), csv)
-        _check_names(ids, csv, "ID")
-        _check_unique(ids, "duplicate ID", csv)
-        labels = _labels(df, csv) if labelled else None
+        df = read_csv(csv)
+        ids = column(df, ("ID",), csv)
+        check_names(ids, csv, "ID")
+        check_unique(ids, "duplicate ID", csv)
+        labels = class_labels(df, csv) if labelled else None
         audio = _subfolder(root, folder)
         paths = [str(audio / f"{i}.wav") for i in ids]
-        parts.append(_manifest(ids, paths, labels, None, None, split))
+        parts.append(manifest_frame(ids, paths, labels, None, None, split))
     df = pd.concat(parts, ignore_index=True)
     both = df["id"].duplicated(keep=False)
     if both.any():
-        shown = ", ".join(repr(v) for v in list(dict.fromkeys(df["id"][both]))[:_SHOWN])
-        raise UserError(f"{root}: IDs {shown} appear in both train.csv and test.csv")
+        raise UserError(f"{root}: IDs {shown_values(df['id'][both])} appear in both train.csv "
+                        "and test.csv")
     return df
 
 
@@ -414,4 +325,4 @@ def _folder_rows(files: list[Path]) -> pd.DataFrame:
     if dup.any():
         clash = ", ".join(str(f) for f, d in zip(files, dup, strict=True) if d)
         raise UserError(f"two audio files share an id (file stem): {clash}")
-    return _manifest(stems, [str(f) for f in files], None, None, None, "test")
+    return manifest_frame(stems, [str(f) for f in files], None, None, None, "test")

@@ -112,7 +112,7 @@ class BlockResult:
 def _coarse_mel(y: np.ndarray, offset: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean mel power of columns of ``y`` (which starts at sample ``offset``)."""
     from pipeline.features.mfcc import mel_basis
-    from pipeline.features.spectral import hann_window
+    from pipeline.features.stft import hann_window
 
     n_frames = -(-len(y) // PLOT_N_FFT)
     frames = np.zeros((n_frames, PLOT_N_FFT), dtype=np.float32)

@@ -16,12 +16,13 @@ from functools import lru_cache
 import numpy as np
 
 from pipeline.config import FeatureParams
-from pipeline.errors import UserError
+from pipeline.errors import InputError
+from pipeline.features import bands, spectral, stft, time_domain
 from pipeline.features import mfcc as _mfcc
-from pipeline.features import spectral, time_domain
 from pipeline.features.stats import STAT_NAMES, summary_stats
 
 __all__ = [
+    "FeatureParamsError",
     "extract_features",
     "feature_names",
     "FRAMEWISE",
@@ -29,6 +30,13 @@ __all__ = [
     "MAX_AMPLITUDE",
     "REVISION",
 ]
+
+
+
+class FeatureParamsError(InputError):
+    """Feature parameters that cannot give features; the message names the parameter as
+    ``params: features.NAME`` (where the values come from in the pipeline)."""
+
 
 # Raised whenever a change to this package changes any feature value, even in the last
 # bits: it is part of the feature store's cache fingerprint, so stores recompute.
@@ -73,27 +81,30 @@ def _indexed(prefix: str, n: int) -> list[str]:
     return [f"{prefix}_{i:0{digits}d}" for i in range(n)]
 
 
+def _refused(what: str) -> FeatureParamsError:
+    """The error for ``params: features.WHAT`` (the parameter named first)."""
+    return FeatureParamsError(f"params: features.{what}")
+
+
 def _check(params: FeatureParams) -> None:
     """Reject parameters that cannot give features (a user mistake in params.yaml)."""
     positive = ("sr", "n_fft", "hop_length", "n_mfcc", "n_mels", "n_bands", "contrast_bands")
     for name in positive:
         value = getattr(params, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise UserError(f"params: features.{name} must be a positive integer, got {value!r}")
+            raise _refused(f"{name} must be a positive integer, got {value!r}")
     if params.n_fft % 2 or params.n_fft < 4:
-        raise UserError(f"params: features.n_fft must be an even integer >= 4, got {params.n_fft}")
+        raise _refused(f"n_fft must be an even integer >= 4, got {params.n_fft}")
     if params.n_mfcc > params.n_mels:
-        raise UserError("params: features.n_mfcc must not exceed features.n_mels")
+        raise _refused("n_mfcc must not exceed features.n_mels")
     if params.delta_width < 3 or params.delta_width % 2 == 0:
-        raise UserError(
-            f"params: features.delta_width must be an odd integer >= 3, got {params.delta_width}"
-        )
+        raise _refused(f"delta_width must be an odd integer >= 3, got {params.delta_width}")
     if not 0 < params.roll_percent < 1 or not 0 < params.contrast_quantile < 1:
-        raise UserError("params: features.roll_percent and contrast_quantile must lie in (0, 1)")
+        raise _refused("roll_percent and contrast_quantile must lie in (0, 1)")
     for name in ("fmax", "band_fmax"):
         value = getattr(params, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise UserError(f"params: features.{name} must be a number or null, got {value!r}")
+            raise _refused(f"{name} must be a number or null, got {value!r}")
     _check_frequencies(params)
 
 
@@ -104,20 +115,19 @@ def _check_frequencies(params: FeatureParams) -> None:
     at = f"at features.sr {params.sr} Hz (Nyquist {nyquist:g} Hz)"
     fmax = nyquist if params.fmax is None else float(params.fmax)
     if not 0 <= params.fmin < fmax <= nyquist:
-        raise UserError(f"params: features.fmin {params.fmin:g} and fmax {fmax:g} must satisfy "
-                        f"0 <= fmin < fmax <= Nyquist {at}")
+        raise _refused(f"fmin {params.fmin:g} and fmax {fmax:g} must satisfy "
+                       f"0 <= fmin < fmax <= Nyquist {at}")
     band_fmax = nyquist if params.band_fmax is None else float(params.band_fmax)
     if not 0 < params.band_fmin < band_fmax <= nyquist:
-        raise UserError(f"params: features.band_fmin {params.band_fmin:g} and band_fmax "
-                        f"{band_fmax:g} must satisfy 0 < band_fmin < band_fmax <= Nyquist {at}")
+        raise _refused(f"band_fmin {params.band_fmin:g} and band_fmax {band_fmax:g} must "
+                       f"satisfy 0 < band_fmin < band_fmax <= Nyquist {at}")
     try:
-        spectral.contrast_bands(sr=params.sr, n_fft=params.n_fft, fmin=params.contrast_fmin,
-                                n_bands=params.contrast_bands, quantile=params.contrast_quantile)
+        bands.contrast_bands(sr=params.sr, n_fft=params.n_fft, fmin=params.contrast_fmin,
+                             n_bands=params.contrast_bands, quantile=params.contrast_quantile)
     except ValueError as exc:
         top = params.contrast_fmin * 2.0 ** params.contrast_bands
-        raise UserError(f"params: features.contrast_fmin {params.contrast_fmin:g} and "
-                        f"contrast_bands {params.contrast_bands} reach {top:g} Hz {at}: {exc}") \
-            from None
+        raise _refused(f"contrast_fmin {params.contrast_fmin:g} and contrast_bands "
+                       f"{params.contrast_bands} reach {top:g} Hz {at}: {exc}") from None
 
 
 @lru_cache(maxsize=8)
@@ -144,7 +154,7 @@ def feature_names(params: FeatureParams) -> list[str]:
 
     Raises
     ------
-    UserError
+    FeatureParamsError
         If ``params`` cannot give features.
     """
     return list(_names(params))
@@ -192,7 +202,7 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
     fmax = nyquist if params.fmax is None else float(params.fmax)
     band_fmax = nyquist if params.band_fmax is None else float(params.band_fmax)
 
-    power = spectral.power_spectrogram(y, n_fft=n_fft, hop_length=hop)
+    power = stft.power_spectrogram(y, n_fft=n_fft, hop_length=hop)
     magnitude = np.sqrt(power)
     basis = _mfcc.mel_basis(sr=sr, n_fft=n_fft, n_mels=params.n_mels, fmin=params.fmin, fmax=fmax)
     log_mel = _mfcc.log_mel(power, basis=basis, top_db=params.top_db)
@@ -212,14 +222,8 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
             ),
             spectral.flatness(power),
             spectral.flux(magnitude),
-            spectral.contrast(
-                magnitude,
-                sr=sr,
-                n_fft=n_fft,
-                fmin=params.contrast_fmin,
-                n_bands=params.contrast_bands,
-                quantile=params.contrast_quantile,
-            ),
+            bands.contrast(magnitude, sr=sr, n_fft=n_fft, fmin=params.contrast_fmin,
+                           n_bands=params.contrast_bands, quantile=params.contrast_quantile),
             cepstra,
             *_mfcc.deltas(cepstra, width=params.delta_width, orders=(1, 2)),
         ]
@@ -235,14 +239,7 @@ def extract_features(y: np.ndarray, *, sr: int, params: FeatureParams) -> dict[s
         spectral.dominant_frequency(mean_power, sr=sr, n_fft=n_fft),
     ]
     values.append(np.asarray(clip, dtype=np.float64))
-    values.append(
-        spectral.band_log_energies(
-            mean_power,
-            sr=sr,
-            n_fft=n_fft,
-            n_bands=params.n_bands,
-            fmin=params.band_fmin,
-            fmax=band_fmax,
-        )
-    )
+    values.append(bands.band_log_energies(mean_power, sr=sr, n_fft=n_fft,
+                                          n_bands=params.n_bands, fmin=params.band_fmin,
+                                          fmax=band_fmax))
     return dict(zip(names, np.concatenate(values).tolist(), strict=True))

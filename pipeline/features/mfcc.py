@@ -16,7 +16,7 @@ import numpy as np
 import scipy.fft
 import scipy.sparse
 
-from pipeline.features.spectral import AMIN, readonly
+from pipeline.features.stft import AMIN, readonly
 
 
 @lru_cache(maxsize=8)

@@ -55,11 +55,14 @@ def frame_rms(y: np.ndarray, *, frame_length: int = 2048, hop_length: int = 512)
     Parameters
     ----------
     y : np.ndarray, shape (n_samples,), float32
+        The signal; samples outside it count as zeros.
     frame_length, hop_length : int
+        Frame length and hop, in samples.
 
     Returns
     -------
     np.ndarray, shape (1 + n_samples // hop_length,), float64
+        RMS amplitude of each frame.
     """
     power = _frame_sums(y * y, frame_length=frame_length, hop_length=hop_length)
     # Differences of running sums can leave tiny negative values; power is never negative.
@@ -79,10 +82,12 @@ def zero_crossing_rate(
     ----------
     y : np.ndarray, shape (n_samples,), float32
     frame_length, hop_length : int
+        In samples, as for :func:`frame_rms`.
 
     Returns
     -------
     np.ndarray, shape (1 + n_samples // hop_length,), float64
+        In [0, 1].
     """
     negative = y < -ZERO_THRESHOLD
     # change[i] marks a sign change between samples i and i + 1. A frame counts the

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.nn.errors import NetworkParamsError
+
 
 class Activation:
     """Base class; subclasses implement the four methods below."""
@@ -250,12 +252,14 @@ def get_activation(name, alpha=None):
     Activation
     """
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+        raise NetworkParamsError(
+            f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}"
+        )
     cls = ACTIVATIONS[name]
     if cls in (LeakyReLU, ELU) and alpha is not None:
         if cls is LeakyReLU and not 0.0 < alpha < 1.0:
-            raise ValueError(f"leaky_relu needs 0 < activation_alpha < 1, got {alpha}")
+            raise NetworkParamsError(f"leaky_relu needs 0 < activation_alpha < 1, got {alpha}")
         if cls is ELU and not alpha > 0.0:
-            raise ValueError(f"elu needs activation_alpha > 0, got {alpha}")
+            raise NetworkParamsError(f"elu needs activation_alpha > 0, got {alpha}")
         return cls(alpha)
     return cls()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.nn.errors import NetworkParamsError
+
 
 def glorot_normal(fan_in, fan_out, *, rng, dtype=np.float32):
     """W ~ N(0, 2 / (fan_in + fan_out)), shape ``(fan_in, fan_out)``."""
@@ -52,5 +54,5 @@ def get_initializer(name, activation):
         name = "he_uniform" if activation in _RELU_FAMILY else "glorot_uniform"
     if name not in INITIALIZERS:
         choices = sorted(INITIALIZERS) + ["auto"]
-        raise ValueError(f"unknown init {name!r}; choose one of {choices}")
+        raise NetworkParamsError(f"unknown init {name!r}; choose one of {choices}")
     return INITIALIZERS[name]

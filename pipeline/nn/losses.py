@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.nn.errors import NetworkParamsError
+
 
 def output_delta(y, y_hat):
     """δ of the output layer for a canonical pairing: ``(ŷ − y) / n``.
@@ -51,6 +53,13 @@ class Loss:
 
     def output_(self, z, y, inv_n):
         """Overwrite the output pre-activation ``z`` with δ_L; return the *summed* loss."""
+        loss = self._activate_(z, y)
+        z -= y
+        z *= inv_n
+        return loss
+
+    def _activate_(self, z, y):
+        """Overwrite ``z`` with the output ŷ; return the summed loss of the batch."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -67,7 +76,7 @@ class SoftmaxCrossEntropy(Loss):
         eps = np.finfo(np.result_type(y_hat, np.float32)).tiny
         return float(-np.sum(y * np.log(np.maximum(y_hat, eps))) / y.shape[0])
 
-    def output_(self, z, y, inv_n):
+    def _activate_(self, z, y):
         row = z.max(axis=1, keepdims=True)
         z -= row
         # log p_true = z_true − log Σ e^z, so the loss needs only the shifted true logits.
@@ -76,8 +85,6 @@ class SoftmaxCrossEntropy(Loss):
         np.sum(z, axis=1, keepdims=True, out=row)
         loss = float(np.log(row).sum()) - true_logits
         z /= row
-        z -= y
-        z *= inv_n
         return loss
 
 
@@ -92,15 +99,13 @@ class SigmoidBinaryCrossEntropy(Loss):
         p = np.clip(y_hat, eps, 1.0 - eps)
         return float(-np.sum(y * np.log(p) + (1.0 - y) * np.log1p(-p)) / y.shape[0])
 
-    def output_(self, z, y, inv_n):
+    def _activate_(self, z, y):
         # −log σ(z) = softplus(−z), −log(1 − σ(z)) = softplus(z) ⇒ loss = softplus(z) − y z.
         loss = float(np.logaddexp(0.0, z).sum()) - float(np.vdot(y, z))
         z *= 0.5
         np.tanh(z, out=z)
         z += 1.0
         z *= 0.5
-        z -= y
-        z *= inv_n
         return loss
 
 
@@ -114,6 +119,7 @@ class MeanSquaredError(Loss):
         return float(0.5 * np.sum((y_hat - y) ** 2) / y.shape[0])
 
     def output_(self, z, y, inv_n):
+        # The loss is read off the residual ŷ − y, which z holds first.
         z -= y
         loss = 0.5 * float(np.vdot(z, z))
         z *= inv_n
@@ -130,5 +136,5 @@ LOSSES = {
 def get_loss(name):
     """Look up a loss by name (one of :data:`LOSSES`)."""
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+        raise NetworkParamsError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
     return LOSSES[name]()

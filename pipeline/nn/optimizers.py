@@ -24,6 +24,8 @@ import math
 
 import numpy as np
 
+from pipeline.nn.errors import NetworkParamsError
+
 
 def sgd_update(w, g, *, lr, scratch):
     """w ← w − η g, in place."""
@@ -116,6 +118,12 @@ class Optimizer:
     def _update(self, w, g, lr, scratch):
         raise NotImplementedError
 
+    def _state(self, name, w):
+        """The state array ``name``, created as zeros shaped like ``w`` on first use."""
+        if getattr(self, name) is None:
+            setattr(self, name, np.zeros_like(w))
+        return getattr(self, name)
+
     def __getstate__(self):
         # The scratch buffer is not state; don't carry it into pickles.
         return {k: v for k, v in self.__dict__.items() if k != "_scratch"} | {"_scratch": None}
@@ -140,9 +148,7 @@ class Momentum(Optimizer):
         self.mu, self.velocity = float(mu), None
 
     def _update(self, w, g, lr, scratch):
-        if self.velocity is None:
-            self.velocity = np.zeros_like(w)
-        momentum_update(w, g, self.velocity, lr=lr, mu=self.mu, scratch=scratch)
+        momentum_update(w, g, self._state("velocity", w), lr=lr, mu=self.mu, scratch=scratch)
 
 
 class Nesterov(Momentum):
@@ -151,9 +157,7 @@ class Nesterov(Momentum):
     name = "nesterov"
 
     def _update(self, w, g, lr, scratch):
-        if self.velocity is None:
-            self.velocity = np.zeros_like(w)
-        nesterov_update(w, g, self.velocity, lr=lr, mu=self.mu, scratch=scratch)
+        nesterov_update(w, g, self._state("velocity", w), lr=lr, mu=self.mu, scratch=scratch)
 
 
 class AdaGrad(Optimizer):
@@ -166,9 +170,7 @@ class AdaGrad(Optimizer):
         self.eps, self.cache = float(eps), None
 
     def _update(self, w, g, lr, scratch):
-        if self.cache is None:
-            self.cache = np.zeros_like(w)
-        adagrad_update(w, g, self.cache, lr=lr, eps=self.eps, scratch=scratch)
+        adagrad_update(w, g, self._state("cache", w), lr=lr, eps=self.eps, scratch=scratch)
 
 
 class RMSprop(Optimizer):
@@ -181,9 +183,8 @@ class RMSprop(Optimizer):
         self.rho, self.eps, self.cache = float(rho), float(eps), None
 
     def _update(self, w, g, lr, scratch):
-        if self.cache is None:
-            self.cache = np.zeros_like(w)
-        rmsprop_update(w, g, self.cache, lr=lr, rho=self.rho, eps=self.eps, scratch=scratch)
+        rmsprop_update(w, g, self._state("cache", w), lr=lr, rho=self.rho, eps=self.eps,
+                       scratch=scratch)
 
 
 class Adam(Optimizer):
@@ -197,11 +198,9 @@ class Adam(Optimizer):
         self.m = self.v = None
 
     def _update(self, w, g, lr, scratch):
-        if self.m is None:
-            self.m, self.v = np.zeros_like(w), np.zeros_like(w)
         adam_update(
-            w, g, self.m, self.v, t=self.t, lr=lr, beta_1=self.beta_1, beta_2=self.beta_2,
-            eps=self.eps, scratch=scratch,
+            w, g, self._state("m", w), self._state("v", w), t=self.t, lr=lr,
+            beta_1=self.beta_1, beta_2=self.beta_2, eps=self.eps, scratch=scratch,
         )
 
 
@@ -235,4 +234,4 @@ def get_optimizer(name, *, momentum=0.9, nesterovs_momentum=True, beta_1=0.9, be
         return RMSprop(rho, epsilon)
     if name == "adam":
         return Adam(beta_1, beta_2, epsilon)
-    raise ValueError(f"unknown solver {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    raise NetworkParamsError(f"unknown solver {name!r}; choose one of {sorted(OPTIMIZERS)}")

@@ -21,20 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import UserError
 from pipeline.io import atomic_write
-from pipeline.nn.estimator import FFNNClassifier, FFNNRegressor, make_rng
+from pipeline.nn.base import make_rng
+from pipeline.nn.errors import ModelFileError
+from pipeline.nn.estimator import FFNNClassifier, FFNNRegressor
 from pipeline.nn.optimizers import get_optimizer
 
 FORMAT = "pipeline.nn"
 VERSION = 1
 _ESTIMATORS = {"FFNNClassifier": FFNNClassifier, "FFNNRegressor": FFNNRegressor}
+__all__ = ["FORMAT", "VERSION", "ModelFileError", "load", "save"]
 _SCALARS = ("n_features_in_", "n_layers_", "n_outputs_", "out_activation_", "n_iter_", "t_",
             "loss_", "best_loss_", "loss_curve_", "validation_scores_", "best_validation_score_")
-
-
-class ModelFileError(UserError, ValueError):
-    """A file that is not a model archive written by :func:`save` (or is damaged)."""
 
 
 def _jsonable(value):
@@ -126,7 +124,7 @@ def load(path):
     Raises
     ------
     ModelFileError
-        (a ``ValueError`` and a ``UserError``) if the file is missing, not an ``.npz``
+        (a ``ValueError``) if the file is missing, not an ``.npz``
         written by :func:`save`, damaged, or holds object arrays.
     """
     arrays = _read(path)

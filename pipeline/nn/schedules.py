@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from pipeline.nn.errors import NetworkParamsError
+
 
 def step_decay(i, *, lr0, decay):
     """η₀ / (1 + i τ)."""
@@ -57,7 +59,9 @@ class Schedule:
 
     def __init__(self, name, *, lr0, decay=0.0, total=1, lr_min=0.0, warmup=0):
         if name not in self.names:
-            raise ValueError(f"unknown learning_rate {name!r}; choose one of {list(self.names)}")
+            raise NetworkParamsError(
+                f"unknown learning_rate {name!r}; choose one of {list(self.names)}"
+            )
         self.name, self.lr0, self.decay = name, float(lr0), float(decay)
         self.total, self.lr_min, self.warmup = int(total), float(lr_min), int(warmup)
 

@@ -10,19 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.datasets.synth.dsp import (
-    SR,
-    bump,
-    db,
-    decay,
-    events,
-    harmonic,
-    impulse_train,
-    logu,
-    noise,
-    smooth_walk,
-    unit,
-)
+from pipeline.datasets.synth import dsp
 from pipeline.datasets.synth.recipes import subtype
 from pipeline.datasets.synth.recipes.voice import (
     babble,
@@ -36,8 +24,9 @@ from pipeline.datasets.synth.recipes.voice import (
 # --- dog bark -----------------------------------------------------------------------------
 def _vocal(rng, m, f0, formants, rough_db, contour):
     """One bark-like call of m samples with pitch ``f0 * contour`` (contour shape (m,))."""
-    call = unit(harmonic(rng, f0 * contour, formant_amps(f0, 25, formants, 1.5), m))
-    return call + db(rough_db) * noise(rng, m, lambda f: bump(f, formants[1], 12.0, 0.6))
+    call = dsp.unit(dsp.harmonic(rng, f0 * contour, formant_amps(f0, 25, formants, 1.5), m))
+    breath = dsp.noise(rng, m, lambda f: dsp.bump(f, formants[1], 12.0, 0.6))
+    return call + dsp.db(rough_db) * breath
 
 
 def _barks(rec, *, f0, size, length, per_burst, gap, glide=0.25):
@@ -46,12 +35,12 @@ def _barks(rec, *, f0, size, length, per_burst, gap, glide=0.25):
     rough_db, pause = rec.uniform(-8, 2), rec.uniform(0.4, 2.0)
 
     def render(n, rng):
-        dur, out = n / SR, np.zeros(n)
+        dur, out = n / dsp.SR, np.zeros(n)
         t = rng.uniform(0, min(0.3, 0.3 * dur))
         while t < dur:
             for _ in range(int(rng.integers(1, per_burst + 1))):
                 span = length * rng.uniform(0.7, 1.3)
-                m, a = int(span * SR), int(t * SR)
+                m, a = int(span * dsp.SR), int(t * dsp.SR)
                 if a >= n or m < 4:
                     break
                 u = np.linspace(0, 1, m)
@@ -66,41 +55,48 @@ def _barks(rec, *, f0, size, length, per_burst, gap, glide=0.25):
     return render
 
 
-@subtype("dog_bark", "small_yap", 0.2)
-def small_yap(rec):
-    """Small dog: high yaps (f0 500–1000 Hz, 50–120 ms) in quick series."""
-    return _barks(rec, f0=logu(rec, 500, 1000), size=0.7, length=rec.uniform(0.05, 0.12),
-                  per_burst=int(rec.integers(2, 8)), gap=rec.uniform(0.08, 0.2))  # fmt: skip
+# The dog sizes: (name, weight, description, f0 range in Hz, size (formants divide by it),
+# call length range in s, calls per burst [low, high), gap range in s).
+_DOGS = (
+    ("small_yap", 0.2, "Small dog: high yaps (f0 500–1000 Hz, 50–120 ms) in quick series.",
+     (500, 1000), 0.7, (0.05, 0.12), (2, 8), (0.08, 0.2)),
+    ("medium_bark", 0.45, "Medium dog: barks of 100–250 ms at f0 300–600 Hz, single or in "
+     "bursts.", (300, 600), 1.0, (0.1, 0.25), (1, 5), (0.15, 0.5)),
+    ("large_woof", 0.2, "Large dog: deep woofs (f0 150–350 Hz, 200–400 ms), low formants, slow "
+     "series.", (150, 350), 1.5, (0.2, 0.4), (1, 4), (0.3, 0.7)),
+)  # fmt: skip
 
 
-@subtype("dog_bark", "medium_bark", 0.45)
-def medium_bark(rec):
-    """Medium dog: barks of 100–250 ms at f0 300–600 Hz, single or in bursts."""
-    return _barks(rec, f0=logu(rec, 300, 600), size=1.0, length=rec.uniform(0.1, 0.25),
-                  per_burst=int(rec.integers(1, 5)), gap=rec.uniform(0.15, 0.5))  # fmt: skip
+def _dog(doc, f0, size, length, per_burst, gap):
+    """The sub-type of a dog size: its calls drawn from the given ranges."""
+
+    def draw(rec):
+        # Drawn in this order (f0, length, calls per burst, gap): the recording's sequence.
+        return _barks(rec, f0=dsp.logu(rec, *f0), size=size, length=rec.uniform(*length),
+                      per_burst=int(rec.integers(*per_burst)), gap=rec.uniform(*gap))  # fmt: skip
+
+    draw.__doc__ = doc
+    return draw
 
 
-@subtype("dog_bark", "large_woof", 0.2)
-def large_woof(rec):
-    """Large dog: deep woofs (f0 150–350 Hz, 200–400 ms), low formants, slow series."""
-    return _barks(rec, f0=logu(rec, 150, 350), size=1.5, length=rec.uniform(0.2, 0.4),
-                  per_burst=int(rec.integers(1, 4)), gap=rec.uniform(0.3, 0.7))  # fmt: skip
+for _name, _weight, *_shape in _DOGS:
+    subtype("dog_bark", _name, _weight)(_dog(*_shape))
 
 
 @subtype("dog_bark", "growl", 0.05)
 def growl(rec):
     """Growl: a held low rough call (f0 80–200 Hz, pulsed at 20–40 Hz), often ending in a
     bark."""
-    f0, pulse = logu(rec, 80, 200), rec.uniform(20, 40)
+    f0, pulse = dsp.logu(rec, 80, 200), rec.uniform(20, 40)
     formants = (rec.uniform(300, 700), rec.uniform(900, 1800))
     bark = _barks(rec, f0=f0 * 2.5, size=1.2, length=0.2, per_burst=2, gap=0.3)
 
     def render(n, rng):
-        t = np.arange(n) / SR
+        t = np.arange(n) / dsp.SR
         rough = 0.5 + 0.5 * np.sin(2 * np.pi * pulse * t) ** 2
-        x = _vocal(rng, n, f0, formants, -3.0, 1.0 + 0.05 * smooth_walk(rng, n, 2.0)) * rough
+        x = _vocal(rng, n, f0, formants, -3.0, 1.0 + 0.05 * dsp.smooth_walk(rng, n, 2.0)) * rough
         x *= 0.2 + 0.8 * syllables(rng, n, 0.6, 0.2, (0.6, 1.0))
-        return unit(x) + 0.7 * unit(bark(n, rng)) if rng.random() < 0.5 else x
+        return dsp.unit(x) + 0.7 * dsp.unit(bark(n, rng)) if rng.random() < 0.5 else x
 
     return render
 
@@ -108,7 +104,7 @@ def growl(rec):
 @subtype("dog_bark", "yelp_whine", 0.1)
 def yelp_whine(rec):
     """Yelps and whines: high calls (f0 600–1500 Hz) gliding down, 0.1–0.8 s."""
-    return _barks(rec, f0=logu(rec, 600, 1500), size=0.8, length=rec.uniform(0.1, 0.8),
+    return _barks(rec, f0=dsp.logu(rec, 600, 1500), size=0.8, length=rec.uniform(0.1, 0.8),
                   per_burst=int(rec.integers(1, 4)), gap=rec.uniform(0.1, 0.4),
                   glide=-0.3)  # fmt: skip
 
@@ -159,18 +155,18 @@ def laughter(rec):
 def running_ball(rec):
     """Running feet (2.5–4 steps/s, low thuds), a bouncing ball and a few voices."""
     voices = [draw_voice(rec, child=True) for _ in range(int(rec.integers(1, 4)))]
-    step_rate, thud = rec.uniform(2.5, 4.0), logu(rec, 60, 200)
+    step_rate, thud = rec.uniform(2.5, 4.0), dsp.logu(rec, 60, 200)
 
     def render(n, rng):
-        k = np.arange(int(0.06 * SR)) / SR
+        k = np.arange(int(0.06 * dsp.SR)) / dsp.SR
         kern = np.exp(-k / 0.015) * np.sin(2 * np.pi * thud * k)
-        times = impulse_train(rng, n, step_rate, 0.1)
-        x = unit(events(n, times, rng.uniform(0.5, 1.0, len(times)), kern))
-        bounce = np.cumsum(0.5 * 0.8 ** np.arange(8)) + rng.uniform(0, n / SR)
-        ball = events(n, bounce, 0.8 ** np.arange(8), decay(0.004, 0.03) * np.sin(
-            2 * np.pi * 400 * np.arange(int(0.03 * SR)) / SR))
-        x += 0.7 * unit(ball) if np.any(ball) else 0.0
-        return x + unit(babble(rng, n, voices, shout=0.5, pause=0.5))
+        times = dsp.impulse_train(rng, n, step_rate, 0.1)
+        x = dsp.unit(dsp.events(n, times, rng.uniform(0.5, 1.0, len(times)), kern))
+        bounce = np.cumsum(0.5 * 0.8 ** np.arange(8)) + rng.uniform(0, n / dsp.SR)
+        ball = dsp.events(n, bounce, 0.8 ** np.arange(8), dsp.decay(0.004, 0.03) * np.sin(
+            2 * np.pi * 400 * np.arange(int(0.03 * dsp.SR)) / dsp.SR))
+        x += 0.7 * dsp.unit(ball) if np.any(ball) else 0.0
+        return x + dsp.unit(babble(rng, n, voices, shout=0.5, pause=0.5))
 
     return render
 
@@ -184,14 +180,14 @@ def clapping_chant(rec):
 
     def render(n, rng):
         t0 = -rng.uniform(0, beat)
-        times = t0 + beat * np.arange(int(n / SR / beat) + 2)
-        clap = decay(0.01, 0.04, 0.0005) * rng.standard_normal(int(0.04 * SR))
-        x = unit(events(n, times, np.ones(len(times)), clap))
-        idx = np.clip(((np.arange(n) / SR - t0) / beat).astype(int), 0, None)
+        times = t0 + beat * np.arange(int(n / dsp.SR / beat) + 2)
+        clap = dsp.decay(0.01, 0.04, 0.0005) * rng.standard_normal(int(0.04 * dsp.SR))
+        x = dsp.unit(dsp.events(n, times, np.ones(len(times)), clap))
+        idx = np.clip(((np.arange(n) / dsp.SR - t0) / beat).astype(int), 0, None)
         semis = np.asarray(steps)[idx % len(steps)]
         env = syllables(rng, n, 1.0 / beat, 0.1, (0.7, 0.9))
         for v in voices:
-            x += unit(speak(rng, n, v, f0=v["f0"] * 2.0 ** (semis / 12.0), env=env))
+            x += dsp.unit(speak(rng, n, v, f0=v["f0"] * 2.0 ** (semis / 12.0), env=env))
         return x
 
     return render

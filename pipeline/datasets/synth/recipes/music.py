@@ -9,17 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.datasets.synth.dsp import (
-    SR,
-    db,
-    filtered,
-    highpass,
-    logu,
-    lowpass,
-    play,
-    rolloff,
-    wavetable,
-)
+from pipeline.datasets.synth import dsp
 from pipeline.datasets.synth.recipes import subtype
 from pipeline.datasets.synth.recipes.voice import draw_voice, speak, syllables
 
@@ -27,20 +17,20 @@ SCALES = ([0, 2, 4, 7, 9], [0, 3, 5, 7, 10], [0, 2, 4, 5, 7, 9, 11], [0, 2, 3, 5
 
 
 def _note(rng, table, freq, length, pluck, decay, detune=0.0):
-    m = max(4, int(length * SR))
-    u = np.arange(m) / SR
+    m = max(4, int(length * dsp.SR))
+    u = np.arange(m) / dsp.SR
     env = (np.exp(-u / decay) if pluck
            else np.minimum(1.0, u / 0.05) * np.minimum(1.0, (length - u) / 0.05))  # fmt: skip
     vib = 1 + 0.003 * np.sin(2 * np.pi * 5 * u)
-    x = play(rng, table, freq * vib, m)
+    x = dsp.play(rng, table, freq * vib, m)
     if detune:
         # Two reeds a few cents apart beat against each other (accordion, organ).
-        x = x + play(rng, table, freq * vib * (1 + detune), m)
+        x = x + dsp.play(rng, table, freq * vib * (1 + detune), m)
     return x * env
 
 
 def _add(out, sig, at, gain):
-    a = int(at * SR)
+    a = int(at * dsp.SR)
     if a < 0:
         sig, a = sig[-a:], 0
     seg = sig[: max(0, len(out) - a)]
@@ -48,10 +38,11 @@ def _add(out, sig, at, gain):
 
 
 def _drums(rng, out, at, i, level):
-    m = int(0.25 * SR)
-    u = np.arange(m) / SR
+    m = int(0.25 * dsp.SR)
+    u = np.arange(m) / dsp.SR
     if i % 4 == 0:
-        kick = np.sin(2 * np.pi * np.cumsum(50 + 100 * np.exp(-u / 0.03)) / SR) * np.exp(-u / 0.1)
+        kick = (np.sin(2 * np.pi * np.cumsum(50 + 100 * np.exp(-u / 0.03)) / dsp.SR)
+                * np.exp(-u / 0.1))
         _add(out, kick, at, level)
     elif i % 4 == 2:
         _add(out, rng.standard_normal(m) * np.exp(-u / 0.05), at, 0.5 * level)
@@ -62,7 +53,7 @@ def _drums(rng, out, at, i, level):
 def _band(rec, *, lead_harm, lead_roll, pluck, decay, poly, bass, drums, density,
           detune=0.0, lead_db=0.0, root=None):
     bpm = rec.uniform(70, 150)
-    root = root or logu(rec, 110, 440)
+    root = root or dsp.logu(rec, 110, 440)
     scale = SCALES[int(rec.integers(len(SCALES)))]
     drum_db = rec.uniform(-10, 0)
 
@@ -71,9 +62,9 @@ def _band(rec, *, lead_harm, lead_roll, pluck, decay, poly, bass, drums, density
         beat = 60.0 / bpm
         step = beat / 2
         t0 = -rng.uniform(0, beat)
-        lead = wavetable(rng, rolloff(lead_harm, lead_roll), root * 4.0)
-        low = wavetable(rng, rolloff(6, 6), root / 2)
-        for i in range(int((n / SR - t0) / step) + 1):
+        lead = dsp.wavetable(rng, dsp.rolloff(lead_harm, lead_roll), root * 4.0)
+        low = dsp.wavetable(rng, dsp.rolloff(6, 6), root / 2)
+        for i in range(int((n / dsp.SR - t0) / step) + 1):
             at = t0 + i * step
             if lead_db > -60 and rng.random() < density:
                 length = step * float(rng.choice([1, 2, 3]))
@@ -82,11 +73,11 @@ def _band(rec, *, lead_harm, lead_roll, pluck, decay, poly, bass, drums, density
                     semis = scale[deg % len(scale)] + 12 * (deg // len(scale))
                     note = _note(rng, lead, root * 2.0 ** (semis / 12), length, pluck, decay,
                                  detune)  # fmt: skip
-                    _add(out, note, at, db(lead_db) / poly)
+                    _add(out, note, at, dsp.db(lead_db) / poly)
             if bass and i % 2 == 0:
                 _add(out, _note(rng, low, root / 2, beat, True, 0.3), at, 0.7)
             if drums:
-                _drums(rng, out, at, i, db(drum_db))
+                _drums(rng, out, at, i, dsp.db(drum_db))
         return out
 
     return render
@@ -113,7 +104,7 @@ def brass_band(rec):
 def drum_group(rec):
     """Drummers: percussion only (kick, snare, hi-hat patterns) with a low tom line."""
     return _band(rec, lead_harm=4, lead_roll=8.0, pluck=True, decay=0.1, poly=1, bass=True,
-                 drums=True, density=0.0, lead_db=-99.0, root=logu(rec, 80, 160))  # fmt: skip
+                 drums=True, density=0.0, lead_db=-99.0, root=dsp.logu(rec, 80, 160))  # fmt: skip
 
 
 @subtype("street_music", "accordion", 0.15)
@@ -132,10 +123,10 @@ def loudspeaker(rec):
     band = _band(rec, lead_harm=int(rec.integers(6, 16)), lead_roll=rec.uniform(1, 4),
                  pluck=rec.random() < 0.5, decay=rec.uniform(0.1, 0.4), poly=1, bass=True,
                  drums=True, density=rec.uniform(0.5, 0.9))  # fmt: skip
-    hp, lp = logu(rec, 100, 250), logu(rec, 4000, 8000)
+    hp, lp = dsp.logu(rec, 100, 250), dsp.logu(rec, 4000, 8000)
 
     def render(n, rng):
-        return filtered(band(n, rng), lambda f: highpass(f, hp, 3) + lowpass(f, lp, 3))
+        return dsp.filtered(band(n, rng), lambda f: dsp.highpass(f, hp, 3) + dsp.lowpass(f, lp, 3))
 
     return render
 
@@ -149,13 +140,13 @@ def singer(rec):
     beat = 60.0 / rec.uniform(70, 130)
     guitar = _band(rec, lead_harm=10, lead_roll=3.0, pluck=True, decay=0.4, poly=2,
                    bass=False, drums=False, density=0.6, root=voice["f0"])  # fmt: skip
-    accompany = db(rec.uniform(-20, -6)) if rec.random() < 0.7 else 0.0
+    accompany = dsp.db(rec.uniform(-20, -6)) if rec.random() < 0.7 else 0.0
 
     def render(n, rng):
-        notes = rng.choice(scale, int(n / SR / beat) + 2)
-        idx = np.clip((np.arange(n) / SR / beat).astype(int), 0, len(notes) - 1)
+        notes = rng.choice(scale, int(n / dsp.SR / beat) + 2)
+        idx = np.clip((np.arange(n) / dsp.SR / beat).astype(int), 0, len(notes) - 1)
         f0 = voice["f0"] * 2.0 ** (notes[idx] / 12.0) * (1 + 0.006 * np.sin(
-            2 * np.pi * 5.5 * np.arange(n) / SR))
+            2 * np.pi * 5.5 * np.arange(n) / dsp.SR))
         env = syllables(rng, n, 1.0 / beat, 0.15, (0.8, 1.0))
         x = speak(rng, n, voice, f0=f0, env=env, breath_db=-20.0)
         return x + accompany * guitar(n, rng) if accompany else x

@@ -9,29 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.datasets.synth.dsp import (
-    SR,
-    bump,
-    db,
-    decay,
-    events,
-    harmonic,
-    highpass,
-    impulse_train,
-    logu,
-    lowpass,
-    noise,
-    rolloff,
-    smooth_walk,
-    unit,
-)
+from pipeline.datasets.synth import dsp
 from pipeline.datasets.synth.recipes import subtype
 
 
 # --- drilling -----------------------------------------------------------------------------
 def _load_curve(rng, n, rate):
     """Load (0..1), shape (n,): the bit biting into material in bouts of 0.3–1.5 s."""
-    load, tt, dur = np.zeros(n), np.arange(n) / SR, n / SR
+    load, tt, dur = np.zeros(n), np.arange(n) / dsp.SR, n / dsp.SR
     for _ in range(rng.poisson(rate * dur) + 1):
         a, length = rng.uniform(-0.5, dur), rng.uniform(0.3, 1.5)
         inside = (tt >= a) & (tt < a + length)
@@ -42,11 +27,11 @@ def _load_curve(rng, n, rate):
 def _trigger(rng, n, on, off):
     """Trigger envelope, shape (n,): the motor runs for ``on`` s, stops for ``off`` s, with
     a 50 ms spin-up and a 150 ms spin-down."""
-    env, t, dur = np.zeros(n), -rng.uniform(0, on[1]), n / SR
-    tt = np.arange(n) / SR
+    env, t, dur = np.zeros(n), -rng.uniform(0, on[1]), n / dsp.SR
+    tt = np.arange(n) / dsp.SR
     while t < dur:
         end = t + rng.uniform(*on)
-        i, j = max(0, int(t * SR)), min(n, int((end + 0.15) * SR))
+        i, j = max(0, int(t * dsp.SR)), min(n, int((end + 0.15) * dsp.SR))
         if i < j:
             u = tt[i:j]
             env[i:j] = np.maximum(env[i:j], np.clip((u - t) / 0.05, 0, 1)
@@ -64,18 +49,20 @@ def _drill(rec, *, rot, band, whine_db, grind_db, hammer=0.0):
 
     def render(n, rng):
         load = _load_curve(rng, n, loads)
-        f0 = rot * (1.0 - depth * load) * (1.0 + 0.003 * smooth_walk(rng, n, 5.0))
-        n_harm = max(1, int(0.45 * SR / rot))
+        f0 = rot * (1.0 - depth * load) * (1.0 + 0.003 * dsp.smooth_walk(rng, n, 5.0))
+        n_harm = max(1, int(0.45 * dsp.SR / rot))
         freqs = rot * np.arange(1, n_harm + 1)
-        amps = 10.0 ** ((-roll * np.arange(n_harm) + bump(freqs, band, 20.0, bw)) / 20.0)
-        whine = unit(harmonic(rng, f0, amps, n))
-        grind = noise(rng, n, lambda f: bump(f, band, 20.0, bw) - 20.0 + lowpass(f, 8000))
-        x = db(whine_db) * whine + db(grind_db) * grind * (0.3 + load)
+        amps = 10.0 ** ((-roll * np.arange(n_harm) + dsp.bump(freqs, band, 20.0, bw)) / 20.0)
+        whine = dsp.unit(dsp.harmonic(rng, f0, amps, n))
+        grind = dsp.noise(
+            rng, n, lambda f: dsp.bump(f, band, 20.0, bw) - 20.0 + dsp.lowpass(f, 8000)
+        )
+        x = dsp.db(whine_db) * whine + dsp.db(grind_db) * grind * (0.3 + load)
         if hammer:
             # Rotary hammer: blows at 33–80 Hz, heard as a rough buzz, not as beats.
-            times = impulse_train(rng, n, hammer, 0.02)
-            hits = events(n, times, np.ones(len(times)), decay(0.003, 0.012, 0.0003))
-            x = x + unit(hits * grind) * (0.3 + load)
+            times = dsp.impulse_train(rng, n, hammer, 0.02)
+            hits = dsp.events(n, times, np.ones(len(times)), dsp.decay(0.003, 0.012, 0.0003))
+            x = x + dsp.unit(hits * grind) * (0.3 + load)
         if stops:
             # Spinning down, the whine's pitch would fall too; the level envelope dominates.
             x = x * (0.02 + _trigger(rng, n, on, off))
@@ -88,7 +75,7 @@ def _drill(rec, *, rot, band, whine_db, grind_db, hammer=0.0):
 def cordless_drill(rec):
     """Hand drill: motor whine at 150–450 Hz rotation with a gear band at 1.5–5 kHz, the
     pitch dipping when the bit bites; band noise of the material during load."""
-    return _drill(rec, rot=logu(rec, 150, 450), band=logu(rec, 1500, 5000),
+    return _drill(rec, rot=dsp.logu(rec, 150, 450), band=dsp.logu(rec, 1500, 5000),
                   whine_db=0.0, grind_db=rec.uniform(-10, 0))  # fmt: skip
 
 
@@ -96,7 +83,7 @@ def cordless_drill(rec):
 def hammer_drill(rec):
     """Hammer drill in concrete: whine plus band-noise blows at 33–80 Hz (2000–4800 blows
     per minute)."""
-    return _drill(rec, rot=logu(rec, 100, 300), band=logu(rec, 1000, 4000),
+    return _drill(rec, rot=dsp.logu(rec, 100, 300), band=dsp.logu(rec, 1000, 4000),
                   whine_db=rec.uniform(-10, -2), grind_db=rec.uniform(-6, 0),
                   hammer=rec.uniform(33, 80))  # fmt: skip
 
@@ -105,7 +92,7 @@ def hammer_drill(rec):
 def core_drill(rec):
     """Core or masonry drill: a lower motor (80–200 Hz) under heavy grinding band noise
     (500–3000 Hz) that swells with the load."""
-    return _drill(rec, rot=logu(rec, 80, 200), band=logu(rec, 500, 3000),
+    return _drill(rec, rot=dsp.logu(rec, 80, 200), band=dsp.logu(rec, 500, 3000),
                   whine_db=rec.uniform(-14, -4), grind_db=rec.uniform(-2, 4))  # fmt: skip
 
 
@@ -115,15 +102,15 @@ def _breaker(rec, *, rate, thud, band, ring, motor_db, exhaust_db):
     seg = (rec.uniform(0.4, 1.2), rec.uniform(1.2, 3))
     pause, p_pause = rec.uniform(0.2, 1.0), rec.uniform(0.3, 0.8)
     ring_db, ring_tau, thud_db = rec.uniform(-14, -3), rec.uniform(0.01, 0.05), rec.uniform(-10, 0)
-    motor = logu(rec, 100, 300)
+    motor = dsp.logu(rec, 100, 300)
 
     def render(n, rng):
-        dur, times, t = n / SR, [], -rng.uniform(0, 1.0)
+        dur, times, t = n / dsp.SR, [], -rng.uniform(0, 1.0)
         on = np.zeros(n)
         while t < dur:
             end = t + rng.uniform(*seg)
-            a = int(max(t, 0) * SR)
-            on[a : int(min(end, dur) * SR)] = 1.0
+            a = int(max(t, 0) * dsp.SR)
+            on[a : int(min(end, dur) * dsp.SR)] = 1.0
             while t < end:
                 times.append(t)
                 t += max(0.3, 1 + jitter * rng.standard_normal()) / rate
@@ -131,18 +118,22 @@ def _breaker(rec, *, rate, thud, band, ring, motor_db, exhaust_db):
                 t += pause * rng.uniform(0.5, 1.5)
         times = np.asarray(times)
         amps = rng.uniform(0.7, 1.0, len(times))
-        env = events(n, times, amps, decay(tau, 6 * tau, 0.0005))
-        x = unit(env * noise(rng, n, lambda f: bump(f, band, 15.0, 1.2) - 15.0 + lowpass(f, 9000)))
-        k = np.arange(int(5 * ring_tau * SR)) / SR
+        env = dsp.events(n, times, amps, dsp.decay(tau, 6 * tau, 0.0005))
+        x = dsp.unit(env * dsp.noise(
+            rng, n, lambda f: dsp.bump(f, band, 15.0, 1.2) - 15.0 + dsp.lowpass(f, 9000)
+        ))
+        k = np.arange(int(5 * ring_tau * dsp.SR)) / dsp.SR
         ringing = np.exp(-k / ring_tau) * np.sin(2 * np.pi * ring * k)
-        x += db(ring_db) * unit(events(n, times, amps, ringing))
-        kt = np.arange(int(0.05 * SR)) / SR
+        x += dsp.db(ring_db) * dsp.unit(dsp.events(n, times, amps, ringing))
+        kt = np.arange(int(0.05 * dsp.SR)) / dsp.SR
         thump = np.exp(-kt / 0.015) * np.sin(2 * np.pi * thud * kt)
-        x += db(thud_db) * unit(events(n, times, amps, thump))
+        x += dsp.db(thud_db) * dsp.unit(dsp.events(n, times, amps, thump))
         if motor_db > -60:
-            x += db(motor_db) * unit(harmonic(rng, motor, rolloff(12, 1.5), n)) * (0.3 + on)
+            motor_hum = dsp.unit(dsp.harmonic(rng, motor, dsp.rolloff(12, 1.5), n))
+            x += dsp.db(motor_db) * motor_hum * (0.3 + on)
         if exhaust_db > -60:
-            x += db(exhaust_db) * noise(rng, n, lambda f: highpass(f, 1500)) * (0.2 + on)
+            exhaust = dsp.noise(rng, n, lambda f: dsp.highpass(f, 1500))
+            x += dsp.db(exhaust_db) * exhaust * (0.2 + on)
         return x
 
     return render
@@ -152,8 +143,8 @@ def _breaker(rec, *, rate, thud, band, ring, motor_db, exhaust_db):
 def pneumatic(rec):
     """Pneumatic breaker: blows at 15–25 Hz in work bouts with pauses, band noise of the
     chisel, a metallic ring, an exhaust hiss while it runs."""
-    return _breaker(rec, rate=rec.uniform(15, 25), thud=logu(rec, 80, 200),
-                    band=logu(rec, 1000, 4000), ring=logu(rec, 700, 4000), motor_db=-99.0,
+    return _breaker(rec, rate=rec.uniform(15, 25), thud=dsp.logu(rec, 80, 200),
+                    band=dsp.logu(rec, 1000, 4000), ring=dsp.logu(rec, 700, 4000), motor_db=-99.0,
                     exhaust_db=rec.uniform(-10, 0))  # fmt: skip
 
 
@@ -161,14 +152,14 @@ def pneumatic(rec):
 def electric_breaker(rec):
     """Electric demolition hammer: heavier, slower blows at 12–20 Hz with a low thud, and
     the whine of its motor (100–300 Hz), as in a drill."""
-    return _breaker(rec, rate=rec.uniform(12, 20), thud=logu(rec, 60, 150),
-                    band=logu(rec, 800, 3000), ring=logu(rec, 500, 2500),
+    return _breaker(rec, rate=rec.uniform(12, 20), thud=dsp.logu(rec, 60, 150),
+                    band=dsp.logu(rec, 800, 3000), ring=dsp.logu(rec, 500, 2500),
                     motor_db=rec.uniform(-10, -2), exhaust_db=-99.0)  # fmt: skip
 
 
 @subtype("jackhammer", "light_breaker", 0.3)
 def light_breaker(rec):
     """Light chipping hammer: fast blows at 25–45 Hz, bright band noise, little thud."""
-    return _breaker(rec, rate=rec.uniform(25, 45), thud=logu(rec, 150, 400),
-                    band=logu(rec, 1500, 5000), ring=logu(rec, 1500, 5000),
+    return _breaker(rec, rate=rec.uniform(25, 45), thud=dsp.logu(rec, 150, 400),
+                    band=dsp.logu(rec, 1500, 5000), ring=dsp.logu(rec, 1500, 5000),
                     motor_db=rec.uniform(-16, -6), exhaust_db=rec.uniform(-20, -10))  # fmt: skip

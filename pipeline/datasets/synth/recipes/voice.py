@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.datasets.synth.dsp import SR, bump, db, harmonic, logu, noise, smooth_walk, unit
+from pipeline.datasets.synth import dsp
 
 
 def formant_amps(f0: float, n_harm: int, formants, roll: float) -> np.ndarray:
     """Harmonic amplitudes, shape (n_harm,): a ``roll`` dB/harmonic slope plus formant peaks."""
     freqs = f0 * np.arange(1, n_harm + 1)
-    level = -roll * np.arange(n_harm) + sum(bump(freqs, fc, 18.0, 0.35) for fc in formants)
+    level = -roll * np.arange(n_harm) + sum(dsp.bump(freqs, fc, 18.0, 0.35) for fc in formants)
     return 10.0 ** (level / 20.0)
 
 
@@ -23,7 +23,7 @@ def draw_voice(rec: np.random.Generator, child: bool) -> dict:
     """Fixed traits of one speaker: pitch, formants, speaking rate, loudness."""
     scale = 1.2 if child else 1.0
     return {
-        "f0": logu(rec, 220, 450) if child else logu(rec, 100, 260),
+        "f0": dsp.logu(rec, 220, 450) if child else dsp.logu(rec, 100, 260),
         "F": (scale * rec.uniform(450, 850), scale * rec.uniform(1000, 2400),
               scale * rec.uniform(2300, 3300)),
         "rate": rec.uniform(2.5, 6.0),
@@ -35,7 +35,7 @@ def draw_voice(rec: np.random.Generator, child: bool) -> dict:
 def syllables(rng: np.random.Generator, n: int, rate: float, pause: float,
               length: tuple[float, float] = (0.5, 1.3)) -> np.ndarray:
     """Syllable envelope, shape (n,): raised-sine bumps at about ``rate`` Hz, with pauses."""
-    spans, t, dur = [], rng.uniform(-0.3, 0.3), n / SR
+    spans, t, dur = [], rng.uniform(-0.3, 0.3), n / dsp.SR
     while t < dur:
         span = rng.uniform(*length) / rate
         if rng.random() > pause:
@@ -43,14 +43,14 @@ def syllables(rng: np.random.Generator, n: int, rate: float, pause: float,
         t += span * rng.uniform(1.0, 1.6)
     env = np.zeros(n)
     for a, b in spans:
-        i, j = max(0, int(np.ceil(a * SR))), min(n, int(np.ceil(b * SR)))
+        i, j = max(0, int(np.ceil(a * dsp.SR))), min(n, int(np.ceil(b * dsp.SR)))
         if i < j:
-            env[i:j] = np.sin(np.pi * (np.arange(i, j) / SR - a) / (b - a)) ** 0.7
+            env[i:j] = np.sin(np.pi * (np.arange(i, j) / dsp.SR - a) / (b - a)) ** 0.7
     return env
 
 
 def _breath(rng: np.random.Generator, n: int, formants) -> np.ndarray:
-    return noise(rng, n, lambda f: sum(bump(f, fc, 15.0, 0.4) for fc in formants) - 15.0)
+    return dsp.noise(rng, n, lambda f: sum(dsp.bump(f, fc, 15.0, 0.4) for fc in formants) - 15.0)
 
 
 def speak(rng: np.random.Generator, n: int, v: dict, *, pause: float = 0.3,
@@ -63,16 +63,16 @@ def speak(rng: np.random.Generator, n: int, v: dict, *, pause: float = 0.3,
     ``breath`` (shape (n,)) is breath noise to use instead of the voice's own.
     """
     if f0 is None:
-        semis = v["semis"] * smooth_walk(rng, n, v["rate"])
+        semis = v["semis"] * dsp.smooth_walk(rng, n, v["rate"])
         if rng.random() < shout:
-            semis = semis + 7.0 * np.clip(smooth_walk(rng, n, 1.0), 0, None)
+            semis = semis + 7.0 * np.clip(dsp.smooth_walk(rng, n, 1.0), 0, None)
         f0 = v["f0"] * 2.0 ** (semis / 12.0)
-    src = unit(harmonic(rng, f0, formant_amps(v["f0"], 30, v["F"], 1.0), n))
+    src = dsp.unit(dsp.harmonic(rng, f0, formant_amps(v["f0"], 30, v["F"], 1.0), n))
     if breath is None:
         breath = _breath(rng, n, v["F"])
     if env is None:
         env = syllables(rng, n, v["rate"], pause)
-    return db(v["gain"]) * env * (src + db(breath_db) * breath)
+    return dsp.db(v["gain"]) * env * (src + dsp.db(breath_db) * breath)
 
 
 def babble(rng: np.random.Generator, n: int, voices: list[dict], **kw) -> np.ndarray:

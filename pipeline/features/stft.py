@@ -1,0 +1,110 @@
+"""The short-time Fourier transform every spectral feature of a clip shares, and its helpers.
+
+Layout: spectrograms are (n_freq, n_frames) as in librosa. Frames are centred and
+zero-padded exactly as ``librosa.stft(center=True, pad_mode="constant")`` with a periodic
+Hann window. Cached arrays (window, bin frequencies) are read-only; per-thread scratch
+arrays hold temporaries that never leave a function.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+import scipy.signal
+
+# librosa's floor for logarithms of power.
+AMIN = 1e-10
+
+
+def readonly(a: np.ndarray) -> np.ndarray:
+    """Mark a cached array read-only so no caller can change it for the next one."""
+    a.flags.writeable = False
+    return a
+
+
+_scratch = threading.local()
+
+
+def scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A per-thread work array, reused from clip to clip, for temporaries that never escape.
+
+    Fresh multi-megabyte temporaries for every clip cost page faults that rival the
+    arithmetic; reusing them keeps the hot path in already-mapped memory.
+    """
+    size = int(np.prod(shape))
+    buffers = _scratch.__dict__
+    buffer = buffers.get(name)
+    if buffer is None or buffer.dtype != dtype or buffer.size < size:
+        buffer = buffers[name] = np.empty(size, dtype=dtype)
+    return buffer[:size].reshape(shape)
+
+
+@lru_cache(maxsize=8)
+def hann_window(n_fft: int) -> np.ndarray:
+    """Periodic Hann window (``scipy.signal.get_window("hann", n_fft)``), float32, (n_fft,)."""
+    return readonly(scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32))
+
+
+@lru_cache(maxsize=8)
+def fft_frequencies(*, sr: float, n_fft: int) -> np.ndarray:
+    """Centre frequency in Hz of each FFT bin, float64, shape (1 + n_fft // 2,)."""
+    return readonly(np.fft.rfftfreq(n_fft, d=1.0 / sr))
+
+
+def frame(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
+    """Centred, zero-padded frames of ``y`` as a read-only strided view.
+
+    A signal shorter than ``n_fft`` (down to one sample) gives one frame holding the
+    signal in the middle of zeros.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,), float32
+        The signal; it is copied once into the zero-padded buffer the view reads.
+    n_fft : int
+        Frame length in samples.
+    hop_length : int
+        Samples from the start of one frame to the start of the next.
+
+    Returns
+    -------
+    np.ndarray, shape (n_fft, 1 + n_samples // hop_length)
+        Column ``t`` is frame ``t`` (librosa's ``util.frame`` layout).
+    """
+    padded = np.zeros(len(y) + n_fft, dtype=np.float32)
+    padded[n_fft // 2 : n_fft // 2 + len(y)] = y
+    n = 1 + len(y) // hop_length
+    step = padded.strides[0]
+    return np.lib.stride_tricks.as_strided(
+        padded, shape=(n_fft, n), strides=(step, hop_length * step), writeable=False
+    )
+
+
+def power_spectrogram(y: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
+    """|STFT|² of ``y``, the one spectrogram every spectral feature of a clip shares.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,), float32
+        The clip.
+    n_fft, hop_length : int
+        FFT (and Hann window) length and hop, in samples, as for :func:`frame`.
+
+    Returns
+    -------
+    np.ndarray, shape (1 + n_fft // 2, 1 + n_samples // hop_length), float32
+        Power per FFT bin (rows) and frame (columns).
+    """
+    # One frame per row: each FFT then reads contiguous memory (about 1.7x faster than
+    # transforming the columns of the (n_fft, n_frames) layout).
+    frames = frame(y, n_fft=n_fft, hop_length=hop_length).T
+    windowed = scratch("windowed", frames.shape, np.float32)
+    np.multiply(frames, hann_window(n_fft), out=windowed)
+    spectrum = scipy.fft.rfft(windowed, axis=1, overwrite_x=True)
+    # Square the interleaved (re, im) floats in one contiguous pass, then pair them.
+    parts = spectrum.view(np.float32)
+    parts *= parts
+    return np.ascontiguousarray((parts[:, 0::2] + parts[:, 1::2]).T)
