@@ -64,11 +64,24 @@ def run(*, params: Params, dataset: str | None = None, workdir: str | Path | Non
     """Prepare, featurize, cross-validate and train every model, and write the submission
     when the dataset has test clips: the outputs of ``dvc repro``, under ``workdir``.
 
-    One engine (``scheduler``, ``workers``; default ``parallel`` of params.yaml), opened
-    once, runs the feature extraction, the CV fits and the submission's extraction; the
-    generator of ``prepare`` takes its worker count from it
-    (:func:`~pipeline.stages.data.generation_workers`).
-    ``started(name)`` and ``finished(name, result)`` are called around each stage.
+    Parameters
+    ----------
+    params : Params
+    dataset : str, optional
+        ``"synth"`` or a dataset folder; default ``prepare.dataset``.
+    workdir : path, optional
+        Folder of every output (see :class:`Workspace`); default the repository layout.
+    scheduler, workers, dashboard
+        The one engine of the run (default ``parallel`` of ``params``), opened once: the
+        feature extraction, the CV fits and the submission's extraction run on it, and
+        the generator of ``prepare`` takes its worker count
+        (:func:`~pipeline.stages.data.generation_workers`).
+    started, finished : callable, optional
+        Called with a stage's name before it runs, and with its name and result after.
+
+    Returns
+    -------
+    RunResult
     """
     ws = Workspace.at(workdir)
     outcome = RunResult(ws)

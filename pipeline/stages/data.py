@@ -43,8 +43,19 @@ def synth(out: str | Path, *, params: Params, layout: str = "both", clips: int |
           seed: int | None = None, workers: int | None = None) -> SynthResult:
     """Write the embedded generated dataset (clips) under ``out``.
 
-    ``clips``, ``seed`` and ``workers`` default to ``prepare.synth_clips``, ``seed`` and
-    ``parallel.workers`` of ``params``; the files do not depend on ``workers``.
+    Parameters
+    ----------
+    out : path
+        Output folder (see :func:`pipeline.datasets.synth.generate`).
+    params : Params
+    layout : {"us8k", "av", "both"}
+    clips, seed, workers : int, optional
+        Default: ``prepare.synth_clips``, ``seed`` and ``parallel.workers`` of ``params``;
+        the files do not depend on ``workers``.
+
+    Returns
+    -------
+    SynthResult
     """
     from pipeline.datasets.synth import generate
 
@@ -87,8 +98,9 @@ def synth_scenes(out: str | Path, *, params: Params, minutes: float = 10.0, file
 # --- prepare ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PrepareResult:
-    """The manifest written: its folder, clip counts, the answer key, the generation's
-    worker processes (1 when nothing was generated in parallel)."""
+    """The manifest written: its folder, clip counts, the answer key (or None), the
+    processes given to the generator (used only when the dataset is generated) and the
+    dataset's description."""
 
     out: str
     clips: int
@@ -123,8 +135,21 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
             workers: int | None = None) -> PrepareResult:
     """Generate or validate the dataset and write ``out/manifest.csv``.
 
-    ``dataset`` and ``test`` default to ``prepare.dataset`` and ``prepare.test`` of
-    ``params``; see :func:`pipeline.prepare.prepare_dataset`.
+    Parameters
+    ----------
+    out : path
+        Folder of the manifest (and of the generated audio).
+    params : Params
+    dataset, test : str, optional
+        Default: ``prepare.dataset`` and ``prepare.test`` of ``params``; see
+        :func:`pipeline.prepare.prepare_dataset`.
+    scheduler, workers
+        The stage's engine choice (:mod:`pipeline.stages.common`); it sets how many
+        processes render generated clips (:func:`generation_workers`).
+
+    Returns
+    -------
+    PrepareResult
     """
     from pipeline.datasets import describe
     from pipeline.prepare import prepare_dataset
@@ -170,8 +195,26 @@ class FeaturesResult:
 def features(dataset: str | Path, out: str | Path = "data/features", *, params: Params,
              scheduler: SchedulerChoice = None, workers: int | None = None,
              dashboard: bool = False, batch_size: int | None = None) -> FeaturesResult:
-    """Extract the features of ``dataset`` into the Parquet store ``out`` (incremental: clips
-    already in its cache are reused); ``batch_size`` defaults to ``parallel.batch_size``."""
+    """Extract the features of ``dataset`` into the Parquet store ``out``.
+
+    The store is incremental: clips already in its cache are reused.
+
+    Parameters
+    ----------
+    dataset : path
+        Any dataset folder :func:`pipeline.datasets.read_dataset` reads.
+    out : path
+        Feature store folder.
+    params : Params
+    scheduler, workers, dashboard
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+    batch_size : int, optional
+        Clips per task; default ``parallel.batch_size``.
+
+    Returns
+    -------
+    FeaturesResult
+    """
     from pipeline.datasets import read_dataset
     from pipeline.engine import opened
     from pipeline.groups import write_inferred_groups

@@ -51,11 +51,24 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
              params: Params, model: str = "all", scheduler: SchedulerChoice = None,
              workers: int | None = None, dashboard: bool = False, no_summary: bool = False,
              summary_only: bool = False) -> EvaluateResult:
-    """Cross-validate ``model`` (a name or ``"all"``) and write its reports, then the
-    comparison of every configured model that has reports on this store.
+    """Cross-validate ``model`` and write its reports, then the comparison of every
+    configured model that has reports on this store.
 
-    ``no_summary`` writes only the per-model reports; ``summary_only`` only rebuilds the
-    comparison from existing ones.
+    Parameters
+    ----------
+    features, reports : path
+        Feature store and reports folders.
+    params : Params
+    model : str
+        A model name or ``"all"`` (``train.models`` and the ensemble).
+    scheduler, workers, dashboard
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+    no_summary, summary_only : bool
+        Write only the per-model reports; only rebuild the comparison from existing ones.
+
+    Returns
+    -------
+    EvaluateResult
     """
     from pipeline.engine import opened
     from pipeline.estimators import check_model_params, resolve_names
@@ -128,9 +141,24 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
          reports: str | Path = "reports", scheduler: SchedulerChoice = None,
          workers: int | None = None, dashboard: bool = False,
          apply_to: str | Path | None = None) -> TuneResult:
-    """Fold-aware search over ``tune.spaces.<model>``; writes ``reports/tune_<model>.json``
-    (and a heatmap PNG) and, with ``apply_to`` (a params file), the best parameters into
-    its ``train.<model>``."""
+    """Fold-aware search over ``tune.spaces.<model>`` of ``params``.
+
+    Parameters
+    ----------
+    model : str
+        A model name.
+    params : Params
+    features, reports : path
+        Feature store; folder of ``tune_<model>.json`` (and a heatmap PNG).
+    scheduler, workers, dashboard
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+    apply_to : path, optional
+        A params file whose ``train.<model>`` gets the best parameters.
+
+    Returns
+    -------
+    TuneResult
+    """
     from pipeline.engine import opened
     from pipeline.estimators import accepted_params, check_model_params
     from pipeline.io import check_output_dir
@@ -192,8 +220,22 @@ class TrainResult:
 
 def train(features: str | Path = "data/features", out: str | Path = "models", *,
           params: Params, model: str = "all", reports: str | Path = "reports") -> TrainResult:
-    """Fit ``model`` (a name or ``"all"``) on every labelled clip of the store and save it
-    in ``out``; the CV reports in ``reports`` of this store decide which model is best."""
+    """Fit ``model`` on every labelled clip of the store and save it in ``out``.
+
+    Parameters
+    ----------
+    features, out : path
+        Feature store and models folders.
+    params : Params
+    model : str
+        A model name or ``"all"``.
+    reports : path
+        Reports folder: its CV reports of this store decide which model is ``best``.
+
+    Returns
+    -------
+    TrainResult
+    """
     from pipeline.estimators import check_model_params, resolve_names
     from pipeline.train import train_models
 

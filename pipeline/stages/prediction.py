@@ -54,12 +54,30 @@ def submit(*, params: Params, model: str | None = None, test: str | Path | None 
            features: str | Path | None = "data/features", models: str | Path = "models",
            out: str | Path = "data/submission.csv", answers: str | Path | None = None,
            scheduler: SchedulerChoice = None, workers: int | None = None) -> SubmitResult:
-    """Predict the test clips of ``test`` with ``model`` and write the submission ``out``
-    (``ID,Class``), then score it against ``answers`` (default: ``answers.csv`` of the test
-    folder, when there is one) into ``<stem>_score.json``.
+    """Predict the test clips with ``model``, write the submission ``out`` (``ID,Class``)
+    and its score ``<stem>_score.json`` (null without an answer key).
 
-    ``model`` and ``test`` default to ``submit.model`` and ``submit.test`` of ``params``
-    (then ``data/prepared``); the features of clips in the store ``features`` are reused.
+    Parameters
+    ----------
+    params : Params
+    model : str, optional
+        A model name or ``"best"``; default ``submit.model``.
+    test : path, optional
+        Dataset holding the test clips; default ``submit.test``, then ``data/prepared``.
+    features : path, optional
+        Feature store whose cached rows of these files are reused.
+    models : path
+        Models folder.
+    out : path
+        Submission CSV.
+    answers : path, optional
+        Answer key (``ID,Class``); default ``answers.csv`` of ``test`` when there is one.
+    scheduler, workers
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+
+    Returns
+    -------
+    SubmitResult
     """
     from pipeline.datasets import read_dataset
     from pipeline.engine import opened
@@ -141,7 +159,24 @@ class PredictResult:
 def predict(paths: list[str | Path], *, params: Params, models: str | Path = "models",
             model: str = "best", scheduler: SchedulerChoice = None,
             workers: int | None = None) -> PredictResult:
-    """Classify audio files and folders with ``model`` (a name or ``"best"``)."""
+    """Classify audio files and folders.
+
+    Parameters
+    ----------
+    paths : list of path, length n_inputs
+        Audio files or folders (any layout :func:`pipeline.datasets.read_dataset` reads).
+    params : Params
+    models : path
+        Models folder.
+    model : str
+        A model name or ``"best"``.
+    scheduler, workers
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+
+    Returns
+    -------
+    PredictResult
+    """
     from pipeline.engine import opened
     from pipeline.submission import predict_paths
 
@@ -175,9 +210,26 @@ def detect(paths: list[str | Path], *, params: Params, models: str | Path = "mod
            model: str | None = None, window: float | None = None, hop: float | None = None,
            threshold: float | None = None, gate_db: float | None = None,
            scheduler: SchedulerChoice = None, workers: int | None = None) -> DetectOutcome:
-    """Slide the model over long recordings and write windows, events and timelines to
-    ``out``; ``model, window, hop, threshold, gate_db`` replace those of ``params.detect``
-    (None keeps it)."""
+    """Slide the model over long recordings; write windows, events and timelines.
+
+    Parameters
+    ----------
+    paths : list of path
+        Audio files or folders.
+    params : Params
+    models, out : path
+        Models folder; output folder.
+    answers : path, optional
+        Annotation CSV (``file, start, end, class``) to score against.
+    model, window, hop, threshold, gate_db : optional
+        Replace those of ``params.detect``; None keeps it.
+    scheduler, workers
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+
+    Returns
+    -------
+    DetectOutcome
+    """
     from pipeline.detect import detect as detect_events
     from pipeline.engine import opened
 
