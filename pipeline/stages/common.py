@@ -1,0 +1,43 @@
+"""What every stage shares: where its tasks run, the models' parameters, the feature store.
+
+A stage takes ``scheduler`` (an :class:`~pipeline.engine.Engine`, a scheduler name, or None
+for ``parallel.scheduler`` of params.yaml) and ``workers`` (None: ``parallel.workers``). An
+engine that is already open is used as it is, so ``run`` opens one for all its stages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Params
+from pipeline.engine import Engine
+
+#: Where a stage's tasks run: an engine, a scheduler name, or None for params.yaml's.
+SchedulerChoice = Engine | str | None
+
+
+def engine_for(params: Params, scheduler: SchedulerChoice = None, workers: int | None = None,
+               *, dashboard: bool = False) -> Engine:
+    """The engine of a stage: ``scheduler`` itself when it is one, else one built from the
+    given choices over ``params.parallel`` (not opened: the stage's ``with`` block owns it)."""
+    if isinstance(scheduler, Engine):
+        return scheduler
+    options = params.parallel
+    return Engine(scheduler or options.scheduler,
+                  options.workers if workers is None else workers,
+                  dashboard=dashboard or options.dashboard)
+
+
+def train_params(params: Params) -> dict[str, dict]:
+    """``{model name: hyper-parameters}``: every ``train.<name>`` section of params.yaml."""
+    return {k: v for k, v in dataclasses.asdict(params.train).items() if k != "models"}
+
+
+def read_store(folder: str | Path) -> tuple[Any, dict]:
+    """Feature table (a DataFrame, ``attrs["store_digest"]`` set) and feature parameters
+    of a feature store folder."""
+    from pipeline.store import read_feature_params, read_features
+
+    return read_features(folder), read_feature_params(folder)

@@ -1,0 +1,228 @@
+"""Stages that produce data: the generated datasets, the prepared manifest, the features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Params
+from pipeline.stages.common import SchedulerChoice, engine_for
+
+
+# --- synth -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SynthResult:
+    """A generated clip dataset: :func:`pipeline.datasets.synth.generate`'s summary
+    (``clips, seed, layout, seconds, per_class, per_fold, train, test, rates, subtypes,
+    channels, us8k, av, answer_key``)."""
+
+    summary: dict
+
+    def text(self) -> str:
+        s = self.summary
+        where = ", ".join(p for p in (s["us8k"], s["av"]) if p)
+        lines = [
+            f"wrote {s['clips']} clips (seed {s['seed']}, layout {s['layout']}) to {where} in "
+            f"{s['seconds']:.1f} s ({s['clips'] / max(s['seconds'], 1e-9):.1f} clips/s)",
+            "per class: " + ", ".join(f"{c} {k}" for c, k in s["per_class"].items()),
+            "per fold:  " + ", ".join(f"{f}:{k}" for f, k in s["per_fold"].items()),
+        ]
+        if s["av"]:
+            lines.append(f"AV split:  train {s['train']} (folds 1-6), test {s['test']} "
+                         "(folds 7-10)")
+        lines += [
+            "rates:     " + ", ".join(f"{r}:{k}" for r, k in s["rates"].items()),
+            "subtypes:  " + ", ".join(f"{t}:{k}" for t, k in s["subtypes"].items()),
+            "channels:  " + ", ".join(f"{c}ch:{k}" for c, k in s["channels"].items()),
+        ]
+        return "\n".join(lines)
+
+
+def synth(out: str | Path, *, params: Params, layout: str = "both", clips: int | None = None,
+          seed: int | None = None, workers: int | None = None) -> SynthResult:
+    """Write the embedded generated dataset (clips) under ``out``.
+
+    Parameters
+    ----------
+    out : path
+        Output folder (see :func:`pipeline.datasets.synth.generate`).
+    params : Params
+    layout : {"us8k", "av", "both"}
+    clips, seed, workers : int, optional
+        Default: ``prepare.synth_clips``, ``seed`` and ``parallel.workers`` of ``params``;
+        the files do not depend on ``workers``.
+
+    Returns
+    -------
+    SynthResult
+    """
+    from pipeline.datasets.synth import generate
+
+    summary = generate(out, layout=layout,
+                       clips=params.prepare.synth_clips if clips is None else clips,
+                       seed=params.seed if seed is None else seed,
+                       workers=params.parallel.workers if workers is None else workers)
+    return SynthResult(summary)
+
+
+@dataclass(frozen=True)
+class ScenesResult:
+    """Generated long recordings: :func:`pipeline.datasets.long_scenes.generate_scenes`'s
+    summary (``files, duration, events, seconds, per_class, annotations``)."""
+
+    out: str
+    seed: int
+    summary: dict
+
+    def text(self) -> str:
+        s = self.summary
+        return "\n".join([
+            f"wrote {len(s['files'])} scene(s) of {s['duration']:.0f} s (seed {self.seed}) "
+            f"with {s['events']} events to {self.out} in {s['seconds']:.1f} s",
+            "events per class: " + ", ".join(f"{c} {k}" for c, k in s["per_class"].items()),
+            f"annotations: {s['annotations']}",
+        ])
+
+
+def synth_scenes(out: str | Path, *, params: Params, minutes: float = 10.0, files: int = 1,
+                 seed: int | None = None) -> ScenesResult:
+    """Write ``files`` long recordings of ``minutes`` each, with annotated events."""
+    from pipeline.datasets.long_scenes import generate_scenes
+
+    seed = params.seed if seed is None else seed
+    summary = generate_scenes(out, minutes=minutes, files=files, seed=seed)
+    return ScenesResult(str(out), seed, summary)
+
+
+# --- prepare ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PrepareResult:
+    """The manifest written: its folder, clip counts, the answer key (or None), the
+    processes given to the generator (used only when the dataset is generated) and the
+    dataset's description."""
+
+    out: str
+    clips: int
+    test_clips: int
+    answers: str | None
+    workers: int
+    description: str
+
+    @property
+    def manifest_csv(self) -> Path:
+        from pipeline.datasets.layouts import MANIFEST_CSV
+
+        return Path(self.out) / MANIFEST_CSV
+
+    def text(self) -> str:
+        return f"{self.description}\nmanifest written to {self.out}/manifest.csv"
+
+
+def generation_workers(scheduler: SchedulerChoice, workers: int | None, params: Params) -> int:
+    """Processes that render generated clips under the stage's scheduler choice.
+
+    The generator writes into the local output folder from processes of its own, so
+    ``processes`` and a cluster address give it the engine's worker count, while ``sync``
+    and ``threads`` (everything in this process) render clips here, one at a time.
+    """
+    engine = engine_for(params, scheduler, workers)
+    return 1 if engine.scheduler.kind in ("sync", "threads") else engine.workers
+
+
+def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str | None = None,
+            test: str | None = None, scheduler: SchedulerChoice = None,
+            workers: int | None = None) -> PrepareResult:
+    """Generate or validate the dataset and write ``out/manifest.csv``.
+
+    Parameters
+    ----------
+    out : path
+        Folder of the manifest (and of the generated audio).
+    params : Params
+    dataset, test : str, optional
+        Default: ``prepare.dataset`` and ``prepare.test`` of ``params``; see
+        :func:`pipeline.prepare.prepare_dataset`.
+    scheduler, workers
+        The stage's engine choice (:mod:`pipeline.stages.common`); it sets how many
+        processes render generated clips (:func:`generation_workers`).
+
+    Returns
+    -------
+    PrepareResult
+    """
+    from pipeline.datasets import describe
+    from pipeline.prepare import prepare_dataset
+
+    p = params.prepare
+    n_workers = generation_workers(scheduler, workers, params)
+    manifest = prepare_dataset(out, dataset=dataset or p.dataset,
+                               test=test if test is not None else p.test,
+                               synth_clips=p.synth_clips, synth_test_clips=p.synth_test_clips,
+                               seed=params.seed, workers=n_workers)
+    return PrepareResult(out=str(out), clips=len(manifest),
+                         test_clips=int((manifest["split"] == "test").sum()),
+                         answers=manifest.attrs["answers"], workers=n_workers,
+                         description=describe(manifest))
+
+
+# --- features --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FeaturesResult:
+    """The feature store written (:class:`pipeline.store.StoreSummary`), the scheduler it
+    ran on, and the recording groups inferred when the table has neither folds nor groups
+    (``(path, n_groups, n_clips)`` or None)."""
+
+    summary: Any
+    scheduler: str
+    groups: tuple[Path, int, int] | None = None
+
+    def text(self) -> str:
+        s = self.summary
+        failed = sum(s.failed.values())
+        by_kind = ", ".join(f"{kind}: {n}" for kind, n in s.failed.items())
+        lines = [f"{s.featurized} clips featurized, {failed} failed"
+                 + (f" ({by_kind})" if by_kind else "")
+                 + f"; {s.processed} processed, {s.reused} from cache"
+                 + f" [{self.scheduler}] -> {s.folder}"]
+        if self.groups:
+            path, n_groups, n_clips = self.groups
+            lines.append(f"{n_groups} recording groups inferred for {n_clips} labelled clips "
+                         f"(no folds or groups in the table) -> {path}")
+        return "\n".join(lines)
+
+
+def features(dataset: str | Path, out: str | Path = "data/features", *, params: Params,
+             scheduler: SchedulerChoice = None, workers: int | None = None,
+             dashboard: bool = False, batch_size: int | None = None) -> FeaturesResult:
+    """Extract the features of ``dataset`` into the Parquet store ``out``.
+
+    The store is incremental: clips already in its cache are reused.
+
+    Parameters
+    ----------
+    dataset : path
+        Any dataset folder :func:`pipeline.datasets.read_dataset` reads.
+    out : path
+        Feature store folder.
+    params : Params
+    scheduler, workers, dashboard
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+    batch_size : int, optional
+        Clips per task; default ``parallel.batch_size``.
+
+    Returns
+    -------
+    FeaturesResult
+    """
+    from pipeline.datasets import read_dataset
+    from pipeline.engine import opened
+    from pipeline.groups import write_inferred_groups
+    from pipeline.store import extract_to_store
+
+    manifest = read_dataset(dataset)
+    batch_size = params.parallel.batch_size if batch_size is None else batch_size
+    with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+        summary = extract_to_store(manifest, out, params=params.features, scheduler=engine,
+                                   batch_size=batch_size)
+    return FeaturesResult(summary, str(engine.scheduler), write_inferred_groups(out))

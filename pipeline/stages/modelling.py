@@ -1,0 +1,248 @@
+"""Stages that fit models: cross-validation reports, hyper-parameter search, final fits.
+
+The metrics :mod:`pipeline.evaluate` returns are passed on to its own writers and to
+:func:`pipeline.train.train_models` as they are; this layer never looks inside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Params
+from pipeline.errors import UserError
+from pipeline.stages.common import SchedulerChoice, engine_for, read_store, train_params
+
+
+# --- evaluate --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluateResult:
+    """Reports written to ``reports``: per-model ones (``cv/NAME/``) unless only the
+    comparison was rebuilt, the comparison (metrics.json, summary.md, folds.csv, plots)
+    when ``summary`` is true. ``metrics`` is what :mod:`pipeline.evaluate` returned."""
+
+    reports: str
+    models: list[str]
+    metrics: Any
+    summary: bool
+
+    def text(self) -> str:
+        from pipeline.evaluate import report_text
+
+        where = (f"reports written to {self.reports} (metrics.json, summary.md, folds.csv, "
+                 "cv/, plots)" if self.summary
+                 else f"per-model reports written to {self.reports}/cv/")
+        return f"{report_text(self.metrics)}\n{where}"
+
+
+def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> Any:
+    """CV metrics of ``names`` on the store of ``digest`` from the reports folder, or None
+    before any evaluation of that store."""
+    from pipeline.evaluate import collect_reports
+
+    try:
+        return collect_reports(reports, names, digest)
+    except UserError:
+        return None
+
+
+def evaluate(features: str | Path = "data/features", reports: str | Path = "reports", *,
+             params: Params, model: str = "all", scheduler: SchedulerChoice = None,
+             workers: int | None = None, dashboard: bool = False, no_summary: bool = False,
+             summary_only: bool = False) -> EvaluateResult:
+    """Cross-validate ``model`` and write its reports, then the comparison of every
+    configured model that has reports on this store.
+
+    Parameters
+    ----------
+    features, reports : path
+        Feature store and reports folders.
+    params : Params
+    model : str
+        A model name or ``"all"`` (``train.models`` and the ensemble).
+    scheduler, workers, dashboard
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+    no_summary, summary_only : bool
+        Write only the per-model reports; only rebuild the comparison from existing ones.
+
+    Returns
+    -------
+    EvaluateResult
+    """
+    from pipeline.engine import opened
+    from pipeline.estimators import check_model_params, resolve_names
+    from pipeline.evaluate import (
+        collect_reports,
+        cross_validate,
+        write_model_reports,
+        write_summary,
+    )
+    from pipeline.io import check_output_dir
+
+    if no_summary and summary_only:
+        raise UserError("--no-summary and --summary-only exclude each other")
+    names = resolve_names(model, params.train.models)
+    check_output_dir(reports, "reports folder")
+    digest = None  # of the current store: reports of another one are left out
+    if not summary_only:
+        check_model_params(names, train_params(params), seed=params.seed)
+        table, _ = read_store(features)
+        digest = table.attrs["store_digest"]
+        with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+            metrics = cross_validate(table, names, train_params(params), seed=params.seed,
+                                     n_splits=params.evaluate.n_splits, scheduler=engine,
+                                     progress=True)
+        write_model_reports(metrics, reports)
+        if no_summary:
+            return EvaluateResult(str(reports), names, metrics, summary=False)
+    # The comparison covers every configured model that has reports, not only those rerun.
+    compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
+    if digest is None and (Path(features) / "features.parquet").is_file():
+        digest = read_store(features)[0].attrs["store_digest"]
+    metrics = collect_reports(reports, compared, digest)
+    write_summary(metrics, reports)
+    return EvaluateResult(str(reports), compared, metrics, summary=True)
+
+
+# --- tune ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TuneResult:
+    """A search of ``model``'s space: :func:`pipeline.tune.tune`'s result, the files
+    written, and ``(params file, best parameters)`` when they were applied."""
+
+    model: str
+    search: dict
+    written: list[str]
+    applied: tuple[Path, dict] | None = None
+
+    def text(self) -> str:
+        out = self.search
+        lines = ["mean CV accuracy of each candidate (the top one is selection-biased):"]
+        for row in sorted(out["results"], key=lambda r: -r["accuracy_mean"]):
+            lines.append(f"{row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}  "
+                         f"{row['params']}")
+        lines += [f"protocol: {out['protocol']}",
+                  f"best {self.model} parameters: {out['best_params']} "
+                  f"(accuracy {out['best_accuracy']:.4f}, selection-biased: optimistic)"]
+        if out["nested"]:
+            n = out["nested"]
+            lines.append(f"nested CV estimate of the whole search: {n['accuracy_mean']:.4f} "
+                         f"± {n['accuracy_std']:.4f} (unbiased: chosen on inner folds, scored "
+                         "on outer ones)")
+        lines.append("written: " + ", ".join(self.written))
+        if self.applied:
+            path, best = self.applied
+            lines.append(f"{path}: train.{self.model} updated with {best}")
+        return "\n".join(lines)
+
+
+def tune(model: str, *, params: Params, features: str | Path = "data/features",
+         reports: str | Path = "reports", scheduler: SchedulerChoice = None,
+         workers: int | None = None, dashboard: bool = False,
+         apply_to: str | Path | None = None) -> TuneResult:
+    """Fold-aware search over ``tune.spaces.<model>`` of ``params``.
+
+    Parameters
+    ----------
+    model : str
+        A model name.
+    params : Params
+    features, reports : path
+        Feature store; folder of ``tune_<model>.json`` (and a heatmap PNG).
+    scheduler, workers, dashboard
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+    apply_to : path, optional
+        A params file whose ``train.<model>`` gets the best parameters.
+
+    Returns
+    -------
+    TuneResult
+    """
+    from pipeline.engine import opened
+    from pipeline.estimators import accepted_params, check_model_params
+    from pipeline.io import check_output_dir
+    from pipeline.tune import tune as search
+
+    space = params.tune.spaces.get(model)
+    if not space:
+        raise UserError(f"params: tune.spaces.{model} is not set (the search space)")
+    check_output_dir(reports, "reports folder")
+    unknown = sorted(set(space) - accepted_params(model))
+    if unknown:
+        raise UserError(f"tune.spaces.{model}: unknown parameter(s) {', '.join(unknown)}; "
+                        f"accepted: {', '.join(sorted(accepted_params(model)))}")
+    check_model_params([model], train_params(params), seed=params.seed)
+    table, _ = read_store(features)
+    t = params.tune
+    with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+        out = search(table, model, space, base_params=train_params(params)[model],
+                     seed=params.seed, n_splits=params.evaluate.n_splits, search=t.search,
+                     n_iter=t.n_iter, heatmap=t.heatmap.get(model), nested=t.nested,
+                     inner_splits_count=t.inner_splits, scheduler=engine,
+                     reports_dir=reports, progress=True)
+    written = [f"{reports}/tune_{model}.{ext}" for ext in ("json", "png")]
+    applied = None
+    if apply_to is not None:
+        from pipeline.params_update import apply_params
+
+        applied = (apply_params(apply_to, model, out["best_params"]), out["best_params"])
+    return TuneResult(model, out, [w for w in written if Path(w).is_file()], applied)
+
+
+# --- train -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainResult:
+    """Models fitted into ``out``: their names and the folder's merged models index
+    (:func:`pipeline.train.train_models`)."""
+
+    out: str
+    features: str
+    names: list[str]
+    index: dict
+
+    def text(self) -> str:
+        index = self.index
+        lines = []
+        for name in self.names:
+            entry = index["models"][name]
+            cv = entry.get("cv_accuracy")
+            cv_text = f"CV accuracy {cv:.4f}" if cv is not None else "no CV accuracy yet"
+            lines.append(f"{name:9s} fitted on {index['n_train']} clips in "
+                         f"{entry['fit_seconds']:.1f} s ({cv_text})")
+        for name in index["removed"]:
+            lines.append(f"removed model {name}: it was fitted on other features than "
+                         f"{self.features}")
+        lines.append(f"models saved to {self.out} "
+                     f"(best: {index['best'] or 'unknown, run evaluate'})")
+        return "\n".join(lines)
+
+
+def train(features: str | Path = "data/features", out: str | Path = "models", *,
+          params: Params, model: str = "all", reports: str | Path = "reports") -> TrainResult:
+    """Fit ``model`` on every labelled clip of the store and save it in ``out``.
+
+    Parameters
+    ----------
+    features, out : path
+        Feature store and models folders.
+    params : Params
+    model : str
+        A model name or ``"all"``.
+    reports : path
+        Reports folder: its CV reports of this store decide which model is ``best``.
+
+    Returns
+    -------
+    TrainResult
+    """
+    from pipeline.estimators import check_model_params, resolve_names
+    from pipeline.train import train_models
+
+    names = resolve_names(model, params.train.models)
+    check_model_params(names, train_params(params), seed=params.seed)
+    table, feature_params = read_store(features)
+    index = train_models(table, names, train_params(params), seed=params.seed, out_dir=out,
+                         feature_params=feature_params,
+                         cv_metrics=_cv_metrics(reports, names, table.attrs["store_digest"]))
+    return TrainResult(str(out), str(features), names, index)

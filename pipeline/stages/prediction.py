@@ -1,0 +1,243 @@
+"""Stages that use fitted models: the submission and its score, predictions, detection."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Params
+from pipeline.errors import UserError
+from pipeline.stages.common import SchedulerChoice, engine_for
+
+
+# --- submit ----------------------------------------------------------------------------
+def score_path(submission: str | Path) -> Path:
+    """Where ``submit`` writes the score of ``submission`` (``<stem>_score.json``)."""
+    out = Path(submission)
+    return out.with_name(f"{out.stem}_score.json")
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """The submission written (:func:`pipeline.submission.make_submission`'s result:
+    ``out, model, n, warnings, warnings_file, counts``) and its score (``accuracy`` None
+    without an answer key), written to ``score_file``."""
+
+    submission: dict
+    score: dict
+    score_file: Path
+
+    def text(self) -> str:
+        from pipeline.submission import score_text
+
+        result = self.submission
+        lines = [f"model {result['model']}: {result['n']} test clips → {result['out']}",
+                 "predicted: " + ", ".join(f"{c} {k}" for c, k in result["counts"].items()
+                                           if k)]
+        warnings = result["warnings"]
+        if len(warnings):
+            lines.append(f"WARNING: {len(warnings)} test clip(s) could not be read and were "
+                         "given the most frequent training class; listed in "
+                         f"{result['warnings_file']}:")
+            lines += [f"  {row.id}: {row.kind}: {row.message}"
+                      for row in warnings.head(10).itertuples()]
+            if len(warnings) > 10:
+                lines.append(f"  ... and {len(warnings) - 10} more")
+        if self.score["answers"] is not None:
+            lines += [f"scored against {self.score['answers']}:", score_text(self.score)]
+        return "\n".join(lines)
+
+
+def submit(*, params: Params, model: str | None = None, test: str | Path | None = None,
+           features: str | Path | None = "data/features", models: str | Path = "models",
+           out: str | Path = "data/submission.csv", answers: str | Path | None = None,
+           scheduler: SchedulerChoice = None, workers: int | None = None) -> SubmitResult:
+    """Predict the test clips with ``model``, write the submission ``out`` (``ID,Class``)
+    and its score ``<stem>_score.json`` (null without an answer key).
+
+    Parameters
+    ----------
+    params : Params
+    model : str, optional
+        A model name or ``"best"``; default ``submit.model``.
+    test : path, optional
+        Dataset holding the test clips; default ``submit.test``, then ``data/prepared``.
+    features : path, optional
+        Feature store whose cached rows of these files are reused.
+    models : path
+        Models folder.
+    out : path
+        Submission CSV.
+    answers : path, optional
+        Answer key (``ID,Class``); default ``answers.csv`` of ``test`` when there is one.
+    scheduler, workers
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+
+    Returns
+    -------
+    SubmitResult
+    """
+    from pipeline.datasets import read_dataset
+    from pipeline.engine import opened
+    from pipeline.io import atomic_write_json, check_output_file
+    from pipeline.submission import make_submission, score
+
+    test = test or params.submit.test or "data/prepared"
+    check_output_file(out, "submission file")
+    manifest = read_dataset(test)
+    rows = manifest[manifest["split"] == "test"].reset_index(drop=True)
+    # Only the store's cache of these very files, with the models' feature parameters.
+    with opened(engine_for(params, scheduler, workers)) as engine:
+        result = make_submission(rows, models, out, model=model or params.submit.model,
+                                 store=features or None, scheduler=engine)
+    key = Path(answers) if answers else Path(test) / "answers.csv"
+    if answers and not key.is_file():
+        raise UserError(f"answer key not found: {key}")
+    # Always written, so the score is a stable DVC metric; null without an answer key.
+    scored = {"accuracy": None, "n": result["n"], "answers": None}
+    if key.is_file():
+        scored = {**score(result["out"], key), "answers": str(key)}
+    atomic_write_json(score_path(out), {"model": result["model"], **scored})
+    return SubmitResult(result, scored, score_path(out))
+
+
+# --- score -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoreResult:
+    """:func:`pipeline.submission.score` of a submission against an answer key."""
+
+    score: dict
+
+    def text(self) -> str:
+        from pipeline.submission import score_text
+
+        return score_text(self.score)
+
+
+def score(submission: str | Path, answers: str | Path) -> ScoreResult:
+    """Score ``submission`` (``ID,Class``) against the answer key ``answers``."""
+    from pipeline.submission import score as score_submission
+
+    return ScoreResult(score_submission(submission, answers))
+
+
+# --- predict ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PredictResult:
+    """The model used and one row per clip: ``id, path, class, probability, error``."""
+
+    model: str
+    table: Any
+
+    def lines(self, *, json_lines: bool = False) -> list[str]:
+        """One line per clip: ``id<TAB>class<TAB>probability`` (or ``ERROR`` and the
+        reason), or a JSON object with ``json_lines``."""
+        import json
+
+        out = []
+        for row in self.table.to_dict("records"):
+            ok = isinstance(row["class"], str)
+            if json_lines:
+                record = {"id": row["id"], "path": row["path"], "model": self.model,
+                          "class": row["class"] if ok else None,
+                          "probability": round(float(row["probability"]), 4) if ok else None}
+                if not ok:
+                    record["error"] = row["error"]
+                out.append(json.dumps(record))
+            elif ok:
+                out.append(f"{row['id']}\t{row['class']}\t{row['probability']:.4f}")
+            else:
+                out.append(f"{row['id']}\tERROR\t{row['error']}")
+        return out
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+
+def predict(paths: list[str | Path], *, params: Params, models: str | Path = "models",
+            model: str = "best", scheduler: SchedulerChoice = None,
+            workers: int | None = None) -> PredictResult:
+    """Classify audio files and folders.
+
+    Parameters
+    ----------
+    paths : list of path, length n_inputs
+        Audio files or folders (any layout :func:`pipeline.datasets.read_dataset` reads).
+    params : Params
+    models : path
+        Models folder.
+    model : str
+        A model name or ``"best"``.
+    scheduler, workers
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+
+    Returns
+    -------
+    PredictResult
+    """
+    from pipeline.engine import opened
+    from pipeline.submission import predict_paths
+
+    with opened(engine_for(params, scheduler, workers)) as engine:
+        name, table = predict_paths(paths, models, model=model, scheduler=engine)
+    return PredictResult(name, table)
+
+
+# --- detect ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DetectOutcome:
+    """What :func:`pipeline.detect.detect` wrote (a :class:`pipeline.detect.DetectResult`)."""
+
+    result: Any
+
+    def text(self) -> str:
+        from pipeline.detect import summary_text
+        from pipeline.detect.scores import scores_text
+
+        result = self.result
+        lines = [summary_text(result),
+                 f"written: {result.out}/windows.csv, {result.out}/events.csv, "
+                 f"{sum(f.timeline is not None for f in result.files)} timeline PNG(s)"]
+        if result.scores is not None:
+            lines += [scores_text(result.scores), f"scores written to {result.out}/scores.json"]
+        return "\n".join(lines)
+
+
+def detect(paths: list[str | Path], *, params: Params, models: str | Path = "models",
+           out: str | Path = "data/detect", answers: str | Path | None = None,
+           model: str | None = None, window: float | None = None, hop: float | None = None,
+           threshold: float | None = None, gate_db: float | None = None,
+           scheduler: SchedulerChoice = None, workers: int | None = None) -> DetectOutcome:
+    """Slide the model over long recordings; write windows, events and timelines.
+
+    Parameters
+    ----------
+    paths : list of path
+        Audio files or folders.
+    params : Params
+    models, out : path
+        Models folder; output folder.
+    answers : path, optional
+        Annotation CSV (``file, start, end, class``) to score against.
+    model, window, hop, threshold, gate_db : optional
+        Replace those of ``params.detect``; None keeps it.
+    scheduler, workers
+        The stage's engine choice (:mod:`pipeline.stages.common`).
+
+    Returns
+    -------
+    DetectOutcome
+    """
+    from pipeline.detect import detect as detect_events
+    from pipeline.engine import opened
+
+    given = {"model": model, "window": window, "hop": hop, "threshold": threshold,
+             "gate_db": gate_db}
+    options = dataclasses.replace(params.detect,
+                                  **{k: v for k, v in given.items() if v is not None})
+    with opened(engine_for(params, scheduler, workers)) as engine:
+        result = detect_events(paths, models, params=options, out=out, scheduler=engine,
+                               answers=answers)
+    return DetectOutcome(result)

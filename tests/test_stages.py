@@ -1,0 +1,130 @@
+"""The stage layer called from Python, without the command line, on a tiny generated dataset."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from pipeline import stages
+from pipeline.classes import CLASSES
+from pipeline.config import ParallelParams, Params, PrepareParams, TrainParams
+from pipeline.datasets import read_dataset
+from pipeline.engine import Engine
+from pipeline.stages.data import generation_workers
+
+pytestmark = pytest.mark.slow
+
+#: 30 training clips, 20 more of which about 8 are test clips; two quick models and their vote.
+TINY = Params(
+    prepare=PrepareParams(synth_clips=30, synth_test_clips=20),
+    parallel=ParallelParams(scheduler="sync", workers=1),
+    train=TrainParams(models=("logreg", "rf"), logreg={"max_iter": 200},
+                      rf={"n_estimators": 5, "n_jobs": 1},
+                      ensemble={"members": ["logreg", "rf"]}),
+)
+STAGES = ["prepare", "features", "evaluate", "train", "submit"]
+
+
+class Calls:
+    """Records the keyword arguments of every call to a library function, then calls it."""
+
+    def __init__(self, patch: pytest.MonkeyPatch, module, name: str):
+        self.kwargs: list[dict] = []
+        real = getattr(module, name)
+
+        def spy(*args, **kwargs):
+            self.kwargs.append(kwargs)
+            return real(*args, **kwargs)
+
+        patch.setattr(module, name, spy)
+
+
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+    """``run`` on a local cluster of two workers: its workdir, result, the stages announced
+    and the calls of the library functions that do the parallel work."""
+    import pipeline.datasets.synth
+    import pipeline.evaluate
+    import pipeline.store
+    import pipeline.submission
+
+    root = tmp_path_factory.mktemp("run")
+    seen = []
+    with pytest.MonkeyPatch.context() as patch:
+        calls = {"generate": Calls(patch, pipeline.datasets.synth, "generate"),
+                 "extract": Calls(patch, pipeline.store, "extract_to_store"),
+                 "cv": Calls(patch, pipeline.evaluate, "cross_validate"),
+                 "submit": Calls(patch, pipeline.submission, "make_submission")}
+        result = stages.run(params=TINY, workdir=root, scheduler="processes", workers=2,
+                            started=lambda name: seen.append(("start", name)),
+                            finished=lambda name, r: seen.append(("end", name)))
+    return root, result, seen, calls
+
+
+def test_run_writes_every_output_and_reports_it(whole_run):
+    root, result, seen, _ = whole_run
+    assert list(result.results) == STAGES == list(result.seconds)
+    assert seen == [(event, name) for name in STAGES for event in ("start", "end")]
+    prepared = result.results["prepare"]
+    assert prepared.manifest_csv == root / "prepared" / "manifest.csv"
+    assert 0 < prepared.test_clips < prepared.clips
+    store = result.results["features"].summary
+    assert store.featurized == prepared.clips and store.reused == 0
+    assert (root / "features" / "features.parquet").is_file()
+    assert json.loads((root / "reports" / "metrics.json").read_text())["models"]
+    trained = result.results["train"]
+    assert trained.names == ["logreg", "rf", "ensemble"]
+    assert (root / "models" / "ensemble").is_dir()
+    submitted = result.results["submit"]
+    sub = pd.read_csv(root / "submission.csv")
+    assert len(sub) == prepared.test_clips == submitted.submission["n"]
+    assert submitted.score_file == root / "submission_score.json"
+    score = json.loads(submitted.score_file.read_text())
+    assert score["model"] == trained.index["best"] and 0 <= score["accuracy"] <= 1
+    assert f"submission: {root / 'submission.csv'}" in result.text()
+
+
+def test_run_hands_its_workers_to_prepare_and_one_engine_to_the_parallel_stages(whole_run):
+    _, result, _, calls = whole_run
+    # The training set and the test set are rendered by the run's two worker processes.
+    assert [c["workers"] for c in calls["generate"].kwargs] == [2, 2]
+    assert result.results["prepare"].workers == 2
+    engines = [c["scheduler"] for name in ("extract", "cv", "submit")
+               for c in calls[name].kwargs]
+    assert len(engines) == 3 and all(e is engines[0] for e in engines)  # one engine
+    assert isinstance(engines[0], Engine)
+    assert (str(engines[0].scheduler), engines[0].workers) == ("processes", 2)
+    assert result.results["features"].scheduler == "processes"
+
+
+def test_stages_called_one_by_one_reuse_the_run_outputs(whole_run):
+    root, result, _, _ = whole_run
+    again = stages.features(root / "prepared", root / "features", params=TINY)  # sync
+    assert again.summary.reused == result.results["prepare"].clips  # all from the cache
+    assert again.summary.processed == 0 and again.scheduler == "sync"
+    scored = stages.score(root / "submission.csv", root / "prepared" / "answers.csv")
+    on_file = json.loads((root / "submission_score.json").read_text())
+    assert scored.score["accuracy"] == pytest.approx(on_file["accuracy"])
+    clip = read_dataset(root / "prepared")["path"].iloc[0]
+    predicted = stages.predict([clip], params=TINY, models=root / "models")
+    assert predicted.model == result.results["train"].index["best"]
+    assert predicted.lines()[0].split("\t")[1] in CLASSES
+    compared = stages.evaluate(root / "features", root / "reports", params=TINY,
+                               summary_only=True)
+    assert compared.summary and compared.models == ["logreg", "rf", "ensemble"]
+
+
+@pytest.mark.parametrize(("scheduler", "workers", "expected"),
+                         [("sync", 3, 1), ("threads", 3, 1), ("processes", 3, 3),
+                          (None, None, 1), ("processes", None, 1)])
+def test_generated_clips_are_rendered_as_the_scheduler_says(scheduler, workers, expected):
+    assert generation_workers(scheduler, workers, TINY) == expected
+
+
+def test_an_engine_given_to_a_stage_decides_its_workers():
+    assert generation_workers(Engine("processes", 4), None, TINY) == 4
+    assert stages.engine_for(TINY, Engine("threads", 3)).workers == 3
+    built = stages.engine_for(TINY, None, 5)
+    assert (str(built.scheduler), built.workers) == ("sync", 5)  # params' scheduler
