@@ -67,10 +67,12 @@ class SplitScore:
     macro_f1_mean: float
 
     def to_json(self) -> dict:
+        """The model's ``random_split`` entry in ``metrics.json`` (always optimistic)."""
         return {**asdict(self), "optimistic": True}
 
     @classmethod
     def from_json(cls, record: Mapping | None) -> SplitScore | None:
+        """The scores of a ``random_split`` entry; None for none."""
         if record is None:
             return None
         return cls(record["accuracy_mean"], record["accuracy_std"], record["macro_f1_mean"])
@@ -111,10 +113,12 @@ class ModelCV:
 
     @cached_property
     def accuracy_std(self) -> float:
+        """Population standard deviation of the fold accuracies, rounded to 4 decimals."""
         return round(float(np.std([f.accuracy for f in self.folds])), 4)
 
     @cached_property
     def macro_f1_mean(self) -> float:
+        """Mean fold macro-F1, rounded to 4 decimals."""
         return round(float(np.mean([f.macro_f1 for f in self.folds])), 4)
 
     @cached_property
