@@ -42,9 +42,10 @@ from tutorial_baseline import clip_features, official_cv  # noqa: E402
 from pipeline.classes import CLASSES  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
-from pipeline.engine import map_tasks, threads_per_task  # noqa: E402
+from pipeline.engine import threads_per_task  # noqa: E402
 from pipeline.estimators import build_models  # noqa: E402
-from pipeline.evaluate import Split, _run_task, confusion_png, cross_validate  # noqa: E402
+from pipeline.evaluate import CVData, FoldFit, confusion_png, cross_validate, fit_folds  # noqa: E402
+from pipeline.splits import Split  # noqa: E402
 from pipeline.train import feature_columns, labelled, xy  # noqa: E402
 
 
@@ -108,11 +109,9 @@ def random_split_accuracy(table, name, params, seed, workers) -> float:
     est = build_models([name], params, seed=seed)[name]
     cv = StratifiedKFold(10, shuffle=True, random_state=seed)
     splits = [Split(f"split{i + 1}", a, b) for i, (a, b) in enumerate(cv.split(X, y))]
-    tasks = [{"model": name, "estimator": est, "split": s, "X": X, "y": y,
-              "n_jobs": threads_per_task("processes", workers)} for s in splits]  # fmt: skip
-    results = map_tasks(_run_task, tasks, scheduler="processes", workers=workers)
-    accs = [float(np.mean(r["classes"][np.argmax(r["proba"], axis=1)] == y[s.test]))
-            for s, r in zip(splits, results, strict=True)]
+    fits = [FoldFit(name, est, s, threads_per_task("processes", workers)) for s in splits]
+    results = fit_folds(fits, CVData(X, y), scheduler="processes", workers=workers)
+    accs = [float(np.mean(r.predicted == y[s.test])) for s, r in zip(splits, results, strict=True)]
     return float(np.mean(accs))
 
 
@@ -151,11 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     metrics = cross_validate(table, list(params.train.models), train_params, seed=params.seed,
                              scheduler="processes", workers=args.workers)  # fmt: skip
     print(f"pipeline models ({time.perf_counter() - t0:.0f} s):")
-    for name, m in metrics["models"].items():
-        print(f"  {name:9s} {100 * m['accuracy_mean']:5.1f} % ± {100 * m['accuracy_std']:4.1f}")
+    for name, m in metrics.models.items():
+        print(f"  {name:9s} {100 * m.accuracy_mean:5.1f} % ± {100 * m.accuracy_std:4.1f}")
 
-    best = metrics["best"]
-    pred = metrics["_details"][best]["predictions"]
+    best = metrics.best
+    pred = metrics.models[best].predictions
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"confusion_{best}_{args.clips}.png"
@@ -175,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {best} on {label} clips: {100 * part.mean():5.1f} % ({len(part)} clips)")
 
     leak = random_split_accuracy(table, best, train_params, params.seed, args.workers)
-    official = metrics["models"][best]["accuracy_mean"]
+    official = metrics.models[best].accuracy_mean
     print(f"leak: {best} with a random 10-fold split {100 * leak:.1f} % vs official folds "
           f"{100 * official:.1f} % ({100 * (leak - official):+.1f} points)")
     return 0

@@ -110,14 +110,14 @@ def run_seed(seed: int, args, params) -> dict:
         "seed": seed, "clips": int(len(table)), "train": int(len(rows)),
         "recordings": int(len(set(true))), "inferred_groups": int(len(set(inferred))),
         "pairwise_precision": round(precision, 4), "pairwise_recall": round(recall, 4),
-        "protocol": honest["protocol"], "best": honest["best"], "models": {},
+        "protocol": honest.run.protocol, "best": honest.best, "models": {},
     }
     for name in args.models:
-        m = honest["models"][name]
+        m = honest.models[name]
         result["models"][name] = {
-            "random_split_cv": m["random_split"]["accuracy_mean"],
-            "inferred_group_cv": m["accuracy_mean"],
-            "true_group_cv": true_cv["models"][name]["accuracy_mean"],
+            "random_split_cv": m.random_split.accuracy_mean,
+            "inferred_group_cv": m.accuracy_mean,
+            "true_group_cv": true_cv.models[name].accuracy_mean,
             "leaderboard": round(board[name], 4),
         }
     result["tuning"] = {}

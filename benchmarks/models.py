@@ -28,9 +28,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.config import load_params
-from pipeline.engine import Engine, map_tasks, threads_per_task
+from pipeline.engine import Engine, threads_per_task
 from pipeline.estimators import model_params
-from pipeline.evaluate import _run_task, cross_validate, make_splits
+from pipeline.evaluate import CVData, FoldFit, cross_validate, fit_folds
+from pipeline.splits import make_splits
 from pipeline.train import feature_columns, labelled, xy
 
 
@@ -58,14 +59,12 @@ def feature_table(args, params):
 
 def cv_accuracy(estimator, X, y, splits, *, scheduler: Engine, workers: int):
     """Mean and std of the fold accuracies and the mean fit seconds of ``estimator``."""
-    tasks = [{"model": "peer", "estimator": estimator, "split": s, "X": X, "y": y,
-              "n_jobs": threads_per_task(scheduler, workers)} for s in splits]
+    fits = [FoldFit("peer", estimator, s, threads_per_task(scheduler, workers)) for s in splits]
     accs, secs = [], []
-    for s, r in zip(splits, map_tasks(_run_task, tasks, scheduler=scheduler, workers=workers),
+    for s, r in zip(splits, fit_folds(fits, CVData(X, y), scheduler=scheduler, workers=workers),
                     strict=True):
-        pred = r["classes"][np.argmax(r["proba"], axis=1)]
-        accs.append(float(np.mean(pred == y[s.test])))
-        secs.append(r["fit_seconds"])
+        accs.append(float(np.mean(r.predicted == y[s.test])))
+        secs.append(r.fit_seconds)
     return float(np.mean(accs)), float(np.std(accs)), float(np.mean(secs))
 
 
@@ -109,10 +108,10 @@ def compare(args, params, table, X, y, splits, run: dict) -> None:
     print(f"{len(t.models)} models x {len(splits)} folds: {time.perf_counter() - start:.0f} s "
           f"wall ({args.scheduler}, {args.workers} workers)")
     results = {}
-    for name, m in metrics["models"].items():
-        results[name] = (m["accuracy_mean"], m["accuracy_std"], m["fit_seconds"])
-        print(f"{name:9s} accuracy {m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f}  "
-              f"fit {m['fit_seconds']:6.2f} s/fold", flush=True)
+    for name, m in metrics.models.items():
+        results[name] = (m.accuracy_mean, m.accuracy_std, m.fit_seconds)
+        print(f"{name:9s} accuracy {m.accuracy_mean:.4f} ± {m.accuracy_std:.4f}  "
+              f"fit {m.fit_seconds:6.2f} s/fold", flush=True)
 
     columns = feature_columns(table)
     mfcc_means = [c for c in columns if c.startswith("mfcc_") and c.endswith("_mean")]

@@ -1,10 +1,13 @@
-"""Map a function over items in batches, with every item's failure as a value.
+"""Maps over the engine's tasks with crash isolation: a crash is a value or a named error.
 
-One batch is one task of :mod:`pipeline.engine`. An item that raises becomes an
-:class:`ItemError` of its own kind; an item that kills the worker process running it (a
-crash in native code, an abort, the OOM killer) is found by rerunning its batch in ever
-smaller halves and becomes an :class:`ItemError` of kind ``"worker_crash"`` (on a local or
-remote cluster; ``sync`` and ``threads`` run in the calling process, which such an item kills).
+:func:`map_tasks` computes whole tasks (model fits, say): a task that kills the worker
+process running it (a crash in native code, an abort, the OOM killer) is rerun alone and,
+if it kills its worker again, stops the run with a :class:`UserError` naming it.
+:func:`map_batches` maps a function over items in batches (one task each): an item that
+raises becomes an :class:`ItemError` of its own kind, and an item that kills its worker is
+found by rerunning its batch in ever smaller halves and becomes an :class:`ItemError` of
+kind ``"worker_crash"`` (on a local or remote cluster; ``sync`` and ``threads`` run in the
+calling process, which such an item kills).
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
-from pipeline.engine import Engine, Scheduler, TaskCrash, opened, run_alone, run_tasks
+from pipeline.engine import Engine, TaskCrash, opened, run_tasks
 from pipeline.errors import UserError
+from pipeline.schedulers import Scheduler
 
 
 class ItemError(NamedTuple):
@@ -22,6 +26,37 @@ class ItemError(NamedTuple):
 
     kind: str
     message: str
+
+
+def run_alone(func: Callable[..., Any], task: Any, engine: Engine, shared: Any = None) -> Any:
+    """``func(task)`` with nothing else running, so that a crash now is the task's own."""
+    [(_, result)] = run_tasks(func, [task], scheduler=engine, progress=False, shared=shared)
+    return result
+
+
+def map_tasks(
+    func: Callable[..., Any], tasks: Sequence[Any], *, scheduler: Engine | Scheduler | str,
+    workers: int = 1, desc: str | None = None, progress: bool = False,
+    name: Callable[[Any], str] | None = None, shared: Any = None,
+) -> list[Any]:
+    """``[func(task) for task in tasks]``, computed as :func:`pipeline.engine.run_tasks` does.
+
+    A task that kills its worker process, also when rerun alone, stops the run with a
+    :class:`UserError` naming it (``name(task)``); tasks that only shared its worker are
+    rerun, not blamed. ``shared`` is as in :func:`~pipeline.engine.run_tasks`.
+    """
+    results: list[Any] = [None] * len(tasks)
+    with opened(scheduler, workers) as engine:
+        for i, result in run_tasks(func, tasks, scheduler=engine, desc=desc, progress=progress,
+                                   shared=shared):
+            results[i] = result
+        for i in [i for i, r in enumerate(results) if isinstance(r, TaskCrash)]:
+            results[i] = run_alone(func, tasks[i], engine, shared)
+            if isinstance(results[i], TaskCrash):
+                what = name(tasks[i]) if name else f"task {i + 1} of {len(tasks)}"
+                raise UserError(f"{what} killed its worker process; if it ran out of memory, "
+                                "run fewer tasks at once (--workers)")
+    return results
 
 
 def map_batches(

@@ -8,6 +8,7 @@ import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from pipeline.persist import (
     save_model,
     write_index,
 )
+
+if TYPE_CHECKING:
+    from pipeline.evaluate import CVResult
 
 #: Columns of a feature table that are not features.
 META_COLUMNS: tuple[str, ...] = ("id", "label", "fold", "group", "split", "path")
@@ -66,7 +70,7 @@ def train_models(
     seed: int,
     out_dir: str | Path,
     feature_params: dict | None = None,
-    cv_metrics: dict | None = None,
+    cv_metrics: CVResult | None = None,
 ) -> dict:
     """Fit ``names`` on all labelled rows of ``features`` and save them in ``out_dir``.
 
@@ -84,9 +88,9 @@ def train_models(
         plus an ``index.json`` of that model), so models can be refitted independently.
     feature_params : dict, optional
         Feature extraction parameters, stored so prediction extracts the same features.
-    cv_metrics : dict, optional
-        Cross-validation metrics (``{"optimistic": ..., "models": {NAME: {"accuracy_mean":
-        ...}}}``); their honest accuracies decide which model is ``best``.
+    cv_metrics : CVResult, optional
+        The cross-validation of the models (:func:`pipeline.evaluate.collect_reports`):
+        each model's mean accuracy is stored with it, and the honest ones decide ``best``.
 
     Returns
     -------
@@ -98,8 +102,8 @@ def train_models(
     X, y = xy(rows, columns)
     out_dir = Path(out_dir)
     check_model_places(out_dir, names)
-    scores = {n: m["accuracy_mean"] for n, m in (cv_metrics or {}).get("models", {}).items()}
-    optimistic = bool((cv_metrics or {}).get("optimistic"))
+    scores = {n: m.accuracy_mean for n, m in cv_metrics.models.items()} if cv_metrics else {}
+    optimistic = bool(cv_metrics and cv_metrics.run.optimistic)
     groups, _ = recording_groups(rows)  # whole recordings in the network's validation part
     counts = pd.Series(y).value_counts()
     majority = sorted(counts[counts == counts.max()].index)[0]  # ties: alphabetical

@@ -1,7 +1,8 @@
 """Fold-aware hyper-parameter search over a space declared in params.yaml.
 
-Every (candidate, fold) fit is one task for :mod:`pipeline.engine`; the folds are those of
-:func:`pipeline.evaluate.make_splits`, so the search never mixes official folds.
+Every (candidate, fold) fit is one task for :mod:`pipeline.engine` (the feature matrix
+reaches each worker once); the folds are those of :func:`pipeline.splits.make_splits`, so
+the search never mixes official folds.
 
 The best candidate's mean is the maximum over candidates scored on the same folds, so it
 is selection-biased (optimistic). Next to it the search reports a *nested* estimate of the
@@ -20,13 +21,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
-from pipeline.engine import Engine, map_tasks, threads_per_task
+from pipeline.engine import Engine, threads_per_task
 from pipeline.errors import UserError
 from pipeline.estimators import BASE_MODELS, build_estimator
-from pipeline.evaluate import fit_predict, make_splits, png_bytes, pyplot
+from pipeline.evaluate.cv import CVData, FoldFit, fit_folds
+from pipeline.evaluate.plots import png_bytes, pyplot
 from pipeline.groups import recording_groups
 from pipeline.io import atomic_write_bytes, atomic_write_json
-from pipeline.splits import inner_splits
+from pipeline.splits import inner_splits, make_splits
 from pipeline.train import feature_columns, labelled, xy
 
 
@@ -61,17 +63,6 @@ SELECTION_BIASED = ("selection-biased: the maximum over candidates scored on the
 NESTED_NOTE = ("nested cross-validation of the whole search: on each outer fold the search "
                "ran on inner folds of the outer training part, its winner was scored on the "
                "outer test part (an estimate that did not see the data it was chosen on)")
-
-
-def _run_candidate(task: dict) -> dict:
-    X, y, split, groups = task["X"], task["y"], task["split"], task["groups"]
-    result = fit_predict(
-        task["estimator"], X[split.train], y[split.train], X[split.test], n_jobs=task["n_jobs"],
-        groups=None if groups is None else groups[split.train],
-    )
-    pred = result["classes"][np.argmax(result["proba"], axis=1)]
-    return {"candidate": task["candidate"], "split": split.name,
-            "accuracy": float(np.mean(pred == y[split.test]))}
 
 
 def nested_estimate(scores: dict, combos: list[dict], outer_names: list[str]) -> dict:
@@ -168,24 +159,17 @@ def tune(
         rows, outer, groups, n_splits=inner_splits_count, seed=seed)] if nested else []
     combos = candidates(space, search=search, n_iter=n_iter, seed=seed)
     n_jobs = threads_per_task(scheduler, workers)
-    tasks = [
-        {
-            "candidate": i,
-            "estimator": build_estimator(name, {**(base_params or {}), **combo}, seed=seed),
-            "split": s,
-            "X": X,
-            "y": y,
-            "groups": groups,
-            "n_jobs": n_jobs,
-        }
+    fits = [
+        FoldFit(i, build_estimator(name, {**(base_params or {}), **combo}, seed=seed), s, n_jobs)
         for i, combo in enumerate(combos)
         for s in [*splits, *inner]
     ]
-    results = map_tasks(_run_candidate, tasks, scheduler=scheduler, workers=workers,
+    results = fit_folds(fits, CVData(X, y, groups), scheduler=scheduler, workers=workers,
                         desc=f"tuning {name}", progress=progress,
-                        name=lambda t: f"fitting {name} candidate {t['candidate'] + 1} on "
-                                       f"{t['split'].name}")
-    by_split = {(r["candidate"], r["split"]): r["accuracy"] for r in results}
+                        name=lambda f: f"fitting {name} candidate {f.key + 1} on {f.split.name}")
+    test_rows = {s.name: s.test for s in [*splits, *inner]}
+    by_split = {(r.key, r.split): float(np.mean(r.predicted == y[test_rows[r.split]]))
+                for r in results}
     outer_names = [s.name for s in splits]
     scores = {i: [by_split[(i, o)] for o in outer_names] for i in range(len(combos))}
     table = [

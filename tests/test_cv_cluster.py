@@ -15,16 +15,16 @@ pytestmark = pytest.mark.slow
 PARAMS = {**TINY, "rf": {"n_estimators": 400, "n_jobs": 1}}
 
 
-def _untimed(metrics: dict) -> dict:
-    return {name: {k: v for k, v in m.items() if k != "fit_seconds"}
-            for name, m in metrics["models"].items()}
+def _untimed(result) -> dict:
+    return {name: {k: v for k, v in m.summary().items() if k != "fit_seconds"}
+            for name, m in result.models.items()}
 
 
 def test_cv_survives_a_killed_worker(dask_cluster):  # noqa: F811
     table = feature_table(400, n_features=40)
     reference = cross_validate(table, ["logreg", "rf"], PARAMS, seed=0, scheduler="sync")
     result: dict = {}
-    run = threading.Thread(target=lambda: result.update(cross_validate(
+    run = threading.Thread(target=lambda: result.update(cv=cross_validate(
         table, ["logreg", "rf"], PARAMS, seed=0, scheduler=dask_cluster.address, workers=2)))
     run.start()
     time.sleep(1.5)
@@ -32,5 +32,5 @@ def test_cv_survives_a_killed_worker(dask_cluster):  # noqa: F811
     dask_cluster.kill_worker(0)
     run.join(timeout=120)
     assert not run.is_alive()
-    assert _untimed(result) == _untimed(reference)
-    assert result["protocol"] == reference["protocol"]
+    assert _untimed(result["cv"]) == _untimed(reference)
+    assert result["cv"].run == reference.run

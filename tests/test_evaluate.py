@@ -8,17 +8,16 @@ import pytest
 from crashers import times_ten_abort_on_13
 from model_tables import TINY, feature_table
 
-from pipeline.engine import map_tasks
+from pipeline.batches import map_tasks
 from pipeline.errors import UserError
 from pipeline.estimators import build_estimator
 from pipeline.evaluate import (
-    OPTIMISTIC_WARNING,
     collect_reports,
     cross_validate,
-    make_splits,
     report_text,
     write_summary,
 )
+from pipeline.splits import OPTIMISTIC_WARNING, make_splits
 from pipeline.train import feature_columns, xy
 from pipeline.tune import candidates, tune
 
@@ -61,7 +60,7 @@ def av_metrics(tmp_path_factory):
 
 def test_no_groups_is_flagged_optimistic_everywhere(av_metrics):
     metrics, reports = av_metrics
-    assert "optimistic" in metrics["protocol"] and metrics["optimistic"] is True
+    assert "optimistic" in metrics.run.protocol and metrics.run.optimistic is True
     saved = json.loads((reports / "metrics.json").read_text())
     assert saved["warning"] == OPTIMISTIC_WARNING and "optimistic" in saved["protocol"]
     assert "OPTIMISTIC" in (reports / "summary.md").read_text()
@@ -94,12 +93,12 @@ def test_metrics_json_layout(us8k_run):
 def test_per_model_files(us8k_run, name):
     df, metrics, reports = us8k_run
     record = json.loads((reports / "cv" / name / "metrics.json").read_text())
-    assert record["summary"] == metrics["models"][name]
+    assert record["summary"] == metrics.models[name].summary()
     folds = record["folds"]
     assert [f["fold"] for f in folds] == [f"fold{i}" for i in range(1, 11)]
     assert [f["n_test"] for f in folds] == df["fold"].value_counts().sort_index().tolist()
     mean = np.mean([f["accuracy"] for f in folds])
-    assert mean == pytest.approx(metrics["models"][name]["accuracy_mean"], abs=1e-4)
+    assert mean == pytest.approx(metrics.models[name].accuracy_mean, abs=1e-4)
     preds = pd.read_csv(reports / "cv" / name / "predictions.csv")
     assert {"actual", "predicted"} <= set(preds.columns)
     assert sorted(preds["id"]) == sorted(df["id"])
@@ -109,13 +108,13 @@ def test_per_model_files(us8k_run, name):
 def test_summary_is_rebuilt_from_per_model_reports(us8k_run, tmp_path):
     _, metrics, reports = us8k_run
     rebuilt = collect_reports(reports, ["rf", "logreg", "not_run"])
-    assert set(rebuilt["models"]) == {"rf", "logreg"}
-    assert rebuilt["models"]["rf"] == metrics["models"]["rf"]
-    assert rebuilt["protocol"] == metrics["protocol"]
+    assert set(rebuilt.models) == {"rf", "logreg"}
+    assert rebuilt.models["rf"].summary() == metrics.models["rf"].summary()
+    assert rebuilt.run == metrics.run
     write_summary(rebuilt, tmp_path)
     folds = pd.read_csv(tmp_path / "folds.csv")
     assert folds["fold"].tolist() == [f"fold{i}" for i in range(1, 11)]
-    assert folds["rf"].mean() == pytest.approx(metrics["models"]["rf"]["accuracy_mean"], abs=1e-4)
+    assert folds["rf"].mean() == pytest.approx(metrics.models["rf"].accuracy_mean, abs=1e-4)
     assert json.loads((tmp_path / "metrics.json").read_text())["best"] in {"rf", "logreg"}
 
 
@@ -127,8 +126,8 @@ def test_no_reports_is_a_user_error(tmp_path):
 def test_summary_and_plots(us8k_run):
     _, metrics, reports = us8k_run
     summary = (reports / "summary.md").read_text()
-    for name, m in metrics["models"].items():
-        assert f"| {name} | {m['accuracy_mean']:.4f} ± {m['accuracy_std']:.4f}" in summary
+    for name, m in metrics.models.items():
+        assert f"| {name} | {m.accuracy_mean:.4f} ± {m.accuracy_std:.4f}" in summary
     assert (reports / "fold_accuracy.png").read_bytes().startswith(PNG)
 
 
@@ -142,7 +141,7 @@ def test_ensemble_score_equals_refitting_the_soft_vote(us8k_run):
         model = build_estimator("ensemble", tiny["ensemble"], seed=42, all_params=tiny)
         accs.append(np.mean(model.fit(X[s.train], y[s.train]).predict(X[s.test]) == y[s.test]))
     refit = cross_validate(df, ["ensemble"], tiny)
-    assert refit["models"]["ensemble"]["accuracy_mean"] == pytest.approx(np.mean(accs), abs=1e-4)
+    assert refit.models["ensemble"].accuracy_mean == pytest.approx(np.mean(accs), abs=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -176,9 +175,11 @@ def test_parallel_schedulers_give_the_sync_result(scheduler, local_engine):
     other = cross_validate(df, names, TINY, workers=2,
                            scheduler=local_engine if scheduler == "processes" else scheduler)
     for name in names:
-        assert other["models"][name]["accuracy_mean"] == sync["models"][name]["accuracy_mean"]
-        pd.testing.assert_frame_equal(other["_details"][name]["predictions"],
-                                      sync["_details"][name]["predictions"])
+        assert other.models[name].accuracy_mean == sync.models[name].accuracy_mean
+        pd.testing.assert_frame_equal(other.models[name].predictions,
+                                      sync.models[name].predictions)
+        np.testing.assert_array_equal(other.models[name].probabilities,
+                                      sync.models[name].probabilities)
 
 
 @pytest.mark.slow

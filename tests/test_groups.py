@@ -12,13 +12,14 @@ from pipeline.cli import main
 from pipeline.config import FeatureParams
 from pipeline.datasets import read_dataset
 from pipeline.engine import parse_scheduler
-from pipeline.evaluate import cross_validate, make_splits
+from pipeline.evaluate import cross_validate
 from pipeline.groups import (
     GROUPS_FILE,
     infer_groups,
     pairwise_precision_recall,
     recording_groups,
 )
+from pipeline.splits import make_splits
 from pipeline.store import extract_to_store, read_features
 from pipeline.train import labelled
 
@@ -89,7 +90,8 @@ def test_av_protocol_is_inferred_groups_and_never_splits_a_group(av_table, tmp_p
     assert random["optimistic"] is True and 0 <= random["accuracy_mean"] <= 1
     summary = (tmp_path / "summary.md").read_text()
     assert "inferred-groups" in summary and "random split (OPTIMISTIC)" in summary
-    assert metrics["best"] == "logreg"
+    assert metrics.best == "logreg"
+    assert metrics.models["logreg"].random_split.to_json() == random
 
 
 def test_features_command_writes_the_inferred_groups(av_table, capsys):

@@ -12,8 +12,8 @@ import pytest
 from crashers import times_ten_abort_on_13
 from dask_cluster import dask_cluster  # noqa: F401  (fixture)
 
-from pipeline.batches import ItemError, map_batches
-from pipeline.engine import Engine, Scheduler, TaskCrash, map_tasks, parse_scheduler, run_tasks
+from pipeline.batches import ItemError, map_batches, map_tasks
+from pipeline.engine import Engine, Scheduler, TaskCrash, parse_scheduler, run_tasks
 from pipeline.errors import UserError
 
 # "cluster" is the session's local cluster (the `processes` engine, started once).
@@ -249,3 +249,28 @@ def test_the_with_block_ends_the_workers_even_a_busy_one(tmp_path):
     assert time.perf_counter() - start < 30  # the sleeping task does not hold the exit
     assert not busy.done() or busy.status != "finished"
     assert all(_exited(pid) for pid in pids)
+
+
+# --- data shared by every task --------------------------------------------------------
+def _times_ten_plus_shared(x: int, shared: int) -> int:
+    return times_ten_abort_on_13(x) + shared
+
+
+@pytest.mark.parametrize("name", SCHEDULERS)
+def test_shared_data_reaches_every_task(on, name):
+    got = dict(run_tasks(_times_ten_plus_shared, [1, 2, 3], scheduler=on(name), workers=2,
+                         progress=False, shared=100))
+    assert got == {0: 110, 1: 120, 2: 130}
+    assert map_tasks(_times_ten_plus_shared, [4], scheduler=on(name), shared=5) == [45]
+
+
+@pytest.mark.slow
+def test_shared_data_lost_with_its_only_worker_is_recomputed():
+    # The one worker holds the shared data when task 13 kills it; the tasks after it still
+    # get the data (Dask recomputes it on the replacement worker), not a lost dependency.
+    with Engine("processes", workers=1) as engine:
+        got = dict(run_tasks(_times_ten_plus_shared, [1, 13, 2, 3, 4], scheduler=engine,
+                             progress=False, shared=100))
+    assert isinstance(got[1], TaskCrash)
+    assert got[0] in (110, got[1]) and got[2] in (120, got[1])  # bystanders may die with it
+    assert got[3] == 130 and got[4] == 140

@@ -7,12 +7,15 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import skops.io as sio
 from model_tables import TINY, feature_table, matrix
 
 from pipeline.errors import UserError
 from pipeline.estimators import build_estimator
+from pipeline.evaluate import CVResult, CVRun, FoldScore, ModelCV
+from pipeline.evaluate.results import PREDICTION_COLUMNS
 from pipeline.io import atomic_write_text
 from pipeline.persist import (
     load_from_index,
@@ -85,13 +88,17 @@ def test_damaged_files_are_one_line_user_errors(tmp_path, data, name, damage):
 
 def test_train_writes_index_and_best_follows_cv(tmp_path):
     df = feature_table(120)
-    metrics = {"models": {"logreg": {"accuracy_mean": 0.6}, "rf": {"accuracy_mean": 0.7}}}
+    run = CVRun("official-folds (leave-one-fold-out, 1 folds)", False, 120)
+    metrics = CVResult(run, {n: ModelCV(n, run, (FoldScore("fold1", 12, 0.1, acc, acc),),
+                                        pd.DataFrame(columns=PREDICTION_COLUMNS))
+                             for n, acc in (("logreg", 0.6), ("rf", 0.7))})
     index = train_models(df, ["logreg", "rf"], TINY, seed=0, out_dir=tmp_path,
                          feature_params={"sr": 22050}, cv_metrics=metrics)
     on_disk = read_index(tmp_path)
     assert index.pop("removed") == []
     assert on_disk == json.loads(json.dumps(index))
     assert on_disk["best"] == "rf"
+    assert on_disk["models"]["rf"]["cv_accuracy"] == 0.7
     assert on_disk["feature_names"] == feature_columns(df)
     assert on_disk["feature_params"] == {"sr": 22050}
     assert on_disk["majority_class"] in on_disk["classes"]

@@ -11,9 +11,9 @@ from pipeline.cli import main
 from pipeline.config import load_params
 from pipeline.errors import UserError
 from pipeline.estimators import build_estimator
-from pipeline.evaluate import fit_predict, make_splits
+from pipeline.evaluate import CVData, FoldFit, fit_fold
 from pipeline.params_update import updated_text
-from pipeline.splits import inner_splits
+from pipeline.splits import inner_splits, make_splits
 from pipeline.train import feature_columns, xy
 from pipeline.tune import tune
 
@@ -31,9 +31,8 @@ def search():
 def _accuracy(df, params, split, groups):
     X, y = xy(df, feature_columns(df))
     model = build_estimator("logreg", {**TINY["logreg"], **params}, seed=42)
-    r = fit_predict(model, X[split.train], y[split.train], X[split.test],
-                    groups=groups[split.train])
-    return float(np.mean(r["classes"][np.argmax(r["proba"], axis=1)] == y[split.test]))
+    r = fit_fold(FoldFit("logreg", model, split), CVData(X, y, groups))
+    return float(np.mean(r.predicted == y[split.test]))
 
 
 def test_nested_estimate_is_recomputed_by_hand(search):

@@ -1,18 +1,21 @@
 """Stages that fit models: cross-validation reports, hyper-parameter search, final fits.
 
-The metrics :mod:`pipeline.evaluate` returns are passed on to its own writers and to
-:func:`pipeline.train.train_models` as they are; this layer never looks inside them.
+The :class:`~pipeline.evaluate.CVResult` that :mod:`pipeline.evaluate` returns is passed on
+to its own writers and to :func:`pipeline.train.train_models` as it is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Params
 from pipeline.errors import UserError
 from pipeline.stages.common import SchedulerChoice, engine_for, read_store, train_params
+
+if TYPE_CHECKING:
+    from pipeline.evaluate import CVResult
 
 
 # --- evaluate --------------------------------------------------------------------------
@@ -20,11 +23,11 @@ from pipeline.stages.common import SchedulerChoice, engine_for, read_store, trai
 class EvaluateResult:
     """Reports written to ``reports``: per-model ones (``cv/NAME/``) unless only the
     comparison was rebuilt, the comparison (metrics.json, summary.md, folds.csv, plots)
-    when ``summary`` is true. ``metrics`` is what :mod:`pipeline.evaluate` returned."""
+    when ``summary`` is true, and the :class:`~pipeline.evaluate.CVResult` they render."""
 
     reports: str
     models: list[str]
-    metrics: Any
+    metrics: CVResult
     summary: bool
 
     def text(self) -> str:
@@ -36,7 +39,7 @@ class EvaluateResult:
         return f"{report_text(self.metrics)}\n{where}"
 
 
-def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> Any:
+def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> CVResult | None:
     """CV metrics of ``names`` on the store of ``digest`` from the reports folder, or None
     before any evaluation of that store."""
     from pipeline.evaluate import collect_reports

@@ -19,12 +19,12 @@ import pandas as pd
 import soundfile as sf
 import soxr
 
+from pipeline.batches import map_tasks
 from pipeline.classes import CLASSES
 from pipeline.datasets.synth.dsp import SR, db
 from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS, METADATA_COLUMNS, N_FOLDS, plan
 from pipeline.datasets.synth.record import claim, planned_files, remove_stale, write_record
 from pipeline.datasets.synth.scenes import mix_scene
-from pipeline.engine import map_tasks
 from pipeline.errors import UserError
 from pipeline.io import atomic_write_bytes
 

@@ -1,0 +1,250 @@
+"""The cross-validation run: one engine task per (model, split) fit, then the typed result.
+
+The feature matrix reaches each worker once (the engine's ``shared`` data); a task carries
+only its estimator and the row positions of its split.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from pipeline.batches import map_tasks
+from pipeline.engine import Engine, threads_per_task
+from pipeline.estimators import (
+    SoftVoteEnsemble,
+    align_proba,
+    build_models,
+    fit_with_groups,
+    set_n_jobs,
+)
+from pipeline.evaluate.reports import write_reports
+from pipeline.evaluate.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
+from pipeline.groups import recording_groups
+from pipeline.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
+from pipeline.train import feature_columns, labelled, xy
+
+
+@dataclass(frozen=True, eq=False)
+class CVData:
+    """What every fit of a cross-validation reads.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, n_features)
+    y : ndarray, shape (n,)
+    groups : ndarray, shape (n,), or None
+        Recording of every row; a network's early-stopping validation part then holds whole
+        recordings (see :func:`pipeline.estimators.fit_with_groups`).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FoldFit:
+    """One task: fit a clone of ``estimator`` on ``split.train``, predict ``split.test``.
+
+    ``key`` names what is fitted (a model name, a candidate's index); ``n_jobs`` is the
+    threads of the model's own parallelism (1 when fits run side by side; None: its own).
+    """
+
+    key: Any
+    estimator: Any
+    split: Split
+    n_jobs: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FoldResult:
+    """The outcome of a :class:`FoldFit`: ``proba`` (n_test, n_classes) over ``classes``."""
+
+    key: Any
+    split: str
+    proba: np.ndarray
+    classes: np.ndarray
+    fit_seconds: float
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The most probable class of every test row, shape (n_test,)."""
+        return self.classes[np.argmax(self.proba, axis=1)]
+
+
+def fit_fold(fit: FoldFit, data: CVData) -> FoldResult:
+    """Fit ``fit.estimator`` (a clone) on the training rows of its split; predict the test rows.
+
+    Parameters
+    ----------
+    fit : FoldFit
+    data : CVData
+        ``X`` (n, n_features), ``y`` (n,), ``groups`` (n,) or None; the split indexes rows.
+
+    Returns
+    -------
+    FoldResult
+    """
+    train, test = fit.split.train, fit.split.test
+    model = clone(fit.estimator)
+    if fit.n_jobs is not None:
+        set_n_jobs(model, fit.n_jobs)
+    start = time.perf_counter()
+    groups = None if data.groups is None else data.groups[train]
+    fit_with_groups(model, data.X[train], data.y[train], groups)
+    seconds = time.perf_counter() - start
+    return FoldResult(fit.key, fit.split.name, model.predict_proba(data.X[test]),
+                      np.asarray(model.classes_), seconds)
+
+
+def fit_folds(
+    fits: Sequence[FoldFit], data: CVData, *, scheduler: Engine | str = "sync",
+    workers: int = 1, desc: str | None = None, progress: bool = False,
+    name: Callable[[FoldFit], str] | None = None,
+) -> list[FoldResult]:
+    """Run every fit on the engine; ``data`` travels to each worker once.
+
+    A fit that kills its worker process is a one-line :class:`pipeline.errors.UserError`
+    naming it (``name(fit)``, default ``fitting KEY on SPLIT``).
+    """
+    return map_tasks(fit_fold, fits, scheduler=scheduler, workers=workers, desc=desc,
+                     progress=progress, shared=data,
+                     name=name or (lambda f: f"fitting {f.key} on {f.split.name}"))
+
+
+def cross_validate(
+    features: pd.DataFrame,
+    names: list[str],
+    train_params: dict,
+    *,
+    seed: int = 42,
+    n_splits: int = 10,
+    scheduler: Engine | str = "sync",
+    workers: int = 1,
+    reports_dir: str | Path | None = None,
+    progress: bool = False,
+) -> CVResult:
+    """Cross-validate models ``names`` on the labelled rows of ``features``.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Feature table (``id, label, fold, group, split`` + feature columns).
+    names : list of str
+        Registry names; ``ensemble`` is scored from its members' out-of-fold
+        probabilities (identical to refitting the soft vote in every fold).
+    train_params : dict
+        ``{model name: hyper-parameters}``.
+    seed, n_splits : int
+    scheduler : Engine or str
+        An open :class:`pipeline.engine.Engine`, or ``sync | threads | processes |
+        tcp://HOST:PORT`` for one opened for this call.
+    workers : int
+    reports_dir : path, optional
+        Where to write metrics.json, summary.md, folds.csv, cv/ and the plots.
+    progress : bool
+        Show a progress bar of the fits on stderr.
+
+    Returns
+    -------
+    CVResult
+    """
+    rows = labelled(features)
+    X, y = xy(rows, feature_columns(rows))
+    data = CVData(X, y, recording_groups(rows)[0])
+    protocol, optimistic, splits = make_splits(rows, n_splits=n_splits, seed=seed)
+    # Beside inferred groups, the random split a user would otherwise run, to show the gap.
+    compared = ([Split(f"random-{s.name}", s.train, s.test)
+                 for s in random_splits(rows, n_splits=n_splits, seed=seed)[2]]
+                if protocol.startswith(INFERRED_PROTOCOL) else [])
+    estimators = build_models(names, train_params, seed=seed)
+    n_jobs = threads_per_task(scheduler, workers)
+    fits = [FoldFit(n, e, s, n_jobs) for n, e in fitted_models(estimators).items()
+            for s in [*splits, *compared]]
+    results = fit_folds(fits, data, scheduler=scheduler, workers=workers,
+                        desc="cross-validation fits", progress=progress)
+    run = CVRun(protocol, optimistic, int(len(y)), features.attrs.get("store_digest"))
+    result = assemble(rows, estimators, run, splits, results, compared=compared)
+    if reports_dir is not None:
+        write_reports(result, reports_dir)
+    return result
+
+
+def fitted_models(estimators: Mapping[str, Any]) -> dict[str, Any]:
+    """The models to fit in every fold: all but ensembles, plus every ensemble's members
+    (an ensemble is scored from its members' fold probabilities, reported or not)."""
+    fitted = {n: e for n, e in estimators.items() if not isinstance(e, SoftVoteEnsemble)}
+    for est in estimators.values():
+        if isinstance(est, SoftVoteEnsemble):
+            for member, member_est in est.estimators:
+                fitted.setdefault(member, member_est)
+    return fitted
+
+
+def assemble(
+    rows: pd.DataFrame, estimators: Mapping[str, Any], run: CVRun, splits: Sequence[Split],
+    results: Sequence[FoldResult], *, compared: Sequence[Split] = (),
+) -> CVResult:
+    """The typed result of the fold fits of ``estimators``.
+
+    Parameters
+    ----------
+    rows : DataFrame, length n
+        The labelled rows the splits index (``id``, ``label``).
+    estimators : mapping
+        Model name → unfitted estimator, in report order; a
+        :class:`~pipeline.estimators.SoftVoteEnsemble` is the soft vote of its members' fits.
+    run : CVRun
+    splits : sequence of Split
+        The protocol's splits.
+    results : sequence of FoldResult
+        A fit of every model of :func:`fitted_models` on every split of ``splits`` and
+        ``compared``.
+    compared : sequence of Split
+        A random split reported beside the protocol (optimistic), or none.
+
+    Returns
+    -------
+    CVResult
+    """
+    fits = {(r.key, r.split): r for r in results}
+    y = rows["label"].astype(object).to_numpy()
+    classes = np.array(sorted(set(y)), dtype=object)
+    models = {}
+    for name, est in estimators.items():
+        model = _model_cv(name, est, run, rows, y, splits, fits, classes)
+        if compared:
+            random = _model_cv(name, est, run, rows, y, compared, fits, classes)
+            model = replace(model, random_split=SplitScore(
+                random.accuracy_mean, random.accuracy_std, random.macro_f1_mean))
+        models[name] = model
+    return CVResult(run, models)
+
+
+def _model_cv(name, est, run, rows, y, splits, fits, classes) -> ModelCV:
+    """One model's folds and out-of-fold predictions over ``splits``."""
+    folds, frames, probas = [], [], []
+    for split in splits:
+        if isinstance(est, SoftVoteEnsemble):
+            parts = [fits[(member, split.name)] for member, _ in est.estimators]
+            proba = np.average(np.stack([align_proba(p.proba, p.classes, classes)
+                                         for p in parts]), axis=0, weights=est.weights)
+            seconds = sum(p.fit_seconds for p in parts)
+        else:
+            fit = fits[(name, split.name)]
+            proba, seconds = align_proba(fit.proba, fit.classes, classes), fit.fit_seconds
+        predicted = classes[np.argmax(proba, axis=1)]
+        folds.append(FoldScore.of(split.name, y[split.test], predicted, seconds))
+        frames.append(pd.DataFrame({"id": rows["id"].to_numpy()[split.test], "fold": split.name,
+                                    "actual": y[split.test], "predicted": predicted}))
+        probas.append(proba)
+    return ModelCV(name, run, tuple(folds), pd.concat(frames, ignore_index=True),
+                   np.concatenate(probas), tuple(classes))
