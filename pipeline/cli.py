@@ -112,6 +112,13 @@ def _cmd_run(args: argparse.Namespace, params: Params) -> int:
     return _show(result)
 
 
+def _store_and_models(p: argparse.ArgumentParser) -> None:
+    """``--features`` and ``--model`` (a registry name or ``all``) of the model commands."""
+    p.add_argument("--features", default="data/features", help="feature store folder")
+    p.add_argument("--model", choices=(*MODEL_NAMES, "all"), default="all", metavar="NAME",
+                   help="%(choices)s (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand (the commands listed in README.md)."""
     parser = argparse.ArgumentParser(
@@ -151,9 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_features)
 
     p = sub.add_parser("train", help="fit final models on all labelled clips")
-    p.add_argument("--features", default="data/features", help="feature store folder")
-    p.add_argument("--model", choices=(*MODEL_NAMES, "all"), default="all", metavar="NAME",
-                   help="%(choices)s (default: %(default)s)")
+    _store_and_models(p)
     p.add_argument("--out", default="models", help="models folder")
     p.add_argument("--reports", default="reports", help="reports folder (CV accuracy → best)")
     p.set_defaults(handler=_cmd_train)
@@ -163,9 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_models)
 
     p = sub.add_parser("evaluate", help="cross-validate models under the official folds")
-    p.add_argument("--features", default="data/features", help="feature store folder")
-    p.add_argument("--model", choices=(*MODEL_NAMES, "all"), default="all", metavar="NAME",
-                   help="%(choices)s (default: %(default)s)")
+    _store_and_models(p)
     p.add_argument("--reports", default="reports", help="reports folder")
     p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
     p.add_argument("--workers", type=int, default=None)

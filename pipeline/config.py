@@ -160,6 +160,16 @@ class Params:
     detect: DetectParams = field(default_factory=DetectParams)
 
 
+#: Scalar type hints: (does a YAML value fit it, what the error says it must be). YAML's
+#: true/false are not numbers here, and an integer is a fine float.
+_SCALARS: dict[type, tuple[Any, str]] = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Check ``value`` against a simple type ``hint`` and convert lists to tuples."""
     if dataclasses.is_dataclass(hint):
@@ -173,22 +183,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise UserError(f"params: {where} must be a mapping, got {value!r}")
         return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise UserError(f"params: {where} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"params: {where} must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"params: {where} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise UserError(f"params: {where} must be a string, got {value!r}")
-        return value
+    if hint in _SCALARS:
+        accepts, what = _SCALARS[hint]
+        if not accepts(value):
+            raise UserError(f"params: {where} must be {what}, got {value!r}")
+        return float(value) if hint is float else value
     return value
 
 
