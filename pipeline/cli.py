@@ -112,6 +112,14 @@ def _cmd_run(args: argparse.Namespace, params: Params) -> int:
     return _show(result)
 
 
+def _engine_options(p: argparse.ArgumentParser, *, dashboard: bool = True) -> None:
+    """Where the command's tasks run (default: the ``parallel`` section of the params)."""
+    p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
+    p.add_argument("--workers", type=int, default=None)
+    if dashboard:
+        p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
+
+
 def _store_and_models(p: argparse.ArgumentParser) -> None:
     """``--features`` and ``--model`` (a registry name or ``all``) of the model commands."""
     p.add_argument("--features", default="data/features", help="feature store folder")
@@ -151,9 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("features", help="extract features of a dataset into a Parquet store")
     p.add_argument("dataset", help="UrbanSound8K tree, Analytics Vidhya tree or folder of audio")
     p.add_argument("--out", default="data/features", help="feature store folder")
-    p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
+    _engine_options(p)
     p.add_argument("--batch-size", type=int, default=None)
     p.set_defaults(handler=_cmd_features)
 
@@ -170,9 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="cross-validate models under the official folds")
     _store_and_models(p)
     p.add_argument("--reports", default="reports", help="reports folder")
-    p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
+    _engine_options(p)
     p.add_argument("--no-summary", action="store_true",
                    help="only write the per-model reports (cv/NAME/), not the comparison")
     p.add_argument("--summary-only", action="store_true",
@@ -184,9 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="%(choices)s")
     p.add_argument("--features", default="data/features", help="feature store folder")
     p.add_argument("--reports", default="reports", help="reports folder")
-    p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
+    _engine_options(p)
     p.add_argument("--apply", action="store_true",
                    help="write best_params into train.MODEL of the params file")
     p.set_defaults(handler=_cmd_tune)
@@ -221,8 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dB above the noise floor a frame needs to hold an event (default: params)")
     p.add_argument("--out", default="data/detect", help="output folder")
     p.add_argument("--answers", default=None, help="annotation CSV (file,start,end,class) to score")
-    p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
-    p.add_argument("--workers", type=int, default=None)
+    _engine_options(p, dashboard=False)
     p.set_defaults(handler=_cmd_detect)
 
     p = sub.add_parser("score", help="score a submission against an answer key")
@@ -233,9 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="every stage, no DVC needed")
     p.add_argument("--dataset", default=None, help="dataset folder (default: params / embedded)")
     p.add_argument("--workdir", default=None, help="output folder (default: the repository)")
-    p.add_argument("--scheduler", default=None, help="sync | threads | processes | tcp://HOST:PORT")
-    p.add_argument("--workers", type=int, default=None)
-    p.add_argument("--dashboard", action="store_true", help="print the Dask dashboard's link")
+    _engine_options(p)
     p.set_defaults(handler=_cmd_run)
     return parser
 
