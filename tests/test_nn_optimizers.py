@@ -59,11 +59,11 @@ def test_two_steps_by_hand(name, dtype):
 
 @pytest.mark.parametrize(
     ("momentum", "nesterov", "expected"),
-    [(0.0, True, "SGD"), (0.9, False, "Momentum"), (0.9, True, "Nesterov")],
+    [(0.0, True, "sgd"), (0.9, False, "momentum"), (0.9, True, "nesterov")],
 )
 def test_sgd_name_follows_scikit_learn(momentum, nesterov, expected):
     opt = get_optimizer("sgd", momentum=momentum, nesterovs_momentum=nesterov)
-    assert type(opt).__name__ == expected
+    assert opt.name == expected
 
 
 def test_unknown_solver_is_refused():

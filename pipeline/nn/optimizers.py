@@ -21,6 +21,8 @@ Update rules (g = ∇C, η = learning rate):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -96,122 +98,64 @@ def _scaled_step(w, num, sq, *, lr, eps, scratch):
     w -= scratch
 
 
+@dataclass(frozen=True)
+class Rule:
+    """An update rule: ``update(w, g, *states, lr=, scratch=, **hyper)`` works in place.
+
+    ``hyper`` names its hyper-parameters (in ``update``'s keyword order), ``states`` the
+    arrays it keeps (shaped like ``w``); ``counts_steps``: it also takes the step ``t``.
+    """
+
+    update: Callable
+    hyper: tuple[str, ...] = ()
+    states: tuple[str, ...] = ()
+    counts_steps: bool = False
+
+
+RULES = {
+    "sgd": Rule(sgd_update),
+    "momentum": Rule(momentum_update, ("mu",), ("velocity",)),
+    "nesterov": Rule(nesterov_update, ("mu",), ("velocity",)),
+    "adagrad": Rule(adagrad_update, ("eps",), ("cache",)),
+    "rmsprop": Rule(rmsprop_update, ("rho", "eps"), ("cache",)),
+    "adam": Rule(adam_update, ("beta_1", "beta_2", "eps"), ("m", "v"), counts_steps=True),
+}
+OPTIMIZERS = tuple(RULES)
+
+
 class Optimizer:
-    """Base class. State arrays are created on the first ``step``, shaped like ``w``."""
+    """One rule of :data:`RULES` with its hyper-parameters and state.
 
-    name = ""
+    State arrays are created on the first ``step``, shaped like ``w``.
+    """
 
-    def __init__(self):
+    def __init__(self, name, **hyper):
+        self.name, self.rule = name, RULES[name]
+        # Python floats: a numpy scalar would promote float32 updates to float64.
+        self.hyper = {k: float(hyper[k]) for k in self.rule.hyper}
+        self.state = dict.fromkeys(self.rule.states)
         self.t = 0
         self._scratch = None
-
-    def _scratch_for(self, w):
-        if self._scratch is None or self._scratch.shape != w.shape:
-            self._scratch = np.empty_like(w)
-        return self._scratch
 
     def step(self, w, g, lr):
         """Update ``w`` in place from its gradient ``g`` with learning rate ``lr``."""
         self.t += 1
-        self._update(w, g, lr, self._scratch_for(w))
-
-    def _update(self, w, g, lr, scratch):
-        raise NotImplementedError
-
-    def _state(self, name, w):
-        """The state array ``name``, created as zeros shaped like ``w`` on first use."""
-        if getattr(self, name) is None:
-            setattr(self, name, np.zeros_like(w))
-        return getattr(self, name)
+        if self._scratch is None or self._scratch.shape != w.shape:
+            self._scratch = np.empty_like(w)
+        for key, array in self.state.items():
+            if array is None:
+                self.state[key] = np.zeros_like(w)
+        steps = {"t": self.t} if self.rule.counts_steps else {}
+        self.rule.update(w, g, *self.state.values(), lr=lr, scratch=self._scratch,
+                         **self.hyper, **steps)
 
     def __getstate__(self):
         # The scratch buffer is not state; don't carry it into pickles.
-        return {k: v for k, v in self.__dict__.items() if k != "_scratch"} | {"_scratch": None}
+        return self.__dict__ | {"_scratch": None}
 
-
-class SGD(Optimizer):
-    """Plain stochastic gradient descent."""
-
-    name = "sgd"
-
-    def _update(self, w, g, lr, scratch):
-        sgd_update(w, g, lr=lr, scratch=scratch)
-
-
-class Momentum(Optimizer):
-    """Classical (heavy-ball) momentum with coefficient μ."""
-
-    name = "momentum"
-
-    def __init__(self, mu=0.9):
-        super().__init__()
-        self.mu, self.velocity = float(mu), None
-
-    def _update(self, w, g, lr, scratch):
-        momentum_update(w, g, self._state("velocity", w), lr=lr, mu=self.mu, scratch=scratch)
-
-
-class Nesterov(Momentum):
-    """Nesterov's accelerated gradient (look-ahead momentum)."""
-
-    name = "nesterov"
-
-    def _update(self, w, g, lr, scratch):
-        nesterov_update(w, g, self._state("velocity", w), lr=lr, mu=self.mu, scratch=scratch)
-
-
-class AdaGrad(Optimizer):
-    """Per-parameter rates scaled by the accumulated squared gradient."""
-
-    name = "adagrad"
-
-    def __init__(self, eps=1e-8):
-        super().__init__()
-        self.eps, self.cache = float(eps), None
-
-    def _update(self, w, g, lr, scratch):
-        adagrad_update(w, g, self._state("cache", w), lr=lr, eps=self.eps, scratch=scratch)
-
-
-class RMSprop(Optimizer):
-    """Per-parameter rates scaled by a running mean of squared gradients (decay ρ)."""
-
-    name = "rmsprop"
-
-    def __init__(self, rho=0.9, eps=1e-8):
-        super().__init__()
-        self.rho, self.eps, self.cache = float(rho), float(eps), None
-
-    def _update(self, w, g, lr, scratch):
-        rmsprop_update(w, g, self._state("cache", w), lr=lr, rho=self.rho, eps=self.eps,
-                       scratch=scratch)
-
-
-class Adam(Optimizer):
-    """Adam: momentum on the gradient and on its square, with bias correction."""
-
-    name = "adam"
-
-    def __init__(self, beta_1=0.9, beta_2=0.999, eps=1e-8):
-        super().__init__()
-        self.beta_1, self.beta_2, self.eps = float(beta_1), float(beta_2), float(eps)
-        self.m = self.v = None
-
-    def _update(self, w, g, lr, scratch):
-        adam_update(
-            w, g, self._state("m", w), self._state("v", w), t=self.t, lr=lr,
-            beta_1=self.beta_1, beta_2=self.beta_2, eps=self.eps, scratch=scratch,
-        )
-
-
-OPTIMIZERS = {
-    "sgd": SGD,
-    "momentum": Momentum,
-    "nesterov": Nesterov,
-    "adagrad": AdaGrad,
-    "rmsprop": RMSprop,
-    "adam": Adam,
-}
+    def __repr__(self):
+        args = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
+        return f"Optimizer({self.name!r}{', ' if args else ''}{args})"
 
 
 def get_optimizer(name, *, momentum=0.9, nesterovs_momentum=True, beta_1=0.9, beta_2=0.999,
@@ -224,14 +168,6 @@ def get_optimizer(name, *, momentum=0.9, nesterovs_momentum=True, beta_1=0.9, be
     """
     if name == "sgd" and momentum > 0:
         name = "nesterov" if nesterovs_momentum else "momentum"
-    if name == "sgd":
-        return SGD()
-    if name in ("momentum", "nesterov"):
-        return OPTIMIZERS[name](momentum)
-    if name == "adagrad":
-        return AdaGrad(epsilon)
-    if name == "rmsprop":
-        return RMSprop(rho, epsilon)
-    if name == "adam":
-        return Adam(beta_1, beta_2, epsilon)
-    raise NetworkParamsError(f"unknown solver {name!r}; choose one of {sorted(OPTIMIZERS)}")
+    if name not in RULES:
+        raise NetworkParamsError(f"unknown solver {name!r}; choose one of {sorted(RULES)}")
+    return Optimizer(name, mu=momentum, rho=rho, eps=epsilon, beta_1=beta_1, beta_2=beta_2)
