@@ -131,21 +131,45 @@ class ReLU(Activation):
         delta *= scratch
 
 
-class LeakyReLU(Activation):
-    """f(z) = z for z > 0, α z otherwise (0 < α < 1); f' = 1 or α."""
+class _Rectifier(Activation):
+    """f(z) = z for z > 0, a negative branch g(z) with parameter α otherwise."""
 
-    name = "leaky_relu"
+    default_alpha = 1.0
 
-    def __init__(self, alpha=0.01):
-        self.alpha = float(alpha)
+    def __init__(self, alpha=None):
+        self.alpha = float(self.default_alpha if alpha is None else alpha)
+
+    def negative(self, z):
+        """g(z) for z ≤ 0."""
+        raise NotImplementedError
+
+    def negative_slope(self, z):
+        """g'(z) for z ≤ 0."""
+        raise NotImplementedError
 
     def value(self, z):
         z = np.asarray(z)
-        return np.where(z > 0, z, self.alpha * z)
+        return np.where(z > 0, z, self.negative(np.minimum(z, 0)))
 
     def derivative(self, z):
         z = np.asarray(z)
-        return np.where(z > 0, 1.0, self.alpha).astype(np.result_type(z, np.float32))
+        slope = np.where(z > 0, 1.0, self.negative_slope(np.minimum(z, 0)))
+        return slope.astype(np.result_type(z, np.float32))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(alpha={self.alpha})"
+
+
+class LeakyReLU(_Rectifier):
+    """f(z) = z for z > 0, α z otherwise (0 < α < 1); f' = 1 or α."""
+
+    name, default_alpha = "leaky_relu", 0.01
+
+    def negative(self, z):
+        return self.alpha * z
+
+    def negative_slope(self, z):
+        return self.alpha
 
     def forward_(self, z, scratch):
         # max(z, αz) equals the piecewise form for 0 < α < 1.
@@ -158,27 +182,17 @@ class LeakyReLU(Activation):
         scratch += self.alpha
         delta *= scratch
 
-    def __repr__(self):
-        return f"LeakyReLU(alpha={self.alpha})"
 
-
-class ELU(Activation):
+class ELU(_Rectifier):
     """f(z) = z for z > 0, α (e^z − 1) otherwise; f' = 1 or α e^z = f + α."""
 
     name = "elu"
 
-    def __init__(self, alpha=1.0):
-        self.alpha = float(alpha)
+    def negative(self, z):
+        return self.alpha * np.expm1(z)
 
-    def value(self, z):
-        z = np.asarray(z)
-        return np.where(z > 0, z, self.alpha * np.expm1(np.minimum(z, 0)))
-
-    def derivative(self, z):
-        z = np.asarray(z)
-        return np.where(z > 0, 1.0, self.alpha * np.exp(np.minimum(z, 0))).astype(
-            np.result_type(z, np.float32)
-        )
+    def negative_slope(self, z):
+        return self.alpha * np.exp(z)
 
     def forward_(self, z, scratch):
         np.minimum(z, 0, out=scratch)
@@ -191,9 +205,6 @@ class ELU(Activation):
         np.add(a, self.alpha, out=scratch)
         np.copyto(scratch, 1.0, where=a > 0)
         delta *= scratch
-
-    def __repr__(self):
-        return f"ELU(alpha={self.alpha})"
 
 
 class Softmax(Activation):
