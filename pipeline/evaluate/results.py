@@ -26,6 +26,16 @@ from pipeline.splits import OPTIMISTIC_WARNING, RANDOM_SPLIT_NOTE
 PREDICTION_COLUMNS = ("id", "fold", "actual", "predicted")
 
 
+def _over_folds(field: str, stat, doc: str, digits: int = 4) -> cached_property:
+    """A cached property: ``stat`` of ``field`` over a :class:`ModelCV`'s folds, rounded."""
+
+    def summary(self) -> float:
+        return round(float(stat([getattr(f, field) for f in self.folds])), digits)
+
+    summary.__doc__ = doc
+    return cached_property(summary)
+
+
 @dataclass(frozen=True)
 class CVRun:
     """What every score of one cross-validation shares."""
@@ -106,25 +116,12 @@ class ModelCV:
     classes: tuple[str, ...] = ()
     random_split: SplitScore | None = None
 
-    @cached_property
-    def accuracy_mean(self) -> float:
-        """Mean fold accuracy, rounded to 4 decimals as reported (and compared for best)."""
-        return round(float(np.mean([f.accuracy for f in self.folds])), 4)
-
-    @cached_property
-    def accuracy_std(self) -> float:
-        """Population standard deviation of the fold accuracies, rounded to 4 decimals."""
-        return round(float(np.std([f.accuracy for f in self.folds])), 4)
-
-    @cached_property
-    def macro_f1_mean(self) -> float:
-        """Mean fold macro-F1, rounded to 4 decimals."""
-        return round(float(np.mean([f.macro_f1 for f in self.folds])), 4)
-
-    @cached_property
-    def fit_seconds(self) -> float:
-        """Mean fit time per fold (an ensemble's: the sum of its members')."""
-        return round(float(np.mean([f.fit_seconds for f in self.folds])), 3)
+    # Fold summaries, rounded as reported (and as compared for best).
+    accuracy_mean = _over_folds("accuracy", np.mean, "Mean fold accuracy.")
+    accuracy_std = _over_folds("accuracy", np.std, "Population std of the fold accuracies.")
+    macro_f1_mean = _over_folds("macro_f1", np.mean, "Mean fold macro-F1.")
+    fit_seconds = _over_folds("fit_seconds", np.mean,
+                              "Mean fit time per fold (an ensemble's: its members' sum).", 3)
 
     @cached_property
     def per_class_recall(self) -> dict[str, float]:
