@@ -77,7 +77,7 @@ def train_models(
     Parameters
     ----------
     features : DataFrame
-        Feature table (``id, label, fold, group, split`` + feature columns).
+        Feature table; every labelled row is a training row, whatever its fold.
     names : list of str
         Registry names to fit.
     train_params : dict

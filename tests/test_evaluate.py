@@ -15,6 +15,7 @@ from pipeline.evaluate import (
     collect_reports,
     cross_validate,
     report_text,
+    write_reports,
     write_summary,
 )
 from pipeline.splits import OPTIMISTIC_WARNING, make_splits
@@ -54,7 +55,8 @@ def test_groups_without_folds_keep_recordings_together():
 def av_metrics(tmp_path_factory):
     reports = tmp_path_factory.mktemp("reports")
     df = feature_table(150, folds=False, groups=False)
-    metrics = cross_validate(df, ["logreg"], TINY, n_splits=3, reports_dir=reports)
+    metrics = cross_validate(df, ["logreg"], TINY, n_splits=3)
+    write_reports(metrics, reports)
     return metrics, reports
 
 
@@ -71,7 +73,8 @@ def test_no_groups_is_flagged_optimistic_everywhere(av_metrics):
 def us8k_run(tmp_path_factory):
     reports = tmp_path_factory.mktemp("reports")
     df = feature_table(200)
-    metrics = cross_validate(df, ["logreg", "rf", "ensemble"], TINY, reports_dir=reports)
+    metrics = cross_validate(df, ["logreg", "rf", "ensemble"], TINY)
+    write_reports(metrics, reports)
     return df, metrics, reports
 
 

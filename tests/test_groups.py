@@ -12,7 +12,7 @@ from pipeline.cli import main
 from pipeline.config import FeatureParams
 from pipeline.datasets import read_dataset
 from pipeline.engine import parse_scheduler
-from pipeline.evaluate import cross_validate
+from pipeline.evaluate import cross_validate, write_reports
 from pipeline.groups import (
     GROUPS_FILE,
     infer_groups,
@@ -83,7 +83,8 @@ def test_av_protocol_is_inferred_groups_and_never_splits_a_group(av_table, tmp_p
     assert source == "inferred"
     for split in splits:
         assert set(groups[split.test]).isdisjoint(groups[split.train])
-    metrics = cross_validate(rows, ["logreg"], TINY, n_splits=3, reports_dir=tmp_path)
+    metrics = cross_validate(rows, ["logreg"], TINY, n_splits=3)
+    write_reports(metrics, tmp_path)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["protocol"].startswith("inferred-groups") and saved["optimistic"] is False
     random = saved["models"]["logreg"]["random_split"]

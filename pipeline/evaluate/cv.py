@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +24,6 @@ from pipeline.estimators import (
     fit_with_groups,
     set_n_jobs,
 )
-from pipeline.evaluate.reports import write_reports
 from pipeline.evaluate.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
 from pipeline.groups import recording_groups
 from pipeline.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
@@ -129,7 +127,6 @@ def cross_validate(
     n_splits: int = 10,
     scheduler: Engine | str = "sync",
     workers: int = 1,
-    reports_dir: str | Path | None = None,
     progress: bool = False,
 ) -> CVResult:
     """Cross-validate models ``names`` on the labelled rows of ``features``.
@@ -148,14 +145,13 @@ def cross_validate(
         An open :class:`pipeline.engine.Engine`, or ``sync | threads | processes |
         tcp://HOST:PORT`` for one opened for this call.
     workers : int
-    reports_dir : path, optional
-        Where to write metrics.json, summary.md, folds.csv, cv/ and the plots.
     progress : bool
         Show a progress bar of the fits on stderr.
 
     Returns
     -------
     CVResult
+        Written out by :func:`pipeline.evaluate.write_reports` (the evaluate stage's job).
     """
     rows = labelled(features)
     X, y = xy(rows, feature_columns(rows))
@@ -172,10 +168,7 @@ def cross_validate(
     results = fit_folds(fits, data, scheduler=scheduler, workers=workers,
                         desc="cross-validation fits", progress=progress)
     run = CVRun(protocol, optimistic, int(len(y)), features.attrs.get("store_digest"))
-    result = assemble(rows, estimators, run, splits, results, compared=compared)
-    if reports_dir is not None:
-        write_reports(result, reports_dir)
-    return result
+    return assemble(rows, estimators, run, splits, results, compared=compared)
 
 
 def fitted_models(estimators: Mapping[str, Any]) -> dict[str, Any]:
