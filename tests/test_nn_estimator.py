@@ -184,6 +184,8 @@ def test_every_schedule_and_activation_trains(schedule, activation):
         ("blas_threads", 0, "blas_threads"),
         ("label_smoothing", -0.1, "label_smoothing"),
         ("label_smoothing", 1.0, "label_smoothing"),
+        ("dropout", -0.1, "dropout"),
+        ("dropout", 1.0, "dropout"),
     ],
 )
 def test_bad_parameters_are_refused_in_fit(param, value, match):

@@ -132,3 +132,40 @@ def test_float32_backward_matches_float64():
     net32.backward(X.astype(np.float32), Y.astype(np.float32))
     assert net32.grads.dtype == np.float32
     np.testing.assert_allclose(net32.grads, net64.grads, rtol=1e-4, atol=1e-5)
+
+
+def _dropout_net(activation, masks_seed, p=0.4):
+    net, X, Y = _tiny(activation, "cross_entropy", alpha=0.0)
+    return Network(net.coefs, net.intercepts, activation=activation, loss="cross_entropy",
+                   dropout=p, rng=np.random.default_rng(masks_seed)), X, Y
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "elu"])
+def test_dropout_gradient_matches_central_differences_under_the_same_masks(activation):
+    net, X, Y = _dropout_net(activation, masks_seed=5)
+    net.backward(X, Y)
+    analytic = net.grads.copy()
+
+    def loss_at(params):
+        # A fresh network with the same mask seed draws the same masks.
+        other, _, _ = _dropout_net(activation, masks_seed=5)
+        other.params[:] = params
+        return other.backward(X, Y) / len(X)
+
+    h, p0 = 1e-6, net.params.copy()
+    numeric = np.empty_like(p0)
+    for i in range(p0.size):
+        step = np.zeros_like(p0)
+        step[i] = h
+        numeric[i] = (loss_at(p0 + step) - loss_at(p0 - step)) / (2 * h)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_dropout_masks_drop_about_p_and_scale_the_rest():
+    net, X, Y = _dropout_net("relu", masks_seed=1, p=0.25)
+    mask = np.empty((4000, 5))
+    net._draw_mask(mask)
+    assert set(np.unique(mask)) == {0.0, 1 / 0.75}
+    assert (mask == 0).mean() == pytest.approx(0.25, abs=0.02)
+    # Inference is the plain forward pass: no mask, the same output every time.
+    np.testing.assert_array_equal(net.forward(X), net.forward(X))

@@ -75,6 +75,7 @@ class BaseFFNN(BaseEstimator):
         lr_min=0.0,
         blas_threads=None,
         label_smoothing=0.0,
+        dropout=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -104,6 +105,7 @@ class BaseFFNN(BaseEstimator):
         self.lr_min = lr_min
         self.blas_threads = blas_threads
         self.label_smoothing = label_smoothing
+        self.dropout = dropout
 
     # -- fitting ----------------------------------------------------------------------
     def fit(self, X, y, groups=None):
@@ -139,6 +141,7 @@ class BaseFFNN(BaseEstimator):
         net = Network(
             self.coefs_, self.intercepts_, activation=self.activation, loss=self._loss_name,
             alpha=self.alpha, activation_alpha=self.activation_alpha,
+            dropout=self.dropout, rng=self._rng,
         )
         n_train = X.shape[0]
         validation = None

@@ -79,6 +79,10 @@ class FFNNClassifier(ClassifierMixin, BaseFFNN):
         it from pushing its logits without bound on separable data. The gradient of
         cross-entropy stays p − y. Classifiers only; ``loss_curve_`` then reports the loss
         against the smoothed targets.
+    dropout : float in [0, 1), default 0
+        Probability of zeroing each hidden unit at each training step (inverted dropout:
+        kept units are scaled by 1/(1 − p), so prediction needs no rescaling). It keeps
+        co-adapted units from memorising a small training set.
 
     Attributes
     ----------

@@ -77,6 +77,7 @@ def check_params(est, *, classifier: bool) -> tuple[int, ...]:
         require(0 <= value < 1, f"{name} must be in [0, 1), got {value}")
     require(0 < est.validation_fraction < 1,
             f"validation_fraction must be in (0, 1), got {est.validation_fraction}")
+    require(0 <= est.dropout < 1, f"dropout must be in [0, 1), got {est.dropout}")
     require(0 <= est.label_smoothing < 1,
             f"label_smoothing must be in [0, 1), got {est.label_smoothing}")
     require(classifier or est.label_smoothing == 0,

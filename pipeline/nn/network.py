@@ -127,11 +127,16 @@ def forward(X, coefs, intercepts, *, activation, out_activation):
 class _Buffers:
     """Per-batch-size work arrays: the activations and δ of every layer, and scratch."""
 
-    def __init__(self, n, sizes, dtype):
+    def __init__(self, n, sizes, dtype, dropout=False):
         self.acts = [np.empty((n, k), dtype) for k in sizes[1:]]
         self.deltas = [np.empty((n, k), dtype) for k in sizes[1:-1]]
         self.scratch = [np.empty((n, k), dtype) for k in sizes[1:-1]]
         self.ones = np.ones(n, dtype)
+        # With dropout, each hidden layer's scaled keep-mask and its dropped output (the
+        # next layer's input); ``acts`` keeps f(z), through which f' is evaluated.
+        hidden = sizes[1:-1] if dropout else []
+        self.masks = [np.empty((n, k), dtype) for k in hidden]
+        self.dropped = [np.empty((n, k), dtype) for k in hidden]
 
 
 class Network:
@@ -151,6 +156,11 @@ class Network:
         L2 strength λ of the penalty λ‖W‖² (weights only, not biases).
     activation_alpha : float or None
         Negative-side parameter of ``leaky_relu``/``elu``.
+    dropout : float
+        Probability p of zeroing each hidden unit in training (inverted dropout: the kept
+        ones are scaled by 1/(1 − p), so prediction uses the weights as they are).
+    rng : numpy.random.Generator, optional
+        Draws the dropout masks (needed when ``dropout > 0``).
 
     Attributes
     ----------
@@ -159,7 +169,8 @@ class Network:
         ``grad_coefs``/``grad_intercepts`` are views into them.
     """
 
-    def __init__(self, coefs, intercepts, *, activation, loss, alpha=0.0, activation_alpha=None):
+    def __init__(self, coefs, intercepts, *, activation, loss, alpha=0.0, activation_alpha=None,
+                 dropout=0.0, rng=None):
         dtype = np.result_type(*coefs)
         self.sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
         self.n_weights = sum(W.size for W in coefs)
@@ -174,6 +185,7 @@ class Network:
         self.loss = get_loss(loss)
         self.out_activation = get_activation(self.loss.output_activation)
         self.alpha = float(alpha)
+        self.dropout, self._rng = float(dropout), rng
         self._buffers = {}
         self._l2_scratch = np.empty(self.n_weights, dtype) if self.alpha else None
 
@@ -202,8 +214,15 @@ class Network:
             # Two sizes occur in an epoch (full batches and the remainder); keep both.
             if len(self._buffers) > 2:
                 self._buffers.clear()
-            buf = self._buffers[n] = _Buffers(n, self.sizes, self.dtype)
+            buf = self._buffers[n] = _Buffers(n, self.sizes, self.dtype, self.dropout > 0)
         return buf
+
+    def _draw_mask(self, out):
+        """A fresh keep-mask in ``out``: 1/(1 − p) with probability 1 − p, else 0."""
+        self._rng.random(out=out, dtype=out.dtype)
+        keep = 1.0 - self.dropout
+        np.less(out, keep, out=out)
+        out *= 1.0 / keep
 
     def forward(self, X):
         """Network output ŷ (after the output activation) for ``X``, shape (n, n_outputs)."""
@@ -233,21 +252,27 @@ class Network:
         buf = self._buffers_for(n)
         coefs, intercepts, acts = self.coefs, self.intercepts, buf.acts
         last = len(coefs) - 1
+        inputs = buf.dropped if buf.masks else acts  # what each next layer sees
         a = X
         for i in range(last):
             z = layer_forward(a, coefs[i], intercepts[i], out=acts[i])
             self.activation.forward_(z, buf.scratch[i])
-            a = z
+            if buf.masks:
+                self._draw_mask(buf.masks[i])
+                np.multiply(z, buf.masks[i], out=buf.dropped[i])
+            a = inputs[i]
         z = layer_forward(a, coefs[last], intercepts[last], out=acts[last])
         loss = self.loss.output_(z, Y, 1.0 / n)  # z now holds δ_L = (ŷ − y)/n
         delta = z
         for i in range(last, 0, -1):
-            layer_gradients(acts[i - 1], delta, gW=self.grad_coefs[i], gb=self.grad_intercepts[i],
-                            ones=buf.ones)
+            layer_gradients(inputs[i - 1], delta, gW=self.grad_coefs[i],
+                            gb=self.grad_intercepts[i], ones=buf.ones)
             delta = backprop_delta(
                 delta, coefs[i], acts[i - 1], self.activation,
                 out=buf.deltas[i - 1], scratch=buf.scratch[i - 1],
             )
+            if buf.masks:  # ∂a_dropped/∂a = the mask
+                delta *= buf.masks[i - 1]
         layer_gradients(X, delta, gW=self.grad_coefs[0], gb=self.grad_intercepts[0],
                         ones=buf.ones)
         if self.alpha:
