@@ -40,15 +40,20 @@ from pipeline.datasets.synth.recipes.voice import babble, draw_voice
 
 # Source over ambience (dB, active frames of the source) and the level of an intruding
 # class relative to the source, per salience (1 foreground, 2 background).
-SNR_DB = {1: (3.0, 20.0), 2: (-3.0, 6.0)}
-INTRUDER_DB = {1: (-20.0, -6.0), 2: (-12.0, 0.0)}
-INTRUDER_PROB = 0.35
+SNR_DB = {1: (0.0, 18.0), 2: (-8.0, 2.0)}
+INTRUDER_DB = {1: (-16.0, -4.0), 2: (-8.0, 3.0)}
+INTRUDER_PROB = 0.5
+# How loud a class is against the street, added to SNR_DB: warning signals and impacts are
+# made to be heard over traffic (a far siren still stands out), hums sink into it.
+LOUDNESS_DB = {"siren": 6.0, "car_horn": 6.0, "gun_shot": 6.0, "jackhammer": 3.0,
+               "drilling": 3.0, "dog_bark": 3.0, "engine_idling": -3.0,
+               "air_conditioner": -3.0}  # fmt: skip
 # Direct-to-reverberant level (dB) of the source: near for foreground, far for background.
 WET_DB = {1: (-20.0, -8.0), 2: (-8.0, 0.0)}
 # Air and obstacles absorb a far source's highs: low-pass cut-off (Hz) for background.
 FAR_LOWPASS = (1500.0, 6000.0)
 # Per-recording microphone coloration: three bumps of up to ±COLOR_DB dB and a tilt.
-COLOR_DB, COLOR_TILT = 3.0, 1.0
+COLOR_DB, COLOR_TILT = 5.0, 2.0
 
 
 # --- ambience pool -------------------------------------------------------------------------
@@ -265,7 +270,8 @@ def mix_scene(cls: str, n: int, salience: int, rec_rng: np.random.Generator,
     src = render(n, rng)
     src = place(unit(src, active=True) if np.any(src) else src, mic, salience, rng)
     src = unit(src, active=True) if np.any(src) else src
-    mix = src + db(-occ_rng.uniform(*SNR_DB[salience])) * _ambience(n, layers, rng)
+    snr = occ_rng.uniform(*SNR_DB[salience]) + LOUDNESS_DB.get(cls, 0.0)
+    mix = src + db(-snr) * _ambience(n, layers, rng)
     if occ_rng.random() < INTRUDER_PROB:
         others = [c for c in CLASSES if c != cls]
         w = np.array([INTRUDERS.get(main, {}).get(c, 1.0) for c in others], dtype=float)

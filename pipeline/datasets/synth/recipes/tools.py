@@ -2,7 +2,8 @@
 
 Both carry the band noise of a bit or chisel in material and both start and stop; they differ
 in impact periodicity: none (a motor whine with load changes) or a fast hammering buzz at
-33–80 Hz for drills, distinct blows at 12–45 Hz in work bouts for breakers.
+20–60 Hz for hammer drills, blows at 12–45 Hz in work bouts for breakers; the two rates
+overlap, as they do on a building site.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _drill(rec, *, rot, band, whine_db, grind_db, hammer=0.0):
     loads = rec.uniform(0.2, 0.8)
     # Most drilling stops now and then (bit pulled out, hole finished); some runs on.
     on, off = (rec.uniform(0.5, 1.5), rec.uniform(1.5, 4.0)), (0.1, rec.uniform(0.2, 1.2))
-    stops = rec.random() < 0.4
+    stops = rec.random() < 0.6
 
     def render(n, rng):
         load = _load_curve(rng, n, loads)
@@ -59,7 +60,8 @@ def _drill(rec, *, rot, band, whine_db, grind_db, hammer=0.0):
         )
         x = dsp.db(whine_db) * whine + dsp.db(grind_db) * grind * (0.3 + load)
         if hammer:
-            # Rotary hammer: blows at 33–80 Hz, heard as a rough buzz, not as beats.
+            # Rotary hammer: blows at 20–60 Hz, a rough buzz at the top of the range, close
+            # to a light breaker's blows at the bottom.
             times = dsp.impulse_train(rng, n, hammer, 0.02)
             hits = dsp.events(n, times, np.ones(len(times)), dsp.decay(0.003, 0.012, 0.0003))
             x = x + dsp.unit(hits * grind) * (0.3 + load)
@@ -81,11 +83,11 @@ def cordless_drill(rec):
 
 @subtype("drilling", "hammer_drill", 0.4)
 def hammer_drill(rec):
-    """Hammer drill in concrete: whine plus band-noise blows at 33–80 Hz (2000–4800 blows
+    """Hammer drill in concrete: whine plus band-noise blows at 20–60 Hz (1200–3600 blows
     per minute)."""
     return _drill(rec, rot=dsp.logu(rec, 100, 300), band=dsp.logu(rec, 1000, 4000),
                   whine_db=rec.uniform(-10, -2), grind_db=rec.uniform(-6, 0),
-                  hammer=rec.uniform(33, 80))  # fmt: skip
+                  hammer=rec.uniform(20, 60))  # fmt: skip
 
 
 @subtype("drilling", "core_drill", 0.25)
