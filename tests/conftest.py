@@ -18,3 +18,16 @@ def local_engine():
     with Engine("processes", workers=2) as engine:
         engine.client()
         yield engine
+
+
+@pytest.fixture(scope="session")
+def whole_run(tmp_path_factory):
+    """:func:`whole_run.whole_run`: every stage once on a local cluster of two workers.
+
+    The stage-layer tests check what it wrote and how; the determinism test reruns it on
+    one worker and compares. Tests that write must do so outside its workdir, or only
+    what a rerun reproduces.
+    """
+    from whole_run import whole_run as run_every_stage
+
+    return run_every_stage(tmp_path_factory.mktemp("whole_run"))
