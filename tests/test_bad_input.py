@@ -76,12 +76,13 @@ def bad_tree(tmp_path_factory) -> tuple[Path, dict[str, str | None]]:
 
 
 @pytest.fixture(scope="module")
-def bad_store(bad_tree, tmp_path_factory) -> tuple[Path, str]:
-    """``urbansound features`` on the bad tree (2 processes); the store and the printed line."""
+def bad_store(bad_tree, tmp_path_factory, local_engine) -> tuple[Path, str]:
+    """``urbansound features`` on the bad tree, on the session's two worker processes (by
+    address: starting a cluster costs seconds); the store and the printed line."""
     av, _ = bad_tree
     out = tmp_path_factory.mktemp("store")
     argv = [sys.executable, "-m", "pipeline", "features", str(av), "--out", str(out),
-            "--scheduler", "processes", "--workers", "2", "--batch-size", "4"]
+            "--scheduler", local_engine.client().scheduler.address, "--batch-size", "4"]
     done = subprocess.run(argv, env=environment(), capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     return out, done.stdout
