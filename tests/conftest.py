@@ -31,3 +31,12 @@ def whole_run(tmp_path_factory):
     from whole_run import whole_run as run_every_stage
 
     return run_every_stage(tmp_path_factory.mktemp("whole_run"))
+
+
+@pytest.fixture
+def cluster_params(tmp_path, local_engine):
+    """A params file whose scheduler is the session's cluster, by address, for commands
+    without ``--scheduler`` (their default, a new local cluster, costs seconds to start)."""
+    path = tmp_path / "cluster-params.yaml"
+    path.write_text(f"parallel: {{scheduler: '{local_engine.client().scheduler.address}'}}\n")
+    return path
