@@ -18,3 +18,25 @@ def local_engine():
     with Engine("processes", workers=2) as engine:
         engine.client()
         yield engine
+
+
+@pytest.fixture(scope="session")
+def whole_run(tmp_path_factory):
+    """:func:`whole_run.whole_run`: every stage once on a local cluster of two workers.
+
+    The stage-layer tests check what it wrote and how; the determinism test reruns it on
+    one worker and compares. Tests that write must do so outside its workdir, or only
+    what a rerun reproduces.
+    """
+    from whole_run import whole_run as run_every_stage
+
+    return run_every_stage(tmp_path_factory.mktemp("whole_run"))
+
+
+@pytest.fixture
+def cluster_params(tmp_path, local_engine):
+    """A params file whose scheduler is the session's cluster, by address, for commands
+    without ``--scheduler`` (their default, a new local cluster, costs seconds to start)."""
+    path = tmp_path / "cluster-params.yaml"
+    path.write_text(f"parallel: {{scheduler: '{local_engine.client().scheduler.address}'}}\n")
+    return path

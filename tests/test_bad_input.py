@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from bad_audio import CASES, write_cases
 from dask_cluster import REPO
 from model_tables import TINY
@@ -75,12 +76,13 @@ def bad_tree(tmp_path_factory) -> tuple[Path, dict[str, str | None]]:
 
 
 @pytest.fixture(scope="module")
-def bad_store(bad_tree, tmp_path_factory) -> tuple[Path, str]:
-    """``urbansound features`` on the bad tree (2 processes); the store and the printed line."""
+def bad_store(bad_tree, tmp_path_factory, local_engine) -> tuple[Path, str]:
+    """``urbansound features`` on the bad tree, on the session's two worker processes (by
+    address: starting a cluster costs seconds); the store and the printed line."""
     av, _ = bad_tree
     out = tmp_path_factory.mktemp("store")
     argv = [sys.executable, "-m", "pipeline", "features", str(av), "--out", str(out),
-            "--scheduler", "processes", "--workers", "2", "--batch-size", "4"]
+            "--scheduler", local_engine.client().scheduler.address, "--batch-size", "4"]
     done = subprocess.run(argv, env=environment(), capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     return out, done.stdout
@@ -409,20 +411,38 @@ def _predictions(models: Path, X: np.ndarray) -> dict[str, list]:
     return {name: load_model(name, models / name).predict(X).tolist() for name in index["models"]}
 
 
+def _first_write(proc: subprocess.Popen, out: Path) -> float:
+    """Seconds from now until ``out`` holds its first entry (a model being written), or
+    until ``proc`` ends."""
+    started = time.perf_counter()
+    while proc.poll() is None and not (out.is_dir() and any(out.iterdir())):
+        try:
+            proc.wait(timeout=0.01)
+        except subprocess.TimeoutExpired:
+            pass
+    return time.perf_counter() - started
+
+
 @pytest.mark.slow
 def test_killed_training_leaves_only_complete_models(bad_store, tmp_path):
     store, _ = bad_store
     table = read_features(store)
     columns = feature_columns(table)
     X = table[columns].to_numpy(dtype=np.float32)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": TINY}))  # every model, small and quick
 
     def argv(out: Path) -> list[str]:
-        return [sys.executable, "-m", "pipeline", "train", "--features", str(store),
-                "--out", str(out), "--reports", str(tmp_path / "no-reports")]
+        return [sys.executable, "-m", "pipeline", "--params", str(params), "train",
+                "--features", str(store), "--out", str(out),
+                "--reports", str(tmp_path / "no-reports")]
 
     reference = tmp_path / "reference"
+    proc = subprocess.Popen(argv(reference), env=environment(), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.perf_counter()
-    subprocess.run(argv(reference), env=environment(), check=True, capture_output=True, cwd=REPO)
+    writing = _first_write(proc, reference)  # the first fits and writes start about here
+    assert proc.wait() == 0
     duration = time.perf_counter() - started
     expected = _predictions(reference, X)
     assert read_index(reference)["feature_names"] == columns
@@ -433,7 +453,8 @@ def test_killed_training_leaves_only_complete_models(bad_store, tmp_path):
         proc = subprocess.Popen(argv(out), env=environment(), cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            proc.wait(timeout=rng.uniform(0.5, 1.0) * duration)
+            # A random moment between the start of the writes and the end of the run.
+            proc.wait(timeout=rng.uniform(writing, duration))
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
         proc.wait()

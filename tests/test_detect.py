@@ -306,7 +306,7 @@ def test_the_known_event_is_found_at_its_time(models, scene, tmp_path):
     assert result.scores["segment_based"]["per_class"]["siren"]["recall"] > 0
 
 
-def test_detect_command_with_an_unreadable_file(models, scene, tmp_path, capsys):
+def test_detect_command_with_an_unreadable_file(models, scene, tmp_path, capsys, local_engine):
     root, info = scene
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00garbage")
@@ -314,7 +314,9 @@ def test_detect_command_with_an_unreadable_file(models, scene, tmp_path, capsys)
     out = tmp_path / "out"
     args = ["detect", str(root / "scene_00.wav"), str(broken), str(short), "--models",
             str(models), "--out", str(out), "--answers", info["annotations"]]
-    assert main([*args, "--scheduler", "processes", "--workers", "2", "--gate-db", "3"]) == 0
+    # On the session's two worker processes, by address (starting a cluster costs seconds).
+    address = local_engine.client().scheduler.address
+    assert main([*args, "--scheduler", address, "--gate-db", "3"]) == 0
     printed = capsys.readouterr().out
     [line] = [x for x in printed.splitlines() if "broken.wav" in x]
     assert "could not be read (undecodable" in line

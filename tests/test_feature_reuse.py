@@ -49,7 +49,7 @@ def two_folders(tmp_path_factory):
     return root, store, models
 
 
-def test_same_ids_in_another_folder_are_extracted_afresh(two_folders, tmp_path):
+def test_same_ids_in_another_folder_are_extracted_afresh(two_folders, tmp_path, cluster_params):
     root, store, models = two_folders
     other = _test_rows(root / "b" / "av")
     own = _test_rows(root / "a" / "av")
@@ -65,8 +65,9 @@ def test_same_ids_in_another_folder_are_extracted_afresh(two_folders, tmp_path):
     make_submission(other, models, with_store, store=store)
     make_submission(other, models, empty, store=None)
     assert with_store.read_text() == empty.read_text()
-    code = main(["submit", "--test", str(root / "b" / "av"), "--models", str(models),
-                 "--features", str(store), "--out", str(tmp_path / "cli.csv")])
+    code = main(["--params", str(cluster_params), "submit", "--test", str(root / "b" / "av"),
+                 "--models", str(models), "--features", str(store), "--out",
+                 str(tmp_path / "cli.csv")])
     assert code == 0 and (tmp_path / "cli.csv").read_text() == empty.read_text()
 
 

@@ -130,9 +130,10 @@ def test_store_holds_one_row_per_clip_in_manifest_order(dataset, reference):
     assert (meta["layout"], meta["counts"]["featurized"]) == ("us8k", 30)
 
 
-def test_broken_files_become_error_rows(capsys, broken, tmp_path):
+def test_broken_files_become_error_rows(capsys, broken, tmp_path, local_engine):
     root, kinds = broken
-    counts = features(capsys, root, tmp_path, "--scheduler", "processes", "--batch-size", 3)
+    address = local_engine.client().scheduler.address  # worker processes, already started
+    counts = features(capsys, root, tmp_path, "--scheduler", address, "--batch-size", 3)
     assert counts[:2] == (25, 5)
     errors = pd.read_csv(tmp_path / ERRORS_FILE)
     assert dict(zip(errors["id"], errors["kind"], strict=True)) == kinds

@@ -1,4 +1,5 @@
-"""The stage layer called from Python, without the command line, on a tiny generated dataset."""
+"""The stage layer called from Python, without the command line, on a tiny generated dataset
+(the run of the ``whole_run`` fixture, ``conftest.py``)."""
 
 from __future__ import annotations
 
@@ -6,65 +7,34 @@ import json
 
 import pandas as pd
 import pytest
+import yaml
+from whole_run import REPO
 
 from pipeline import stages
 from pipeline.classes import CLASSES
-from pipeline.config import ParallelParams, Params, PrepareParams, TrainParams
+from pipeline.config import ParallelParams, Params, TrainParams
 from pipeline.datasets import read_dataset
 from pipeline.engine import Engine
 from pipeline.stages.data import generation_workers
 
-pytestmark = pytest.mark.slow
+# The run's network stops at max_iter=20 before it converges, as meant.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
 
-#: 30 training clips, 20 more of which about 8 are test clips; two quick models and their vote.
+#: The sync scheduler and two quick models, for the tests that run no stage.
 TINY = Params(
-    prepare=PrepareParams(synth_clips=30, synth_test_clips=20),
     parallel=ParallelParams(scheduler="sync", workers=1),
     train=TrainParams(models=("logreg", "rf"), logreg={"max_iter": 200},
                       rf={"n_estimators": 5, "n_jobs": 1},
                       ensemble={"members": ["logreg", "rf"]}),
 )
 STAGES = ["prepare", "features", "evaluate", "train", "submit"]
-
-
-class Calls:
-    """Records the keyword arguments of every call to a library function, then calls it."""
-
-    def __init__(self, patch: pytest.MonkeyPatch, module, name: str):
-        self.kwargs: list[dict] = []
-        real = getattr(module, name)
-
-        def spy(*args, **kwargs):
-            self.kwargs.append(kwargs)
-            return real(*args, **kwargs)
-
-        patch.setattr(module, name, spy)
-
-
-@pytest.fixture(scope="module")
-def whole_run(tmp_path_factory):
-    """``run`` on a local cluster of two workers: its workdir, result, the stages announced
-    and the calls of the library functions that do the parallel work."""
-    import pipeline.datasets.synth
-    import pipeline.evaluate
-    import pipeline.store
-    import pipeline.submission
-
-    root = tmp_path_factory.mktemp("run")
-    seen = []
-    with pytest.MonkeyPatch.context() as patch:
-        calls = {"generate": Calls(patch, pipeline.datasets.synth, "generate"),
-                 "extract": Calls(patch, pipeline.store, "extract_to_store"),
-                 "cv": Calls(patch, pipeline.evaluate, "cross_validate"),
-                 "submit": Calls(patch, pipeline.submission, "make_submission")}
-        result = stages.run(params=TINY, workdir=root, scheduler="processes", workers=2,
-                            started=lambda name: seen.append(("start", name)),
-                            finished=lambda name, r: seen.append(("end", name)))
-    return root, result, seen, calls
+# The run of the whole_run fixture (conftest.py): every model of params.yaml and the ensemble.
+MODELS = [*yaml.safe_load((REPO / "params.yaml").read_text())["train"]["models"], "ensemble"]
 
 
 def test_run_writes_every_output_and_reports_it(whole_run):
-    root, result, seen, _ = whole_run
+    root, result, seen = whole_run.root, whole_run.result, whole_run.seen
     assert list(result.results) == STAGES == list(result.seconds)
     assert seen == [(event, name) for name in STAGES for event in ("start", "end")]
     prepared = result.results["prepare"]
@@ -75,7 +45,7 @@ def test_run_writes_every_output_and_reports_it(whole_run):
     assert (root / "features" / "features.parquet").is_file()
     assert json.loads((root / "reports" / "metrics.json").read_text())["models"]
     trained = result.results["train"]
-    assert trained.names == ["logreg", "rf", "ensemble"]
+    assert trained.names == MODELS
     assert (root / "models" / "ensemble").is_dir()
     submitted = result.results["submit"]
     sub = pd.read_csv(root / "submission.csv")
@@ -87,7 +57,7 @@ def test_run_writes_every_output_and_reports_it(whole_run):
 
 
 def test_run_hands_its_workers_to_prepare_and_one_engine_to_the_parallel_stages(whole_run):
-    _, result, _, calls = whole_run
+    result, calls = whole_run.result, whole_run.calls
     # The training set and the test set are rendered by the run's two worker processes.
     assert [c["workers"] for c in calls["generate"].kwargs] == [2, 2]
     assert result.results["prepare"].workers == 2
@@ -100,7 +70,7 @@ def test_run_hands_its_workers_to_prepare_and_one_engine_to_the_parallel_stages(
 
 
 def test_stages_called_one_by_one_reuse_the_run_outputs(whole_run):
-    root, result, _, _ = whole_run
+    root, result, params = whole_run.root, whole_run.result, whole_run.params
     again = stages.features(root / "prepared", root / "features", params=TINY)  # sync
     assert again.summary.reused == result.results["prepare"].clips  # all from the cache
     assert again.summary.processed == 0 and again.scheduler == "sync"
@@ -108,12 +78,12 @@ def test_stages_called_one_by_one_reuse_the_run_outputs(whole_run):
     on_file = json.loads((root / "submission_score.json").read_text())
     assert scored.score["accuracy"] == pytest.approx(on_file["accuracy"])
     clip = read_dataset(root / "prepared")["path"].iloc[0]
-    predicted = stages.predict([clip], params=TINY, models=root / "models")
+    predicted = stages.predict([clip], params=TINY, models=root / "models")  # sync
     assert predicted.model == result.results["train"].index["best"]
     assert predicted.lines()[0].split("\t")[1] in CLASSES
-    compared = stages.evaluate(root / "features", root / "reports", params=TINY,
+    compared = stages.evaluate(root / "features", root / "reports", params=params,
                                summary_only=True)
-    assert compared.summary and compared.models == ["logreg", "rf", "ensemble"]
+    assert compared.summary and compared.models == MODELS
 
 
 @pytest.mark.parametrize(("scheduler", "workers", "expected"),

@@ -148,11 +148,11 @@ def test_unreadable_test_clips_still_get_a_row_and_a_warning(av_models, tmp_path
 
 
 @pytest.mark.slow
-def test_submit_command_prints_the_warning(av_models, tmp_path, capsys):
+def test_submit_command_prints_the_warning(av_models, tmp_path, capsys, cluster_params):
     root, models, _, bad_ids = av_models
     out = tmp_path / "sub.csv"
-    code = main(["submit", "--test", str(root / "av"), "--models", str(models),
-                 "--out", str(out), "--features", str(root / "features")])
+    code = main(["--params", str(cluster_params), "submit", "--test", str(root / "av"),
+                 "--models", str(models), "--out", str(out), "--features", str(root / "features")])
     printed = capsys.readouterr().out
     assert code == 0 and out.is_file()
     assert "WARNING: 2 test clip(s)" in printed and all(i in printed for i in bad_ids)
@@ -166,7 +166,7 @@ def test_submit_command_prints_the_warning(av_models, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_predict_on_a_folder(av_models, capsys):
+def test_predict_on_a_folder(av_models, capsys, cluster_params):
     root, models, test, bad_ids = av_models
     folder = root / "av" / "Test"
     name, table = predict_paths([folder], models)
@@ -176,7 +176,8 @@ def test_predict_on_a_folder(av_models, capsys):
     assert errors["id"].tolist() == [bad_ids[0]]
     good = table[table["error"].isna()]
     assert good["class"].isin(CLASSES).all() and good["probability"].between(0, 1).all()
-    assert main(["predict", str(folder), "--models", str(models), "--json"]) == 0
+    assert main(["--params", str(cluster_params), "predict", str(folder), "--models", str(models),
+                 "--json"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == len(table)
     assert {r["id"] for r in records if r["class"] is None} == {bad_ids[0]}

@@ -1,0 +1,100 @@
+"""One ``run`` of every stage on a tiny generated dataset, shared by the tests of the stage
+layer and of determinism (the ``whole_run`` fixture of ``conftest.py``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import stages
+from pipeline.config import Params, load_params
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_params(folder: Path) -> Path:
+    """The project's params.yaml with 30 + 20 generated clips and small models."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["prepare"].update(synth_clips=30, synth_test_clips=20)
+    # One thread per final fit (the CV fits on a cluster already get one): on a busy
+    # machine, OpenMP threads spinning at their barriers make the xgboost fit crawl.
+    params["train"]["rf"].update(n_estimators=10, n_jobs=1)
+    params["train"]["xgb"].update(n_estimators=5, n_jobs=1)
+    params["train"]["ffnn"].update(hidden_layer_sizes=[16], max_iter=20)
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def _untimed(value):
+    """``value`` without its timing fields (``fit_seconds`` and the like)."""
+    if isinstance(value, dict):
+        return {k: _untimed(v) for k, v in value.items() if "seconds" not in k}
+    if isinstance(value, list):
+        return [_untimed(v) for v in value]
+    return value
+
+
+def outputs(workdir: Path) -> dict[str, object]:
+    """What a rerun with the same parameters and seed must reproduce: the feature table's
+    bytes, the metrics without their timings and the submission's bytes."""
+    return {
+        "features": (workdir / "features" / "features.parquet").read_bytes(),
+        "metrics": _untimed(json.loads((workdir / "reports" / "metrics.json").read_text())),
+        "submission": (workdir / "submission.csv").read_bytes(),
+    }
+
+
+class Calls:
+    """Records the keyword arguments of every call to a library function, then calls it."""
+
+    def __init__(self, patch: pytest.MonkeyPatch, module, name: str):
+        self.kwargs: list[dict] = []
+        real = getattr(module, name)
+
+        def spy(*args, **kwargs):
+            self.kwargs.append(kwargs)
+            return real(*args, **kwargs)
+
+        patch.setattr(module, name, spy)
+
+
+@dataclass
+class WholeRun:
+    """The run's workdir, parameters (and their file), result, the stages announced, the
+    calls of the library functions that do the parallel work, and :func:`outputs` as
+    they were when the run ended."""
+
+    root: Path
+    params_file: Path
+    params: Params
+    result: stages.RunResult
+    seen: list[tuple[str, str]]
+    calls: dict[str, Calls]
+    outputs: dict[str, object]
+
+
+def whole_run(folder: Path) -> WholeRun:
+    """``run`` in this process on a local cluster of two workers, under ``folder``."""
+    import pipeline.datasets.synth
+    import pipeline.evaluate
+    import pipeline.store
+    import pipeline.submission
+
+    params_file = write_params(folder)
+    params = load_params(params_file)
+    root = folder / "run"
+    seen: list[tuple[str, str]] = []
+    with pytest.MonkeyPatch.context() as patch:
+        calls = {"generate": Calls(patch, pipeline.datasets.synth, "generate"),
+                 "extract": Calls(patch, pipeline.store, "extract_to_store"),
+                 "cv": Calls(patch, pipeline.evaluate, "cross_validate"),
+                 "submit": Calls(patch, pipeline.submission, "make_submission")}
+        result = stages.run(params=params, workdir=root, scheduler="processes", workers=2,
+                            started=lambda name: seen.append(("start", name)),
+                            finished=lambda name, r: seen.append(("end", name)))
+    return WholeRun(root, params_file, params, result, seen, calls, outputs(root))
