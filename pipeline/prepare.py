@@ -37,6 +37,7 @@ def prepare_dataset(
     synth_test_clips: int = 500,
     seed: int = 42,
     workers: int = 1,
+    engine=None,
 ) -> pd.DataFrame:
     """Generate or validate the dataset and write ``out/manifest.csv``.
 
@@ -56,6 +57,9 @@ def prepare_dataset(
         Seed of the generated training set; the test set uses ``seed + 1``.
     workers : int
         Processes generating clips (the files do not depend on it).
+    engine : pipeline.engine.Engine, optional
+        An open local ``processes`` engine the generator renders on (see
+        :func:`pipeline.datasets.synth.generate`).
 
     Returns
     -------
@@ -75,11 +79,11 @@ def prepare_dataset(
         from pipeline.datasets.synth import generate
 
         generate(out / "synth", layout="us8k", clips=synth_clips, seed=seed,
-                 workers=workers)
+                 workers=workers, engine=engine)
         parts = [read_dataset(out / "synth" / "UrbanSound8K")]
         if synth_test_clips > 0:
             generate(out / "synth_test", layout="av", clips=synth_test_clips, seed=seed + 1,
-                     workers=workers)
+                     workers=workers, engine=engine)
             parts.append(_test_rows(read_dataset(out / "synth_test" / "av")))
             answers = out / "synth_test" / "av_answer_key.csv"
     else:

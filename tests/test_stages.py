@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -98,3 +99,22 @@ def test_an_engine_given_to_a_stage_decides_its_workers():
     assert stages.engine_for(TINY, Engine("threads", 3)).workers == 3
     built = stages.engine_for(TINY, None, 5)
     assert (str(built.scheduler), built.workers) == ("sync", 5)  # params' scheduler
+
+
+def test_prepare_renders_on_a_lent_local_cluster_with_the_same_files(tmp_path, local_engine):
+    from dask.distributed import get_task_stream
+
+    from pipeline.config import PrepareParams
+
+    params = dataclasses.replace(TINY, prepare=PrepareParams(synth_clips=40, synth_test_clips=0))
+    with get_task_stream(local_engine.client()) as stream:
+        lent = stages.prepare(tmp_path / "lent", params=params, scheduler=local_engine)
+    alone = stages.prepare(tmp_path / "alone", params=params)  # sync: this process
+    # The run's cluster rendered the clips (no second cluster), and the files are the same.
+    assert lent.workers == 2 and len(stream.data) >= 40 // 16
+    files = sorted(p.relative_to(tmp_path / "lent" / "synth")
+                   for p in (tmp_path / "lent" / "synth").rglob("*.wav"))
+    assert len(files) == 40
+    for rel in files:
+        assert (tmp_path / "lent" / "synth" / rel).read_bytes() == \
+            (tmp_path / "alone" / "synth" / rel).read_bytes()

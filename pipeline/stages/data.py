@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Params
+from pipeline.engine import Engine
 from pipeline.stages.common import SchedulerChoice, engine_for
 
 
@@ -122,9 +123,11 @@ class PrepareResult:
 def generation_workers(scheduler: SchedulerChoice, workers: int | None, params: Params) -> int:
     """Processes that render generated clips under the stage's scheduler choice.
 
-    The generator writes into the local output folder from processes of its own, so
-    ``processes`` and a cluster address give it the engine's worker count, while ``sync``
-    and ``threads`` (everything in this process) render clips here, one at a time.
+    The generator writes into the local output folder, so it renders on a local
+    ``processes`` engine lent by the caller (a run's), or else on processes of its own:
+    ``processes`` and a cluster address (whose workers may be on other machines) give it
+    the engine's worker count, while ``sync`` and ``threads`` (everything in this process)
+    render clips here, one at a time.
     """
     engine = engine_for(params, scheduler, workers)
     return 1 if engine.scheduler.kind in ("sync", "threads") else engine.workers
@@ -156,10 +159,13 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
 
     p = params.prepare
     n_workers = generation_workers(scheduler, workers, params)
+    # A run's open local cluster renders the clips too, rather than a second one.
+    lent = (scheduler if isinstance(scheduler, Engine) and scheduler.scheduler.kind == "processes"
+            else None)
     manifest = prepare_dataset(out, dataset=dataset or p.dataset,
                                test=test if test is not None else p.test,
                                synth_clips=p.synth_clips, synth_test_clips=p.synth_test_clips,
-                               seed=params.seed, workers=n_workers)
+                               seed=params.seed, workers=n_workers, engine=lent)
     return PrepareResult(out=str(out), clips=len(manifest),
                          test_clips=int((manifest["split"] == "test").sum()),
                          answers=manifest.attrs["answers"], workers=n_workers,

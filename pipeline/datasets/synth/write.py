@@ -132,16 +132,18 @@ def _check_args(out: Path, layout: str, clips: int, seed: int) -> None:
 CHUNK = 16
 
 
-def _run_all(write, rows: list[dict], workers: int) -> None:
+def _run_all(write, rows: list[dict], workers: int, engine=None) -> None:
     """Call ``write(row)`` for every row, on ``workers`` processes when more than one.
 
     The one place that decides how clips are spread over processes: chunks of rows are
-    tasks of the engine's local cluster (:mod:`pipeline.engine`); every clip has its own
-    random stream, so the files do not depend on the chunking or the worker count.
+    tasks of a local cluster (:mod:`pipeline.engine`): ``engine`` when one is lent (an
+    open local ``processes`` engine), else one of ``workers`` opened for the call. Every
+    clip has its own random stream, so the files do not depend on the chunking or the
+    worker count.
     """
-    if workers > 1 and len(rows) > 1:
+    if (engine is not None or workers > 1) and len(rows) > 1:
         chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
-        map_tasks(partial(_write_rows, write), chunks, scheduler="processes",
+        map_tasks(partial(_write_rows, write), chunks, scheduler=engine or "processes",
                   workers=min(workers, len(chunks)),
                   name=lambda chunk: f"rendering clip {chunk[0]['slice_file_name']} and the "
                                      f"{len(chunk) - 1} after it")
@@ -169,7 +171,8 @@ def _write_clip(row: dict, *, seed: int, us8k: Path | None, av: Path | None) -> 
 
 
 def generate(
-    out, *, layout: str = "both", clips: int = 1000, seed: int = 42, workers: int = 1
+    out, *, layout: str = "both", clips: int = 1000, seed: int = 42, workers: int = 1,
+    engine=None,
 ) -> dict:
     """Write the synthetic dataset under ``out``.
 
@@ -195,6 +198,9 @@ def generate(
     workers : int
         Processes rendering clips; every clip has its own random stream, so the files do not
         depend on it.
+    engine : pipeline.engine.Engine, optional
+        An open local ``processes`` engine to render on instead (its workers write to this
+        machine's disk), so that a run does not start a second cluster.
 
     Returns
     -------
@@ -229,7 +235,7 @@ def generate(
                 (av / name).mkdir(parents=True, exist_ok=True)
 
         write = partial(_write_clip, seed=seed, us8k=us8k, av=av)
-        _run_all(write, meta.to_dict("records"), workers)
+        _run_all(write, meta.to_dict("records"), workers, engine)
 
         train = meta["fold"].isin(AV_TRAIN_FOLDS)
         if us8k is not None:
