@@ -51,6 +51,7 @@ class BaseFFNN(BaseEstimator):
         activation="relu",
         solver="adam",
         alpha=1e-4,
+        dropout=0.0,
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=1e-3,
@@ -75,7 +76,6 @@ class BaseFFNN(BaseEstimator):
         lr_min=0.0,
         blas_threads=None,
         label_smoothing=0.0,
-        dropout=0.0,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
