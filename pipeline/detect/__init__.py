@@ -19,9 +19,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.detect.events import energy_gate, events_table, find_events, frame_scores
@@ -119,6 +122,8 @@ def _timeline_names(files: list[FileResult]) -> list[str]:
 
 
 def _window_rows(file: str, grid: Grid, proba: np.ndarray, sr: int) -> pd.DataFrame:
+    import pandas as pd  # here, not at the top: the block workers import this package
+
     spans = grid.spans() / sr
     best = np.argmax(proba, axis=1)
     table = pd.DataFrame(proba.round(4), columns=PROBABILITY_COLUMNS)
@@ -206,6 +211,8 @@ def detect(
     -------
     DetectResult
     """
+    import pandas as pd
+
     from pipeline.batches import ItemError
     from pipeline.detect.scores import read_annotations, score_events
     from pipeline.persist import load_from_index

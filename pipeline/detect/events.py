@@ -19,8 +19,12 @@ so without it ambience alone is given the most similar class.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from pipeline.detect.windows import Grid
 
@@ -124,4 +128,6 @@ def energy_gate(frame_power: np.ndarray, gate_db: float | None) -> np.ndarray | 
 
 def events_table(file: str, events) -> pd.DataFrame:
     """``file, start, end, class, probability`` rows of one file's events."""
+    import pandas as pd  # here, not at the top: the block workers import this package
+
     return pd.DataFrame([(file, *e) for e in events], columns=EVENT_COLUMNS)

@@ -231,13 +231,14 @@ def detect(paths: list[str | Path], *, params: Params, models: str | Path = "mod
     DetectOutcome
     """
     from pipeline.detect import detect as detect_events
-    from pipeline.engine import opened
 
     given = {"model": model, "window": window, "hop": hop, "threshold": threshold,
              "gate_db": gate_db}
     options = dataclasses.replace(params.detect,
                                   **{k: v for k, v in given.items() if v is not None})
-    with opened(engine_for(params, scheduler, workers)) as engine:
-        result = detect_events(paths, models, params=options, out=out, scheduler=engine,
-                               answers=answers)
+    # Not opened here: the one call to the engine (every block of every file) opens it and
+    # closes it when the last block is in, so the workers are gone before the pictures are
+    # drawn and the two never add up in memory. An engine the caller opened stays open.
+    result = detect_events(paths, models, params=options, out=out,
+                           scheduler=engine_for(params, scheduler, workers), answers=answers)
     return DetectOutcome(result)
