@@ -39,6 +39,34 @@ def dct_basis(*, n_mels: int, n_mfcc: int) -> np.ndarray:
     return readonly(np.ascontiguousarray(matrix, dtype=np.float32))
 
 
+def mel_db(power: np.ndarray, *, basis: scipy.sparse.csr_array) -> np.ndarray:
+    """Mel power in dB, 10·log10(max(mel, 1e-10)), before :func:`floor_db`; frame by frame.
+
+    Parameters
+    ----------
+    power : np.ndarray, shape (n_freq, n_frames)
+    basis : scipy.sparse.csr_array, shape (n_mels, n_freq)
+        From :func:`mel_basis`.
+
+    Returns
+    -------
+    np.ndarray, shape (n_mels, n_frames), float32
+    """
+    mel = np.asarray(basis @ power, dtype=np.float32)
+    np.maximum(mel, np.float32(AMIN), out=mel)
+    db = np.log10(mel, out=mel)
+    db *= np.float32(10.0)
+    return db
+
+
+def floor_db(db: np.ndarray, *, top_db: float = 80.0, out: np.ndarray | None = None) -> np.ndarray:
+    """Raise values more than ``top_db`` below the maximum of ``db`` (a whole clip) to it.
+
+    ``out`` may be ``db`` itself (in place). Returns ``out`` (a new array when None).
+    """
+    return np.maximum(db, db.max() - np.float32(top_db), out=out)
+
+
 def log_mel(
     power: np.ndarray, *, basis: scipy.sparse.csr_array, top_db: float = 80.0
 ) -> np.ndarray:
@@ -56,12 +84,8 @@ def log_mel(
     -------
     np.ndarray, shape (n_mels, n_frames), float32
     """
-    mel = np.asarray(basis @ power, dtype=np.float32)
-    np.maximum(mel, np.float32(AMIN), out=mel)
-    db = np.log10(mel, out=mel)
-    db *= np.float32(10.0)
-    np.maximum(db, db.max() - np.float32(top_db), out=db)
-    return db
+    db = mel_db(power, basis=basis)
+    return floor_db(db, top_db=top_db, out=db)
 
 
 def mfcc(log_mel_db: np.ndarray, *, n_mfcc: int) -> np.ndarray:
