@@ -6,6 +6,13 @@ last one to reach the end of the signal, so that one may be shorter than ``windo
 short window is featurized as it is, as the short clips of the training data are (the
 feature code zero-pads its centred frames; the ``duration`` feature carries the length).
 
+The hop is a whole number of feature hops (``hop_length``, 512 samples): ``detect.hop``
+1 s becomes 43 x 512 = 22016 samples (0.9985 s at 22050 Hz), the times written in
+``windows.csv`` and ``events.csv``. Every window's feature frames then lie on one frame
+grid of the block, so a block computes the frame part of its features once and each window
+adds only the few frames that see its edges (:mod:`pipeline.features.sliding`) instead of
+four STFTs of every sample.
+
 A *block* is a run of consecutive windows, one parallel task: it decodes only the samples
 its windows cover (:func:`pipeline.audio.load_span`) and returns their feature rows plus
 a coarse mel spectrogram of the part of the signal it owns (from its first window's start
@@ -63,10 +70,18 @@ class Grid:
         return edges
 
 
-def grid_for(n: int, *, sr: int, window: float, hop: float) -> Grid:
-    """The :class:`Grid` of an ``n``-sample signal for ``window`` and ``hop`` in seconds."""
+def grid_for(n: int, *, sr: int, window: float, hop: float, multiple: int = 1) -> Grid:
+    """The :class:`Grid` of an ``n``-sample signal for ``window`` and ``hop`` in seconds.
+
+    The hop is rounded to the nearest whole number of ``multiple`` samples (at least one,
+    and at most the window), so that windows share their feature frames when ``multiple``
+    is the feature ``hop_length``: 1 s at 22050 Hz becomes 43 x 512 = 22016 samples.
+    """
     w = max(1, int(round(window * sr)))
-    return Grid(n=n, window=w, hop=min(w, max(1, int(round(hop * sr)))))
+    steps = max(1, int(round(hop * sr / multiple)))
+    if steps * multiple > w:  # the window is not a whole number of `multiple` samples
+        steps = w // multiple
+    return Grid(n=n, window=w, hop=steps * multiple if steps else w)
 
 
 @dataclass(frozen=True)
@@ -148,18 +163,14 @@ def featurize_block(block: Block, *, params) -> BlockResult:
     """
     from pipeline.allocator import retain_freed_memory
     from pipeline.audio import load_span
-    from pipeline.features import extract_features
+    from pipeline.features.sliding import features_of_windows
 
     retain_freed_memory()
     grid, sr = block.grid, params.sr
     spans = grid.spans()[block.first : block.stop]
     lo, hi = int(spans[0, 0]), int(spans[-1, 1])
     y = load_span(block.path, lo, hi, sr=sr)
-    rows = []
-    for start, end in spans:
-        values = extract_features(y[start - lo : end - lo], sr=sr, params=params).values()
-        rows.append(np.fromiter(values, np.float32))
-    features = np.stack(rows)
+    features = features_of_windows(y, spans - lo, sr=sr, params=params).astype(np.float32)
     if not np.isfinite(features).all():
         raise ValueError("non-finite feature values")
     own_end = grid.n if block.stop == grid.n_windows else block.stop * grid.hop
