@@ -124,8 +124,41 @@ class BlockResult:
     frame_power: np.ndarray
 
 
+def _in_chunks(y: np.ndarray, step: int, part) -> list:
+    """``part(y[i : i + step], i)`` for consecutive chunks of ``y``.
+
+    The picture's columns and the hop-long frames are computed alone, so chunks of whole
+    ones give the same values with float64 temporaries of a fixed size (below the
+    allocator's mmap threshold, :mod:`pipeline.allocator`) instead of the whole block's.
+    """
+    return [part(y[i : i + step], i) for i in range(0, len(y), step)]
+
+
+# Samples per chunk of the block's own part for the picture and the frame powers.
+_CHUNK_SAMPLES = 1 << 18
+
+
 def _coarse_mel(y: np.ndarray, offset: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean mel power of columns of ``y`` (which starts at sample ``offset``)."""
+    column = PLOT_N_FFT * PLOT_FRAMES_PER_COLUMN
+    parts = _in_chunks(y, max(1, _CHUNK_SAMPLES // column) * column,
+                       lambda part, at: _mel_columns(part, offset + at, sr))
+    return (np.hstack([mel for mel, _ in parts]),
+            np.concatenate([parts[0][1][:1], *(edges[1:] for _, edges in parts)]))
+
+
+def _frame_power(y: np.ndarray, hop: int) -> np.ndarray:
+    """Mean square of each hop-long frame of ``y`` (the last may be shorter), float64."""
+    def part(chunk: np.ndarray, _at: int) -> np.ndarray:
+        wide = chunk.astype(np.float64)
+        starts = np.arange(0, len(wide), hop)
+        return np.add.reduceat(wide**2, starts) / np.diff(np.append(starts, len(wide)))
+
+    return np.concatenate(_in_chunks(y, max(1, _CHUNK_SAMPLES // hop) * hop, part))
+
+
+def _mel_columns(y: np.ndarray, offset: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_coarse_mel` of one chunk (whole columns but maybe the last)."""
     from pipeline.features.mfcc import mel_basis
     from pipeline.features.stft import hann_window
 
@@ -174,9 +207,7 @@ def featurize_block(block: Block, *, params) -> BlockResult:
     if not np.isfinite(features).all():
         raise ValueError("non-finite feature values")
     own_end = grid.n if block.stop == grid.n_windows else block.stop * grid.hop
-    own = y[: own_end - lo].astype(np.float64)
+    own = y[: own_end - lo]
     mel, edges = _coarse_mel(own, lo, sr)
     # The own part starts on a frame boundary (first * hop), so its frames are the file's.
-    starts = np.arange(0, len(own), grid.hop)
-    power = np.add.reduceat(own**2, starts) / np.diff(np.append(starts, len(own)))
-    return BlockResult(block, features, mel, edges, power)
+    return BlockResult(block, features, mel, edges, _frame_power(own, grid.hop))
