@@ -160,14 +160,14 @@ def _frame_power(y: np.ndarray, hop: int) -> np.ndarray:
 def _mel_columns(y: np.ndarray, offset: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_coarse_mel` of one chunk (whole columns but maybe the last)."""
     from pipeline.features.mfcc import mel_basis
-    from pipeline.features.stft import hann_window
+    from pipeline.features.stft import power_of_frames
 
     n_frames = -(-len(y) // PLOT_N_FFT)
     frames = np.zeros((n_frames, PLOT_N_FFT), dtype=np.float32)
     frames.reshape(-1)[: len(y)] = y
-    power = np.abs(np.fft.rfft(frames * hann_window(PLOT_N_FFT), axis=1)) ** 2
+    power = power_of_frames([frames], n_fft=PLOT_N_FFT)
     basis = mel_basis(sr=sr, n_fft=PLOT_N_FFT, n_mels=PLOT_N_MELS, fmin=0.0, fmax=sr / 2)
-    mel = np.asarray(basis @ power.T.astype(np.float32), dtype=np.float32)
+    mel = np.asarray(basis @ power, dtype=np.float32)
     starts = np.arange(0, n_frames, PLOT_FRAMES_PER_COLUMN)
     columns = np.add.reduceat(mel, starts, axis=1) / np.diff(np.append(starts, n_frames))
     edges = np.append(starts * PLOT_N_FFT, len(y)).astype(np.int64) + offset
