@@ -154,8 +154,13 @@ def deltas(data: np.ndarray, *, width: int = 9, orders: tuple[int, ...] = (1, 2)
     data = data - data[..., :1]
     windows = np.lib.stride_tricks.sliding_window_view(data, window, axis=-1)
     valid = np.moveaxis(windows @ weights, -1, 0)
-    missing = n_frames - valid.shape[-1]
-    return np.pad(valid, [(0, 0), (0, 0), (missing // 2, missing - missing // 2)], mode="edge")
+    # Repeat the first and last valid values (np.pad's "edge", without its overhead).
+    before = (n_frames - valid.shape[-1]) // 2
+    out = np.empty(valid.shape[:-1] + (n_frames,), dtype=valid.dtype)
+    out[..., before : before + valid.shape[-1]] = valid
+    out[..., :before] = valid[..., :1]
+    out[..., before + valid.shape[-1] :] = valid[..., -1:]
+    return out
 
 
 def delta(data: np.ndarray, *, width: int = 9, order: int = 1) -> np.ndarray:
