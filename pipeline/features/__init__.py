@@ -300,7 +300,8 @@ def frame_parts(
     centroid, bandwidth = spectral.centroid_bandwidth(magnitude, sr=sr, n_fft=n_fft)
     rolloff = spectral.rolloff(magnitude, sr=sr, n_fft=n_fft, roll_percent=params.roll_percent)
     flatness = spectral.flatness(power)
-    # Step t is from column t to t + 1; steps between two runs are never used.
+    # steps[c]: from column c - 1 to column c (none for column 0); a step from one run
+    # to the next is never used.
     steps = np.concatenate([np.full(1, np.nan, dtype=np.float32),
                             spectral.flux_steps(magnitude)])
     peak, valley = bands.contrast_extremes(magnitude, bands.contrast_bands(
