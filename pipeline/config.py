@@ -111,8 +111,10 @@ class SubmitParams:
 class DetectParams:
     """Sliding-window detection over long recordings (``urbansound detect``).
 
-    Window starts are ``hop`` seconds apart; each window is ``window`` seconds long (the
-    last one may be shorter). ``block`` seconds of window starts make one parallel task.
+    Window starts are ``hop`` seconds apart, rounded to a whole number of feature hops
+    (``features.hop_length``) so that windows share their STFT frames; each window is
+    ``window`` seconds long (the last one may be shorter). ``block`` seconds of window
+    starts make one parallel task.
     """
 
     model: str = "best"

@@ -52,6 +52,18 @@ def test_grid_from_seconds():
     assert grid.spans()[-1].tolist() == [7 * SR, int(10.5 * SR)]
 
 
+@pytest.mark.parametrize(
+    ("window", "hop", "expected"),
+    [(4.0, 1.0, 43 * 512),  # 22050 / 512 = 43.07 feature hops
+     (4.0, 0.5, 22 * 512), (4.0, 4.0, 172 * 512),  # at most the window (88200 samples)
+     (4.0, 0.001, 512),  # at least one feature hop
+     (0.01, 0.01, 220)],  # a window shorter than a feature hop: the hop is the window
+)
+def test_the_hop_is_a_whole_number_of_feature_hops(window, hop, expected):
+    grid = grid_for(10 * SR, sr=SR, window=window, hop=hop, multiple=512)
+    assert grid.hop == expected and grid.window == int(round(window * SR))
+
+
 def test_frame_scores_average_the_windows_covering_each_frame():
     # 6 frames of 1 s, windows of 2 s: frame k is covered by windows k-1 and k (inside).
     grid = Grid(n=6, window=2, hop=1)
@@ -326,7 +338,12 @@ def test_detect_command_with_an_unreadable_file(models, scene, tmp_path, capsys,
     assert [c[2:] for c in windows.columns[5:]] == list(CLASSES)
     assert np.allclose(windows.iloc[:, 5:].sum(axis=1), 1.0, atol=1e-3)
     per_file = windows.groupby("file").size()
-    assert per_file[str(root / "scene_00.wav")] == 27 and per_file[str(short)] == 1
+    # The 1-s hop is 43 feature hops, 22016 samples: 1 + ceil((30 s - 4 s) / 0.9985 s) = 28.
+    assert per_file[str(root / "scene_00.wav")] == 28 and per_file[str(short)] == 1
+    scene_rows = windows[windows["file"] == str(root / "scene_00.wav")]
+    np.testing.assert_allclose(scene_rows["start"], np.arange(28) * 22016 / SR, atol=5e-4)
+    np.testing.assert_allclose(scene_rows["end"], np.minimum(scene_rows["start"] + 4.0, 30.0),
+                               atol=1e-3)
     assert windows.loc[windows["file"] == str(short), "end"].item() == pytest.approx(2.5, abs=1e-3)
     events = pd.read_csv(out / "events.csv")
     assert list(events.columns) == ["file", "start", "end", "class", "probability"]

@@ -135,10 +135,13 @@ def _window_rows(file: str, grid: Grid, proba: np.ndarray, sr: int) -> pd.DataFr
     return table
 
 
-def _plan(files: list[FileResult], sr: int, params) -> tuple[dict[int, Grid], list]:
+def _plan(files: list[FileResult], sr: int, hop_length: int,
+          params) -> tuple[dict[int, Grid], list]:
     """Window grids of the readable files (by index) and the blocks of all of them.
 
-    Reads only headers; a file whose header cannot be read gets its ``error``.
+    Window starts are a whole number of feature hops ``hop_length`` apart, so windows share
+    their feature frames. Reads only headers; a file whose header cannot be read gets its
+    ``error``.
     """
     from pipeline.audio import AudioError, signal_length
 
@@ -154,7 +157,8 @@ def _plan(files: list[FileResult], sr: int, params) -> tuple[dict[int, Grid], li
         if n == 0:
             f.error = "empty: no audio frames"
             continue
-        grids[i] = grid_for(n, sr=sr, window=params.window, hop=params.hop)
+        grids[i] = grid_for(n, sr=sr, window=params.window, hop=params.hop,
+                            multiple=hop_length)
         f.duration = n / sr
         blocks += blocks_of(i, f.path, grids[i], per_block)
     return grids, blocks
@@ -226,7 +230,7 @@ def detect(
     out = check_output_dir(out, "detect output folder")
 
     files = [FileResult(file, path) for file, path in _input_files(paths)]
-    grids, blocks = _plan(files, sr, params)
+    grids, blocks = _plan(files, sr, feature_params.hop_length, params)
 
     proba = {i: np.zeros((g.n_windows, len(CLASSES))) for i, g in grids.items()}
     power = {i: np.zeros(g.n_frames) for i, g in grids.items()}
@@ -262,8 +266,8 @@ def detect(
         if reference is not None and Path(f.path).name in reference.groups:
             rows = reference.get_group(Path(f.path).name)
             ref = list(zip(rows["start"], rows["end"], rows["class"], strict=True))
-        title = (f"{f.file} — {name}, window {params.window:g} s, hop {params.hop:g} s, "
-                 f"threshold {params.threshold:g}"
+        title = (f"{f.file} — {name}, window {params.window:g} s, "
+                 f"hop {grid.hop / sr:.4g} s, threshold {params.threshold:g}"
                  + ("" if params.gate_db is None else f", energy gate {params.gate_db:g} dB"))
         picture = _timeline(f, title, mel.pop(i), scores, grid, sr=sr,
                             threshold=params.threshold, reference=ref, allowed=allowed)

@@ -6,6 +6,13 @@ last one to reach the end of the signal, so that one may be shorter than ``windo
 short window is featurized as it is, as the short clips of the training data are (the
 feature code zero-pads its centred frames; the ``duration`` feature carries the length).
 
+The hop is a whole number of feature hops (``hop_length``, 512 samples): ``detect.hop``
+1 s becomes 43 x 512 = 22016 samples (0.9985 s at 22050 Hz), the times written in
+``windows.csv`` and ``events.csv``. Every window's feature frames then lie on one frame
+grid of the block, so a block computes the frame part of its features once and each window
+adds only the few frames that see its edges (:mod:`pipeline.features.sliding`) instead of
+four STFTs of every sample.
+
 A *block* is a run of consecutive windows, one parallel task: it decodes only the samples
 its windows cover (:func:`pipeline.audio.load_span`) and returns their feature rows plus
 a coarse mel spectrogram of the part of the signal it owns (from its first window's start
@@ -63,10 +70,18 @@ class Grid:
         return edges
 
 
-def grid_for(n: int, *, sr: int, window: float, hop: float) -> Grid:
-    """The :class:`Grid` of an ``n``-sample signal for ``window`` and ``hop`` in seconds."""
+def grid_for(n: int, *, sr: int, window: float, hop: float, multiple: int = 1) -> Grid:
+    """The :class:`Grid` of an ``n``-sample signal for ``window`` and ``hop`` in seconds.
+
+    The hop is rounded to the nearest whole number of ``multiple`` samples (at least one,
+    and at most the window), so that windows share their feature frames when ``multiple``
+    is the feature ``hop_length``: 1 s at 22050 Hz becomes 43 x 512 = 22016 samples.
+    """
     w = max(1, int(round(window * sr)))
-    return Grid(n=n, window=w, hop=min(w, max(1, int(round(hop * sr)))))
+    steps = max(1, int(round(hop * sr / multiple)))
+    if steps * multiple > w:  # the window is not a whole number of `multiple` samples
+        steps = w // multiple
+    return Grid(n=n, window=w, hop=steps * multiple if steps else w)
 
 
 @dataclass(frozen=True)
@@ -109,17 +124,50 @@ class BlockResult:
     frame_power: np.ndarray
 
 
+def _in_chunks(y: np.ndarray, step: int, part) -> list:
+    """``part(y[i : i + step], i)`` for consecutive chunks of ``y``.
+
+    The picture's columns and the hop-long frames are computed alone, so chunks of whole
+    ones give the same values with float64 temporaries of a fixed size (below the
+    allocator's mmap threshold, :mod:`pipeline.allocator`) instead of the whole block's.
+    """
+    return [part(y[i : i + step], i) for i in range(0, len(y), step)]
+
+
+# Samples per chunk of the block's own part for the picture and the frame powers.
+_CHUNK_SAMPLES = 1 << 18
+
+
 def _coarse_mel(y: np.ndarray, offset: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean mel power of columns of ``y`` (which starts at sample ``offset``)."""
+    column = PLOT_N_FFT * PLOT_FRAMES_PER_COLUMN
+    parts = _in_chunks(y, max(1, _CHUNK_SAMPLES // column) * column,
+                       lambda part, at: _mel_columns(part, offset + at, sr))
+    return (np.hstack([mel for mel, _ in parts]),
+            np.concatenate([parts[0][1][:1], *(edges[1:] for _, edges in parts)]))
+
+
+def _frame_power(y: np.ndarray, hop: int) -> np.ndarray:
+    """Mean square of each hop-long frame of ``y`` (the last may be shorter), float64."""
+    def part(chunk: np.ndarray, _at: int) -> np.ndarray:
+        wide = chunk.astype(np.float64)
+        starts = np.arange(0, len(wide), hop)
+        return np.add.reduceat(wide**2, starts) / np.diff(np.append(starts, len(wide)))
+
+    return np.concatenate(_in_chunks(y, max(1, _CHUNK_SAMPLES // hop) * hop, part))
+
+
+def _mel_columns(y: np.ndarray, offset: int, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_coarse_mel` of one chunk (whole columns but maybe the last)."""
     from pipeline.features.mfcc import mel_basis
-    from pipeline.features.stft import hann_window
+    from pipeline.features.stft import power_of_frames
 
     n_frames = -(-len(y) // PLOT_N_FFT)
     frames = np.zeros((n_frames, PLOT_N_FFT), dtype=np.float32)
     frames.reshape(-1)[: len(y)] = y
-    power = np.abs(np.fft.rfft(frames * hann_window(PLOT_N_FFT), axis=1)) ** 2
+    power = power_of_frames([frames], n_fft=PLOT_N_FFT)
     basis = mel_basis(sr=sr, n_fft=PLOT_N_FFT, n_mels=PLOT_N_MELS, fmin=0.0, fmax=sr / 2)
-    mel = np.asarray(basis @ power.T.astype(np.float32), dtype=np.float32)
+    mel = np.asarray(basis @ power, dtype=np.float32)
     starts = np.arange(0, n_frames, PLOT_FRAMES_PER_COLUMN)
     columns = np.add.reduceat(mel, starts, axis=1) / np.diff(np.append(starts, n_frames))
     edges = np.append(starts * PLOT_N_FFT, len(y)).astype(np.int64) + offset
@@ -148,24 +196,18 @@ def featurize_block(block: Block, *, params) -> BlockResult:
     """
     from pipeline.allocator import retain_freed_memory
     from pipeline.audio import load_span
-    from pipeline.features import extract_features
+    from pipeline.features.sliding import features_of_windows
 
     retain_freed_memory()
     grid, sr = block.grid, params.sr
     spans = grid.spans()[block.first : block.stop]
     lo, hi = int(spans[0, 0]), int(spans[-1, 1])
     y = load_span(block.path, lo, hi, sr=sr)
-    rows = []
-    for start, end in spans:
-        values = extract_features(y[start - lo : end - lo], sr=sr, params=params).values()
-        rows.append(np.fromiter(values, np.float32))
-    features = np.stack(rows)
+    features = features_of_windows(y, spans - lo, sr=sr, params=params).astype(np.float32)
     if not np.isfinite(features).all():
         raise ValueError("non-finite feature values")
     own_end = grid.n if block.stop == grid.n_windows else block.stop * grid.hop
-    own = y[: own_end - lo].astype(np.float64)
+    own = y[: own_end - lo]
     mel, edges = _coarse_mel(own, lo, sr)
     # The own part starts on a frame boundary (first * hop), so its frames are the file's.
-    starts = np.arange(0, len(own), grid.hop)
-    power = np.add.reduceat(own**2, starts) / np.diff(np.append(starts, len(own)))
-    return BlockResult(block, features, mel, edges, power)
+    return BlockResult(block, features, mel, edges, _frame_power(own, grid.hop))

@@ -54,6 +54,54 @@ def _to_db(x: np.ndarray, *, top_db: float) -> np.ndarray:
     return np.maximum(db, db.max() - top_db)
 
 
+def contrast_extremes(
+    S: np.ndarray, bands: tuple[tuple[int, int, int], ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peak and valley magnitude of each octave band and frame, for :func:`contrast`.
+
+    Peak and valley are the means of the top and bottom ``quantile`` of the magnitudes
+    in the band (``librosa.feature.spectral_contrast``); each frame is computed alone.
+
+    Parameters
+    ----------
+    S : np.ndarray, shape (1 + n_fft // 2, n_frames)
+        Magnitude spectrogram.
+    bands : tuple
+        :func:`contrast_bands` for the spectrogram's sample rate and FFT length.
+
+    Returns
+    -------
+    peak, valley : np.ndarray, shape (n_bands + 1, n_frames), float64
+    """
+    peak = np.empty((len(bands), S.shape[1]))
+    valley = np.empty_like(peak)
+    for k, (start, stop, take) in enumerate(bands):
+        band = S[start:stop]
+        if take == 1:
+            # Most bands need only their extremes; a full sort is the slow path.
+            peak[k] = band.max(axis=0)
+            valley[k] = band.min(axis=0)
+        else:
+            # Sorting contiguous rows of the transposed band is the fast direction.
+            ordered = np.sort(np.ascontiguousarray(band.T), axis=1)
+            peak[k] = ordered[:, -take:].mean(axis=1)
+            valley[k] = ordered[:, :take].mean(axis=1)
+    return peak, valley
+
+
+def contrast_of_extremes(peak: np.ndarray, valley: np.ndarray) -> np.ndarray:
+    """Spectral contrast in dB from :func:`contrast_extremes` of a whole clip.
+
+    Both are floored 80 dB below their own maximum over the clip, as librosa does, so
+    the result depends on every frame of the clip.
+
+    Returns
+    -------
+    np.ndarray, shape (n_bands + 1, n_frames), dB, float64
+    """
+    return _to_db(peak, top_db=80.0) - _to_db(valley, top_db=80.0)
+
+
 def contrast(
     S: np.ndarray,
     *,
@@ -78,20 +126,7 @@ def contrast(
     np.ndarray, shape (n_bands + 1, n_frames), dB, float64
     """
     bands = contrast_bands(sr=sr, n_fft=n_fft, fmin=fmin, n_bands=n_bands, quantile=quantile)
-    peak = np.empty((len(bands), S.shape[1]))
-    valley = np.empty_like(peak)
-    for k, (start, stop, take) in enumerate(bands):
-        band = S[start:stop]
-        if take == 1:
-            # Most bands need only their extremes; a full sort is the slow path.
-            peak[k] = band.max(axis=0)
-            valley[k] = band.min(axis=0)
-        else:
-            # Sorting contiguous rows of the transposed band is the fast direction.
-            ordered = np.sort(np.ascontiguousarray(band.T), axis=1)
-            peak[k] = ordered[:, -take:].mean(axis=1)
-            valley[k] = ordered[:, :take].mean(axis=1)
-    return _to_db(peak, top_db=80.0) - _to_db(valley, top_db=80.0)
+    return contrast_of_extremes(*contrast_extremes(S, bands))
 
 
 @lru_cache(maxsize=8)

@@ -39,6 +39,34 @@ def dct_basis(*, n_mels: int, n_mfcc: int) -> np.ndarray:
     return readonly(np.ascontiguousarray(matrix, dtype=np.float32))
 
 
+def mel_db(power: np.ndarray, *, basis: scipy.sparse.csr_array) -> np.ndarray:
+    """Mel power in dB, 10·log10(max(mel, 1e-10)), before :func:`floor_db`; frame by frame.
+
+    Parameters
+    ----------
+    power : np.ndarray, shape (n_freq, n_frames)
+    basis : scipy.sparse.csr_array, shape (n_mels, n_freq)
+        From :func:`mel_basis`.
+
+    Returns
+    -------
+    np.ndarray, shape (n_mels, n_frames), float32
+    """
+    mel = np.asarray(basis @ power, dtype=np.float32)
+    np.maximum(mel, np.float32(AMIN), out=mel)
+    db = np.log10(mel, out=mel)
+    db *= np.float32(10.0)
+    return db
+
+
+def floor_db(db: np.ndarray, *, top_db: float = 80.0, out: np.ndarray | None = None) -> np.ndarray:
+    """Raise values more than ``top_db`` below the maximum of ``db`` (a whole clip) to it.
+
+    ``out`` may be ``db`` itself (in place). Returns ``out`` (a new array when None).
+    """
+    return np.maximum(db, db.max() - np.float32(top_db), out=out)
+
+
 def log_mel(
     power: np.ndarray, *, basis: scipy.sparse.csr_array, top_db: float = 80.0
 ) -> np.ndarray:
@@ -56,12 +84,8 @@ def log_mel(
     -------
     np.ndarray, shape (n_mels, n_frames), float32
     """
-    mel = np.asarray(basis @ power, dtype=np.float32)
-    np.maximum(mel, np.float32(AMIN), out=mel)
-    db = np.log10(mel, out=mel)
-    db *= np.float32(10.0)
-    np.maximum(db, db.max() - np.float32(top_db), out=db)
-    return db
+    db = mel_db(power, basis=basis)
+    return floor_db(db, top_db=top_db, out=db)
 
 
 def mfcc(log_mel_db: np.ndarray, *, n_mfcc: int) -> np.ndarray:
@@ -130,8 +154,13 @@ def deltas(data: np.ndarray, *, width: int = 9, orders: tuple[int, ...] = (1, 2)
     data = data - data[..., :1]
     windows = np.lib.stride_tricks.sliding_window_view(data, window, axis=-1)
     valid = np.moveaxis(windows @ weights, -1, 0)
-    missing = n_frames - valid.shape[-1]
-    return np.pad(valid, [(0, 0), (0, 0), (missing // 2, missing - missing // 2)], mode="edge")
+    # Repeat the first and last valid values (np.pad's "edge", without its overhead).
+    before = (n_frames - valid.shape[-1]) // 2
+    out = np.empty(valid.shape[:-1] + (n_frames,), dtype=valid.dtype)
+    out[..., before : before + valid.shape[-1]] = valid
+    out[..., :before] = valid[..., :1]
+    out[..., before + valid.shape[-1] :] = valid[..., -1:]
+    return out
 
 
 def delta(data: np.ndarray, *, width: int = 9, order: int = 1) -> np.ndarray:

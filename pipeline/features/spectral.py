@@ -37,6 +37,8 @@ __all__ = [
     "fft_frequencies",
     "flatness",
     "flux",
+    "flux_of_steps",
+    "flux_steps",
     "frame",
     "hann_window",
     "onset_strength",
@@ -155,11 +157,41 @@ def flatness(power: np.ndarray) -> np.ndarray:
     return np.minimum(np.exp(log_mean) / arithmetic, 1.0)
 
 
+def flux_steps(S: np.ndarray) -> np.ndarray:
+    """L2 distance between each L1-normalised magnitude spectrum and the one before it.
+
+    A silent frame normalises to all zeros.
+
+    Parameters
+    ----------
+    S : np.ndarray, shape (n_freq, n_frames)
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames - 1,), float32, in [0, sqrt(2)]
+        Entry ``t`` is the step from frame ``t`` to frame ``t + 1``.
+    """
+    totals = S.sum(axis=0)
+    normalised = scratch("normalised", S.shape, np.float32)
+    np.multiply(S, (1.0 / np.where(totals > 0, totals, 1.0)).astype(np.float32), out=normalised)
+    step = scratch("step", (S.shape[0], S.shape[1] - 1), np.float32)
+    np.subtract(normalised[:, 1:], normalised[:, :-1], out=step)
+    return np.sqrt(np.einsum("ij,ij->j", step, step))
+
+
+def flux_of_steps(steps: np.ndarray) -> np.ndarray:
+    """Spectral flux of a clip from its :func:`flux_steps`, shape (n_frames,).
+
+    The first frame has no predecessor and repeats the second frame's value (0 for a
+    one-frame clip).
+    """
+    return np.concatenate([steps[:1] if len(steps) else [0.0], steps])
+
+
 def flux(S: np.ndarray) -> np.ndarray:
     """Spectral flux: L2 distance between successive L1-normalised magnitude spectra.
 
-    A silent frame normalises to all zeros. The first frame has no predecessor and
-    repeats the second frame's value (0 for a one-frame clip).
+    :func:`flux_steps` with the first frame of :func:`flux_of_steps`.
 
     Parameters
     ----------
@@ -169,14 +201,7 @@ def flux(S: np.ndarray) -> np.ndarray:
     -------
     np.ndarray, shape (n_frames,), unitless, in [0, sqrt(2)]
     """
-    totals = S.sum(axis=0)
-    normalised = scratch("normalised", S.shape, np.float32)
-    np.multiply(S, (1.0 / np.where(totals > 0, totals, 1.0)).astype(np.float32), out=normalised)
-    step = scratch("step", (S.shape[0], S.shape[1] - 1), np.float32)
-    np.subtract(normalised[:, 1:], normalised[:, :-1], out=step)
-    values = np.sqrt(np.einsum("ij,ij->j", step, step))
-    return np.concatenate([values[:1] if len(values) else [0.0], values])
-
+    return flux_of_steps(flux_steps(S))
 
 
 def onset_strength(log_mel: np.ndarray, *, n_fft: int, hop_length: int) -> np.ndarray:
