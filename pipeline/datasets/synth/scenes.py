@@ -53,7 +53,7 @@ WET_DB = {1: (-20.0, -8.0), 2: (-8.0, 0.0)}
 # Air and obstacles absorb a far source's highs: low-pass cut-off (Hz) for background.
 FAR_LOWPASS = (1500.0, 6000.0)
 # Per-recording microphone coloration: three bumps of up to ±COLOR_DB dB and a tilt.
-COLOR_DB, COLOR_TILT = 5.0, 2.0
+COLOR_DB, COLOR_TILT = 3.0, 2.0
 
 
 # --- ambience pool -------------------------------------------------------------------------

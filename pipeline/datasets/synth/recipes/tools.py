@@ -1,9 +1,9 @@
 """Tools in material: drilling and jackhammers.
 
 Both carry the band noise of a bit or chisel in material and both start and stop; they differ
-in impact periodicity: none (a motor whine with load changes) or a fast hammering buzz at
-20–60 Hz for hammer drills, blows at 12–45 Hz in work bouts for breakers; the two rates
-overlap, as they do on a building site.
+in impact periodicity: none (a motor whine with load changes) or a hammering buzz at
+15–45 Hz for hammer drills, blows at 12–45 Hz in work bouts for breakers; the two rates
+overlap, and an electric breaker whines like a drill, as on a building site.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def _trigger(rng, n, on, off):
 
 def _drill(rec, *, rot, band, whine_db, grind_db, hammer=0.0):
     bw, roll, depth = rec.uniform(0.5, 1.5), rec.uniform(0.3, 2.0), rec.uniform(0.05, 0.25)
+    blow_db = rec.uniform(-6, 4) if hammer else -99.0
     loads = rec.uniform(0.2, 0.8)
     # Most drilling stops now and then (bit pulled out, hole finished); some runs on.
     on, off = (rec.uniform(0.5, 1.5), rec.uniform(1.5, 4.0)), (0.1, rec.uniform(0.2, 1.2))
@@ -60,11 +61,11 @@ def _drill(rec, *, rot, band, whine_db, grind_db, hammer=0.0):
         )
         x = dsp.db(whine_db) * whine + dsp.db(grind_db) * grind * (0.3 + load)
         if hammer:
-            # Rotary hammer: blows at 20–60 Hz, a rough buzz at the top of the range, close
-            # to a light breaker's blows at the bottom.
+            # Rotary hammer: blows at 15–45 Hz, in the range of breakers' blows; in
+            # concrete they may drown the whine.
             times = dsp.impulse_train(rng, n, hammer, 0.02)
             hits = dsp.events(n, times, np.ones(len(times)), dsp.decay(0.003, 0.012, 0.0003))
-            x = x + dsp.unit(hits * grind) * (0.3 + load)
+            x = x + dsp.db(blow_db) * dsp.unit(hits * grind) * (0.3 + load)
         if stops:
             # Spinning down, the whine's pitch would fall too; the level envelope dominates.
             x = x * (0.02 + _trigger(rng, n, on, off))
@@ -78,16 +79,16 @@ def cordless_drill(rec):
     """Hand drill: motor whine at 150–450 Hz rotation with a gear band at 1.5–5 kHz, the
     pitch dipping when the bit bites; band noise of the material during load."""
     return _drill(rec, rot=dsp.logu(rec, 150, 450), band=dsp.logu(rec, 1500, 5000),
-                  whine_db=0.0, grind_db=rec.uniform(-10, 0))  # fmt: skip
+                  whine_db=0.0, grind_db=rec.uniform(-6, 2))  # fmt: skip
 
 
 @subtype("drilling", "hammer_drill", 0.4)
 def hammer_drill(rec):
-    """Hammer drill in concrete: whine plus band-noise blows at 20–60 Hz (1200–3600 blows
-    per minute)."""
+    """Hammer drill in concrete: whine plus band-noise blows at 15–45 Hz (900–2700 blows
+    per minute), from a tap under the whine to a hammering over it."""
     return _drill(rec, rot=dsp.logu(rec, 100, 300), band=dsp.logu(rec, 1000, 4000),
                   whine_db=rec.uniform(-10, -2), grind_db=rec.uniform(-6, 0),
-                  hammer=rec.uniform(20, 60))  # fmt: skip
+                  hammer=rec.uniform(15, 45))  # fmt: skip
 
 
 @subtype("drilling", "core_drill", 0.25)
@@ -103,7 +104,7 @@ def _breaker(rec, *, rate, thud, band, ring, motor_db, exhaust_db):
     tau, jitter = rec.uniform(0.004, 0.02), rec.uniform(0.02, 0.08)
     seg = (rec.uniform(0.4, 1.2), rec.uniform(1.2, 3))
     pause, p_pause = rec.uniform(0.2, 1.0), rec.uniform(0.3, 0.8)
-    ring_db, ring_tau, thud_db = rec.uniform(-14, -3), rec.uniform(0.01, 0.05), rec.uniform(-10, 0)
+    ring_db, ring_tau, thud_db = rec.uniform(-14, -3), rec.uniform(0.01, 0.05), rec.uniform(-16, -4)
     motor = dsp.logu(rec, 100, 300)
 
     def render(n, rng):
@@ -153,10 +154,10 @@ def pneumatic(rec):
 @subtype("jackhammer", "electric_breaker", 0.3)
 def electric_breaker(rec):
     """Electric demolition hammer: heavier, slower blows at 12–20 Hz with a low thud, and
-    the whine of its motor (100–300 Hz), as in a drill."""
+    the whine of its motor (100–300 Hz), as loud as a drill's."""
     return _breaker(rec, rate=rec.uniform(12, 20), thud=dsp.logu(rec, 60, 150),
                     band=dsp.logu(rec, 800, 3000), ring=dsp.logu(rec, 500, 2500),
-                    motor_db=rec.uniform(-10, -2), exhaust_db=-99.0)  # fmt: skip
+                    motor_db=rec.uniform(-6, 2), exhaust_db=-99.0)  # fmt: skip
 
 
 @subtype("jackhammer", "light_breaker", 0.3)
