@@ -177,9 +177,15 @@ _BASE = (
     ModelEntry(
         name="ffnn", summary="StandardScaler + the from-scratch `FFNNClassifier`",
         factory=_ffnn,
-        defaults={"hidden_layer_sizes": [256, 128], "activation": "relu", "alpha": 1e-2,
-                  "learning_rate_init": 1e-3, "batch_size": 128, "max_iter": 200,
-                  "early_stopping": True, "n_iter_no_change": 20},
+        # A fixed budget of 50 epochs on every training row, annealed by the cosine
+        # schedule, with dropout, instead of early stopping on a held-out tenth of the
+        # recordings (which trains on less and, at 1000 clips, picks its epoch on ~100
+        # clips): 2-6 points more; [128, 64] scores as [256, 128] in 0.6x the fit time
+        # (README "How hard is it?").
+        defaults={"hidden_layer_sizes": [128, 64], "activation": "relu", "alpha": 1e-2,
+                  "dropout": 0.3, "learning_rate": "cosine", "learning_rate_init": 2e-3,
+                  "batch_size": 256, "max_iter": 50, "early_stopping": False,
+                  "n_iter_no_change": 20},
         estimator="pipeline.nn:FFNNClassifier", persist="ffnn",
     ),
     ModelEntry(

@@ -124,6 +124,18 @@ def test_early_stopping_weights_are_those_of_the_best_epoch():
     np.testing.assert_array_equal(clf.coefs_[0], replay.coefs_[0])
 
 
+@pytest.mark.parametrize("schedule, warns", [("constant", True), ("cosine", False)])
+def test_running_all_epochs_warns_unless_the_schedule_planned_them(schedule, warns):
+    X, y = _blobs()
+    clf = FFNNClassifier(hidden_layer_sizes=(8,), max_iter=3, learning_rate=schedule,
+                         random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    assert clf.n_iter_ == 3
+    assert any(issubclass(w.category, ConvergenceWarning) for w in caught) == warns
+
+
 def test_partial_fit_continues_training():
     X, y = _blobs()
     clf = FFNNClassifier(hidden_layer_sizes=(8,), random_state=0, learning_rate_init=0.02,

@@ -60,7 +60,7 @@ def test_defaults_round_trip_into_the_estimator(name):
 def test_defaults_are_copies():
     model_params("ffnn")["hidden_layer_sizes"].append(1)
     model_params("ensemble")["members"].clear()
-    assert model_params("ffnn")["hidden_layer_sizes"] == [256, 128]
+    assert model_params("ffnn")["hidden_layer_sizes"] == [128, 64]
     assert model_params("ensemble")["members"] == list(BASE_MODELS)
 
 

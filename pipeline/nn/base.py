@@ -177,7 +177,9 @@ class BaseFFNN(BaseEstimator):
             self.validation_scores_ = result["validation_scores"]
             self.best_validation_score_ = max(self.validation_scores_)
             self.best_loss_ = None
-        if not incremental and not result["stopped"]:
+        # A cosine schedule is planned to end at max_iter (η reaches lr_min there): running
+        # all its epochs is the plan, not a failure to converge.
+        if not incremental and not result["stopped"] and self.learning_rate != "cosine":
             warnings.warn(
                 f"{type(self).__name__}: max_iter={self.max_iter} epochs reached before "
                 "the optimisation converged", ConvergenceWarning, stacklevel=3,

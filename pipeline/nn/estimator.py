@@ -40,7 +40,8 @@ class FFNNClassifier(ClassifierMixin, BaseFFNN):
     learning_rate_init : float, default 1e-3
         η₀.
     max_iter : int, default 200
-        Maximum number of epochs.
+        Maximum number of epochs (the length of the cosine schedule: running all of them
+        then raises no ``ConvergenceWarning``).
     momentum, nesterovs_momentum : float, bool
         μ for the momentum solvers.
     beta_1, beta_2, epsilon : float
