@@ -254,12 +254,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"urbansound {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        print(f"urbansound {args.command}: {stopped}", file=sys.stderr)
-        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+        return _stopped(args.command, exc)
+    except Exception as exc:
+        # Closing the workers while an interrupt unwinds can raise on its own (a connection
+        # closed under a call); the interrupt is still what ended the command.
+        interrupt = _interrupt_behind(exc)
+        if interrupt is None:
+            raise
+        return _stopped(args.command, interrupt)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(command: str, interrupt: KeyboardInterrupt) -> int:
+    """Say that a signal ended ``command``; the shell's exit code for that signal."""
+    terminated = isinstance(interrupt, Terminated)
+    print(f"urbansound {command}: {'terminated' if terminated else 'interrupted'}",
+          file=sys.stderr)
+    return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+
+
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (or :class:`Terminated`) that ``exc`` was raised while
+    handling, if any."""
+    seen: set[int] = set()
+    cause = exc.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__context__
+    return None
 
 
 class Terminated(KeyboardInterrupt):

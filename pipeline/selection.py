@@ -25,12 +25,17 @@ def best_model(scores: Mapping[str, float | None], *, optimistic=False) -> str |
     Returns
     -------
     str or None
-        The best name (ties: the first in ``scores`` order), or None when no model has an
-        honest accuracy.
+        The best name, or None when no model has an honest accuracy. Ties go to the model
+        listed first in :data:`pipeline.registry.MODEL_NAMES` (the simpler one), then to
+        the first by name, so the choice does not depend on the order of ``scores``.
     """
+    from pipeline.registry import MODEL_NAMES
+
     flags = optimistic if isinstance(optimistic, Mapping) else dict.fromkeys(scores, optimistic)
     honest = {n: a for n, a in scores.items() if a is not None and not flags.get(n, False)}
     if not honest:
         return None
     top = max(honest.values())
-    return next(n for n, a in honest.items() if a == top)
+    rank = {n: i for i, n in enumerate(MODEL_NAMES)}
+    return min((n for n, a in honest.items() if a == top),
+               key=lambda n: (rank.get(n, len(rank)), n))

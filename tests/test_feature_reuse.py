@@ -113,7 +113,10 @@ def test_models_of_different_feature_parameters_are_refused(tmp_path, capsys):
 
 def test_best_model_is_the_highest_honest_accuracy():
     assert best_model({"a": 0.5, "b": 0.7, "c": None}) == "b"
-    assert best_model({"a": 0.7, "b": 0.7}) == "a"  # ties: the first
+    assert best_model({"b": 0.7, "a": 0.7}) == "a"  # ties: the first by name
+    # ... after the registry's order (the simpler model), whatever the order given.
+    assert best_model({"ensemble": 0.7, "xgb": 0.7, "logreg": 0.7}) == "logreg"
+    assert best_model({"mine": 0.7, "rf": 0.7}) == "rf"
     assert best_model({"a": 0.9, "b": 0.6}, optimistic={"a": True}) == "b"
     assert best_model({"a": 0.9}, optimistic=True) is None
 

@@ -95,7 +95,7 @@ def test_sigterm_ends_the_workers(dataset, tmp_path):
     # To the command only, as `kill -TERM $!` does.
     code, err, pid = interrupted_run(dataset, tmp_path / "out",
                                      lambda proc: proc.send_signal(signal.SIGTERM))
-    assert code == 128 + signal.SIGTERM
+    assert code == 128 + signal.SIGTERM, err
     assert err.strip().splitlines()[-1] == "urbansound features: terminated"
     assert_nothing_survives(pid)
     assert not (tmp_path / "out" / LOCK_FILE).exists()
@@ -106,13 +106,36 @@ def test_ctrl_c_prints_one_line_and_ends_the_workers(dataset, tmp_path):
     # A terminal's Ctrl-C reaches the whole process group.
     code, err, pid = interrupted_run(dataset, tmp_path / "out",
                                      lambda proc: os.killpg(proc.pid, signal.SIGINT))
-    assert code == 128 + signal.SIGINT
+    assert code == 128 + signal.SIGINT, err
     assert "Traceback" not in err
     # Besides the progress bar (redrawn after carriage returns), one line.
     lines = [line for line in err.splitlines() if line.strip()]
     assert [line for line in lines if not line.startswith("features:")] == [
         "urbansound features: interrupted"]
     assert_nothing_survives(pid)
+
+
+def test_an_error_while_a_signal_unwinds_is_reported_as_the_signal(monkeypatch, capsys):
+    # Closing the workers under an interrupt may raise on its own (a connection closed
+    # under a call): the signal ended the command, and says so on one line.
+    import pipeline.cli as cli
+
+    def closing_raises(args, params):
+        try:
+            raise cli.Terminated
+        except cli.Terminated:
+            raise ConnectionError("connection closed while closing the cluster") from None
+
+    monkeypatch.setattr(cli, "_cmd_score", closing_raises)
+    assert main(["score", "s.csv", "--answers", "a.csv"]) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err == "urbansound score: terminated\n"
+
+    def plain_bug(args, params):
+        raise ConnectionError("not an interrupt")
+
+    monkeypatch.setattr(cli, "_cmd_score", plain_bug)
+    with pytest.raises(ConnectionError, match="not an interrupt"):  # a bug stays loud
+        main(["score", "s.csv", "--answers", "a.csv"])
 
 
 # --- one writer per store ---------------------------------------------------------------

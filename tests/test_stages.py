@@ -109,7 +109,7 @@ def test_prepare_renders_on_a_lent_local_cluster_with_the_same_files(tmp_path, l
     params = dataclasses.replace(TINY, prepare=PrepareParams(synth_clips=40, synth_test_clips=0))
     with get_task_stream(local_engine.client()) as stream:
         lent = stages.prepare(tmp_path / "lent", params=params, scheduler=local_engine)
-    alone = stages.prepare(tmp_path / "alone", params=params)  # sync: this process
+    stages.prepare(tmp_path / "alone", params=params)  # sync: this process
     # The run's cluster rendered the clips (no second cluster), and the files are the same.
     assert lent.workers == 2 and len(stream.data) >= 40 // 16
     files = sorted(p.relative_to(tmp_path / "lent" / "synth")
