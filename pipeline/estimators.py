@@ -92,15 +92,19 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
         self.estimators = estimators
         self.weights = weights
 
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, fitted=None):
         """Fit a clone of every member on ``X`` (n_samples, n_features), ``y`` (n_samples,).
 
         ``groups`` (n_samples,), the recording of every row, reaches the members that use
-        it (the network's early stopping).
+        it (the network's early stopping). ``fitted`` (name → model) holds members already
+        fitted on these same rows with the same parameters: they are used as they are
+        instead of being fitted a second time.
         """
+        fitted = fitted or {}
         self.classes_ = np.unique(np.asarray(y))
         self.named_estimators_ = {
-            name: fit_with_groups(clone(est), X, y, groups) for name, est in self.estimators
+            name: fitted[name] if name in fitted else fit_with_groups(clone(est), X, y, groups)
+            for name, est in self.estimators
         }
         self.n_features_in_ = np.asarray(X).shape[1]
         return self

@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
-from pipeline.estimators import build_models, fit_with_groups
+from pipeline.estimators import SoftVoteEnsemble, build_models, fit_with_groups
 from pipeline.groups import recording_groups
 from pipeline.io import check_output_dir
 from pipeline.persist import (
@@ -107,10 +107,18 @@ def train_models(
     groups, _ = recording_groups(rows)  # whole recordings in the network's validation part
     counts = pd.Series(y).value_counts()
     majority = sorted(counts[counts == counts.max()].index)[0]  # ties: alphabetical
-    for name, estimator in build_models(names, train_params, seed=seed).items():
+    fits: dict = {}  # name -> (fitted model, seconds): an ensemble reuses its members'
+    for name, estimator in _members_first(build_models(names, train_params, seed=seed)):
         start = time.perf_counter()
-        fit_with_groups(estimator, X, y, groups)
-        seconds = time.perf_counter() - start
+        if isinstance(estimator, SoftVoteEnsemble):
+            reused = {m: fits[m][0] for m, _ in estimator.estimators if m in fits}
+            estimator.fit(X, y, groups, fitted=reused)
+            # Its cost is its members' fits, as in cross-validation.
+            seconds = time.perf_counter() - start + sum(fits[m][1] for m in reused)
+        else:
+            fit_with_groups(estimator, X, y, groups)
+            seconds = time.perf_counter() - start
+        fits[name] = (estimator, seconds)
         entry = {"descriptor": f"{name}.json", "fit_seconds": round(seconds, 3),
                  "cv_accuracy": scores.get(name), "cv_optimistic": optimistic}
         with _model_folder(out_dir, name) as folder:
@@ -127,6 +135,15 @@ def train_models(
     index = read_index(out_dir)
     index["removed"] = removed
     return index
+
+
+def _members_first(estimators: dict) -> list:
+    """``(name, estimator)`` with the ensembles last, so they can reuse fitted members.
+
+    The members are built from the same ``train.<member>`` parameters and seed as the
+    models of those names (:func:`pipeline.evaluate.fitted_models` relies on the same).
+    """
+    return sorted(estimators.items(), key=lambda item: isinstance(item[1], SoftVoteEnsemble))
 
 
 def check_model_places(out_dir: str | Path, names: list[str]) -> None:

@@ -71,6 +71,18 @@ def test_seed_reaches_every_ensemble_member():
     assert seeds == [9, 9, 9, 9]
 
 
+def test_ensemble_reuses_members_fitted_on_the_same_rows(data):
+    X, y = data
+    ens = build_estimator("ensemble", {"members": ["logreg", "rf"]}, seed=3, all_params=TINY)
+    logreg = build_estimator("logreg", TINY["logreg"], seed=3).fit(X, y)
+    ens.fit(X, y, fitted={"logreg": logreg})
+    assert ens.named_estimators_["logreg"] is logreg  # used as it is, not fitted again
+    rf = ens.named_estimators_["rf"]  # absent from `fitted`: fitted here
+    assert rf.n_features_in_ == X.shape[1]
+    expected = (logreg.predict_proba(X) + rf.predict_proba(X)) / 2
+    np.testing.assert_allclose(ens.predict_proba(X), expected)
+
+
 @pytest.mark.parametrize(
     ("name", "params", "needle"),
     [
