@@ -81,7 +81,9 @@ def leaderboard(table, names, train_params, *, seed, store, root, out, cv_metric
     return scores
 
 
-def run_seed(seed: int, args, params) -> dict:
+def featurized_seed(seed: int, args) -> tuple[Path, Path, pd.DataFrame]:
+    """Generate the dataset of ``seed`` (both layouts) once and extract its AV features:
+    (dataset root, feature store, feature table)."""
     root = Path(args.workdir) / f"seed{seed}"
     if not (root / "av" / "train.csv").is_file():
         generate(root, layout="both", clips=args.clips, seed=seed, workers=args.workers)
@@ -89,7 +91,11 @@ def run_seed(seed: int, args, params) -> dict:
     extract_to_store(read_dataset(root / "av"), store, params=FeatureParams(),
                      scheduler=parse_scheduler(args.scheduler), workers=args.workers,
                      progress=False)
-    table = read_features(store)
+    return root, store, read_features(store)
+
+
+def run_seed(seed: int, args, params) -> dict:
+    root, store, table = featurized_seed(seed, args)
     truth = true_recordings(root)
     rows = labelled(table)
     inferred, _ = recording_groups(rows)
