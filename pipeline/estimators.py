@@ -9,6 +9,7 @@ merged over the registry's defaults; the one ``seed`` becomes every ``random_sta
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -38,11 +39,18 @@ class EncodedXGBClassifier(ClassifierMixin, BaseEstimator):
         Keyword arguments of ``xgboost.XGBClassifier`` (``tree_method`` defaults to ``"hist"``).
     random_state : int, optional
         Seed of the booster.
+    top_features : int, optional
+        Boost on only the ``top_features`` columns of highest ANOVA F score on the training
+        rows (None: all). XGBoost's ``hist`` method builds its histograms over every column
+        of a dense row, whatever ``colsample_bytree`` samples, so fewer columns is what
+        makes it faster.
     """
 
-    def __init__(self, params: dict | None = None, random_state: int | None = None):
+    def __init__(self, params: dict | None = None, random_state: int | None = None,
+                 top_features: int | None = None):
         self.params = params
         self.random_state = random_state
+        self.top_features = top_features
 
     def _booster_params(self) -> dict:
         kwargs = {"tree_method": "hist", **(self.params or {})}
@@ -56,15 +64,22 @@ class EncodedXGBClassifier(ClassifierMixin, BaseEstimator):
         self.encoder_ = LabelEncoder().fit(np.asarray(y))
         self.classes_ = self.encoder_.classes_
         codes = self.encoder_.transform(np.asarray(y))
+        X = np.asarray(X, dtype=np.float32)
+        self.columns_ = top_columns(X, codes, self.top_features)
         self.model_ = XGBClassifier(**self._booster_params())
-        self.model_.fit(np.asarray(X, dtype=np.float32), codes)
-        self.n_features_in_ = self.model_.n_features_in_
+        self.model_.fit(X if self.columns_ is None else X[:, self.columns_], codes)
+        self.n_features_in_ = X.shape[1]
         return self
+
+    def _kept(self, X) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32)
+        columns = getattr(self, "columns_", None)
+        return X if columns is None else X[:, columns]
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
         check_is_fitted(self, "model_")
-        proba = self.model_.predict_proba(np.asarray(X, dtype=np.float32))
+        proba = self.model_.predict_proba(self._kept(X))
         if proba.ndim == 1:  # a single class seen in training
             proba = proba.reshape(-1, 1)
         return proba
@@ -72,6 +87,21 @@ class EncodedXGBClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predicted labels, shape (n_samples,)."""
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def top_columns(X: np.ndarray, codes: np.ndarray, k: int | None) -> np.ndarray | None:
+    """Indices (ascending) of the ``k`` columns of ``X`` (n, d) of highest ANOVA F score
+    against the class codes ``codes`` (n,); None when ``k`` is None or not below ``d``.
+    A constant column scores lowest."""
+    if k is None or k >= X.shape[1]:
+        return None
+    from sklearn.feature_selection import f_classif
+
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore")  # constant columns: F is undefined, ranked last
+        scores, _ = f_classif(X, codes)
+    scores = np.nan_to_num(scores, nan=-np.inf, posinf=np.finfo(np.float64).max)
+    return np.sort(np.argsort(-scores, kind="stable")[:k])
 
 
 class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):

@@ -7,7 +7,8 @@ entry (:mod:`pipeline.registry`) names its format (:data:`FORMATS`):
 
 - ``skops`` (scikit-learn models: ``logreg``, ``rf``): ``NAME.skops``, loaded with an explicit
   list of trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``;
-- ``xgboost-json`` (``xgb``): the booster in XGBoost's JSON format, ``NAME.xgb.json``;
+- ``xgboost-json`` (``xgb``): the booster in XGBoost's JSON format, ``NAME.xgb.json`` (the
+  columns it was boosted on, when ``top_features`` chose them, in the descriptor);
 - ``ffnn``: the network via ``pipeline.nn.save`` and the scaler's parameters as JSON;
 - ``ensemble``: each member saved as ``NAME__MEMBER`` in its own format.
 
@@ -84,7 +85,10 @@ def _load_skops(path: Path) -> Any:
 def _save_xgb(model: Any, name: str, folder: Path) -> dict:
     target = folder / f"{name}.xgb.json"
     atomic_write(target, model.model_.save_model)
-    return {"files": [target.name], "params": model.params}
+    columns = getattr(model, "columns_", None)
+    return {"files": [target.name], "params": model.params, "top_features": model.top_features,
+            "columns": None if columns is None else [int(c) for c in columns],
+            "n_features": int(model.n_features_in_)}
 
 
 def _load_xgb(folder: Path, name: str, desc: dict) -> EncodedXGBClassifier:
@@ -99,10 +103,18 @@ def _load_xgb(folder: Path, name: str, desc: dict) -> EncodedXGBClassifier:
     except Exception as exc:  # XGBoostError carries a multi-line C++ trace
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"model file {path} is corrupt: {first}") from None
-    model = EncodedXGBClassifier(params=desc.get("params"))
+    model = EncodedXGBClassifier(params=desc.get("params"), top_features=desc.get("top_features"))
     model.model_ = booster
     model.classes_ = np.asarray(desc["classes"], dtype=object)
-    model.n_features_in_ = booster.n_features_in_
+    columns, n_features = desc.get("columns"), desc.get("n_features", booster.n_features_in_)
+    valid = isinstance(n_features, int) and (columns is None or (
+        isinstance(columns, list) and len(columns) == booster.n_features_in_
+        and all(isinstance(c, int) and 0 <= c < n_features for c in columns)))
+    if not valid:
+        raise UserError(f"model descriptor {folder / (name + '.json')} is corrupt "
+                        "(its feature columns do not fit the booster)")
+    model.columns_ = None if columns is None else np.asarray(columns, dtype=np.intp)
+    model.n_features_in_ = n_features
     return model
 
 

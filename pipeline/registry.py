@@ -56,6 +56,9 @@ class ModelEntry:
     params_from : str or None
         ``"module:Class"`` whose ``get_params()`` are the keys ``train.NAME`` accepts
         (default: ``estimator``); a combining model accepts exactly its ``defaults`` keys.
+    own_params : frozenset of str
+        Keys accepted besides those of ``params_from``: the wrapper's own (``xgb``'s
+        ``top_features``).
     combines : bool
         Built from the base models named in its ``members`` parameter.
     """
@@ -68,6 +71,7 @@ class ModelEntry:
     factory: Callable[..., Any] | None = None
     set_threads: Callable[[Any, int], None] | None = None
     params_from: str | None = None
+    own_params: frozenset[str] = frozenset()
     combines: bool = False
 
     def build(self, params: dict, seed: int, **combined: Any) -> Any:
@@ -91,7 +95,7 @@ class ModelEntry:
         if self.combines:
             return frozenset(self.defaults)
         cls = load_class(self.params_from or self.estimator)
-        return frozenset(cls().get_params(deep=False)) - {"random_state"}
+        return (frozenset(cls().get_params(deep=False)) | self.own_params) - {"random_state"}
 
 
 def load_class(path: str) -> type:
@@ -135,7 +139,11 @@ def _ffnn(params: dict, seed: int):
 def _xgb(params: dict, seed: int):
     from pipeline.estimators import EncodedXGBClassifier
 
-    return EncodedXGBClassifier(params=params, random_state=seed)
+    params = dict(params)
+    top = params.pop("top_features", None)
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise UserError(f"train.xgb.top_features must be null or a positive integer, got {top!r}")
+    return EncodedXGBClassifier(params=params, random_state=seed, top_features=top)
 
 
 def _soft_vote(params: dict, seed: int, members: list):
@@ -201,6 +209,7 @@ _BASE = (
                   "subsample": 0.7, "colsample_bytree": 0.25, "n_jobs": -1},
         estimator="pipeline.estimators:EncodedXGBClassifier", persist="xgboost-json",
         set_threads=_xgb_n_jobs, params_from="xgboost:XGBClassifier",
+        own_params=frozenset({"top_features"}),
     ),
 )
 

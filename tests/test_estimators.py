@@ -71,6 +71,20 @@ def test_seed_reaches_every_ensemble_member():
     assert seeds == [9, 9, 9, 9]
 
 
+def test_top_columns_keep_the_most_class_dependent_columns():
+    from pipeline.estimators import top_columns
+
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(3), 40)
+    X = rng.normal(size=(120, 6)).astype(np.float32)
+    X[:, 4] += 3.0 * codes  # strongly class-dependent
+    X[:, 1] += 1.0 * codes  # less so
+    X[:, 2] = 7.0  # constant: never chosen while others remain
+    assert top_columns(X, codes, 2).tolist() == [1, 4]
+    assert 2 not in top_columns(X, codes, 5).tolist()
+    assert top_columns(X, codes, None) is None and top_columns(X, codes, 6) is None
+
+
 def test_ensemble_reuses_members_fitted_on_the_same_rows(data):
     X, y = data
     ens = build_estimator("ensemble", {"members": ["logreg", "rf"]}, seed=3, all_params=TINY)
@@ -90,6 +104,8 @@ def test_ensemble_reuses_members_fitted_on_the_same_rows(data):
         ("ensemble", {"members": ["logreg", "knn"]}, "members"),
         ("ensemble", {"members": []}, "members"),
         ("ensemble", {"members": ["rf"], "voting": "hard"}, "unknown key"),
+        ("xgb", {"top_features": 0}, "top_features"),
+        ("xgb", {"top_features": "400"}, "top_features"),
     ],
 )
 def test_bad_model_requests_are_user_errors(name, params, needle):

@@ -48,6 +48,25 @@ def test_round_trip_gives_identical_predictions(tmp_path, data, name):
     assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob(".*.tmp*"))
 
 
+def test_xgb_on_its_top_features_round_trips_and_reads_only_them(tmp_path, data):
+    X, y = data  # 12 columns
+    model = build_estimator("xgb", {**TINY["xgb"], "top_features": 5}, seed=2).fit(X, y)
+    assert model.columns_.tolist() == sorted(model.columns_.tolist()) and len(model.columns_) == 5
+    assert model.n_features_in_ == X.shape[1] and model.model_.n_features_in_ == 5
+    save_model(model, "xgb", tmp_path)
+    loaded = load_model("xgb", tmp_path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    # Columns it does not read change nothing.
+    other = X.copy()
+    other[:, np.setdiff1d(np.arange(X.shape[1]), model.columns_)] = 0.0
+    np.testing.assert_array_equal(loaded.predict_proba(other), model.predict_proba(X))
+    # A descriptor whose columns do not fit the booster is refused in one line.
+    desc = json.loads((tmp_path / "xgb.json").read_text())
+    (tmp_path / "xgb.json").write_text(json.dumps({**desc, "columns": [0, 1, 99, 3, 4]}))
+    with pytest.raises(UserError, match="feature columns do not fit"):
+        load_model("xgb", tmp_path)
+
+
 class Gadget:
     """A type skops does not know, standing in for anything a stranger could plant."""
 
