@@ -205,8 +205,13 @@ _BASE = (
     ),
     ModelEntry(
         name="xgb", summary="XGBoost, `tree_method hist`, labels encoded 0..k-1", factory=_xgb,
+        # Boosting on the 300 columns of highest F score (of ~970), half of them per tree,
+        # scores as all columns with a quarter per tree (official folds: 78.96 vs 79.26 %
+        # at 8732 clips, 71.68 vs 71.75 % on 2000 clips of another seed) in a quarter of
+        # the time: hist's cost grows with the columns it is given, not those it samples.
         defaults={"n_estimators": 100, "learning_rate": 0.25, "max_depth": 4, "max_bin": 32,
-                  "subsample": 0.7, "colsample_bytree": 0.25, "n_jobs": -1},
+                  "subsample": 0.7, "colsample_bytree": 0.5, "top_features": 300,
+                  "n_jobs": -1},
         estimator="pipeline.estimators:EncodedXGBClassifier", persist="xgboost-json",
         set_threads=_xgb_n_jobs, params_from="xgboost:XGBClassifier",
         own_params=frozenset({"top_features"}),

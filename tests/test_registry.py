@@ -51,7 +51,9 @@ def test_defaults_round_trip_into_the_estimator(name):
     if entry.combines:
         assert [m for m, _ in part.estimators] == entry.defaults["members"]
         return
-    given = part.params if hasattr(part, "params") else part.get_params()  # xgb keeps a dict
+    given = part.get_params()
+    if hasattr(part, "params"):  # xgb keeps the booster's in a dict, beside its own
+        given = {**given, **part.params}
     for key, value in entry.defaults.items():
         built = given[key]
         assert (list(built) if isinstance(built, tuple) else built) == value, key
