@@ -12,7 +12,7 @@ import inspect
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
@@ -91,8 +91,8 @@ class EncodedXGBClassifier(ClassifierMixin, BaseEstimator):
 
 def top_columns(X: np.ndarray, codes: np.ndarray, k: int | None) -> np.ndarray | None:
     """Indices (ascending) of the ``k`` columns of ``X`` (n, d) of highest ANOVA F score
-    against the class codes ``codes`` (n,); None when ``k`` is None or not below ``d``.
-    A constant column scores lowest."""
+    against the labels ``codes`` (n,), codes or class names; None when ``k`` is None or
+    not below ``d``. A constant column scores lowest."""
     if k is None or k >= X.shape[1]:
         return None
     from sklearn.feature_selection import f_classif
@@ -102,6 +102,25 @@ def top_columns(X: np.ndarray, codes: np.ndarray, k: int | None) -> np.ndarray |
         scores, _ = f_classif(X, codes)
     scores = np.nan_to_num(scores, nan=-np.inf, posinf=np.finfo(np.float64).max)
     return np.sort(np.argsort(-scores, kind="stable")[:k])
+
+
+class TopFColumns(TransformerMixin, BaseEstimator):
+    """Keep the ``k`` columns of highest ANOVA F score on the training rows
+    (:func:`top_columns`); None keeps all. ``X`` (n, d) → (n, k)."""
+
+    def __init__(self, k: int | None = None):
+        self.k = k
+
+    def fit(self, X, y):
+        X = np.asarray(X)
+        self.columns_ = top_columns(X, np.asarray(y), self.k)
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "n_features_in_")
+        X = np.asarray(X)
+        return X if self.columns_ is None else X[:, self.columns_]
 
 
 class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
@@ -271,9 +290,10 @@ def check_model_params(names, train_params: dict, *, seed: int) -> None:
     for name in fitted:
         try:
             model = build_estimator(name, train_params.get(name), seed=seed)
-            trees = model.get_params().get("n_estimators")
+            part = fitted_part(model)
+            trees = part.get_params().get("n_estimators")
             if isinstance(trees, int) and trees > 3:
-                model.set_params(n_estimators=3)  # the values are validated, not the forest
+                part.set_params(n_estimators=3)  # the values are validated, not the forest
             set_n_jobs(model, 1)  # threads cost more than they save on 36 rows
             model.fit(X, y).predict_proba(X[:3])
         except (ValueError, TypeError, XGBoostError) as exc:

@@ -39,7 +39,7 @@ FORMAT_VERSION = 1
 
 #: Types that skops does not trust by default but a saved model of ours may contain.
 #: Anything else in a ``.skops`` file makes loading fail.
-TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",)
+TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree", "pipeline.estimators.TopFColumns")
 
 
 def _read_json(path: Path, what: str) -> Any:

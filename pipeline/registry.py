@@ -57,8 +57,8 @@ class ModelEntry:
         ``"module:Class"`` whose ``get_params()`` are the keys ``train.NAME`` accepts
         (default: ``estimator``); a combining model accepts exactly its ``defaults`` keys.
     own_params : frozenset of str
-        Keys accepted besides those of ``params_from``: the wrapper's own (``xgb``'s
-        ``top_features``).
+        Keys accepted besides those of ``params_from``: the factory's own
+        (``top_features`` of ``rf`` and ``xgb``).
     combines : bool
         Built from the base models named in its ``members`` parameter.
     """
@@ -136,13 +136,31 @@ def _ffnn(params: dict, seed: int):
     return _scaled(FFNNClassifier(random_state=seed, **params))
 
 
-def _xgb(params: dict, seed: int):
-    from pipeline.estimators import EncodedXGBClassifier
-
+def _top_features(params: dict, name: str) -> tuple[dict, int | None]:
+    """``params`` without ``top_features``, and its validated value (None: all columns)."""
     params = dict(params)
     top = params.pop("top_features", None)
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
-        raise UserError(f"train.xgb.top_features must be null or a positive integer, got {top!r}")
+        raise UserError(f"train.{name}.top_features must be null or a positive integer, "
+                        f"got {top!r}")
+    return params, top
+
+
+def _rf(params: dict, seed: int):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
+    from pipeline.estimators import TopFColumns
+
+    params, top = _top_features(params, "rf")
+    return Pipeline([("select", TopFColumns(top)),
+                     ("clf", RandomForestClassifier(random_state=seed, **params))])
+
+
+def _xgb(params: dict, seed: int):
+    from pipeline.estimators import EncodedXGBClassifier
+
+    params, top = _top_features(params, "xgb")
     return EncodedXGBClassifier(params=params, random_state=seed, top_features=top)
 
 
@@ -197,11 +215,14 @@ _BASE = (
         estimator="pipeline.nn:FFNNClassifier", persist="ffnn",
     ),
     ModelEntry(
-        name="rf", summary="RandomForestClassifier",
+        name="rf", summary="RandomForestClassifier on the top F-score columns", factory=_rf,
+        # The 485 columns of highest F score (half of ~970) score as all of them (official
+        # folds: 73.52 vs 73.28 % at 8732 clips and 61.81 vs 60.20 % at 1000, seed 42;
+        # 68.04 vs 68.42 % at 2000 clips, seed 7) in 0.73x the fit time.
         defaults={"n_estimators": 200, "max_features": "sqrt", "max_samples": 0.5,
-                  "min_samples_leaf": 1, "n_jobs": -1},
+                  "min_samples_leaf": 1, "top_features": 485, "n_jobs": -1},
         estimator="sklearn.ensemble:RandomForestClassifier", persist="skops",
-        set_threads=_n_jobs,
+        set_threads=_n_jobs, own_params=frozenset({"top_features"}),
     ),
     ModelEntry(
         name="xgb", summary="XGBoost, `tree_method hist`, labels encoded 0..k-1", factory=_xgb,

@@ -6,6 +6,7 @@ from model_tables import TINY, matrix
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
+from pipeline.registry import fitted_part
 from pipeline.estimators import (
     EncodedXGBClassifier,
     build_estimator,
@@ -57,7 +58,7 @@ def test_xgb_accepts_a_subset_of_classes(data):
 def test_params_merge_over_defaults():
     merged = model_params("rf", {"n_estimators": 7})
     assert merged["n_estimators"] == 7 and merged["max_features"] == "sqrt"
-    rf = build_estimator("rf", {"n_estimators": 7}, seed=5)
+    rf = fitted_part(build_estimator("rf", {"n_estimators": 7}, seed=5))
     assert rf.n_estimators == 7 and rf.random_state == 5
     xgb = build_estimator("xgb", {"max_depth": 2}, seed=5)
     assert xgb.params["max_depth"] == 2 and xgb.random_state == 5
@@ -83,6 +84,12 @@ def test_top_columns_keep_the_most_class_dependent_columns():
     assert top_columns(X, codes, 2).tolist() == [1, 4]
     assert 2 not in top_columns(X, codes, 5).tolist()
     assert top_columns(X, codes, None) is None and top_columns(X, codes, 6) is None
+    # The forest's step does the same on class names.
+    from pipeline.estimators import TopFColumns
+
+    names = np.array(["a", "b", "c"], dtype=object)[codes]
+    np.testing.assert_array_equal(TopFColumns(2).fit(X, names).transform(X), X[:, [1, 4]])
+    assert TopFColumns(None).fit(X, names).transform(X) is X
 
 
 def test_ensemble_reuses_members_fitted_on_the_same_rows(data):
@@ -105,6 +112,7 @@ def test_ensemble_reuses_members_fitted_on_the_same_rows(data):
         ("ensemble", {"members": []}, "members"),
         ("ensemble", {"members": ["rf"], "voting": "hard"}, "unknown key"),
         ("xgb", {"top_features": 0}, "top_features"),
+        ("rf", {"top_features": -1}, "top_features"),
         ("xgb", {"top_features": "400"}, "top_features"),
     ],
 )
@@ -117,10 +125,10 @@ def test_set_n_jobs_reaches_nested_models():
     models = build_models(["rf", "xgb", "ensemble"], TINY, seed=0)
     for model in models.values():
         set_n_jobs(model, 1)
-    assert models["rf"].n_jobs == 1
+    assert fitted_part(models["rf"]).n_jobs == 1
     assert models["xgb"].params["n_jobs"] == 1
     rf_member = dict(models["ensemble"].estimators)["rf"]
-    assert rf_member.n_jobs == 1
+    assert fitted_part(rf_member).n_jobs == 1
 
 
 @pytest.mark.parametrize(

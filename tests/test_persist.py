@@ -13,6 +13,7 @@ import skops.io as sio
 from model_tables import TINY, feature_table, matrix
 
 from pipeline.errors import UserError
+from pipeline.registry import fitted_part
 from pipeline.estimators import build_estimator
 from pipeline.evaluate import CVResult, CVRun, FoldScore, ModelCV
 from pipeline.evaluate.results import PREDICTION_COLUMNS
@@ -46,6 +47,15 @@ def test_round_trip_gives_identical_predictions(tmp_path, data, name):
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert not list(tmp_path.glob("*.pkl")) and not list(tmp_path.glob(".*.tmp*"))
+
+
+def test_rf_on_its_top_features_round_trips(tmp_path, data):
+    X, y = data
+    model = build_estimator("rf", {**TINY["rf"], "top_features": 5}, seed=2).fit(X, y)
+    assert len(model.named_steps["select"].columns_) == 5
+    save_model(model, "rf", tmp_path)
+    np.testing.assert_array_equal(load_model("rf", tmp_path).predict_proba(X),
+                                  model.predict_proba(X))
 
 
 def test_xgb_on_its_top_features_round_trips_and_reads_only_them(tmp_path, data):
@@ -122,7 +132,7 @@ def test_train_writes_index_and_best_follows_cv(tmp_path):
     assert on_disk["feature_params"] == {"sr": 22050}
     assert on_disk["majority_class"] in on_disk["classes"]
     name, model, _ = load_from_index(tmp_path, "best")
-    assert name == "rf" and model.n_estimators == TINY["rf"]["n_estimators"]
+    assert name == "rf" and fitted_part(model).n_estimators == TINY["rf"]["n_estimators"]
     # Refitting one model (same feature parameters) keeps the other and its CV score.
     train_models(df, ["logreg"], TINY, seed=0, out_dir=tmp_path, feature_params={"sr": 22050})
     assert set(read_index(tmp_path)["models"]) == {"logreg", "rf"}
