@@ -6,7 +6,6 @@ from model_tables import TINY, matrix
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
-from pipeline.registry import fitted_part
 from pipeline.estimators import (
     EncodedXGBClassifier,
     build_estimator,
@@ -15,6 +14,7 @@ from pipeline.estimators import (
     resolve_names,
     set_n_jobs,
 )
+from pipeline.registry import fitted_part
 
 # Tiny networks stop before converging, by design.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -13,7 +13,6 @@ import skops.io as sio
 from model_tables import TINY, feature_table, matrix
 
 from pipeline.errors import UserError
-from pipeline.registry import fitted_part
 from pipeline.estimators import build_estimator
 from pipeline.evaluate import CVResult, CVRun, FoldScore, ModelCV
 from pipeline.evaluate.results import PREDICTION_COLUMNS
@@ -25,6 +24,7 @@ from pipeline.persist import (
     resolve_name,
     save_model,
 )
+from pipeline.registry import fitted_part
 from pipeline.train import feature_columns, train_models
 
 # Tiny networks stop before converging, by design.
