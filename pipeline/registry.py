@@ -61,6 +61,9 @@ class ModelEntry:
         (``top_features`` of ``rf`` and ``xgb``).
     combines : bool
         Built from the base models named in its ``members`` parameter.
+    fit_cost : float
+        Seconds per fold of a fit at the defaults, on one thread (official folds, 8732
+        clips): only the order of the queued fits follows it, costliest first.
     """
 
     name: str
@@ -73,6 +76,7 @@ class ModelEntry:
     params_from: str | None = None
     own_params: frozenset[str] = frozenset()
     combines: bool = False
+    fit_cost: float = 1.0
 
     def build(self, params: dict, seed: int, **combined: Any) -> Any:
         """The unfitted estimator for merged ``params`` and ``seed`` (see ``factory``);
@@ -198,7 +202,7 @@ _BASE = (
     ModelEntry(
         name="logreg", summary="StandardScaler + multinomial LogisticRegression",
         factory=_logreg, defaults={"C": 0.5, "max_iter": 400, "tol": 1e-3},
-        estimator="sklearn.linear_model:LogisticRegression", persist="skops",
+        estimator="sklearn.linear_model:LogisticRegression", persist="skops", fit_cost=0.7,
     ),
     ModelEntry(
         name="ffnn", summary="StandardScaler + the from-scratch `FFNNClassifier`",
@@ -212,7 +216,7 @@ _BASE = (
                   "dropout": 0.3, "learning_rate": "cosine", "learning_rate_init": 2e-3,
                   "batch_size": 256, "max_iter": 50, "early_stopping": False,
                   "n_iter_no_change": 20},
-        estimator="pipeline.nn:FFNNClassifier", persist="ffnn",
+        estimator="pipeline.nn:FFNNClassifier", persist="ffnn", fit_cost=4.0,
     ),
     ModelEntry(
         name="rf", summary="RandomForestClassifier on the top F-score columns", factory=_rf,
@@ -223,7 +227,7 @@ _BASE = (
         defaults={"n_estimators": 200, "max_features": "sqrt", "max_samples": 0.5,
                   "min_samples_leaf": 1, "top_features": 485, "n_jobs": -1},
         estimator="sklearn.ensemble:RandomForestClassifier", persist="skops",
-        set_threads=_n_jobs, own_params=frozenset({"top_features"}),
+        set_threads=_n_jobs, own_params=frozenset({"top_features"}), fit_cost=10.9,
     ),
     ModelEntry(
         name="xgb", summary="XGBoost, `tree_method hist`, labels encoded 0..k-1", factory=_xgb,
@@ -238,7 +242,7 @@ _BASE = (
                   "n_jobs": -1},
         estimator="pipeline.estimators:EncodedXGBClassifier", persist="xgboost-json",
         set_threads=_xgb_n_jobs, params_from="xgboost:XGBClassifier",
-        own_params=frozenset({"top_features"}),
+        own_params=frozenset({"top_features"}), fit_cost=9.0,
     ),
 )
 

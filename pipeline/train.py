@@ -15,7 +15,13 @@ import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
-from pipeline.estimators import SoftVoteEnsemble, build_models, fit_with_groups
+from pipeline.estimators import (
+    SoftVoteEnsemble,
+    build_models,
+    fit_with_groups,
+    model_params,
+    set_n_jobs,
+)
 from pipeline.groups import recording_groups
 from pipeline.io import check_output_dir
 from pipeline.persist import (
@@ -74,6 +80,9 @@ def train_models(
 ) -> dict:
     """Fit ``names`` on all labelled rows of ``features`` and save them in ``out_dir``.
 
+    A model the cross-validation already fitted on these rows (``cv_metrics.refitted``,
+    a run with ``refit``) is saved as it is, not fitted again.
+
     Parameters
     ----------
     features : DataFrame
@@ -89,8 +98,9 @@ def train_models(
     feature_params : dict, optional
         Feature extraction parameters, stored so prediction extracts the same features.
     cv_metrics : CVResult, optional
-        The cross-validation of the models (:func:`pipeline.evaluate.collect_reports`):
-        each model's mean accuracy is stored with it, and the honest ones decide ``best``.
+        The cross-validation of the models (:func:`pipeline.evaluate.collect_reports`, or
+        the fresh result of :func:`pipeline.evaluate.cross_validate`): each model's mean
+        accuracy is stored with it, and the honest ones decide ``best``.
 
     Returns
     -------
@@ -107,10 +117,12 @@ def train_models(
     groups, _ = recording_groups(rows)  # whole recordings in the network's validation part
     counts = pd.Series(y).value_counts()
     majority = sorted(counts[counts == counts.max()].index)[0]  # ties: alphabetical
-    fits: dict = {}  # name -> (fitted model, seconds): an ensemble reuses its members'
+    fits = _refitted(cv_metrics, features, train_params)  # an ensemble reuses its members'
     for name, estimator in _members_first(build_models(names, train_params, seed=seed)):
         start = time.perf_counter()
-        if isinstance(estimator, SoftVoteEnsemble):
+        if name in fits:
+            estimator, seconds = fits[name]
+        elif isinstance(estimator, SoftVoteEnsemble):
             reused = {m: fits[m][0] for m, _ in estimator.estimators if m in fits}
             estimator.fit(X, y, groups, fitted=reused)
             # Its cost is its members' fits, as in cross-validation.
@@ -135,6 +147,19 @@ def train_models(
     index = read_index(out_dir)
     index["removed"] = removed
     return index
+
+
+def _refitted(cv_metrics: CVResult | None, features: pd.DataFrame,
+              train_params: dict) -> dict[str, tuple]:
+    """``name -> (model, seconds)`` fitted on every labelled row of this very store by the
+    cross-validation, their thread count set back from one to their own."""
+    if cv_metrics is None or cv_metrics.run.store_digest != features.attrs.get("store_digest"):
+        return {}
+    for name, (model, _) in cv_metrics.refitted.items():
+        threads = model_params(name, train_params.get(name)).get("n_jobs")
+        if threads is not None:
+            set_n_jobs(model, threads)
+    return dict(cv_metrics.refitted)
 
 
 def _members_first(estimators: dict) -> list:

@@ -18,8 +18,9 @@ from pipeline.evaluate import (
     write_reports,
     write_summary,
 )
+from pipeline.persist import load_model
 from pipeline.splits import OPTIMISTIC_WARNING, make_splits
-from pipeline.train import feature_columns, xy
+from pipeline.train import feature_columns, train_models, xy
 from pipeline.tune import candidates, tune
 
 # Tiny networks stop before converging, by design.
@@ -194,3 +195,34 @@ def test_a_fit_that_kills_its_worker_is_a_named_error_not_a_traceback(local_engi
         map_tasks(times_ten_abort_on_13, [1, 13, 2], name=lambda task: f"fitting {task}", **on)
     with pytest.raises(UserError, match=r"^task 2 of 3 killed its worker process"):
         map_tasks(times_ten_abort_on_13, [1, 13, 2], **on)
+
+
+@pytest.mark.slow
+def test_refit_queues_the_final_fits_and_train_saves_them_with_their_own_threads(
+        local_engine, tmp_path):
+    df = feature_table(120)
+    df.attrs["store_digest"] = "d1"
+    params = {**TINY, "rf": {"n_estimators": 12, "n_jobs": -1},
+              "ensemble": {"members": ["logreg", "rf"]}}
+    names = ["logreg", "rf", "ensemble"]
+    cv = cross_validate(df, names, params, scheduler=local_engine, workers=2, refit=True)
+    assert set(cv.refitted) == {"logreg", "rf"}  # the ensemble is its members' vote
+    assert cross_validate(df, names, params, scheduler="sync").models["rf"].accuracy_mean == \
+        cv.models["rf"].accuracy_mean  # the final fits change no fold's score
+    rf_fold_fit, seconds = cv.refitted["rf"]
+    assert rf_fold_fit[-1].n_jobs == 1 and seconds > 0  # fitted beside another task
+    X, _ = xy(df, feature_columns(df))
+    reused = train_models(df, names, params, seed=42, out_dir=tmp_path / "reused",
+                          cv_metrics=cv)
+    fresh = train_models(df, names, params, seed=42, out_dir=tmp_path / "fresh")
+    for name in names:
+        saved = load_model(name, tmp_path / "reused" / name)
+        np.testing.assert_allclose(saved.predict_proba(X),
+                                   load_model(name, tmp_path / "fresh" / name).predict_proba(X))
+    assert load_model("rf", tmp_path / "reused" / "rf")[-1].n_jobs == -1  # its own again
+    assert reused["models"]["rf"]["fit_seconds"] == round(seconds, 3)
+    assert fresh["models"]["rf"]["cv_accuracy"] is None
+    # Refitted models of another store are not taken for this one's.
+    df.attrs["store_digest"] = "d2"
+    other = train_models(df, ["rf"], params, seed=42, out_dir=tmp_path / "other", cv_metrics=cv)
+    assert other["models"]["rf"]["fit_seconds"] != round(seconds, 3)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -16,7 +17,10 @@ from pipeline.classes import CLASSES
 from pipeline.config import ParallelParams, Params, TrainParams
 from pipeline.datasets import read_dataset
 from pipeline.engine import Engine
+from pipeline.persist import load_model
 from pipeline.stages.data import generation_workers
+from pipeline.store import read_features
+from pipeline.train import labelled, xy
 
 # The run's network stops at max_iter=20 before it converges, as meant.
 pytestmark = [pytest.mark.slow,
@@ -85,6 +89,24 @@ def test_stages_called_one_by_one_reuse_the_run_outputs(whole_run):
     compared = stages.evaluate(root / "features", root / "reports", params=params,
                                summary_only=True)
     assert compared.summary and compared.models == MODELS
+
+
+def test_the_final_fits_queued_with_the_folds_are_the_models_train_fits_alone(whole_run,
+                                                                             tmp_path):
+    # run fits its final models in evaluate's queue, one thread each; the train stage
+    # alone (what dvc repro runs) fits them in this process: the same models either way.
+    root, params = whole_run.root, whole_run.params
+    alone = stages.train(root / "features", tmp_path / "models", params=params,
+                         reports=root / "reports")
+    run_index = whole_run.result.results["train"].index
+    assert alone.index["best"] == run_index["best"]
+    table = labelled(read_features(root / "features"))
+    X, _ = xy(table)
+    for name in MODELS:
+        saved, fitted = load_model(name, root / "models" / name), load_model(name, tmp_path /
+                                                                             "models" / name)
+        np.testing.assert_allclose(saved.predict_proba(X), fitted.predict_proba(X), atol=1e-6)
+    assert run_index["models"]["rf"]["fit_seconds"] > 0
 
 
 @pytest.mark.parametrize(("scheduler", "workers", "expected"),

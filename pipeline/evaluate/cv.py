@@ -1,7 +1,9 @@
 """The cross-validation run: one engine task per (model, split) fit, then the typed result.
 
 The feature matrix reaches each worker once (the engine's ``shared`` data); a task carries
-only its estimator and the row positions of its split.
+only its estimator and the row positions of its split. With ``refit``, the final fit of
+every model on all rows joins the same queue (what ``train`` saves), so ``run`` fills the
+workers' idle tail of the fold fits with it instead of fitting afterwards.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from pipeline.groups import recording_groups
 from pipeline.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
 from pipeline.train import feature_columns, labelled, xy
 
+#: Name of the split of a final fit: every labelled row trains, none is held out.
+ALL_ROWS = "all"
+
 
 @dataclass(frozen=True, eq=False)
 class CVData:
@@ -54,23 +59,27 @@ class FoldFit:
 
     ``key`` names what is fitted (a model name, a candidate's index); ``n_jobs`` is the
     threads of the model's own parallelism (1 when fits run side by side; None: its own).
+    ``keep``: return the fitted model too (a final fit, whose split has no test rows).
     """
 
     key: Any
     estimator: Any
     split: Split
     n_jobs: int | None = None
+    keep: bool = False
 
 
 @dataclass(frozen=True, eq=False)
 class FoldResult:
-    """The outcome of a :class:`FoldFit`: ``proba`` (n_test, n_classes) over ``classes``."""
+    """The outcome of a :class:`FoldFit`: ``proba`` (n_test, n_classes) over ``classes``;
+    ``model`` is the fitted clone when the fit was asked to ``keep`` it, else None."""
 
     key: Any
     split: str
     proba: np.ndarray
     classes: np.ndarray
     fit_seconds: float
+    model: Any = None
 
     @property
     def predicted(self) -> np.ndarray:
@@ -99,8 +108,11 @@ def fit_fold(fit: FoldFit, data: CVData) -> FoldResult:
     groups = None if data.groups is None else data.groups[train]
     fit_with_groups(model, data.X[train], data.y[train], groups)
     seconds = time.perf_counter() - start
-    return FoldResult(fit.key, fit.split.name, model.predict_proba(data.X[test]),
-                      np.asarray(model.classes_), seconds)
+    classes = np.asarray(model.classes_)
+    proba = (model.predict_proba(data.X[test]) if len(test)
+             else np.empty((0, len(classes))))  # scikit-learn refuses to predict no rows
+    return FoldResult(fit.key, fit.split.name, proba, classes, seconds,
+                      model if fit.keep else None)
 
 
 def fit_folds(
@@ -128,6 +140,7 @@ def cross_validate(
     scheduler: Engine | str = "sync",
     workers: int = 1,
     progress: bool = False,
+    refit: bool = False,
 ) -> CVResult:
     """Cross-validate models ``names`` on the labelled rows of ``features``.
 
@@ -147,6 +160,10 @@ def cross_validate(
     workers : int
     progress : bool
         Show a progress bar of the fits on stderr.
+    refit : bool
+        Also fit every model of :func:`fitted_models` on all labelled rows, in the same
+        queue: :attr:`CVResult.refitted` holds them (what
+        :func:`pipeline.train.train_models` saves).
 
     Returns
     -------
@@ -165,10 +182,29 @@ def cross_validate(
     n_jobs = threads_per_task(scheduler, workers)
     fits = [FoldFit(n, e, s, n_jobs) for n, e in fitted_models(estimators).items()
             for s in [*splits, *compared]]
-    results = fit_folds(fits, data, scheduler=scheduler, workers=workers,
-                        desc="cross-validation fits", progress=progress)
+    if refit:
+        every_row = Split(ALL_ROWS, np.arange(len(y)), np.arange(0))
+        fits += [FoldFit(n, e, every_row, n_jobs, keep=True)
+                 for n, e in fitted_models(estimators).items()]
+    results = fit_folds(costliest_first(fits), data, scheduler=scheduler, workers=workers,
+                        desc="cross-validation fits" + (" and final fits" if refit else ""),
+                        progress=progress)
     run = CVRun(protocol, optimistic, int(len(y)), features.attrs.get("store_digest"))
-    return assemble(rows, estimators, run, splits, results, compared=compared)
+    refitted = {r.key: (r.model, r.fit_seconds) for r in results if r.model is not None}
+    return replace(assemble(rows, estimators, run, splits, results, compared=compared),
+                   refitted=refitted)
+
+
+def costliest_first(fits: Sequence[FoldFit]) -> list[FoldFit]:
+    """``fits`` by expected cost, largest first: the registry's fit cost of the model times
+    its training rows. Workers then end the queue on short fits, not idle beside a long one."""
+    from pipeline.registry import REGISTRY
+
+    def cost(fit: FoldFit) -> float:
+        entry = REGISTRY.get(fit.key) if isinstance(fit.key, str) else None
+        return (entry.fit_cost if entry else 1.0) * len(fit.split.train)
+
+    return sorted(fits, key=cost, reverse=True)
 
 
 def fitted_models(estimators: Mapping[str, Any]) -> dict[str, Any]:
@@ -208,7 +244,7 @@ def assemble(
     -------
     CVResult
     """
-    fits = {(r.key, r.split): r for r in results}
+    fits = {(r.key, r.split): r for r in results if r.split != ALL_ROWS}
     y = rows["label"].astype(object).to_numpy()
     classes = np.array(sorted(set(y)), dtype=object)
     models = {}

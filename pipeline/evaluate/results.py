@@ -11,8 +11,9 @@ and the per-model ``cv/NAME/metrics.json`` are :meth:`CVResult.to_json` and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -154,11 +155,14 @@ class CVResult:
 
     ``left_out`` names models whose reports were of another feature store (a comparison
     rebuilt from reports, :func:`pipeline.evaluate.collect_reports`); None for a fresh run.
+    ``refitted`` maps a model name to ``(model fitted on every labelled row, fit seconds)``
+    after a run with ``refit`` (:func:`pipeline.evaluate.cross_validate`); never written.
     """
 
     run: CVRun
     models: Mapping[str, ModelCV]
     left_out: tuple[str, ...] | None = None
+    refitted: Mapping[str, tuple[Any, float]] = field(default_factory=dict)
 
     @property
     def best(self) -> str | None:

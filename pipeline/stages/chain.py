@@ -73,7 +73,8 @@ def run(*, params: Params, dataset: str | None = None, workdir: str | Path | Non
         Folder of every output (see :class:`Workspace`); default the repository layout.
     scheduler, workers, dashboard
         The one engine of the run (default ``parallel`` of ``params``), opened once: the
-        feature extraction, the CV fits and the submission's extraction run on it, and
+        feature extraction, the CV fits with the final fits and the submission's
+        extraction run on it, and
         the generator of ``prepare`` takes its worker count
         (:func:`~pipeline.stages.data.generation_workers`).
     started, finished : callable, optional
@@ -99,8 +100,10 @@ def run(*, params: Params, dataset: str | None = None, workdir: str | Path | Non
     with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
         prepared = stage("prepare", prepare, ws.prepared, dataset=dataset, scheduler=engine)
         stage("features", features, ws.prepared, ws.features, scheduler=engine)
-        stage("evaluate", evaluate, ws.features, ws.reports, model="all", scheduler=engine)
-        stage("train", train, ws.features, ws.models, model="all", reports=ws.reports)
+        # The final fits join the fold fits' queue; train then saves them.
+        cv = stage("evaluate", evaluate, ws.features, ws.reports, model="all", scheduler=engine,
+                   refit=True).metrics
+        stage("train", train, ws.features, ws.models, model="all", reports=ws.reports, cv=cv)
         if prepared.test_clips:
             stage("submit", submit, test=ws.prepared, features=ws.features,
                   models=ws.models, out=ws.submission, scheduler=engine)

@@ -6,7 +6,7 @@ to its own writers and to :func:`pipeline.train.train_models` as it is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,7 +53,7 @@ def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> CVResult 
 def evaluate(features: str | Path = "data/features", reports: str | Path = "reports", *,
              params: Params, model: str = "all", scheduler: SchedulerChoice = None,
              workers: int | None = None, dashboard: bool = False, no_summary: bool = False,
-             summary_only: bool = False) -> EvaluateResult:
+             summary_only: bool = False, refit: bool = False) -> EvaluateResult:
     """Cross-validate ``model`` and write its reports, then the comparison of every
     configured model that has reports on this store.
 
@@ -68,6 +68,9 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
         The stage's engine choice (:mod:`pipeline.stages.common`).
     no_summary, summary_only : bool
         Write only the per-model reports; only rebuild the comparison from existing ones.
+    refit : bool
+        Also fit the models on every labelled clip, queued with the fold fits
+        (``metrics.refitted`` of the result, for :func:`train`).
 
     Returns
     -------
@@ -88,6 +91,7 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     names = resolve_names(model, params.train.models)
     check_output_dir(reports, "reports folder")
     digest = None  # of the current store: reports of another one are left out
+    refitted: dict = {}
     if not summary_only:
         check_model_params(names, train_params(params), seed=params.seed)
         table, _ = read_store(features)
@@ -95,15 +99,16 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
         with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
             metrics = cross_validate(table, names, train_params(params), seed=params.seed,
                                      n_splits=params.evaluate.n_splits, scheduler=engine,
-                                     progress=True)
+                                     progress=True, refit=refit)
         write_model_reports(metrics, reports)
         if no_summary:
             return EvaluateResult(str(reports), names, metrics, summary=False)
+        refitted = metrics.refitted
     # The comparison covers every configured model that has reports, not only those rerun.
     compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
     if digest is None and (Path(features) / "features.parquet").is_file():
         digest = read_store(features)[0].attrs["store_digest"]
-    metrics = collect_reports(reports, compared, digest)
+    metrics = replace(collect_reports(reports, compared, digest), refitted=refitted)
     write_summary(metrics, reports)
     return EvaluateResult(str(reports), compared, metrics, summary=True)
 
@@ -222,7 +227,8 @@ class TrainResult:
 
 
 def train(features: str | Path = "data/features", out: str | Path = "models", *,
-          params: Params, model: str = "all", reports: str | Path = "reports") -> TrainResult:
+          params: Params, model: str = "all", reports: str | Path = "reports",
+          cv: CVResult | None = None) -> TrainResult:
     """Fit ``model`` on every labelled clip of the store and save it in ``out``.
 
     Parameters
@@ -234,6 +240,9 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
         A model name or ``"all"``.
     reports : path
         Reports folder: its CV reports of this store decide which model is ``best``.
+    cv : CVResult, optional
+        The result of this store's :func:`evaluate` in the same run, used instead of the
+        reports; the models it refitted are saved as they are.
 
     Returns
     -------
@@ -247,5 +256,6 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
     table, feature_params = read_store(features)
     index = train_models(table, names, train_params(params), seed=params.seed, out_dir=out,
                          feature_params=feature_params,
-                         cv_metrics=_cv_metrics(reports, names, table.attrs["store_digest"]))
+                         cv_metrics=cv or _cv_metrics(reports, names,
+                                                      table.attrs["store_digest"]))
     return TrainResult(str(out), str(features), names, index)
