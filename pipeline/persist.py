@@ -9,7 +9,8 @@ entry (:mod:`pipeline.registry`) names its format (:data:`FORMATS`):
   list of trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``;
 - ``xgboost-json`` (``xgb``): the booster in XGBoost's JSON format, ``NAME.xgb.json`` (the
   columns it was boosted on, when ``top_features`` chose them, in the descriptor);
-- ``ffnn``: the network via ``pipeline.nn.save`` and the scaler's parameters as JSON;
+- ``ffnn``: the network via ``pipeline.nn.save`` and its input scaler (standard or quantile)
+  as JSON, the columns it was chosen to take (``top_features``) in the descriptor;
 - ``ensemble``: each member saved as ``NAME__MEMBER`` in its own format.
 
 A file that is missing, corrupt or holds untrusted types is refused with one line
@@ -26,10 +27,10 @@ from typing import Any
 
 import numpy as np
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 from pipeline.errors import UserError
-from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble
+from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble, TopFColumns
 from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
 from pipeline.registry import entry_of
 from pipeline.selection import best_model
@@ -106,32 +107,66 @@ def _load_xgb(folder: Path, name: str, desc: dict) -> EncodedXGBClassifier:
     model = EncodedXGBClassifier(params=desc.get("params"), top_features=desc.get("top_features"))
     model.model_ = booster
     model.classes_ = np.asarray(desc["classes"], dtype=object)
-    columns, n_features = desc.get("columns"), desc.get("n_features", booster.n_features_in_)
-    valid = isinstance(n_features, int) and (columns is None or (
-        isinstance(columns, list) and len(columns) == booster.n_features_in_
-        and all(isinstance(c, int) and 0 <= c < n_features for c in columns)))
+    model.columns_, model.n_features_in_ = _columns(desc, booster.n_features_in_, folder, name)
+    return model
+
+
+def _columns(desc: dict, n_used: int, folder: Path, name: str) -> tuple[np.ndarray | None, int]:
+    """The descriptor's feature columns (None: all) and the width of the rows they index,
+    checked against the ``n_used`` columns the fitted model takes."""
+    columns, n_features = desc.get("columns"), desc.get("n_features", n_used)
+    valid = isinstance(n_features, int) and not isinstance(n_features, bool) and (
+        (columns is None and n_features == n_used) or (
+            isinstance(columns, list) and len(columns) == n_used
+            and all(isinstance(c, int) and 0 <= c < n_features for c in columns)))
     if not valid:
         raise UserError(f"model descriptor {folder / (name + '.json')} is corrupt "
-                        "(its feature columns do not fit the booster)")
-    model.columns_ = None if columns is None else np.asarray(columns, dtype=np.intp)
-    model.n_features_in_ = n_features
-    return model
+                        "(its feature columns do not fit the model)")
+    return (None if columns is None else np.asarray(columns, dtype=np.intp)), n_features
 
 
 def _save_ffnn(model: Pipeline, name: str, folder: Path) -> dict:
     from pipeline import nn
 
-    scaler, net = model.steps[0][1], model.steps[-1][1]
+    select, scaler, net = model.named_steps.get("select"), model.named_steps["scale"], model[-1]
     target = folder / f"{name}.ffnn.npz"
     atomic_write(target, lambda tmp: nn.save(net, tmp))
-    scale = {
-        "mean": scaler.mean_.tolist(),
-        "scale": scaler.scale_.tolist(),
-        "var": scaler.var_.tolist(),
-        "n_samples_seen": int(np.max(scaler.n_samples_seen_)),
-    }
+    if isinstance(scaler, QuantileTransformer):
+        scale = {"kind": "quantile", "quantiles": scaler.quantiles_.T.tolist(),
+                 "references": scaler.references_.tolist(),
+                 "output_distribution": scaler.output_distribution}
+    else:
+        scale = {"kind": "standard", "mean": scaler.mean_.tolist(),
+                 "scale": scaler.scale_.tolist(), "var": scaler.var_.tolist(),
+                 "n_samples_seen": int(np.max(scaler.n_samples_seen_))}
     atomic_write_json(folder / f"{name}.scaler.json", scale)
-    return {"files": [target.name, f"{name}.scaler.json"]}
+    columns = None if select is None else select.columns_
+    return {"files": [target.name, f"{name}.scaler.json"],
+            "columns": None if columns is None else [int(c) for c in columns],
+            "n_features": int(model.n_features_in_)}
+
+
+def _scaler_of(scale: dict) -> StandardScaler | QuantileTransformer:
+    """The fitted scaler saved as ``scale`` (a folder saved before quantiles has no kind)."""
+    if scale.get("kind", "standard") == "standard":
+        scaler = StandardScaler()
+        scaler.mean_ = np.asarray(scale["mean"], dtype=np.float64)
+        scaler.scale_ = np.asarray(scale["scale"], dtype=np.float64)
+        scaler.var_ = np.asarray(scale["var"], dtype=np.float64)
+        scaler.n_samples_seen_ = int(scale["n_samples_seen"])
+        scaler.n_features_in_ = scaler.mean_.shape[0]
+        return scaler
+    if scale["kind"] != "quantile":
+        raise ValueError(f"unknown kind {scale['kind']!r}")
+    quantiles = np.asarray(scale["quantiles"], dtype=np.float64).T  # (n_quantiles, d)
+    references = np.asarray(scale["references"], dtype=np.float64)
+    if quantiles.ndim != 2 or references.shape != (quantiles.shape[0],):
+        raise ValueError("quantiles and references do not fit together")
+    scaler = QuantileTransformer(n_quantiles=len(references),
+                                 output_distribution=scale["output_distribution"])
+    scaler.quantiles_, scaler.references_ = quantiles, references
+    scaler.n_quantiles_, scaler.n_features_in_ = len(references), quantiles.shape[1]
+    return scaler
 
 
 def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
@@ -148,15 +183,17 @@ def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
         raise UserError(f"model file {net_path} is corrupt: {exc}") from None
     scale = _read_json(scaler_path, "scaler file")
     try:
-        scaler = StandardScaler()
-        scaler.mean_ = np.asarray(scale["mean"], dtype=np.float64)
-        scaler.scale_ = np.asarray(scale["scale"], dtype=np.float64)
-        scaler.var_ = np.asarray(scale["var"], dtype=np.float64)
-        scaler.n_samples_seen_ = int(scale["n_samples_seen"])
-        scaler.n_features_in_ = scaler.mean_.shape[0]
-    except (KeyError, TypeError, ValueError) as exc:
+        scaler = _scaler_of(scale)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"scaler file {scaler_path} is corrupt: {exc}") from None
-    return Pipeline([("scale", scaler), ("clf", net)])
+    steps = [("scale", scaler), ("clf", net)]
+    if "columns" in desc:  # saved since the network chooses its columns
+        select = TopFColumns()
+        select.columns_, select.n_features_in_ = _columns(desc, scaler.n_features_in_, folder,
+                                                          name)
+        select.k = None if select.columns_ is None else len(select.columns_)
+        steps.insert(0, ("select", select))
+    return Pipeline(steps)
 
 
 def _save_ensemble(model: Any, name: str, folder: Path) -> dict:

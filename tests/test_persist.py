@@ -77,6 +77,48 @@ def test_xgb_on_its_top_features_round_trips_and_reads_only_them(tmp_path, data)
         load_model("xgb", tmp_path)
 
 
+@pytest.mark.parametrize("scaling", ["quantile", "standard"])
+def test_ffnn_on_its_top_features_round_trips_with_its_scaler(tmp_path, data, scaling):
+    X, y = data  # 12 columns
+    model = build_estimator("ffnn", {**TINY["ffnn"], "top_features": 5, "scaling": scaling},
+                            seed=2).fit(X, y)
+    assert len(model.named_steps["select"].columns_) == 5
+    save_model(model, "ffnn", tmp_path)
+    loaded = load_model("ffnn", tmp_path)
+    assert [type(step) for _, step in loaded.steps] == [type(step) for _, step in model.steps]
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-6)
+    desc = json.loads((tmp_path / "ffnn.json").read_text())
+    (tmp_path / "ffnn.json").write_text(json.dumps({**desc, "columns": [0, 1, 2]}))
+    with pytest.raises(UserError, match="feature columns do not fit"):
+        load_model("ffnn", tmp_path)
+
+
+def test_an_ffnn_saved_before_column_choice_and_scaling_kinds_still_loads(tmp_path, data):
+    X, y = data
+    model = build_estimator("ffnn", {**TINY["ffnn"], "scaling": "standard"}, seed=2).fit(X, y)
+    save_model(model, "ffnn", tmp_path)
+    desc = json.loads((tmp_path / "ffnn.json").read_text())
+    for key in ("columns", "n_features"):
+        desc.pop(key)
+    (tmp_path / "ffnn.json").write_text(json.dumps(desc))
+    scale = json.loads((tmp_path / "ffnn.scaler.json").read_text())
+    scale.pop("kind")
+    (tmp_path / "ffnn.scaler.json").write_text(json.dumps(scale))
+    loaded = load_model("ffnn", tmp_path)
+    assert [name for name, _ in loaded.steps] == ["scale", "clf"]
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-6)
+
+
+def test_a_corrupt_quantile_scaler_is_a_one_line_error(tmp_path, data):
+    X, y = data
+    save_model(build_estimator("ffnn", TINY["ffnn"], seed=2).fit(X, y), "ffnn", tmp_path)
+    scale = json.loads((tmp_path / "ffnn.scaler.json").read_text())
+    assert scale["kind"] == "quantile"
+    (tmp_path / "ffnn.scaler.json").write_text(json.dumps({**scale, "references": [0.0, 1.0]}))
+    with pytest.raises(UserError, match=r"^scaler file .* is corrupt: quantiles and references"):
+        load_model("ffnn", tmp_path)
+
+
 class Gadget:
     """A type skops does not know, standing in for anything a stranger could plant."""
 

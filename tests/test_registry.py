@@ -12,8 +12,10 @@ from pipeline.cli import build_parser, main
 from pipeline.config import Params, TrainParams, load_params
 from pipeline.errors import UserError
 from pipeline.estimators import (
+    SCALINGS,
     accepted_params,
     build_estimator,
+    input_scaler,
     model_params,
     resolve_names,
     set_n_jobs,
@@ -54,8 +56,11 @@ def test_defaults_round_trip_into_the_estimator(name):
     given = part.get_params()
     if hasattr(part, "params"):  # xgb keeps the booster's in a dict, beside its own
         given = {**given, **part.params}
-    if hasattr(model, "named_steps") and "select" in model.named_steps:  # rf's column step
+    if hasattr(model, "named_steps") and "select" in model.named_steps:  # the column step
         given["top_features"] = model.named_steps["select"].k
+    if "scaling" in entry.defaults:  # the network's input scaler
+        given["scaling"] = next(s for s in SCALINGS
+                                if type(input_scaler(s)) is type(model.named_steps["scale"]))
     for key, value in entry.defaults.items():
         built = given[key]
         assert (list(built) if isinstance(built, tuple) else built) == value, key
@@ -65,7 +70,7 @@ def test_defaults_are_copies():
     model_params("ffnn")["hidden_layer_sizes"].append(1)
     model_params("ensemble")["members"].clear()
     assert model_params("ffnn")["hidden_layer_sizes"] == [128, 64]
-    assert model_params("ensemble")["members"] == list(BASE_MODELS)
+    assert model_params("ensemble")["members"] == ["ffnn", "rf", "xgb"]
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -147,3 +152,9 @@ def test_models_command_marks_the_users_settings(tmp_path, capsys):
     assert sorted(lines) == sorted(MODEL_NAMES)
     assert "n_estimators=7*" in lines["rf"] and "max_features=sqrt " in lines["rf"]
     assert "*" not in lines["logreg"] and "C=0.5" in lines["logreg"]
+
+
+def test_an_unknown_network_scaling_is_a_one_line_error():
+    with pytest.raises(UserError, match=r"^train\.ffnn\.scaling must be one of standard, "
+                                        r"quantile, got 'minmax'$"):
+        build_estimator("ffnn", {"scaling": "minmax"}, seed=0)
