@@ -1,16 +1,21 @@
-"""Model comparison under the official folds, against two peers measured in the same run.
+"""Model comparison under the official folds, against the dataset paper's recipes measured in
+the same run.
 
-1. Every registered model: accuracy mean ± std over the official folds and fit time per fold.
-2. The tutorial recipe (mean of 40 MFCCs + a 500-tree random forest), same folds: the best
-   model should beat it by at least 15 points.
-3. The from-scratch FFNN against scikit-learn's MLPClassifier with the same architecture,
-   optimiser settings and input scaling, same folds.
+1. Every registered model and the ensemble with today's defaults: accuracy mean ± std over
+   the official folds and fit seconds per fold (one thread each, two fits side by side).
+2. The tutorial recipe (mean of 40 MFCCs + a 500-tree random forest) and the dataset paper's
+   richer recipe (MFCC/delta summary statistics + temporal statistics, same forest), same
+   folds, from the clips' audio (``--dataset``, or the generated set).
+3. The goals: best model >= richer recipe + 8 points; ffnn >= logreg and within 2 points of
+   the best model; the ensemble >= the best single model.
+4. With ``--peer``: the from-scratch FFNN against scikit-learn's MLPClassifier with the same
+   inputs (columns, scaling), architecture and optimiser settings, same folds.
 
-    PYTHONPATH=. python benchmarks/models.py [--clips 2000] [--features DIR] [--workdir DIR]
-        [--scheduler processes] [--workers 2]
+    PYTHONPATH=. python benchmarks/models.py [--clips 1000] [--seed 42] [--workdir DIR]
+    PYTHONPATH=. python benchmarks/models.py --features STORE --dataset DIR/UrbanSound8K
 
-Without ``--features`` a UrbanSound8K-shaped dataset of ``--clips`` clips is generated and its
-features extracted with the pipeline's own feature stage.
+Without ``--features`` a UrbanSound8K-shaped dataset of ``--clips`` clips (``--seed``) is
+generated under ``--workdir`` and its features extracted with the pipeline's own stage.
 """
 
 from __future__ import annotations
@@ -22,39 +27,42 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
+import pandas as pd
+from sklearn.base import clone
 from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
-from pipeline.config import load_params
-from pipeline.engine import Engine, threads_per_task
-from pipeline.estimators import model_params
-from pipeline.evaluate import CVData, FoldFit, cross_validate, fit_folds
-from pipeline.splits import make_splits
-from pipeline.train import feature_columns, labelled, xy
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from difficulty import recipes  # noqa: E402
+
+from pipeline.config import load_params  # noqa: E402
+from pipeline.engine import Engine, threads_per_task  # noqa: E402
+from pipeline.estimators import build_estimator, model_params, resolve_names  # noqa: E402
+from pipeline.evaluate import CVData, FoldFit, cross_validate, fit_folds  # noqa: E402
+from pipeline.splits import make_splits  # noqa: E402
+from pipeline.train import feature_columns, labelled, xy  # noqa: E402
 
 
-def feature_table(args, params):
-    """The benchmark's feature table: read from ``--features`` or generated and extracted."""
+def feature_table(args) -> tuple[pd.DataFrame, Path | None]:
+    """The feature table (``--features`` or generated and extracted) and the UrbanSound8K
+    folder of its audio (``--dataset``, the generated one, or None)."""
     from pipeline.store import read_features
 
     if args.features:
-        return read_features(args.features)
+        return read_features(args.features), Path(args.dataset) if args.dataset else None
     from pipeline.cli import main
 
-    work = Path(args.workdir)
+    work = Path(args.workdir or f"data/bench_models-{args.clips}-{args.seed}")
     dataset = work / "synth"
     if not (dataset / "UrbanSound8K").is_dir():
         from pipeline.datasets.synth import generate
 
-        generate(dataset, layout="us8k", clips=args.clips, seed=params.seed)
+        generate(dataset, layout="us8k", clips=args.clips, seed=args.seed)
     store = work / "features"
     if not (store / "features.parquet").is_file():
         code = main(["features", str(dataset / "UrbanSound8K"), "--out", str(store)])
         if code:
             sys.exit(code)
-    return read_features(store)
+    return read_features(store), dataset / "UrbanSound8K"
 
 
 def cv_accuracy(estimator, X, y, splits, *, scheduler: Engine, workers: int):
@@ -68,73 +76,90 @@ def cv_accuracy(estimator, X, y, splits, *, scheduler: Engine, workers: int):
     return float(np.mean(accs)), float(np.std(accs)), float(np.mean(secs))
 
 
-def mlp_peer(ffnn_params: dict, seed: int) -> Pipeline:
-    """scikit-learn's MLPClassifier configured like the FFNN (architecture and optimiser)."""
+def mlp_peer(ffnn_params: dict, seed: int):
+    """The ffnn's pipeline (column choice, scaler) ending in scikit-learn's MLPClassifier
+    with the same architecture and optimiser settings."""
     shared = {k: ffnn_params[k] for k in (
         "hidden_layer_sizes", "activation", "alpha", "learning_rate_init", "batch_size",
         "max_iter", "early_stopping", "validation_fraction", "n_iter_no_change", "tol",
     ) if k in ffnn_params}
     shared["hidden_layer_sizes"] = tuple(shared.get("hidden_layer_sizes", (100,)))
-    return Pipeline([("scale", StandardScaler()),
-                     ("clf", MLPClassifier(solver="adam", random_state=seed, **shared))])
+    peer = clone(build_estimator("ffnn", ffnn_params, seed=seed))
+    peer.steps[-1] = ("clf", MLPClassifier(solver="adam", random_state=seed, **shared))
+    return peer
+
+
+def goal(text: str, ok: bool) -> None:
+    print(f"{text}: {'PASS' if ok else 'FAIL'}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", type=int, default=2000)
+    ap.add_argument("--clips", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=42, help="seed of the generated set")
     ap.add_argument("--features", default=None, help="existing feature store folder")
-    ap.add_argument("--workdir", default="data/bench_models")
+    ap.add_argument("--dataset", default=None,
+                    help="UrbanSound8K folder of the store's audio (for the two recipes)")
+    ap.add_argument("--workdir", default=None, help="default data/bench_models-CLIPS-SEED")
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--scheduler", default="processes")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--peer", action="store_true", help="also scikit-learn's MLPClassifier")
     args = ap.parse_args()
     params = load_params(args.params)
-    table = labelled(feature_table(args, params))
+    table, audio = feature_table(args)
+    table = labelled(table)
     X, y = xy(table, feature_columns(table))
     protocol, _, splits = make_splits(table, seed=params.seed)
     print(f"{len(y)} labelled clips, {X.shape[1]} features; protocol: {protocol}")
 
     with Engine(args.scheduler, args.workers) as engine:  # one cluster for every measure
-        compare(args, params, table, X, y, splits, {"scheduler": engine, "workers": args.workers})
+        run = {"scheduler": engine, "workers": args.workers}
+        scores = compare(args, params, table, run)
+        if audio is not None:
+            meta = pd.read_csv(audio / "metadata" / "UrbanSound8K.csv")
+            richer = recipes(meta, audio, args.workers)["richer"][0]
+            best = max(scores, key=scores.get)
+            goal(f"best model {best} {scores[best]:.2f} vs richer recipe {richer:.2f} → "
+                 f"{scores[best] - richer:+.1f} points (goal >= +8)", scores[best] >= richer + 8)
+        else:
+            print("recipes skipped: no --dataset with the store's audio")
+        if args.peer:
+            t = params.train
+            peer = mlp_peer(model_params("ffnn", t.ffnn), params.seed)
+            pm, ps, pf = cv_accuracy(peer, X, y, splits, **run)
+            print(f"sklearn MLPClassifier (same inputs and architecture) {100 * pm:.2f} ± "
+                  f"{100 * ps:.2f}  fit {pf:6.2f} s/fold")
+            goal(f"ffnn {scores['ffnn']:.2f} vs MLPClassifier {100 * pm:.2f}",
+                 scores["ffnn"] >= 100 * pm)
     return 0
 
 
-def compare(args, params, table, X, y, splits, run: dict) -> None:
-    """The CV figures of the models and of their peers, all run by one engine."""
-    t = params.train
-    train_params = dataclasses.asdict(t)
+def compare(args, params, table, run: dict) -> dict[str, float]:
+    """Every model's CV (printed with the goals); name → mean accuracy in percent."""
+    train_params = dataclasses.asdict(params.train)
+    names = resolve_names("all", params.train.models)  # as `evaluate`: with the ensemble
     start = time.perf_counter()
-    metrics = cross_validate(table, list(t.models), train_params, seed=params.seed, **run)
-    print(f"{len(t.models)} models x {len(splits)} folds: {time.perf_counter() - start:.0f} s "
-          f"wall ({args.scheduler}, {args.workers} workers)")
-    results = {}
+    metrics = cross_validate(table, names, train_params, seed=params.seed, **run)
+    print(f"{len(names)} models, official folds: {time.perf_counter() - start:.0f} s wall "
+          f"({args.scheduler}, {args.workers} workers)")
+    scores = {}
     for name, m in metrics.models.items():
-        results[name] = (m.accuracy_mean, m.accuracy_std, m.fit_seconds)
-        print(f"{name:9s} accuracy {m.accuracy_mean:.4f} ± {m.accuracy_std:.4f}  "
+        scores[name] = 100 * m.accuracy_mean
+        print(f"{name:9s} accuracy {100 * m.accuracy_mean:5.2f} ± {100 * m.accuracy_std:4.2f}  "
               f"fit {m.fit_seconds:6.2f} s/fold", flush=True)
-
-    columns = feature_columns(table)
-    mfcc_means = [c for c in columns if c.startswith("mfcc_") and c.endswith("_mean")]
-    Xt, _ = xy(table, mfcc_means)
-    recipe = RandomForestClassifier(n_estimators=500, n_jobs=-1, random_state=params.seed)
-    start = time.perf_counter()
-    rm, rs, rf_ = cv_accuracy(recipe, Xt, y, splits, **run)
-    print(f"tutorial  accuracy {rm:.4f} ± {rs:.4f}  fit {rf_:6.2f} s/fold "
-          f"({len(mfcc_means)} MFCC means + 500-tree RF; {time.perf_counter() - start:.0f} s)")
-
-    best = max(results, key=lambda n: results[n][0])
-    gain = 100 * (results[best][0] - rm)
-    print(f"best model {best}: {results[best][0]:.4f} vs tutorial {rm:.4f} → "
-          f"+{gain:.1f} points (target ≥ 15): {'PASS' if gain >= 15 else 'FAIL'}")
-
-    if "ffnn" in results:
-        peer = mlp_peer(model_params("ffnn", t.ffnn), params.seed)
-        pm, ps, pf = cv_accuracy(peer, X, y, splits, **run)
-        fm = results["ffnn"][0]
-        print(f"sklearn MLPClassifier (same architecture) accuracy {pm:.4f} ± {ps:.4f}  "
-              f"fit {pf:6.2f} s/fold")
-        print(f"ffnn {fm:.4f} vs MLPClassifier {pm:.4f} → {100 * (fm - pm):+.1f} points "
-              f"(target ≥ 0): {'PASS' if fm >= pm else 'FAIL'}")
+    best = max(scores, key=scores.get)
+    single = max((n for n in scores if n != "ensemble"), key=scores.get)
+    if "ffnn" in scores and "logreg" in scores:
+        goal(f"ffnn {scores['ffnn']:.2f} >= logreg {scores['logreg']:.2f}",
+             scores["ffnn"] >= scores["logreg"])
+    if "ffnn" in scores:
+        goal(f"ffnn {scores['ffnn']:.2f} within 2 points of the best ({best} "
+             f"{scores[best]:.2f})", scores["ffnn"] >= scores[best] - 2)
+    if "ensemble" in scores:
+        goal(f"ensemble {scores['ensemble']:.2f} >= best single model ({single} "
+             f"{scores[single]:.2f})", scores["ensemble"] >= scores[single])
+    return scores
 
 
 if __name__ == "__main__":
