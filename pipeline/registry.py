@@ -214,8 +214,8 @@ _BASE = (
         # clips): 2-6 points more; [128, 64] scores as [256, 128] in 0.6x the fit time
         # (README "How hard is it?"). The top 485 F-score columns mapped onto a normal by
         # their quantiles, against all columns standardised (official folds): 79.89 vs
-        # 78.32 % (8732 clips, seed 42), 78.87 vs 77.73 % (8732, seed 5), 65.48 vs 64.02 %
-        # (1000, seed 42), 72.28 vs 69.40 % (2000, seed 7), in 0.8x the fit time.
+        # 78.32 % (8732 clips, seed 42), 79.17 vs 77.73 % (8732, seed 5), 72.62 vs 69.40 %
+        # (2000, seed 7), 65.15 vs 64.02 % (1000, seed 42), in 0.8x the fit time.
         defaults={"hidden_layer_sizes": [128, 64], "activation": "relu", "alpha": 1e-2,
                   "dropout": 0.3, "learning_rate": "cosine", "learning_rate_init": 2e-3,
                   "batch_size": 256, "max_iter": 50, "early_stopping": False,
@@ -260,10 +260,11 @@ _COMBINING = (
         name="ensemble", summary="mean of the members' class probabilities (soft vote)",
         factory=_soft_vote,
         # Each member is built with its own train.<member> parameters. Without the linear
-        # model, whose sharp probabilities outvote the others where it is wrong: the vote
-        # of ffnn, rf and xgb against that of all four (official folds, the members' older
-        # defaults): 80.60 vs 79.87 % (8732 clips, seed 42), 80.06 vs 79.70 % (seed 5),
-        # 72.64 vs 71.61 % (2000, seed 7), 67.85 vs 65.72 % (1000, seed 42).
+        # model: the vote of ffnn, rf and xgb against that of all four (official folds,
+        # with the standardised ffnn): 80.60 vs 79.87 % (8732 clips, seed 42), 80.06 vs
+        # 79.70 % (seed 5), 72.64 vs 71.61 % (2000, seed 7), 67.85 vs 65.72 % (1000, seed
+        # 42); with today's ffnn 80.11 vs 80.41, 73.01 vs 73.39, 68.55 vs 67.24 % (the last
+        # three sets): a draw above 1000 clips, a win at 1000.
         defaults={"members": ["ffnn", "rf", "xgb"], "weights": None},
         estimator="pipeline.estimators:SoftVoteEnsemble", persist="ensemble",
         set_threads=_members_n_jobs, combines=True,

@@ -25,9 +25,11 @@ def pyplot():
 
 
 def png_bytes(fig) -> bytes:
-    """Render ``fig`` to PNG bytes and close it."""
+    """Render ``fig`` to PNG bytes and close it (laid out tight in the one drawing that
+    saving does; ``bbox_inches="tight"`` would draw it twice)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    fig.set_layout_engine("tight")
+    fig.savefig(buf, format="png", dpi=100)
     pyplot().close(fig)
     return buf.getvalue()
 
@@ -38,7 +40,9 @@ def confusion_png(actual, predicted, title: str) -> bytes:
     ``actual`` and ``predicted`` are class names, both of shape (n,).
     """
     plt = pyplot()
-    labels = [c for c in CLASSES if c in set(actual) | set(predicted)]
+    actual, predicted = np.asarray(actual, dtype=object), np.asarray(predicted, dtype=object)
+    present = set(np.unique(actual)) | set(np.unique(predicted))
+    labels = [c for c in CLASSES if c in present]
     cm = confusion_matrix(actual, predicted, labels=labels).astype(float)
     cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(7, 6))
