@@ -23,7 +23,7 @@ from pipeline.registry import BASE_MODELS, MODEL_NAMES, REGISTRY, entry, entry_o
 __all__ = [
     "BASE_MODELS", "MODEL_NAMES", "EncodedXGBClassifier", "SoftVoteEnsemble", "accepted_params",
     "align_proba", "build_estimator", "build_models", "check_model_params", "fit_with_groups",
-    "input_scaler", "model_params", "resolve_names", "set_n_jobs",
+    "model_params", "resolve_names", "set_n_jobs",
 ]
 
 
@@ -121,26 +121,6 @@ class TopFColumns(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         X = np.asarray(X)
         return X if self.columns_ is None else X[:, self.columns_]
-
-
-#: Input scalings of a network: per column to mean 0 and variance 1, or through the
-#: column's quantiles onto a standard normal (heavy tails and skew of spectral statistics
-#: then no longer squash most clips into a few units of the first layer).
-SCALINGS = ("standard", "quantile")
-#: Quantiles a ``quantile`` scaling keeps per column.
-N_QUANTILES = 100
-
-
-def input_scaler(scaling: str):
-    """The unfitted scaler of ``scaling`` (one of :data:`SCALINGS`); else a UserError."""
-    from sklearn.preprocessing import QuantileTransformer, StandardScaler
-
-    if scaling == "standard":
-        return StandardScaler()
-    if scaling == "quantile":
-        return QuantileTransformer(n_quantiles=N_QUANTILES, output_distribution="normal",
-                                   subsample=None)  # every row: no random draw
-    raise UserError(f"train.ffnn.scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
 
 
 class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):

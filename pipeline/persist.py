@@ -27,12 +27,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 from pipeline.errors import UserError
 from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble, TopFColumns
 from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
 from pipeline.registry import entry_of
+from pipeline.scaling import scaler_from_record, scaler_record
 from pipeline.selection import best_model
 
 INDEX_FILE = "index.json"
@@ -131,42 +131,11 @@ def _save_ffnn(model: Pipeline, name: str, folder: Path) -> dict:
     select, scaler, net = model.named_steps.get("select"), model.named_steps["scale"], model[-1]
     target = folder / f"{name}.ffnn.npz"
     atomic_write(target, lambda tmp: nn.save(net, tmp))
-    if isinstance(scaler, QuantileTransformer):
-        scale = {"kind": "quantile", "quantiles": scaler.quantiles_.T.tolist(),
-                 "references": scaler.references_.tolist(),
-                 "output_distribution": scaler.output_distribution}
-    else:
-        scale = {"kind": "standard", "mean": scaler.mean_.tolist(),
-                 "scale": scaler.scale_.tolist(), "var": scaler.var_.tolist(),
-                 "n_samples_seen": int(np.max(scaler.n_samples_seen_))}
-    atomic_write_json(folder / f"{name}.scaler.json", scale)
+    atomic_write_json(folder / f"{name}.scaler.json", scaler_record(scaler))
     columns = None if select is None else select.columns_
     return {"files": [target.name, f"{name}.scaler.json"],
             "columns": None if columns is None else [int(c) for c in columns],
             "n_features": int(model.n_features_in_)}
-
-
-def _scaler_of(scale: dict) -> StandardScaler | QuantileTransformer:
-    """The fitted scaler saved as ``scale`` (a folder saved before quantiles has no kind)."""
-    if scale.get("kind", "standard") == "standard":
-        scaler = StandardScaler()
-        scaler.mean_ = np.asarray(scale["mean"], dtype=np.float64)
-        scaler.scale_ = np.asarray(scale["scale"], dtype=np.float64)
-        scaler.var_ = np.asarray(scale["var"], dtype=np.float64)
-        scaler.n_samples_seen_ = int(scale["n_samples_seen"])
-        scaler.n_features_in_ = scaler.mean_.shape[0]
-        return scaler
-    if scale["kind"] != "quantile":
-        raise ValueError(f"unknown kind {scale['kind']!r}")
-    quantiles = np.asarray(scale["quantiles"], dtype=np.float64).T  # (n_quantiles, d)
-    references = np.asarray(scale["references"], dtype=np.float64)
-    if quantiles.ndim != 2 or references.shape != (quantiles.shape[0],):
-        raise ValueError("quantiles and references do not fit together")
-    scaler = QuantileTransformer(n_quantiles=len(references),
-                                 output_distribution=scale["output_distribution"])
-    scaler.quantiles_, scaler.references_ = quantiles, references
-    scaler.n_quantiles_, scaler.n_features_in_ = len(references), quantiles.shape[1]
-    return scaler
 
 
 def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
@@ -183,7 +152,7 @@ def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
         raise UserError(f"model file {net_path} is corrupt: {exc}") from None
     scale = _read_json(scaler_path, "scaler file")
     try:
-        scaler = _scaler_of(scale)
+        scaler = scaler_from_record(scale)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"scaler file {scaler_path} is corrupt: {exc}") from None
     steps = [("scale", scaler), ("clf", net)]

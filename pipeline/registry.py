@@ -140,8 +140,9 @@ def _top_features(params: dict, name: str) -> tuple[dict, int | None]:
 def _ffnn(params: dict, seed: int):
     from sklearn.pipeline import Pipeline
 
-    from pipeline.estimators import TopFColumns, input_scaler
+    from pipeline.estimators import TopFColumns
     from pipeline.nn import FFNNClassifier
+    from pipeline.scaling import input_scaler
 
     params, top = _top_features(params, "ffnn")
     scaling = params.pop("scaling", "standard")

@@ -12,10 +12,8 @@ from pipeline.cli import build_parser, main
 from pipeline.config import Params, TrainParams, load_params
 from pipeline.errors import UserError
 from pipeline.estimators import (
-    SCALINGS,
     accepted_params,
     build_estimator,
-    input_scaler,
     model_params,
     resolve_names,
     set_n_jobs,
@@ -29,6 +27,7 @@ from pipeline.registry import (
     fitted_part,
     markdown_table,
 )
+from pipeline.scaling import SCALINGS, input_scaler
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
