@@ -190,6 +190,8 @@ def test_every_schedule_and_activation_trains(schedule, activation):
         ("dtype", "float16", "dtype"),
         ("hidden_layer_sizes", (10, 0), "hidden_layer_sizes"),
         ("batch_size", 0, "batch_size"),
+        ("min_batches", 0, "min_batches"),
+        ("min_batches", 2.5, "min_batches"),
         ("max_iter", 0, "max_iter"),
         ("momentum", 1.5, "momentum"),
         ("validation_fraction", 1.0, "validation_fraction"),
@@ -207,6 +209,20 @@ def test_bad_parameters_are_refused_in_fit(param, value, match):
     # NetworkParamsError is a ValueError, as scikit-learn's estimators raise.
     with pytest.raises(NetworkParamsError, match=match):
         clf.fit(X, y)
+
+
+@pytest.mark.parametrize(("n_rows", "batch_size", "min_batches", "updates_per_epoch"),
+                         [(120, 256, 1, 1), (120, 256, 8, 8), (120, 32, 2, 4), (120, 256, 16, 18),
+                          (5, 256, 16, 5)])
+def test_min_batches_shrinks_the_batch_of_a_small_training_set(
+        n_rows, batch_size, min_batches, updates_per_epoch):
+    X, y = _blobs()
+    X, y = X[:n_rows], y[:n_rows]
+    clf = FFNNClassifier(hidden_layer_sizes=(4,), batch_size=batch_size,
+                         min_batches=min_batches, max_iter=3, learning_rate="cosine",
+                         random_state=0).fit(X, y)
+    # batch = min(batch_size, n // min_batches): 120 // 16 = 7 rows, 18 updates an epoch.
+    assert clf.t_ == 3 * updates_per_epoch
 
 
 def test_label_smoothing_is_for_classifiers_only():

@@ -53,6 +53,7 @@ class BaseFFNN(BaseEstimator):
         alpha=1e-4,
         dropout=0.0,
         batch_size="auto",
+        min_batches=1,
         learning_rate="constant",
         learning_rate_init=1e-3,
         max_iter=200,
@@ -82,6 +83,7 @@ class BaseFFNN(BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.min_batches = min_batches
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
@@ -152,6 +154,9 @@ class BaseFFNN(BaseEstimator):
             # Training targets only: validation accuracy is measured on the true labels.
             Y = Y * (1 - self.label_smoothing) + self.label_smoothing / self.classes_.size
         batch = min(200, n_train) if self.batch_size == "auto" else min(self.batch_size, n_train)
+        # A small training set still gets min_batches updates per epoch, so a fixed epoch
+        # budget means enough steps of the schedule (ceil: never fewer than min_batches).
+        batch = max(1, min(batch, n_train // self.min_batches))
         epochs = 1 if incremental else self.max_iter
         steps_per_epoch = -(-n_train // batch)
         schedule = Schedule(

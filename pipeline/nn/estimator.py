@@ -35,6 +35,10 @@ class FFNNClassifier(ClassifierMixin, BaseFFNN):
         λ of the L2 penalty λ‖W‖² added to the mean loss (weights only).
     batch_size : int or "auto", default "auto"
         "auto" is min(200, n_samples).
+    min_batches : int, default 1
+        At least this many mini-batches per epoch: on a training set smaller than
+        ``min_batches × batch_size`` the batch shrinks to n_samples // min_batches, so a
+        budget of ``max_iter`` epochs still makes enough updates.
     learning_rate : {"constant", "step", "exponential", "cosine"}, default "constant"
         The schedule; see :mod:`pipeline.nn.schedules`.
     learning_rate_init : float, default 1e-3

@@ -88,4 +88,7 @@ def check_params(est, *, classifier: bool) -> tuple[int, ...]:
     bs = est.batch_size
     require(bs == "auto" or (isinstance(bs, numbers.Integral) and bs >= 1),
             f"batch_size must be 'auto' or an integer >= 1, got {bs!r}")
+    mb = est.min_batches
+    require(isinstance(mb, numbers.Integral) and mb >= 1,
+            f"min_batches must be an integer >= 1, got {mb!r}")
     return hidden
