@@ -10,6 +10,7 @@ from pipeline.estimators import (
     EncodedXGBClassifier,
     build_estimator,
     build_models,
+    check_model_params,
     model_params,
     resolve_names,
     set_n_jobs,
@@ -119,6 +120,13 @@ def test_ensemble_reuses_members_fitted_on_the_same_rows(data):
 def test_bad_model_requests_are_user_errors(name, params, needle):
     with pytest.raises(UserError, match=needle):
         build_estimator(name, params)
+
+
+@pytest.mark.parametrize(("params", "needle"), [({"min_batches": 0}, "min_batches must be"),
+                                               ({"dropout": 1.5}, "dropout must be")])
+def test_bad_network_parameters_are_one_line_user_errors(params, needle):
+    with pytest.raises(UserError, match=f"train.ffnn: invalid parameters: {needle}"):
+        check_model_params(["ffnn"], {"ffnn": params}, seed=0)
 
 
 def test_set_n_jobs_reaches_nested_models():
