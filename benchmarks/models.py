@@ -10,6 +10,9 @@ the same run.
    the best model; the ensemble >= the best single model.
 4. With ``--peer``: the from-scratch FFNN against scikit-learn's MLPClassifier with the same
    inputs (columns, scaling), architecture and optimiser settings, same folds.
+5. With ``--model-seeds N``: the whole comparison again with the models' seeds 1..N-1
+   (the folds stay the official ones), every model's mean and spread over the N seeds, and
+   the goals on those means: whether a gap is larger than what the seed alone moves.
 
     PYTHONPATH=. python benchmarks/models.py [--clips 1000] [--seed 42] [--workdir DIR]
     PYTHONPATH=. python benchmarks/models.py --features STORE --dataset DIR/UrbanSound8K
@@ -105,6 +108,8 @@ def main() -> int:
     ap.add_argument("--scheduler", default="processes")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--peer", action="store_true", help="also scikit-learn's MLPClassifier")
+    ap.add_argument("--model-seeds", type=int, default=1,
+                    help="repeat the comparison with this many model seeds (default 1)")
     args = ap.parse_args()
     params = load_params(args.params)
     table, audio = feature_table(args)
@@ -116,6 +121,8 @@ def main() -> int:
     with Engine(args.scheduler, args.workers) as engine:  # one cluster for every measure
         run = {"scheduler": engine, "workers": args.workers}
         scores = compare(args, params, table, run)
+        if args.model_seeds > 1:
+            seed_spread(args, params, table, run, scores)
         if audio is not None:
             meta = pd.read_csv(audio / "metadata" / "UrbanSound8K.csv")
             richer = recipes(meta, audio, args.workers)["richer"][0]
@@ -135,19 +142,46 @@ def main() -> int:
     return 0
 
 
-def compare(args, params, table, run: dict) -> dict[str, float]:
-    """Every model's CV (printed with the goals); name → mean accuracy in percent."""
+def compare(args, params, table, run: dict, *, seed: int | None = None,
+            quiet: bool = False) -> dict[str, float]:
+    """Every model's CV (printed with the goals unless ``quiet``); name → mean accuracy in
+    percent. ``seed`` is the models' seed (default: the params' one)."""
     train_params = dataclasses.asdict(params.train)
     names = resolve_names("all", params.train.models)  # as `evaluate`: with the ensemble
     start = time.perf_counter()
-    metrics = cross_validate(table, names, train_params, seed=params.seed, **run)
+    metrics = cross_validate(table, names, train_params,
+                             seed=params.seed if seed is None else seed, **run)
+    scores = {name: 100 * m.accuracy_mean for name, m in metrics.models.items()}
+    if quiet:
+        return scores
     print(f"{len(names)} models, official folds: {time.perf_counter() - start:.0f} s wall "
           f"({args.scheduler}, {args.workers} workers)")
-    scores = {}
     for name, m in metrics.models.items():
-        scores[name] = 100 * m.accuracy_mean
         print(f"{name:9s} accuracy {100 * m.accuracy_mean:5.2f} ± {100 * m.accuracy_std:4.2f}  "
               f"fit {m.fit_seconds:6.2f} s/fold", flush=True)
+    goals(scores)
+    return scores
+
+
+def seed_spread(args, params, table, run: dict, first: dict[str, float]) -> None:
+    """The comparison with ``args.model_seeds`` model seeds (``first`` is that of the
+    params' seed): per model the mean and the standard deviation over the seeds, and the
+    goals on the means."""
+    runs = [first] + [compare(args, params, table, run, seed=params.seed + k, quiet=True)
+                      for k in range(1, args.model_seeds)]
+    print(f"over {len(runs)} model seeds ({params.seed}..{params.seed + len(runs) - 1}), "
+          "official folds fixed:")
+    means = {}
+    for name in first:
+        values = np.array([r[name] for r in runs])
+        means[name] = float(values.mean())
+        print(f"{name:9s} accuracy {values.mean():5.2f}, spread over seeds {values.std():4.2f}"
+              f" (min {values.min():5.2f}, max {values.max():5.2f})")
+    goals(means)
+
+
+def goals(scores: dict[str, float]) -> None:
+    """Print the model issue's goals on ``scores`` (name → accuracy in percent)."""
     best = max(scores, key=scores.get)
     single = max((n for n in scores if n != "ensemble"), key=scores.get)
     if "ffnn" in scores and "logreg" in scores:
@@ -159,7 +193,6 @@ def compare(args, params, table, run: dict) -> dict[str, float]:
     if "ensemble" in scores:
         goal(f"ensemble {scores['ensemble']:.2f} >= best single model ({single} "
              f"{scores[single]:.2f})", scores["ensemble"] >= scores[single])
-    return scores
 
 
 if __name__ == "__main__":

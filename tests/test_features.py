@@ -241,7 +241,7 @@ def test_any_length_gives_all_finite_features(n_samples):
 
 def test_names_count_and_uniqueness_at_defaults():
     names = feature_names(PARAMS)
-    assert len(names) == len(set(names)) == 135 * 7 + 9 + 16
+    assert len(names) == len(set(names)) == 135 * 7 + 9 + 16 + 18
     assert {"mfcc_03_mean", "dmfcc_03_var", "centroid_median", "band_07_logenergy"} <= set(names)
 
 

@@ -3,7 +3,9 @@
 One STFT per clip feeds every spectral feature and, through the mel filterbank, the MFCCs
 and onset envelope. Frame-wise features are stacked into one (n_features, n_frames) matrix
 and summarised by :func:`~pipeline.features.stats.summary_stats` in one pass; clip-level
-features are appended after them. :func:`feature_names` gives the column order.
+features, band energies and the envelope's modulation spectrum
+(:mod:`pipeline.features.modulation`) are appended after them. :func:`feature_names` gives
+the column order.
 
 The work is split in two: :func:`frame_part` computes what each frame gives on its own
 (:class:`Frames`: power and mel spectra, spectral shape, RMS, zero crossings), and
@@ -24,7 +26,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from pipeline.config import FeatureParams
-from pipeline.features import bands, spectral, stft, time_domain
+from pipeline.features import bands, modulation, spectral, stft, time_domain
 from pipeline.features import mfcc as _mfcc
 from pipeline.features.names import (
     CLIP_LEVEL,
@@ -53,7 +55,7 @@ __all__ = [
 
 # Raised whenever a change to this package changes any feature value, even in the last
 # bits: it is part of the feature store's cache fingerprint, so stores recompute.
-REVISION = 3
+REVISION = 4
 
 # Samples are clipped to this magnitude (120 dB above full scale) so that powers of
 # any finite input stay inside float32; audio in [-1, 1] is never touched.
@@ -267,6 +269,7 @@ def window_part(frames: Frames, y: np.ndarray, *, sr: int, params: FeatureParams
     values.append(bands.band_log_energies(mean_power, sr=sr, n_fft=n_fft,
                                           n_bands=params.n_bands, fmin=params.band_fmin,
                                           fmax=band_fmax))
+    values.append(modulation.modulation_features(y, sr=sr))
     return np.concatenate(values)
 
 

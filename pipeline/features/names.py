@@ -12,6 +12,7 @@ from functools import lru_cache
 from pipeline.config import FeatureParams
 from pipeline.errors import InputError
 from pipeline.features import bands
+from pipeline.features.modulation import modulation_names
 from pipeline.features.stats import STAT_NAMES
 
 
@@ -115,6 +116,7 @@ def _names(params: FeatureParams) -> tuple[str, ...]:
     names = [f"{row}_{stat}" for row in rows for stat in STAT_NAMES]
     names += CLIP_LEVEL
     names += [f"{band}_logenergy" for band in _indexed("band", params.n_bands)]
+    names += modulation_names()
     return tuple(names)
 
 
@@ -124,7 +126,8 @@ def feature_names(params: FeatureParams) -> list[str]:
     Frame-wise rows (``rms, zcr, onset, centroid, bandwidth, rolloff, flatness, flux,
     contrast_NN, mfcc_NN, dmfcc_NN, ddmfcc_NN``) each give seven columns
     ``{row}_{min,max,median,mean,var,skew,kurt}``, followed by the clip-level columns
-    :data:`CLIP_LEVEL` and ``band_NN_logenergy``.
+    :data:`CLIP_LEVEL`, ``band_NN_logenergy`` and the modulation spectrum's ``mod_*``
+    (:func:`pipeline.features.modulation.modulation_names`).
 
     Raises
     ------
