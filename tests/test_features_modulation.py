@@ -102,6 +102,13 @@ def test_silence_is_floor_not_nan():
     assert np.all(values[:7] == FLOOR)
 
 
+@pytest.mark.parametrize("sr", [4, 100, 1000])
+def test_envelope_rates_below_the_top_band_are_finite(sr):
+    y = np.random.default_rng(4).standard_normal(4 * sr).astype(np.float32)
+    values = modulation_features(y, sr=sr)
+    assert values.shape == (18,) and np.all(np.isfinite(values))
+
+
 @pytest.mark.parametrize("sr", [8000, 16000, 44100])
 def test_other_sample_rates_find_the_same_rate(sr):
     t = np.arange(3 * sr) / sr

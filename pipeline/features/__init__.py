@@ -55,7 +55,7 @@ __all__ = [
 
 # Raised whenever a change to this package changes any feature value, even in the last
 # bits: it is part of the feature store's cache fingerprint, so stores recompute.
-REVISION = 4
+REVISION = 5
 
 # Samples are clipped to this magnitude (120 dB above full scale) so that powers of
 # any finite input stay inside float32; audio in [-1, 1] is never touched.
