@@ -10,9 +10,10 @@ the same run.
    the best model; the ensemble >= the best single model.
 4. With ``--peer``: the from-scratch FFNN against scikit-learn's MLPClassifier with the same
    inputs (columns, scaling), architecture and optimiser settings, same folds.
-5. With ``--model-seeds N``: the whole comparison again with the models' seeds 1..N-1
-   (the folds stay the official ones), every model's mean and spread over the N seeds, and
-   the goals on those means: whether a gap is larger than what the seed alone moves.
+5. With ``--model-seeds N``: the whole comparison again with the models' seeds seed+1 …
+   seed+N−1 (``seed`` of the params; the folds stay the official ones), every model's mean
+   and spread over the N seeds, and the goals on those means: whether a gap is larger than
+   what the seed alone moves.
 
     PYTHONPATH=. python benchmarks/models.py [--clips 1000] [--seed 42] [--workdir DIR]
     PYTHONPATH=. python benchmarks/models.py --features STORE --dataset DIR/UrbanSound8K

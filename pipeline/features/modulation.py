@@ -23,6 +23,7 @@ import numpy as np
 ENVELOPE_RATE = 344.53125
 #: Octave bands of modulation frequency, Hz: [1, 2), [2, 4), …, [64, 128).
 BAND_EDGES = (1, 2, 4, 8, 16, 32, 64, 128)
+#: The bands as (low, high) pairs, in column order.
 BANDS = tuple(pairwise(BAND_EDGES))
 #: Modulation frequencies searched for the strongest periodicity, Hz.
 PEAK_RANGE = (4.0, 64.0)
