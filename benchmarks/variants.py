@@ -1,0 +1,72 @@
+"""One model with parameter overrides, on several feature stores, over several model seeds.
+
+The tool behind the "tried and not kept" lists of the README: a change of a default is
+worth keeping only if it wins on every set by more than the model seed alone moves the
+figure. Each row is one variant (a JSON mapping merged over the model's settings from
+``params.yaml``, ``{}`` for the defaults): per store, the mean official-folds accuracy over
+the seeds, then the mean over the stores and the fit seconds per fold.
+
+    PYTHONPATH=. python benchmarks/variants.py ffnn S1,S2,S3 --seeds 42,43,44 \\
+        '{}' '{"min_batches": 32}' '{"hidden_layer_sizes": [512], "dropout": 0.5}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from models import cv_accuracy  # noqa: E402
+from pipeline.config import load_params  # noqa: E402
+from pipeline.engine import Engine  # noqa: E402
+from pipeline.estimators import build_estimator, model_params  # noqa: E402
+from pipeline.splits import make_splits  # noqa: E402
+from pipeline.store import read_features  # noqa: E402
+from pipeline.train import feature_columns, labelled, xy  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model", help="a registry name: logreg, ffnn, rf, xgb")
+    ap.add_argument("stores", help="comma-separated feature stores (urbansound features --out)")
+    ap.add_argument("variants", nargs="*", default=["{}"], help="JSON overrides, one per row")
+    ap.add_argument("--seeds", default="42", help="comma-separated model seeds")
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_intermixed_args()  # --seeds may come between the stores and variants
+    params = load_params(args.params)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    variants = [json.loads(v) for v in args.variants]
+    sets = []
+    for store in args.stores.split(","):
+        table = labelled(read_features(store))
+        X, y = xy(table, feature_columns(table))
+        sets.append((store, X, y, make_splits(table, seed=params.seed)[2]))
+        print(f"{store}: {len(y)} clips, {X.shape[1]} features")
+    print(f"{args.model}, official folds, mean over model seeds {seeds}:")
+    with Engine("processes", args.workers) as engine:
+        for overrides in variants:
+            settings = {**(getattr(params.train, args.model) or {}), **overrides}
+            means, secs = [], []
+            for _, X, y, splits in sets:
+                accs = []
+                for seed in seeds:
+                    est = build_estimator(args.model, model_params(args.model, settings),
+                                          seed=seed)
+                    mean, _, fit = cv_accuracy(est, X, y, splits, scheduler=engine,
+                                               workers=args.workers)
+                    accs.append(100 * mean)
+                    secs.append(fit)
+                means.append(float(np.mean(accs)))
+            cells = " | ".join(f"{m:5.2f}" for m in means)
+            print(f"{json.dumps(overrides):40s} {cells} | mean {np.mean(means):5.2f} "
+                  f"| fit {np.mean(secs):.2f} s/fold", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
