@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from dask_cluster import REPO
 
@@ -19,12 +20,44 @@ from pipeline.datasets.synth import generate
 from pipeline.store import FEATURES_FILE, PARTS_DIR
 from pipeline.writer_lock import LOCK_FILE
 
+#: Listings of the 30 generated clips in ``long_dataset``: ~300 one-clip tasks.
+REPEATS = 10
+
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synth")
     generate(root, layout="us8k", clips=30, seed=7)
     return root / "UrbanSound8K"
+
+
+@pytest.fixture(scope="module")
+def long_dataset(dataset, tmp_path_factory) -> Path:
+    """``dataset`` with every clip listed :data:`REPEATS` times (hard links under new slice
+    numbers): a run long enough that one signalled, or joined by a second writer, after its
+    first batch is still working, even on a loaded machine."""
+    root = tmp_path_factory.mktemp("long") / "UrbanSound8K"
+    meta = pd.read_csv(dataset / "metadata" / "UrbanSound8K.csv")
+    copies = []
+    for k in range(1, REPEATS + 1):
+        copy = meta.copy()
+        copy["slice_file_name"] = [_renumbered(name, k) for name in meta["slice_file_name"]]
+        for old, new, fold in zip(meta["slice_file_name"], copy["slice_file_name"],
+                                  meta["fold"], strict=True):
+            target = root / "audio" / f"fold{fold}" / new
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(dataset / "audio" / f"fold{fold}" / old, target)
+        copies.append(copy)
+    (root / "metadata").mkdir()
+    pd.concat(copies).to_csv(root / "metadata" / "UrbanSound8K.csv", index=False)
+    return root
+
+
+def _renumbered(name: str, k: int) -> str:
+    """``fsID-classID-occurrence-slice.wav`` with the slice number raised by 1000·k: another
+    slice of the same recording."""
+    fs_id, class_id, occurrence, slice_no = Path(name).stem.split("-")
+    return f"{fs_id}-{class_id}-{occurrence}-{int(slice_no) + 1000 * k}.wav"
 
 
 def urbansound(*args: object) -> list[str]:
@@ -91,9 +124,9 @@ def interrupted_run(dataset: Path, out: Path, send) -> tuple[int, str, int]:
 
 
 @pytest.mark.slow
-def test_sigterm_ends_the_workers(dataset, tmp_path):
+def test_sigterm_ends_the_workers(long_dataset, tmp_path):
     # To the command only, as `kill -TERM $!` does.
-    code, err, pid = interrupted_run(dataset, tmp_path / "out",
+    code, err, pid = interrupted_run(long_dataset, tmp_path / "out",
                                      lambda proc: proc.send_signal(signal.SIGTERM))
     assert code == 128 + signal.SIGTERM, err
     assert err.strip().splitlines()[-1] == "urbansound features: terminated"
@@ -102,9 +135,9 @@ def test_sigterm_ends_the_workers(dataset, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_prints_one_line_and_ends_the_workers(dataset, tmp_path):
+def test_ctrl_c_prints_one_line_and_ends_the_workers(long_dataset, tmp_path):
     # A terminal's Ctrl-C reaches the whole process group.
-    code, err, pid = interrupted_run(dataset, tmp_path / "out",
+    code, err, pid = interrupted_run(long_dataset, tmp_path / "out",
                                      lambda proc: os.killpg(proc.pid, signal.SIGINT))
     assert code == 128 + signal.SIGINT, err
     assert "Traceback" not in err
@@ -140,7 +173,8 @@ def test_an_error_while_a_signal_unwinds_is_reported_as_the_signal(monkeypatch, 
 
 # --- one writer per store ---------------------------------------------------------------
 @pytest.mark.slow
-def test_a_second_writer_is_refused_at_once_naming_the_first(dataset, tmp_path, capsys):
+def test_a_second_writer_is_refused_at_once_naming_the_first(long_dataset, tmp_path, capsys):
+    dataset = long_dataset
     out = tmp_path / "out"
     other = tmp_path / "other.yaml"
     other.write_text("features: {hop_length: 256}\n")
