@@ -10,7 +10,8 @@ entry (:mod:`pipeline.registry`) names its format (:data:`FORMATS`):
 - ``xgboost-json`` (``xgb``): the booster in XGBoost's JSON format, ``NAME.xgb.json`` (the
   columns it was boosted on, when ``top_features`` chose them, in the descriptor);
 - ``ffnn``: the network via ``pipeline.nn.save`` and its input scaler (standard or quantile)
-  as JSON, the columns it was chosen to take (``top_features``) in the descriptor;
+  as JSON, the columns it was chosen to take (``top_features``) and those it codes
+  piecewise-linearly (``coded_columns``, with ``code_bins``) in the descriptor;
 - ``ensemble``: each member saved as ``NAME__MEMBER`` in its own format.
 
 A file that is missing, corrupt or holds untrusted types is refused with one line
@@ -31,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from pipeline.errors import UserError
 from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble, TopFColumns
 from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
+from pipeline.piecewise import PiecewiseLinearCodes, network_inputs
 from pipeline.registry import entry_of
 from pipeline.scaling import scaler_from_record, scaler_record
 from pipeline.selection import best_model
@@ -128,14 +130,21 @@ def _columns(desc: dict, n_used: int, folder: Path, name: str) -> tuple[np.ndarr
 def _save_ffnn(model: Pipeline, name: str, folder: Path) -> dict:
     from pipeline import nn
 
-    select, scaler, net = model.named_steps.get("select"), model.named_steps["scale"], model[-1]
+    select, net = model.named_steps.get("select"), model[-1]
+    inputs = model.named_steps.get("inputs")  # the scaler beside piecewise-linear codes
+    scaler, codes = ((model.named_steps["scale"], None) if inputs is None
+                     else (inputs.named_transformers["scale"], inputs.named_transformers["codes"]))
     target = folder / f"{name}.ffnn.npz"
     atomic_write(target, lambda tmp: nn.save(net, tmp))
     atomic_write_json(folder / f"{name}.scaler.json", scaler_record(scaler))
     columns = None if select is None else select.columns_
-    return {"files": [target.name, f"{name}.scaler.json"],
+    desc = {"files": [target.name, f"{name}.scaler.json"],
             "columns": None if columns is None else [int(c) for c in columns],
             "n_features": int(model.n_features_in_)}
+    if codes is not None:
+        desc["codes"] = {"columns": [int(c) for c in codes.columns_],
+                         "edges": codes.edges_.tolist()}
+    return desc
 
 
 def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
@@ -156,6 +165,10 @@ def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"scaler file {scaler_path} is corrupt: {exc}") from None
     steps = [("scale", scaler), ("clf", net)]
+    if "codes" in desc:  # saved since the network takes piecewise-linear codes
+        codes = _codes(desc["codes"], scaler.n_features_in_, net.n_features_in_,
+                       folder / f"{name}.json")
+        steps[0] = ("inputs", network_inputs(scaler, codes))
     if "columns" in desc:  # saved since the network chooses its columns
         select = TopFColumns()
         select.columns_, select.n_features_in_ = _columns(desc, scaler.n_features_in_, folder,
@@ -163,6 +176,29 @@ def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
         select.k = None if select.columns_ is None else len(select.columns_)
         steps.insert(0, ("select", select))
     return Pipeline(steps)
+
+
+def _codes(record: Any, n_selected: int, n_net: int, path: Path) -> PiecewiseLinearCodes:
+    """The fitted codes of a descriptor's ``codes`` record, checked against the
+    ``n_selected`` columns they read and the ``n_net`` inputs the network takes."""
+    columns = record.get("columns") if isinstance(record, dict) else None
+    try:
+        edges = np.asarray(record.get("edges"), dtype=np.float32)
+    except (AttributeError, TypeError, ValueError):
+        edges = np.zeros((0, 0), np.float32)
+    valid = (isinstance(columns, list)
+             and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < n_selected
+                     for c in columns)
+             and edges.ndim == 2 and edges.shape[0] == len(columns) and edges.shape[1] >= 3
+             and np.all(np.isfinite(edges))
+             and n_selected + edges.size - len(columns) == n_net)
+    if not valid:
+        raise UserError(f"model descriptor {path} is corrupt (its piecewise-linear codes do "
+                        "not fit the network)")
+    codes = PiecewiseLinearCodes(k=len(columns), bins=edges.shape[1] - 1)
+    codes.columns_, codes.edges_ = np.asarray(columns, dtype=np.intp), edges
+    codes.n_features_in_ = n_selected
+    return codes
 
 
 def _save_ensemble(model: Any, name: str, folder: Path) -> dict:

@@ -95,7 +95,8 @@ def test_ffnn_on_its_top_features_round_trips_with_its_scaler(tmp_path, data, sc
 
 def test_an_ffnn_saved_before_column_choice_and_scaling_kinds_still_loads(tmp_path, data):
     X, y = data
-    model = build_estimator("ffnn", {**TINY["ffnn"], "scaling": "standard"}, seed=2).fit(X, y)
+    old_kind = {**TINY["ffnn"], "scaling": "standard", "coded_columns": 0}  # no codes then
+    model = build_estimator("ffnn", old_kind, seed=2).fit(X, y)
     save_model(model, "ffnn", tmp_path)
     desc = json.loads((tmp_path / "ffnn.json").read_text())
     for key in ("columns", "n_features"):

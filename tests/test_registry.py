@@ -57,9 +57,11 @@ def test_defaults_round_trip_into_the_estimator(name):
         given = {**given, **part.params}
     if hasattr(model, "named_steps") and "select" in model.named_steps:  # the column step
         given["top_features"] = model.named_steps["select"].k
-    if "scaling" in entry.defaults:  # the network's input scaler
+    if "scaling" in entry.defaults:  # the network's input scaler, beside its codes
+        inputs = model.named_steps["inputs"].named_transformers
         given["scaling"] = next(s for s in SCALINGS
-                                if type(input_scaler(s)) is type(model.named_steps["scale"]))
+                                if type(input_scaler(s)) is type(inputs["scale"]))
+        given["coded_columns"], given["code_bins"] = inputs["codes"].k, inputs["codes"].bins
     for key, value in entry.defaults.items():
         built = given[key]
         assert (list(built) if isinstance(built, tuple) else built) == value, key
