@@ -74,7 +74,15 @@ def start_features(dataset: Path, out: Path, *args: object) -> subprocess.Popen:
     return subprocess.Popen(
         urbansound("features", dataset, "--out", out, "--batch-size", 1, *args),
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
+        text=True, preexec_fn=_interruptible)
+
+
+def _interruptible() -> None:
+    """In the child before exec: Ctrl-C's default action back. A shell without job control
+    starts a background command (``bash .ci/run &``) with SIGINT ignored, every descendant
+    inherits that, and Python then installs no KeyboardInterrupt handler: the command would
+    never see the Ctrl-C these tests send, as a user's foreground command does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_a_part(proc: subprocess.Popen, out: Path) -> None:
