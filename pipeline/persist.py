@@ -32,7 +32,7 @@ from sklearn.pipeline import Pipeline
 from pipeline.errors import UserError
 from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble, TopFColumns
 from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
-from pipeline.piecewise import PiecewiseLinearCodes, network_inputs
+from pipeline.piecewise import codes_from_record, codes_record, network_inputs
 from pipeline.registry import entry_of
 from pipeline.scaling import scaler_from_record, scaler_record
 from pipeline.selection import best_model
@@ -142,8 +142,7 @@ def _save_ffnn(model: Pipeline, name: str, folder: Path) -> dict:
             "columns": None if columns is None else [int(c) for c in columns],
             "n_features": int(model.n_features_in_)}
     if codes is not None:
-        desc["codes"] = {"columns": [int(c) for c in codes.columns_],
-                         "edges": codes.edges_.tolist()}
+        desc["codes"] = codes_record(codes)
     return desc
 
 
@@ -166,8 +165,11 @@ def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
         raise UserError(f"scaler file {scaler_path} is corrupt: {exc}") from None
     steps = [("scale", scaler), ("clf", net)]
     if "codes" in desc:  # saved since the network takes piecewise-linear codes
-        codes = _codes(desc["codes"], scaler.n_features_in_, net.n_features_in_,
-                       folder / f"{name}.json")
+        try:
+            codes = codes_from_record(desc["codes"], scaler.n_features_in_, net.n_features_in_)
+        except ValueError:
+            raise UserError(f"model descriptor {folder / (name + '.json')} is corrupt (its "
+                            "piecewise-linear codes do not fit the network)") from None
         steps[0] = ("inputs", network_inputs(scaler, codes))
     if "columns" in desc:  # saved since the network chooses its columns
         select = TopFColumns()
@@ -176,29 +178,6 @@ def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
         select.k = None if select.columns_ is None else len(select.columns_)
         steps.insert(0, ("select", select))
     return Pipeline(steps)
-
-
-def _codes(record: Any, n_selected: int, n_net: int, path: Path) -> PiecewiseLinearCodes:
-    """The fitted codes of a descriptor's ``codes`` record, checked against the
-    ``n_selected`` columns they read and the ``n_net`` inputs the network takes."""
-    columns = record.get("columns") if isinstance(record, dict) else None
-    try:
-        edges = np.asarray(record.get("edges"), dtype=np.float32)
-    except (AttributeError, TypeError, ValueError):
-        edges = np.zeros((0, 0), np.float32)
-    valid = (isinstance(columns, list)
-             and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < n_selected
-                     for c in columns)
-             and edges.ndim == 2 and edges.shape[0] == len(columns) and edges.shape[1] >= 3
-             and np.all(np.isfinite(edges))
-             and n_selected + edges.size - len(columns) == n_net)
-    if not valid:
-        raise UserError(f"model descriptor {path} is corrupt (its piecewise-linear codes do "
-                        "not fit the network)")
-    codes = PiecewiseLinearCodes(k=len(columns), bins=edges.shape[1] - 1)
-    codes.columns_, codes.edges_ = np.asarray(columns, dtype=np.intp), edges
-    codes.n_features_in_ = n_selected
-    return codes
 
 
 def _save_ensemble(model: Any, name: str, folder: Path) -> dict:

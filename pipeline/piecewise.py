@@ -5,7 +5,8 @@ it into ranges; trees split it where they like, which is much of why they win on
 tables. Here each of the ``k`` columns of highest F score also gets ``bins`` inputs, one per
 range between its training quantiles: how far the value has climbed through that range
 (0 below it, 1 above it, shifted to ±0.5). The network takes these codes beside the scaled
-columns (:func:`network_inputs`), not instead of them.
+columns (:func:`network_inputs`), not instead of them. A saved network keeps them as a
+JSON record in its descriptor (:func:`codes_record`, :mod:`pipeline.persist`).
 """
 
 from __future__ import annotations
@@ -62,3 +63,33 @@ class PiecewiseLinearCodes(TransformerMixin, BaseEstimator):
 def network_inputs(scaler, codes: PiecewiseLinearCodes) -> FeatureUnion:
     """The scaled columns (n, d) followed by their codes (n, k·bins): (n, d + k·bins)."""
     return FeatureUnion([("scale", scaler), ("codes", codes)])
+
+
+def codes_record(codes: PiecewiseLinearCodes) -> dict:
+    """The fitted ``codes`` as a JSON-ready record: the columns and their edges."""
+    return {"columns": [int(c) for c in codes.columns_], "edges": codes.edges_.tolist()}
+
+
+def codes_from_record(record, n_selected: int, n_net: int) -> PiecewiseLinearCodes:
+    """The fitted codes of ``record``, checked against the ``n_selected`` columns they read
+    and the ``n_net`` inputs the network takes (those columns and the codes).
+
+    Raises ValueError for a record that does not describe codes fitting them.
+    """
+    columns = record.get("columns") if isinstance(record, dict) else None
+    try:
+        edges = np.asarray(record.get("edges"), dtype=np.float32)
+    except (AttributeError, TypeError, ValueError):
+        raise ValueError("edges are not a table of numbers") from None
+    valid = (isinstance(columns, list)
+             and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < n_selected
+                     for c in columns)
+             and edges.ndim == 2 and edges.shape[0] == len(columns) and edges.shape[1] >= 3
+             and np.all(np.isfinite(edges))
+             and n_selected + edges.size - len(columns) == n_net)
+    if not valid:
+        raise ValueError("the codes do not fit the network")
+    codes = PiecewiseLinearCodes(k=len(columns), bins=edges.shape[1] - 1)
+    codes.columns_, codes.edges_ = np.asarray(columns, dtype=np.intp), edges
+    codes.n_features_in_ = n_selected
+    return codes
