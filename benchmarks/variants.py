@@ -3,8 +3,9 @@
 The tool behind the "tried and not kept" lists of the README: a change of a default is
 worth keeping only if it wins on every set by more than the model seed alone moves the
 figure. Each row is one variant (a JSON mapping merged over the model's settings from
-``params.yaml``, ``{}`` for the defaults): per store, the mean official-folds accuracy over
-the seeds, then the mean over the stores and the fit seconds per fold.
+``params.yaml``, ``{}`` for the defaults; the members of ``ensemble`` take theirs from
+``--params``): per store, the mean official-folds accuracy over the seeds, then the mean
+over the stores and the fit seconds per fold.
 
     PYTHONPATH=. python benchmarks/variants.py ffnn S1,S2,S3 --seeds 42,43,44 \\
         '{}' '{"min_batches": 32}' '{"hidden_layer_sizes": [512], "dropout": 0.5}'
@@ -25,6 +26,7 @@ from pipeline.config import load_params  # noqa: E402
 from pipeline.engine import Engine  # noqa: E402
 from pipeline.estimators import build_estimator, model_params  # noqa: E402
 from pipeline.splits import make_splits  # noqa: E402
+from pipeline.stages.common import train_params  # noqa: E402
 from pipeline.store import read_features  # noqa: E402
 from pipeline.train import feature_columns, labelled, xy  # noqa: E402
 
@@ -56,7 +58,7 @@ def main() -> int:
                 accs = []
                 for seed in seeds:
                     est = build_estimator(args.model, model_params(args.model, settings),
-                                          seed=seed)
+                                          seed=seed, all_params=train_params(params))
                     mean, _, fit = cv_accuracy(est, X, y, splits, scheduler=engine,
                                                workers=args.workers)
                     accs.append(100 * mean)
