@@ -9,9 +9,10 @@ entry (:mod:`pipeline.registry`) names its format (:data:`FORMATS`):
   list of trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``;
 - ``xgboost-json`` (``xgb``): the booster in XGBoost's JSON format, ``NAME.xgb.json`` (the
   columns it was boosted on, when ``top_features`` chose them, in the descriptor);
-- ``ffnn``: the network via ``pipeline.nn.save`` and its input scaler (standard or quantile)
-  as JSON, the columns it was chosen to take (``top_features``) and those it codes
-  piecewise-linearly (``coded_columns``, with ``code_bins``) in the descriptor;
+- ``ffnn``: each network of its bag via ``pipeline.nn.save`` (``NAME.ffnn.npz``, then
+  ``NAME.ffnn-1.npz`` …), its input scaler (standard or quantile) as JSON, the columns it
+  was chosen to take (``top_features``) and those it codes piecewise-linearly
+  (``coded_columns``, with ``code_bins``) in the descriptor;
 - ``ensemble``: each member saved as ``NAME__MEMBER`` in its own format.
 
 A file that is missing, corrupt or holds untrusted types is refused with one line
@@ -35,6 +36,7 @@ from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
 from pipeline.piecewise import codes_from_record, codes_record, network_inputs
 from pipeline.registry import entry_of
 from pipeline.scaling import scaler_from_record, scaler_record
+from pipeline.seedbag import SeedBag
 from pipeline.selection import best_model
 
 INDEX_FILE = "index.json"
@@ -130,15 +132,19 @@ def _columns(desc: dict, n_used: int, folder: Path, name: str) -> tuple[np.ndarr
 def _save_ffnn(model: Pipeline, name: str, folder: Path) -> dict:
     from pipeline import nn
 
-    select, net = model.named_steps.get("select"), model[-1]
+    select, bag = model.named_steps.get("select"), model[-1]
     inputs = model.named_steps.get("inputs")  # the scaler beside piecewise-linear codes
     scaler, codes = ((model.named_steps["scale"], None) if inputs is None
                      else (inputs.named_transformers["scale"], inputs.named_transformers["codes"]))
-    target = folder / f"{name}.ffnn.npz"
-    atomic_write(target, lambda tmp: nn.save(net, tmp))
+    # The first network keeps the name of a lone one; a bag's others follow the scaler.
+    targets = [folder / f"{name}.ffnn{'' if i == 0 else f'-{i}'}.npz"
+               for i in range(len(bag.estimators_))]
+    for target, net in zip(targets, bag.estimators_, strict=True):
+        atomic_write(target, lambda tmp, net=net: nn.save(net, tmp))
     atomic_write_json(folder / f"{name}.scaler.json", scaler_record(scaler))
     columns = None if select is None else select.columns_
-    desc = {"files": [target.name, f"{name}.scaler.json"],
+    desc = {"files": [targets[0].name, f"{name}.scaler.json", *(t.name for t in targets[1:])],
+            "seed": bag.random_state,
             "columns": None if columns is None else [int(c) for c in columns],
             "n_features": int(model.n_features_in_)}
     if codes is not None:
@@ -147,26 +153,21 @@ def _save_ffnn(model: Pipeline, name: str, folder: Path) -> dict:
 
 
 def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
-    from pipeline import nn
-
-    net_path, scaler_path = (folder / f for f in desc["files"])
-    if not net_path.is_file():
-        raise UserError(f"model file not found: {net_path}")
+    first, scaler_path, *others = (folder / f for f in desc["files"])
     try:
-        net = nn.load(net_path)
-    except nn.ModelFileError as exc:  # its one line already names the file
-        raise UserError(str(exc)) from None
-    except Exception as exc:
-        raise UserError(f"model file {net_path} is corrupt: {exc}") from None
+        bag = SeedBag.of_fitted([_load_network(p) for p in (first, *others)], desc.get("seed"))
+    except ValueError:
+        raise UserError(f"model descriptor {folder / (name + '.json')} is corrupt (its "
+                        "networks do not agree on their classes and inputs)") from None
     scale = _read_json(scaler_path, "scaler file")
     try:
         scaler = scaler_from_record(scale)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"scaler file {scaler_path} is corrupt: {exc}") from None
-    steps = [("scale", scaler), ("clf", net)]
+    steps = [("scale", scaler), ("clf", bag)]
     if "codes" in desc:  # saved since the network takes piecewise-linear codes
         try:
-            codes = codes_from_record(desc["codes"], scaler.n_features_in_, net.n_features_in_)
+            codes = codes_from_record(desc["codes"], scaler.n_features_in_, bag.n_features_in_)
         except ValueError:
             raise UserError(f"model descriptor {folder / (name + '.json')} is corrupt (its "
                             "piecewise-linear codes do not fit the network)") from None
@@ -178,6 +179,20 @@ def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
         select.k = None if select.columns_ is None else len(select.columns_)
         steps.insert(0, ("select", select))
     return Pipeline(steps)
+
+
+def _load_network(path: Path) -> Any:
+    """One saved network of an ``ffnn`` model; a missing or corrupt file is a UserError."""
+    from pipeline import nn
+
+    if not path.is_file():
+        raise UserError(f"model file not found: {path}")
+    try:
+        return nn.load(path)
+    except nn.ModelFileError as exc:  # its one line already names the file
+        raise UserError(str(exc)) from None
+    except Exception as exc:
+        raise UserError(f"model file {path} is corrupt: {exc}") from None
 
 
 def _save_ensemble(model: Any, name: str, folder: Path) -> dict:

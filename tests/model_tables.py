@@ -12,7 +12,8 @@ from pipeline.classes import CLASSES
 TINY = {
     "logreg": {"max_iter": 200},
     "ffnn": {"hidden_layer_sizes": [16], "max_iter": 60, "batch_size": 32,
-             "learning_rate_init": 0.01, "early_stopping": False},
+             "learning_rate_init": 0.01, "early_stopping": False,
+             "networks": 1},  # one network: the bag has its own tests (test_seedbag.py)
     "rf": {"n_estimators": 12, "n_jobs": 1},
     "xgb": {"n_estimators": 12, "n_jobs": 1},
     "ensemble": {"members": ["logreg", "ffnn", "rf", "xgb"]},

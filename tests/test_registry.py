@@ -62,6 +62,8 @@ def test_defaults_round_trip_into_the_estimator(name):
         given["scaling"] = next(s for s in SCALINGS
                                 if type(input_scaler(s)) is type(inputs["scale"]))
         given["coded_columns"], given["code_bins"] = inputs["codes"].k, inputs["codes"].bins
+    if "networks" in entry.defaults:  # a bag of networks: its size, then the network's own
+        given = {**given, **part.estimator.get_params(), "networks": part.size}
     for key, value in entry.defaults.items():
         built = given[key]
         assert (list(built) if isinstance(built, tuple) else built) == value, key
