@@ -257,12 +257,9 @@ _BASE = (
         # seeds 42 / 9 / 77 (means of model seeds 42-44), 81.38 / 82.16 vs 81.07 / 81.10 % at
         # 8732 clips of seeds 42 / 5, in 1.5x the fit time; 120 columns: 70.29 / 72.53 /
         # 73.11 and 81.30 / 81.96 % in 2.0x; 120 over 4 ranges: 70.43 / 71.06 / 72.45 %.
-        # Chosen on these sets: optimistic for them. A bag of networks below 2049 training
-        # rows (`networks: auto`, pipeline/seedbag.py: 3 networks at 1000 clips, their
-        # probabilities averaged; one, bit-identical to before, at 8732): 71.08 / 72.37 /
-        # 72.90 vs 71.04 / 71.67 / 71.93 % at 1000 clips of seeds 42 / 9 / 77 (means of model
-        # seeds 42-44), the ensemble 72.62 / 74.07 / 72.59 vs 72.44 / 73.85 / 72.66 %, for 3x
-        # the network's fit time there (~2 s a fold).
+        # Chosen on these sets: optimistic for them. A bag of 3 networks at 1000 clips
+        # (`networks: auto`, pipeline/seedbag.py; one at 8732): 71.08 / 72.37 / 72.90 vs
+        # 71.04 / 71.67 / 71.93 % there, in 3x the network's fit time (README, the models).
         defaults={"hidden_layer_sizes": [128, 64], "activation": "relu", "alpha": 1e-2,
                   "dropout": 0.3, "learning_rate": "cosine", "learning_rate_init": 2e-3,
                   "batch_size": 256, "min_batches": 16, "max_iter": 50,
@@ -307,13 +304,9 @@ _BASE = (
         # 71.75 % at 2000 clips of seed 7) in 0.4x the time: hist's cost grows with the
         # columns it is given, not with those it samples. 300 columns was faster still but
         # lost 1.5 points at 1000 clips. Chosen on these three sets' CV: optimistic for them.
-        # 16 bins per column instead of 32: 0.8x the fit time (6.7 vs 8.3 s, fold 1 of 8732
-        # clips, one thread; the histograms of 485 columns fit the cache better) and ~10 s of
-        # the full run (138.3 / 128.0 vs 143.0 / 142.1 s, interleaved); xgb 70.57 / 73.11 /
-        # 68.11 vs 70.40 / 73.57 / 67.98 % at 1000 clips of seeds 42 / 9 / 77 (means of model
-        # seeds 42-44) and 81.33 / 81.64 vs 81.52 / 81.89 % at 8732 clips of seeds 42 / 5; the
-        # ensemble 72.44 / 73.85 / 72.66 vs 71.45 / 74.87 / 72.19 % and 81.99 / 82.73 vs
-        # 82.10 / 82.91 % (model seed 42). 24 bins: 0.85x, xgb 81.39 / 81.72 % at 8732 clips.
+        # 16 bins per column instead of 32: 0.8x the fit time (the histograms of 485 columns
+        # fit the cache), ~10 s of the full run, for -0.2 points of xgb at 8732 clips and
+        # none at 1000 (means of model seeds 42-44; README, "On the speed side").
         defaults={"n_estimators": 100, "learning_rate": 0.25, "max_depth": 4, "max_bin": 16,
                   "subsample": 0.7, "colsample_bytree": 0.5, "top_features": 485,
                   "n_jobs": -1},

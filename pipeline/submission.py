@@ -299,7 +299,7 @@ def make_submission(
     dict
         ``out, model, n, warnings`` (DataFrame of unreadable clips), ``counts`` per class.
     """
-    from pipeline.persist import load_from_index
+    from pipeline.model_index import load_from_index
 
     if test_rows.empty:
         raise UserError("no test clips to predict (the dataset has no test split)")
@@ -346,7 +346,7 @@ def predict_paths(
         that cannot be read).
     """
     from pipeline.datasets import read_dataset
-    from pipeline.persist import load_from_index
+    from pipeline.model_index import load_from_index
 
     rows = pd.concat([read_dataset(p)[["id", "path"]] for p in paths], ignore_index=True)
     name, estimator, index = load_from_index(models_dir, model)

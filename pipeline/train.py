@@ -24,14 +24,14 @@ from pipeline.estimators import (
 )
 from pipeline.groups import recording_groups
 from pipeline.io import check_output_dir
-from pipeline.persist import (
+from pipeline.model_index import (
     INDEX_FILE,
     is_model_folder,
     model_folders,
     read_index,
-    save_model,
     write_index,
 )
+from pipeline.persist import save_model
 
 if TYPE_CHECKING:
     from pipeline.evaluate import CVResult
@@ -105,7 +105,7 @@ def train_models(
     Returns
     -------
     dict
-        The folder's merged index (:func:`pipeline.persist.read_index`).
+        The folder's merged index (:func:`pipeline.model_index.read_index`).
     """
     rows = labelled(features)
     columns = feature_columns(rows)
@@ -175,7 +175,7 @@ def check_model_places(out_dir: str | Path, names: list[str]) -> None:
     """Refuse, before any fit, to replace anything that is not one of our model folders.
 
     ``out_dir`` must be a writable folder; ``out_dir/NAME`` must be absent or a model folder
-    (:func:`pipeline.persist.is_model_folder`); the hidden ``.NAME.new``/``.NAME.old`` of a
+    (:func:`pipeline.model_index.is_model_folder`); the hidden ``.NAME.new``/``.NAME.old`` of a
     killed run must hold nothing but model files of NAME.
     """
     out_dir = check_output_dir(out_dir, "models folder")

@@ -30,7 +30,8 @@ from pipeline.classes import CLASSES
 from pipeline.cli import main
 from pipeline.datasets.synth import generate
 from pipeline.groups import GROUPS_FILE
-from pipeline.persist import load_model, read_index
+from pipeline.model_index import read_index
+from pipeline.persist import load_model
 from pipeline.store import ERRORS_FILE, FEATURES_FILE, META_FILE, read_features, read_meta
 from pipeline.submission import validate_submission, warnings_path
 from pipeline.train import feature_columns, train_models

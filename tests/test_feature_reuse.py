@@ -15,7 +15,7 @@ from pipeline.datasets.synth import generate
 from pipeline.engine import parse_scheduler
 from pipeline.errors import UserError
 from pipeline.evaluate import cross_validate
-from pipeline.persist import read_index
+from pipeline.model_index import read_index
 from pipeline.selection import best_model
 from pipeline.store import cached_features, extract_to_store, read_features, read_meta
 from pipeline.submission import make_submission

@@ -17,13 +17,8 @@ from pipeline.estimators import build_estimator
 from pipeline.evaluate import CVResult, CVRun, FoldScore, ModelCV
 from pipeline.evaluate.results import PREDICTION_COLUMNS
 from pipeline.io import atomic_write_text
-from pipeline.persist import (
-    load_from_index,
-    load_model,
-    read_index,
-    resolve_name,
-    save_model,
-)
+from pipeline.model_index import load_from_index, read_index, resolve_name
+from pipeline.persist import load_model, save_model
 from pipeline.registry import fitted_part
 from pipeline.train import feature_columns, train_models
 

@@ -13,7 +13,7 @@ from pipeline.cli import main
 from pipeline.config import FeatureParams
 from pipeline.datasets import read_dataset
 from pipeline.errors import UserError
-from pipeline.persist import read_index
+from pipeline.model_index import read_index
 from pipeline.submission import (
     make_submission,
     predict_paths,

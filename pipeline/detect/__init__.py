@@ -219,7 +219,7 @@ def detect(
 
     from pipeline.batches import ItemError
     from pipeline.detect.scores import read_annotations, score_events
-    from pipeline.persist import load_from_index
+    from pipeline.model_index import load_from_index
     from pipeline.submission import model_feature_params
 
     started = time.perf_counter()
