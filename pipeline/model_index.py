@@ -22,7 +22,8 @@ INDEX_FILE = "index.json"
 
 
 def is_model_folder(folder: str | Path) -> bool:
-    """Whether ``folder`` is provably a model folder written by :func:`save_model`.
+    """Whether ``folder`` is provably a model folder written by
+    :func:`pipeline.persist.save_model`.
 
     Only such folders are ever replaced or removed by training: a folder of anything else
     (notes, a feature store, another tool's output) is never touched, whatever it holds.

@@ -273,24 +273,14 @@ _BASE = (
     ),
     ModelEntry(
         name="rf", summary="RandomForestClassifier on the top F-score columns", factory=_rf,
-        # The 485 columns of highest F score (half of ~970) score as all of them (official
-        # folds: 73.52 vs 73.28 % at 8732 clips and 61.81 vs 60.20 % at 1000, seed 42;
-        # 68.04 vs 68.42 % at 2000 clips, seed 7) in 0.73x the fit time (chosen on these
-        # sets' CV, so optimistic for them). 100 trees instead of 200 halve its cost
-        # (the largest of the run's) for 0.4-0.7 points of its own at 2000-8732 clips
-        # (mean of two seeds: 73.27 vs 73.83 % at 8732, seed 42; 72.95 vs 73.61 % at 8732,
-        # seed 5; 67.65 vs 68.04 % at 2000, seed 7; 61.77 vs 61.62 % at 1000) and none of
-        # the ensemble's (80.60 vs 80.50, 80.06 vs 80.14, 72.64 vs 72.54, 67.85 vs 67.55 %).
-        # Each tree on 40 % of the rows instead of 50 %: 0.82x the fit time, the forest
-        # 73.14 vs 73.12 % (8732, seed 42), 73.04 vs 72.93 (8732, seed 5), 60.82 vs 61.01
-        # (1000, seed 42), 60.75 vs 60.09 (1000, seed 9); the ensemble 80.62 vs 80.58, 80.20
-        # vs 80.11, 68.85 vs 68.42, 69.36 vs 68.95 % (optimistic: chosen on these sets). 30 %
-        # lost about a point. 60 trees instead of 100 (with the network's piecewise-linear
-        # codes, official folds): the forest loses 0.5 / 0.2 points at 8732 clips of seeds
-        # 42 / 5 (74.85 vs 75.31, 75.60 vs 75.81 %) and 1.0 / 1.5 / 0.1 at 1000 clips of seeds
-        # 42 / 9 / 77 (means of model seeds 42-44), the ensemble it serves none (82.10 vs
-        # 82.00 % at 8732 clips of seed 42; 71.45 / 74.87 / 72.19 vs 71.69 / 74.66 / 72.27 %),
-        # for 0.6x its fit time: ~7 s of the full run, which the codes had cost.
+        # Official folds, chosen on the sets named (so optimistic for them): the 485 columns
+        # of highest F score score as all ~970 (73.52 vs 73.28 % at 8732 clips, 61.81 vs
+        # 60.20 % at 1000, seed 42) in 0.73x the fit time; each tree on 40 % of the rows
+        # instead of 50 %: 0.82x the time, the forest and the ensemble within -0.2 / +0.7
+        # points on four sets (30 % lost about a point); 60 trees instead of 100: 0.6x the
+        # time, the forest -0.2 to -1.5 points on five sets, the ensemble it serves -0.24 to
+        # +0.21 (82.10 vs 82.00 % at 8732 clips of seed 42; 71.45 / 74.87 / 72.19 vs 71.69 /
+        # 74.66 / 72.27 % at 1000 clips of seeds 42 / 9 / 77, means of model seeds 42-44).
         defaults={"n_estimators": 60, "max_features": "sqrt", "max_samples": 0.4,
                   "min_samples_leaf": 1, "top_features": 485, "n_jobs": -1},
         estimator="sklearn.ensemble:RandomForestClassifier", persist="skops",
@@ -306,7 +296,8 @@ _BASE = (
         # lost 1.5 points at 1000 clips. Chosen on these three sets' CV: optimistic for them.
         # 16 bins per column instead of 32: 0.8x the fit time (the histograms of 485 columns
         # fit the cache), ~10 s of the full run, for -0.2 points of xgb at 8732 clips and
-        # none at 1000 (means of model seeds 42-44; README, "On the speed side").
+        # none at 1000 (means of model seeds 42-44, chosen on these sets; README, "On the
+        # speed side").
         defaults={"n_estimators": 100, "learning_rate": 0.25, "max_depth": 4, "max_bin": 16,
                   "subsample": 0.7, "colsample_bytree": 0.5, "top_features": 485,
                   "n_jobs": -1},
