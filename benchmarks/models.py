@@ -69,11 +69,13 @@ def feature_table(args) -> tuple[pd.DataFrame, Path | None]:
     return read_features(store), dataset / "UrbanSound8K"
 
 
-def cv_accuracy(estimator, X, y, splits, *, scheduler: Engine, workers: int):
-    """Mean and std of the fold accuracies and the mean fit seconds of ``estimator``."""
+def cv_accuracy(estimator, X, y, splits, *, scheduler: Engine, workers: int, groups=None):
+    """Mean and std of the fold accuracies and the mean fit seconds of ``estimator``;
+    ``groups`` (n,), the rows' recordings, reach the fits as in the pipeline's own CV."""
     fits = [FoldFit("peer", estimator, s, threads_per_task(scheduler, workers)) for s in splits]
     accs, secs = [], []
-    for s, r in zip(splits, fit_folds(fits, CVData(X, y), scheduler=scheduler, workers=workers),
+    for s, r in zip(splits, fit_folds(fits, CVData(X, y, groups), scheduler=scheduler,
+                                          workers=workers),
                     strict=True):
         accs.append(float(np.mean(r.predicted == y[s.test])))
         secs.append(r.fit_seconds)

@@ -5,7 +5,8 @@ worth keeping only if it wins on every set by more than the model seed alone mov
 figure. Each row is one variant (a JSON mapping merged over the model's settings from
 ``params.yaml``, ``{}`` for the defaults; the members of ``ensemble`` take theirs from
 ``--params``): per store, the mean official-folds accuracy over the seeds, then the mean
-over the stores and the fit seconds per fold.
+over the stores and the fit seconds per fold (and, with several seeds, each seed's figure).
+The fits get the rows' recording groups, as in the pipeline's own cross-validation.
 
     PYTHONPATH=. python benchmarks/variants.py ffnn S1,S2,S3 --seeds 42,43,44 \\
         '{}' '{"min_batches": 32}' '{"hidden_layer_sizes": [512], "dropout": 0.5}'
@@ -25,6 +26,7 @@ from models import cv_accuracy  # noqa: E402
 from pipeline.config import load_params  # noqa: E402
 from pipeline.engine import Engine  # noqa: E402
 from pipeline.estimators import build_estimator, model_params  # noqa: E402
+from pipeline.groups import recording_groups  # noqa: E402
 from pipeline.splits import make_splits  # noqa: E402
 from pipeline.stages.common import train_params  # noqa: E402
 from pipeline.store import read_features  # noqa: E402
@@ -47,26 +49,31 @@ def main() -> int:
     for store in args.stores.split(","):
         table = labelled(read_features(store))
         X, y = xy(table, feature_columns(table))
-        sets.append((store, X, y, make_splits(table, seed=params.seed)[2]))
+        groups = recording_groups(table)[0]  # as the pipeline's CV: whole recordings
+        sets.append((store, X, y, groups, make_splits(table, seed=params.seed)[2]))
         print(f"{store}: {len(y)} clips, {X.shape[1]} features")
     print(f"{args.model}, official folds, mean over model seeds {seeds}:")
     with Engine("processes", args.workers) as engine:
         for overrides in variants:
             settings = {**(getattr(params.train, args.model) or {}), **overrides}
-            means, secs = [], []
-            for _, X, y, splits in sets:
+            means, secs, each = [], [], []
+            for _, X, y, groups, splits in sets:
                 accs = []
                 for seed in seeds:
                     est = build_estimator(args.model, model_params(args.model, settings),
                                           seed=seed, all_params=train_params(params))
                     mean, _, fit = cv_accuracy(est, X, y, splits, scheduler=engine,
-                                               workers=args.workers)
+                                               workers=args.workers, groups=groups)
                     accs.append(100 * mean)
                     secs.append(fit)
                 means.append(float(np.mean(accs)))
+                if len(seeds) > 1:
+                    each.append("/".join(f"{a:.2f}" for a in accs))
             cells = " | ".join(f"{m:5.2f}" for m in means)
             print(f"{json.dumps(overrides):40s} {cells} | mean {np.mean(means):5.2f} "
                   f"| fit {np.mean(secs):.2f} s/fold", flush=True)
+            if each:
+                print(f"{'':40s} by seed: {' | '.join(each)}", flush=True)
     return 0
 
 

@@ -12,7 +12,7 @@ import inspect
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
@@ -21,7 +21,7 @@ from pipeline.errors import UserError
 from pipeline.registry import BASE_MODELS, MODEL_NAMES, REGISTRY, entry, entry_of, fitted_part
 
 __all__ = [
-    "BASE_MODELS", "MODEL_NAMES", "EncodedXGBClassifier", "SoftVoteEnsemble", "accepted_params",
+    "BASE_MODELS", "MODEL_NAMES", "EncodedXGBClassifier", "accepted_params",
     "align_proba", "build_estimator", "build_models", "check_model_params", "fit_with_groups",
     "model_params", "resolve_names", "set_n_jobs",
 ]
@@ -121,55 +121,6 @@ class TopFColumns(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_in_")
         X = np.asarray(X)
         return X if self.columns_ is None else X[:, self.columns_]
-
-
-class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
-    """Average of the members' class probabilities (soft vote).
-
-    Unlike ``VotingClassifier`` the members are kept by name, so each one can be saved in its
-    own safe format and the ensemble rebuilt from them.
-
-    Parameters
-    ----------
-    estimators : list of (str, estimator)
-        Named members; clones are fitted.
-    weights : list of float, optional
-        Weight of each member's probabilities (default: equal).
-    """
-
-    def __init__(self, estimators: list, weights: list | None = None):
-        self.estimators = estimators
-        self.weights = weights
-
-    def fit(self, X, y, groups=None, fitted=None):
-        """Fit a clone of every member on ``X`` (n_samples, n_features), ``y`` (n_samples,).
-
-        ``groups`` (n_samples,), the recording of every row, reaches the members that use
-        it (the network's early stopping). ``fitted`` (name → model) holds members already
-        fitted on these same rows with the same parameters: they are used as they are
-        instead of being fitted a second time.
-        """
-        fitted = fitted or {}
-        self.classes_ = np.unique(np.asarray(y))
-        self.named_estimators_ = {
-            name: fitted[name] if name in fitted else fit_with_groups(clone(est), X, y, groups)
-            for name, est in self.estimators
-        }
-        self.n_features_in_ = np.asarray(X).shape[1]
-        return self
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Weighted mean of the members' probabilities, shape (n_samples, n_classes)."""
-        check_is_fitted(self, "named_estimators_")
-        probas = [
-            align_proba(est.predict_proba(X), est.classes_, self.classes_)
-            for est in self.named_estimators_.values()
-        ]
-        return np.average(np.stack(probas), axis=0, weights=self.weights)
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted labels, shape (n_samples,)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 def _takes_groups(estimator) -> bool:

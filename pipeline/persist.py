@@ -12,7 +12,8 @@ registry entry (:mod:`pipeline.registry`) names its format (:data:`FORMATS`):
   ``NAME.ffnn-1.npz`` …), its input scaler (standard or quantile) as JSON, the columns it
   was chosen to take (``top_features``) and those it codes piecewise-linearly
   (``coded_columns``, with ``code_bins``) in the descriptor;
-- ``ensemble``: each member saved as ``NAME__MEMBER`` in its own format.
+- ``ensemble``: each member saved as ``NAME__MEMBER`` in its own format, the weights it
+  used (given, or learnt at fit time for a log pool) in the descriptor.
 
 A file that is missing, corrupt or holds untrusted types is refused with one line
 (:class:`~pipeline.errors.UserError`).
@@ -30,12 +31,13 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from pipeline.errors import UserError
-from pipeline.estimators import EncodedXGBClassifier, SoftVoteEnsemble, TopFColumns
+from pipeline.estimators import EncodedXGBClassifier, TopFColumns
 from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
 from pipeline.piecewise import codes_from_record, codes_record, network_inputs
 from pipeline.registry import entry_of
 from pipeline.scaling import scaler_from_record, scaler_record
 from pipeline.seedbag import SeedBag
+from pipeline.vote import SoftVoteEnsemble
 
 FORMAT_VERSION = 1
 
@@ -198,12 +200,17 @@ def _save_ensemble(model: Any, name: str, folder: Path) -> dict:
     for member, est in model.named_estimators_.items():
         save_model(est, f"{name}__{member}", folder)
         members.append(member)
-    return {"members": members, "weights": model.weights, "files": []}
+    weights = None if model.weights_ is None else [float(w) for w in model.weights_]
+    return {"members": members, "weights": model.weights, "weights_used": weights,
+            "weights_learnt": bool(model.learnt_), "files": []}
 
 
 def _load_ensemble(folder: Path, name: str, desc: dict) -> SoftVoteEnsemble:
     members = [(m, load_model(f"{name}__{m}", folder)) for m in desc["members"]]
     model = SoftVoteEnsemble(members, weights=desc.get("weights"))
+    # Written before the weights could be learnt: the setting was a list or null.
+    model.weights_ = desc["weights_used"] if "weights_used" in desc else desc.get("weights")
+    model.learnt_ = bool(desc.get("weights_learnt", False))
     model.named_estimators_ = dict(members)
     model.classes_ = np.asarray(desc["classes"], dtype=object)
     model.n_features_in_ = members[0][1].n_features_in_

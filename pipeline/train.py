@@ -15,13 +15,7 @@ import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
-from pipeline.estimators import (
-    SoftVoteEnsemble,
-    build_models,
-    fit_with_groups,
-    model_params,
-    set_n_jobs,
-)
+from pipeline.estimators import build_models, fit_with_groups, model_params, set_n_jobs
 from pipeline.groups import recording_groups
 from pipeline.io import check_output_dir
 from pipeline.model_index import (
@@ -32,6 +26,7 @@ from pipeline.model_index import (
     write_index,
 )
 from pipeline.persist import save_model
+from pipeline.vote import SoftVoteEnsemble
 
 if TYPE_CHECKING:
     from pipeline.evaluate import CVResult

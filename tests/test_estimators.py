@@ -95,7 +95,8 @@ def test_top_columns_keep_the_most_class_dependent_columns():
 
 def test_ensemble_reuses_members_fitted_on_the_same_rows(data):
     X, y = data
-    ens = build_estimator("ensemble", {"members": ["logreg", "rf"]}, seed=3, all_params=TINY)
+    ens = build_estimator("ensemble", {"members": ["logreg", "rf"], "weights": None}, seed=3,
+                          all_params=TINY)
     logreg = build_estimator("logreg", TINY["logreg"], seed=3).fit(X, y)
     ens.fit(X, y, fitted={"logreg": logreg})
     assert ens.named_estimators_["logreg"] is logreg  # used as it is, not fitted again

@@ -18,6 +18,7 @@ from pipeline.evaluate import (
     write_reports,
     write_summary,
 )
+from pipeline.groups import recording_groups
 from pipeline.persist import load_model
 from pipeline.splits import OPTIMISTIC_WARNING, make_splits
 from pipeline.train import feature_columns, train_models, xy
@@ -135,17 +136,25 @@ def test_summary_and_plots(us8k_run):
     assert (reports / "fold_accuracy.png").read_bytes().startswith(PNG)
 
 
-def test_ensemble_score_equals_refitting_the_soft_vote(us8k_run):
+@pytest.mark.parametrize("weights", [None, "learnt"])
+def test_ensemble_score_equals_refitting_the_soft_vote(us8k_run, weights):
+    """Scored from its members' fold fits (and, learning its weights, their fits on the
+    inner parts), the vote is exactly the vote fitted in every fold."""
     df, metrics, reports = us8k_run
     _, _, splits = make_splits(df)
     X, y = xy(df, feature_columns(df))
-    tiny = {**TINY, "ensemble": {"members": ["logreg", "rf"]}}
-    accs = []
+    groups = recording_groups(df)[0]
+    tiny = {**TINY, "ensemble": {"members": ["logreg", "rf"], "weights": weights}}
+    accs, probas = [], []
     for s in splits:
         model = build_estimator("ensemble", tiny["ensemble"], seed=42, all_params=tiny)
-        accs.append(np.mean(model.fit(X[s.train], y[s.train]).predict(X[s.test]) == y[s.test]))
-    refit = cross_validate(df, ["ensemble"], tiny)
-    assert refit.models["ensemble"].accuracy_mean == pytest.approx(np.mean(accs), abs=1e-4)
+        model.fit(X[s.train], y[s.train], groups[s.train])
+        assert (model.weights_ is None) is (weights is None)
+        accs.append(np.mean(model.predict(X[s.test]) == y[s.test]))
+        probas.append(model.predict_proba(X[s.test]))
+    refit = cross_validate(df, ["ensemble"], tiny).models["ensemble"]
+    assert refit.accuracy_mean == pytest.approx(np.mean(accs), abs=1e-4)
+    np.testing.assert_allclose(refit.probabilities, np.concatenate(probas), atol=1e-9)
 
 
 @pytest.mark.parametrize(

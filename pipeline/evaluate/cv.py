@@ -19,17 +19,12 @@ from sklearn.base import clone
 
 from pipeline.batches import map_tasks
 from pipeline.engine import Engine, threads_per_task
-from pipeline.estimators import (
-    SoftVoteEnsemble,
-    align_proba,
-    build_models,
-    fit_with_groups,
-    set_n_jobs,
-)
+from pipeline.estimators import align_proba, build_models, fit_with_groups, set_n_jobs
 from pipeline.evaluate.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
 from pipeline.groups import recording_groups
 from pipeline.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
 from pipeline.train import feature_columns, labelled, xy
+from pipeline.vote import SoftVoteEnsemble, inner_splits, learn_weights, learns_weights, vote
 
 #: Name of the split of a final fit: every labelled row trains, none is held out.
 ALL_ROWS = "all"
@@ -182,6 +177,9 @@ def cross_validate(
     n_jobs = threads_per_task(scheduler, workers)
     fits = [FoldFit(n, e, s, n_jobs) for n, e in fitted_models(estimators).items()
             for s in [*splits, *compared]]
+    inner = inner_parts(estimators, [*splits, *compared], data)
+    fits += [FoldFit(m, e, part, n_jobs) for m, e in vote_members(estimators).items()
+             for parts in inner.values() for part in parts]
     if refit:
         every_row = Split(ALL_ROWS, np.arange(len(y)), np.arange(0))
         fits += [FoldFit(n, e, every_row, n_jobs, keep=True)
@@ -191,8 +189,30 @@ def cross_validate(
                         progress=progress)
     run = CVRun(protocol, optimistic, int(len(y)), features.attrs.get("store_digest"))
     refitted = {r.key: (r.model, r.fit_seconds) for r in results if r.model is not None}
-    return replace(assemble(rows, estimators, run, splits, results, compared=compared),
-                   refitted=refitted)
+    return replace(assemble(rows, estimators, run, splits, results, compared=compared,
+                            inner=inner), refitted=refitted)
+
+
+def inner_parts(estimators: Mapping[str, Any], splits: Sequence[Split],
+                data: CVData) -> dict[str, list[Split]]:
+    """Outer split name → the inner splits of its training rows (named ``OUTER/innerK``,
+    whole recordings: :func:`pipeline.vote.inner_splits`), for the splits where a vote
+    learns its weights; its members are fitted on them too."""
+    votes = [e for e in estimators.values() if isinstance(e, SoftVoteEnsemble)]
+    parts = {}
+    for split in splits:
+        if any(learns_weights(v.weights, len(split.train)) for v in votes):
+            groups = None if data.groups is None else data.groups[split.train]
+            parts[split.name] = [
+                Split(f"{split.name}/inner{k + 1}", split.train[tr], split.train[te])
+                for k, (tr, te) in enumerate(inner_splits(data.y[split.train], groups))]
+    return parts
+
+
+def vote_members(estimators: Mapping[str, Any]) -> dict[str, Any]:
+    """The members of every vote among ``estimators``, by name."""
+    return {member: est for vote_est in estimators.values()
+            if isinstance(vote_est, SoftVoteEnsemble) for member, est in vote_est.estimators}
 
 
 def costliest_first(fits: Sequence[FoldFit]) -> list[FoldFit]:
@@ -221,6 +241,7 @@ def fitted_models(estimators: Mapping[str, Any]) -> dict[str, Any]:
 def assemble(
     rows: pd.DataFrame, estimators: Mapping[str, Any], run: CVRun, splits: Sequence[Split],
     results: Sequence[FoldResult], *, compared: Sequence[Split] = (),
+    inner: Mapping[str, Sequence[Split]] | None = None,
 ) -> CVResult:
     """The typed result of the fold fits of ``estimators``.
 
@@ -239,6 +260,9 @@ def assemble(
         ``compared``.
     compared : sequence of Split
         A random split reported beside the protocol (optimistic), or none.
+    inner : mapping, optional
+        Outer split name → its inner splits (:func:`inner_parts`), where ``results`` also
+        hold the fits of a vote's members from which it learns its weights.
 
     Returns
     -------
@@ -249,24 +273,26 @@ def assemble(
     classes = np.array(sorted(set(y)), dtype=object)
     models = {}
     for name, est in estimators.items():
-        model = _model_cv(name, est, run, rows, y, splits, fits, classes)
+        model = _model_cv(name, est, run, rows, y, splits, fits, classes, inner or {})
         if compared:
-            random = _model_cv(name, est, run, rows, y, compared, fits, classes)
+            random = _model_cv(name, est, run, rows, y, compared, fits, classes, inner or {})
             model = replace(model, random_split=SplitScore(
                 random.accuracy_mean, random.accuracy_std, random.macro_f1_mean))
         models[name] = model
     return CVResult(run, models)
 
 
-def _model_cv(name, est, run, rows, y, splits, fits, classes) -> ModelCV:
+def _model_cv(name, est, run, rows, y, splits, fits, classes, inner) -> ModelCV:
     """One model's folds and out-of-fold predictions over ``splits``."""
     folds, frames, probas = [], [], []
     for split in splits:
         if isinstance(est, SoftVoteEnsemble):
             parts = [fits[(member, split.name)] for member, _ in est.estimators]
-            proba = np.average(np.stack([align_proba(p.proba, p.classes, classes)
-                                         for p in parts]), axis=0, weights=est.weights)
-            seconds = sum(p.fit_seconds for p in parts)
+            weights, learnt, seconds = _vote_weights(est, split, y, fits, classes,
+                                                     inner.get(split.name, ()))
+            proba = vote([align_proba(p.proba, p.classes, classes) for p in parts], weights,
+                         learnt=learnt)
+            seconds += sum(p.fit_seconds for p in parts)
         else:
             fit = fits[(name, split.name)]
             proba, seconds = align_proba(fit.proba, fit.classes, classes), fit.fit_seconds
@@ -277,3 +303,23 @@ def _model_cv(name, est, run, rows, y, splits, fits, classes) -> ModelCV:
         probas.append(proba)
     return ModelCV(name, run, tuple(folds), pd.concat(frames, ignore_index=True),
                    np.concatenate(probas), tuple(classes))
+
+
+def _vote_weights(est: SoftVoteEnsemble, split: Split, y, fits, classes, inner) -> tuple:
+    """The weights of vote ``est`` in ``split``, whether they are learnt, and the seconds of
+    its inner fits: learnt from its members' probabilities on the ``inner`` splits of the
+    training rows (as :meth:`SoftVoteEnsemble.fit` does), or set."""
+    if not learns_weights(est.weights, len(split.train)):
+        return (None if isinstance(est.weights, str) else est.weights), False, 0.0
+    if not inner:  # fewer than two recordings: nothing to learn from
+        return None, False, 0.0
+    at = np.empty(len(y), dtype=np.int64)
+    at[split.train] = np.arange(len(split.train))  # row -> position in the training part
+    probas = np.zeros((len(est.estimators), len(split.train), len(classes)))
+    seconds = 0.0
+    for part in inner:
+        for i, (member, _) in enumerate(est.estimators):
+            fit = fits[(member, part.name)]
+            probas[i, at[part.test]] = align_proba(fit.proba, fit.classes, classes)
+            seconds += fit.fit_seconds
+    return learn_weights(probas, np.searchsorted(classes, y[split.train])), True, seconds

@@ -121,8 +121,8 @@ class ModelCV:
     accuracy_mean = _over_folds("accuracy", np.mean, "Mean fold accuracy.")
     accuracy_std = _over_folds("accuracy", np.std, "Population std of the fold accuracies.")
     macro_f1_mean = _over_folds("macro_f1", np.mean, "Mean fold macro-F1.")
-    fit_seconds = _over_folds("fit_seconds", np.mean,
-                              "Mean fit time per fold (an ensemble's: its members' sum).", 3)
+    fit_seconds = _over_folds("fit_seconds", np.mean, "Mean fit time per fold (an ensemble's: "
+                              "its members' sum, with their inner fits if it learns weights).", 3)
 
     @cached_property
     def per_class_recall(self) -> dict[str, float]:

@@ -1,0 +1,145 @@
+"""The soft vote's weights: equal, given, or learnt by an inner cross-validation."""
+
+import json
+
+import numpy as np
+import pytest
+from model_tables import TINY, matrix
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from pipeline.errors import UserError
+from pipeline.estimators import build_estimator
+from pipeline.persist import load_model, save_model
+from pipeline.vote import (
+    INNER_FOLDS,
+    LEARN_ROWS,
+    SoftVoteEnsemble,
+    inner_splits,
+    learn_weights,
+    learns_weights,
+    log_pool,
+    vote,
+)
+
+
+def log_loss_of(weights, probas, y_index) -> float:
+    pooled = log_pool(list(probas), weights)[np.arange(len(y_index)), y_index]
+    return float(-np.mean(np.log(pooled)))
+
+
+def test_the_log_pool_is_the_normalised_weighted_geometric_mean():
+    a = np.array([[0.7, 0.2, 0.1]])
+    b = np.array([[0.2, 0.2, 0.6]])
+    expected = a**2 * b**0.5 / np.sum(a**2 * b**0.5)
+    np.testing.assert_allclose(log_pool([a, b], [2.0, 0.5]), expected)
+    np.testing.assert_allclose(vote([a, b], [2.0, 0.5], learnt=True), expected)
+    np.testing.assert_allclose(vote([a, b], [3.0, 1.0]), (3 * a + b) / 4)  # given: a mean
+    np.testing.assert_allclose(vote([a, b]), (a + b) / 2)
+
+
+def test_learnt_weights_are_the_maximum_of_the_likelihood():
+    rng = np.random.default_rng(0)
+    y_index = rng.integers(0, 4, size=300)
+    sharp = np.full((300, 4), 0.05)
+    sharp[np.arange(300), y_index] = 0.85
+    wrong = sharp[rng.permutation(300)]  # confident, but on another row's class
+    flat = np.full((300, 4), 0.25)
+    probas = np.stack([sharp, wrong, flat])
+    weights = learn_weights(probas, y_index)
+    assert weights.shape == (3,) and np.all(weights >= 0)
+    # Brute force over a grid of weights: nothing beats the learnt ones.
+    axis = np.linspace(0, 3, 31)
+    best = min(log_loss_of(np.array([a, b, c]), probas, y_index)
+               for a in axis for b in axis for c in axis)
+    assert log_loss_of(weights, probas, y_index) <= best + 1e-6
+    assert weights[0] > 5 * weights[1]  # the informative member carries the vote
+
+
+def test_identical_members_keep_equal_weights():
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(5), size=100)
+    weights = learn_weights(np.stack([p, p]), rng.integers(0, 5, size=100))
+    assert weights[0] == pytest.approx(weights[1])
+
+
+@pytest.mark.parametrize(("weights", "rows", "learns"), [
+    ("auto", LEARN_ROWS, True), ("auto", LEARN_ROWS + 1, False), ("learnt", 10**6, True),
+    (None, 100, False), ([1.0, 2.0], 100, False),
+])
+def test_which_votes_learn_their_weights(weights, rows, learns):
+    assert learns_weights(weights, rows) is learns
+
+
+def test_inner_splits_keep_recordings_whole_and_test_every_row_once():
+    y = np.repeat(np.array(["a", "b", "c"], dtype=object), 40)
+    groups = np.arange(120) // 4
+    splits = inner_splits(y, groups)
+    assert len(splits) == INNER_FOLDS
+    tested = np.concatenate([test for _, test in splits])
+    assert sorted(tested) == list(range(120))
+    for train, test in splits:
+        assert set(groups[train]).isdisjoint(groups[test])
+    assert [t.tolist() for _, t in inner_splits(y, groups)] == [t.tolist() for _, t in splits]
+    assert inner_splits(y, np.zeros(120)) == []  # one recording: nothing to learn from
+
+
+def noisy_vote(weights):
+    """A vote of a linear model and a member that guesses (a confident random class)."""
+    return SoftVoteEnsemble([("linear", LogisticRegression(max_iter=500)),
+                             ("guess", DummyClassifier(strategy="stratified", random_state=0))],
+                            weights=weights)
+
+
+def test_a_learnt_vote_silences_a_member_that_guesses():
+    X, y = matrix(400)
+    train, test = np.arange(300), np.arange(300, 400)
+    groups = np.arange(400) // 4
+    learnt = noisy_vote("learnt").fit(X[train], y[train], groups[train])
+    equal = noisy_vote(None).fit(X[train], y[train], groups[train])
+    linear = LogisticRegression(max_iter=500).fit(X[train], y[train])
+    assert learnt.learnt_ and learnt.weights_[1] < 0.05 * learnt.weights_[0]
+    assert equal.weights_ is None and not equal.learnt_
+    accuracy = {name: np.mean(model.predict(X[test]) == y[test])
+                for name, model in [("learnt", learnt), ("equal", equal), ("linear", linear)]}
+    assert accuracy["learnt"] >= accuracy["linear"] - 0.02
+    assert accuracy["equal"] < accuracy["linear"] - 0.1  # what the learnt weights prevent
+    # A single recording: equal weights, and still a fitted vote.
+    single = noisy_vote("learnt").fit(X[train], y[train], np.zeros(300))
+    assert single.weights_ is None and single.predict(X[test]).shape == (100,)
+
+
+def test_auto_learns_on_small_training_sets_only(monkeypatch):
+    X, y = matrix(200)
+    assert noisy_vote("auto").fit(X, y, np.arange(200) // 4).weights_ is not None
+    monkeypatch.setattr("pipeline.vote.LEARN_ROWS", 199)
+    assert noisy_vote("auto").fit(X, y, np.arange(200) // 4).weights_ is None
+
+
+def test_the_learnt_weights_are_saved_and_used_after_loading(tmp_path):
+    X, y = matrix(200)
+    params = {**TINY, "ensemble": {"members": ["logreg", "rf"], "weights": "learnt"}}
+    model = build_estimator("ensemble", params["ensemble"], seed=4, all_params=params)
+    model.fit(X, y, np.arange(200) // 4)
+    save_model(model, "ensemble", tmp_path)
+    descriptor = json.loads((tmp_path / "ensemble.json").read_text())
+    assert descriptor["weights"] == "learnt"
+    np.testing.assert_allclose(descriptor["weights_used"], model.weights_)
+    assert descriptor["weights_learnt"] is True
+    loaded = load_model("ensemble", tmp_path)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    # A descriptor written before the weights were learnt: its setting is what it used.
+    del descriptor["weights_used"], descriptor["weights_learnt"]
+    descriptor["weights"] = [3.0, 1.0]
+    (tmp_path / "ensemble.json").write_text(json.dumps(descriptor))
+    old = load_model("ensemble", tmp_path)
+    members = [m.predict_proba(X) for m in old.named_estimators_.values()]
+    np.testing.assert_allclose(old.predict_proba(X), (3 * members[0] + members[1]) / 4)
+
+
+@pytest.mark.parametrize("weights", ["learned", "equal", [1.0], True, [-1.0, 2.0]])
+def test_a_bad_weights_setting_is_one_line(weights):
+    params = {**TINY, "ensemble": {"members": ["logreg", "rf"], "weights": weights}}
+    with pytest.raises(UserError, match="weights must be null") as error:
+        build_estimator("ensemble", params["ensemble"], seed=0, all_params=params)
+    assert "\n" not in str(error.value)
