@@ -52,6 +52,10 @@ def test_run_writes_every_output_and_reports_it(whole_run):
     trained = result.results["train"]
     assert trained.names == MODELS
     assert (root / "models" / "ensemble").is_dir()
+    # The default vote learns its weights on so few training rows (a log pool, saved).
+    vote = json.loads((root / "models" / "ensemble" / "ensemble.json").read_text())
+    assert vote["weights"] == "auto" and vote["weights_learnt"] is True
+    assert len(vote["weights_used"]) == len(vote["members"])
     submitted = result.results["submit"]
     sub = pd.read_csv(root / "submission.csv")
     assert len(sub) == prepared.test_clips == submitted.submission["n"]
