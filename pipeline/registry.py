@@ -319,9 +319,8 @@ _COMBINING = (
         # with the standardised ffnn): 80.60 vs 79.87 % (8732 clips, seed 42), 80.06 vs
         # 79.70 % (seed 5), 72.64 vs 71.61 % (2000, seed 7), 67.85 vs 65.72 % (1000, seed
         # 42); with today's ffnn 80.11 vs 80.41, 73.01 vs 73.39, 68.55 vs 67.24 % (the last
-        # three sets): a draw above 1000 clips, a win at 1000. Weights `auto`
-        # (pipeline/vote.py): a learnt log pool up to 2048 training rows, where equal
-        # weights let a weaker member pull the vote below the network (README, Benchmarks).
+        # three sets): a draw above 1000 clips, a win at 1000. Weights `auto`: a learnt
+        # log pool up to 2048 training rows (pipeline/vote.py; README, Benchmarks).
         defaults={"members": ["ffnn", "rf", "xgb"], "weights": "auto"},
         estimator="pipeline.vote:SoftVoteEnsemble", persist="ensemble",
         set_threads=_members_n_jobs, combines=True,

@@ -37,6 +37,11 @@ def learns_weights(weights, n_rows: int) -> bool:
     return weights == "learnt" or (weights == "auto" and n_rows <= LEARN_ROWS)
 
 
+def given_weights(weights) -> list | None:
+    """The weights of a vote that does not learn them: a list as given, else None (equal)."""
+    return None if isinstance(weights, str) else weights
+
+
 def inner_splits(y: np.ndarray, groups: np.ndarray | None = None) -> list[tuple]:
     """``(train, test)`` row positions of the inner cross-validation of rows ``y`` (n,).
 
@@ -121,8 +126,8 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
         X, y = np.asarray(X), np.asarray(y)
         self.classes_ = np.unique(y)
         learning = learns_weights(self.weights, len(y))
-        self.weights_ = self._inner_weights(X, y, groups) if learning else (
-            None if isinstance(self.weights, str) else self.weights)
+        self.weights_ = (self._inner_weights(X, y, groups) if learning
+                         else given_weights(self.weights))
         self.learnt_ = self.weights_ is not None and learning
         self.named_estimators_ = {
             name: fitted[name] if name in fitted else fit_with_groups(clone(est), X, y, groups)

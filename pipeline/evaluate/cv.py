@@ -24,7 +24,14 @@ from pipeline.evaluate.results import CVResult, CVRun, FoldScore, ModelCV, Split
 from pipeline.groups import recording_groups
 from pipeline.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
 from pipeline.train import feature_columns, labelled, xy
-from pipeline.vote import SoftVoteEnsemble, inner_splits, learn_weights, learns_weights, vote
+from pipeline.vote import (
+    SoftVoteEnsemble,
+    given_weights,
+    inner_splits,
+    learn_weights,
+    learns_weights,
+    vote,
+)
 
 #: Name of the split of a final fit: every labelled row trains, none is held out.
 ALL_ROWS = "all"
@@ -310,7 +317,7 @@ def _vote_weights(est: SoftVoteEnsemble, split: Split, y, fits, classes, inner) 
     its inner fits: learnt from its members' probabilities on the ``inner`` splits of the
     training rows (as :meth:`SoftVoteEnsemble.fit` does), or set."""
     if not learns_weights(est.weights, len(split.train)):
-        return (None if isinstance(est.weights, str) else est.weights), False, 0.0
+        return given_weights(est.weights), False, 0.0
     if not inner:  # fewer than two recordings: nothing to learn from
         return None, False, 0.0
     at = np.empty(len(y), dtype=np.int64)
