@@ -271,11 +271,12 @@ def test_a_damaged_store_is_one_line_asking_for_features_again(world, tmp_path, 
     name, content = DAMAGE[damage]
     (store / name).write_bytes(content)
     code, _, err = run(capsys, "--params", world["params"], "train", "--out", tmp_path / "m",
-                       "--features", store)
+                       "--features", store, "--model", "logreg")  # the subject is the store
     if name == "errors.csv":
         # A report for the user: training and submissions never read it (a submission
         # reuses the cache by clip key), so its damage stops nothing.
         assert code == 0, err
+        assert (tmp_path / "m" / "logreg").is_dir()
     else:
         message = one_line_error(code, err)
         assert name in message and "urbansound features" in message
