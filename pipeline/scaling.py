@@ -4,7 +4,9 @@ the JSON record of a saved model (``NAME.scaler.json``, :mod:`pipeline.persist`)
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from pipeline.errors import UserError
 
@@ -15,6 +17,50 @@ SCALINGS = ("standard", "quantile")
 #: Quantiles a ``quantile`` scaling keeps per column.
 N_QUANTILES = 100
 
+#: scikit-learn's margin (``BOUNDS_THRESHOLD``): a value this close to a column's extreme
+#: quantile maps to the extreme normal score.
+BOUNDS = 1e-7
+
+
+class NormalQuantiles(QuantileTransformer):
+    """``QuantileTransformer(output_distribution="normal")`` with the same fit and the same
+    scores (to the bit), computed for all columns at once.
+
+    scikit-learn calls ``scipy.stats.norm.ppf`` three times per column, ~0.1 ms each: 0.44 of
+    the 3.3 s of a network's fit and prediction at 1000 clips (1030 columns scaled per
+    fold), and half of the cross-validation of a 30-clip set. Here one ``ndtri`` (what
+    ``norm.ppf`` computes) maps the whole array.
+    """
+
+    def __init__(self, n_quantiles: int = N_QUANTILES, subsample: int | None = None):
+        super().__init__(n_quantiles=n_quantiles, output_distribution="normal",
+                         subsample=subsample)
+
+    def transform(self, X) -> np.ndarray:
+        """X (n, d) → normal scores (n, d) in X's float type (float32 stays float32, as
+        in scikit-learn; other types become float64); NaN stays NaN."""
+        check_is_fitted(self, "quantiles_")
+        X = np.array(X)  # a copy, as the parent's
+        X = X.astype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64)
+        if X.ndim != 2 or X.shape[1] != self.quantiles_.shape[1]:
+            raise ValueError(f"X has shape {X.shape}; this scaler was fitted on "
+                             f"{self.quantiles_.shape[1]} columns")
+        refs, quantiles = self.references_, self.quantiles_
+        uniform = np.empty_like(X)  # rounded to X's type before the bounds, as there
+        for j in range(X.shape[1]):
+            # Interpolated upwards and downwards, then averaged: repeated quantiles (ties)
+            # map to the middle of their range, as scikit-learn does.
+            col, q = X[:, j], quantiles[:, j]
+            uniform[:, j] = 0.5 * (np.interp(col, q, refs)
+                                   - np.interp(-col, -q[::-1], -refs[::-1]))
+        with np.errstate(invalid="ignore"):  # NaN compares False: it stays NaN
+            uniform[X + BOUNDS > quantiles[-1]] = 1.0
+            uniform[X - BOUNDS < quantiles[0]] = 0.0
+        edge = BOUNDS - np.spacing(1)
+        scores = np.clip(ndtri(uniform.astype(np.float64)), ndtri(edge), ndtri(1 - edge))
+        return scores.astype(X.dtype, copy=False)
+
+
 Scaler = StandardScaler | QuantileTransformer
 
 
@@ -23,8 +69,7 @@ def input_scaler(scaling: str) -> Scaler:
     if scaling == "standard":
         return StandardScaler()
     if scaling == "quantile":
-        return QuantileTransformer(n_quantiles=N_QUANTILES, output_distribution="normal",
-                                   subsample=None)  # every row: no random draw
+        return NormalQuantiles(N_QUANTILES, subsample=None)  # every row: no random draw
     raise UserError(f"train.ffnn.scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
 
 
@@ -57,8 +102,11 @@ def scaler_from_record(record: dict) -> Scaler:
     references = np.asarray(record["references"], dtype=np.float64)
     if quantiles.ndim != 2 or references.shape != (quantiles.shape[0],):
         raise ValueError("quantiles and references do not fit together")
-    scaler = QuantileTransformer(n_quantiles=len(references),
-                                 output_distribution=record["output_distribution"])
+    if record["output_distribution"] == "normal":
+        scaler = NormalQuantiles(n_quantiles=len(references))
+    else:
+        scaler = QuantileTransformer(n_quantiles=len(references),
+                                     output_distribution=record["output_distribution"])
     scaler.quantiles_, scaler.references_ = quantiles, references
     scaler.n_quantiles_, scaler.n_features_in_ = len(references), quantiles.shape[1]
     return scaler

@@ -24,7 +24,9 @@ def write_params(folder: Path) -> Path:
     # machine, OpenMP threads spinning at their barriers make the xgboost fit crawl.
     params["train"]["rf"].update(n_estimators=10, n_jobs=1)
     params["train"]["xgb"].update(n_estimators=5, n_jobs=1)
-    params["train"]["ffnn"].update(hidden_layer_sizes=[16], max_iter=20)
+    # One network, not the default bag of 3: the vote's inner fits would fit it 40 times
+    # more (tests/test_seedbag.py covers the bag).
+    params["train"]["ffnn"].update(hidden_layer_sizes=[16], max_iter=20, networks=1)
     path = folder / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
