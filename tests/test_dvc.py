@@ -1,5 +1,6 @@
 """`dvc repro` end to end in a temporary copy of the repository, on a tiny generated dataset."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -97,6 +98,43 @@ def test_stage_definitions_are_valid(repo):
     _, run = repo
     listed = run("dvc", "stage", "list", "--all", "--fail")
     assert [line.split()[0] for line in listed.splitlines() if line.strip()] == STAGES
+
+
+def _pipeline_imports(module: Path) -> set[Path]:
+    """Files of the ``pipeline`` modules that ``module`` imports anywhere in its body (the
+    registry imports most estimators inside its factories), and their packages."""
+    found = set()
+    for node in ast.walk(ast.parse(module.read_text())):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        for name in (n for n in names if n and n.split(".")[0] == "pipeline"):
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):
+                base = REPO.joinpath(*parts[:depth])
+                found |= {f for f in (base / "__init__.py", base.with_suffix(".py")) if f.is_file()}
+            if isinstance(node, ast.ImportFrom):  # from pipeline.nn import training
+                found |= {f for a in node.names
+                          if (f := REPO.joinpath(*parts, a.name).with_suffix(".py")).is_file()}
+    return found
+
+
+def test_model_stages_depend_on_every_module_a_model_is_built_from():
+    # A change to how a model computes must rerun its stages: the modules reachable from
+    # the registry, but for messages and file writing, which change no result.
+    reached, todo = set(), [REPO / "pipeline" / "registry.py"]
+    while todo:
+        module = todo.pop()
+        if module not in reached:
+            reached.add(module)
+            todo.extend(_pipeline_imports(module))
+    needed = {str(f.relative_to(REPO)) for f in reached} - {
+        "pipeline/__init__.py", "pipeline/errors.py", "pipeline/io.py"}
+    assert "pipeline/nn/training.py" in needed and "pipeline/vote.py" in needed
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for stage in ("model", "ensemble"):
+        deps = stages[stage].get("do", stages[stage])["deps"]
+        missing = {f for f in needed if not any(f == d or f.startswith(d + "/") for d in deps)}
+        assert not missing, f"dvc.yaml stage {stage} lacks deps {sorted(missing)}"
 
 
 def test_repro_then_clean_then_only_what_a_parameter_touches(two_model_repo):
