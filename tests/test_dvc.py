@@ -20,7 +20,7 @@ TINY = {
     "parallel": {"scheduler": "sync", "workers": 1},
     "train.rf": {"n_estimators": 10, "n_jobs": 1},
     "train.xgb": {"n_estimators": 5, "n_jobs": 1},
-    "train.ffnn": {"hidden_layer_sizes": [16], "max_iter": 20},
+    "train.ffnn": {"hidden_layer_sizes": [16], "max_iter": 20, "networks": 1},
     # The plain mean: the stages are under test here, the learnt vote in test_vote.py and
     # test_stages.py (its inner fits would triple the ensemble stage's fits).
     "train.ensemble": {"weights": None},
