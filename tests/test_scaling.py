@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.preprocessing import QuantileTransformer
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from pipeline.scaling import NormalQuantiles, input_scaler, scaler_from_record, scaler_record
 
@@ -47,7 +48,6 @@ def test_the_network_scaler_survives_clone_and_its_record():
     np.testing.assert_array_equal(again.transform(X), fitted.transform(X))
 
 
-def test_wrong_column_count_is_refused():
-    scaler = NormalQuantiles(10).fit(np.random.default_rng(2).normal(size=(30, 3)))
-    with pytest.raises(ValueError, match="fitted on 3 columns"):
-        scaler.transform(np.zeros((4, 2)))
+@parametrize_with_checks([NormalQuantiles(n_quantiles=20)])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
