@@ -7,7 +7,7 @@ import numpy as np
 from scipy.sparse import issparse
 from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
 from pipeline.errors import UserError
 
@@ -41,7 +41,8 @@ class NormalQuantiles(QuantileTransformer):
         """X (n, d) → normal scores (n, d) in X's float type (float32 stays float32, as
         in scikit-learn; other types become float64); NaN stays NaN."""
         check_is_fitted(self, "quantiles_")
-        X = self._check_inputs(X, in_fit=False, copy=True)  # the parent's own checks
+        X = validate_data(self, X, reset=False, accept_sparse="csc", copy=True,
+                          dtype=FLOAT_DTYPES, ensure_all_finite="allow-nan")
         if issparse(X):
             return super().transform(X)
         refs, quantiles = self.references_, self.quantiles_
