@@ -124,7 +124,8 @@ def test_bad_model_requests_are_user_errors(name, params, needle):
 
 
 @pytest.mark.parametrize(("params", "needle"), [({"min_batches": 0}, "min_batches must be"),
-                                               ({"dropout": 1.5}, "dropout must be")])
+                                               ({"dropout": 1.5}, "dropout must be"),
+                                               ({"alpha_rows": 0}, "alpha_rows must be")])
 def test_bad_network_parameters_are_one_line_user_errors(params, needle):
     with pytest.raises(UserError, match=f"train.ffnn: invalid parameters: {needle}"):
         check_model_params(["ffnn"], {"ffnn": params}, seed=0)

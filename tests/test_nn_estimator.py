@@ -200,6 +200,9 @@ def test_every_schedule_and_activation_trains(schedule, activation):
         ("label_smoothing", 1.0, "label_smoothing"),
         ("dropout", -0.1, "dropout"),
         ("dropout", 1.0, "dropout"),
+        ("alpha_rows", 0, "alpha_rows"),
+        ("alpha_rows", 2.5, "alpha_rows"),
+        ("alpha_rows", True, "alpha_rows"),
     ],
 )
 def test_bad_parameters_are_refused_in_fit(param, value, match):
@@ -209,6 +212,25 @@ def test_bad_parameters_are_refused_in_fit(param, value, match):
     # NetworkParamsError is a ValueError, as scikit-learn's estimators raise.
     with pytest.raises(NetworkParamsError, match=match):
         clf.fit(X, y)
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_alpha_rows_scales_the_penalty_by_the_training_rows(early_stopping):
+    # With alpha_rows the network trains exactly as with the fixed λ = alpha × rows / n,
+    # n the rows it trains on (after the held-out part under early stopping).
+    X, y = _blobs()
+    kw = dict(hidden_layer_sizes=(8,), max_iter=5, early_stopping=early_stopping,
+              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scaled = FFNNClassifier(alpha=0.01, alpha_rows=30, **kw).fit(X, y)
+        n_train = len(y) - (round(0.1 * len(y)) if early_stopping else 0)
+        fixed = FFNNClassifier(alpha=0.01 * 30 / n_train, **kw).fit(X, y)
+        plain = FFNNClassifier(alpha=0.01, **kw).fit(X, y)
+    assert scaled.penalty(n_train) == pytest.approx(0.01 * 30 / n_train)
+    assert scaled.loss_curve_ == fixed.loss_curve_
+    assert scaled.loss_curve_ != plain.loss_curve_
+    assert FFNNClassifier(alpha=0.01).penalty(n_train) == 0.01
 
 
 @pytest.mark.parametrize(("n_rows", "batch_size", "min_batches", "updates_per_epoch"),

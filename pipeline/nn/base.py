@@ -51,6 +51,7 @@ class BaseFFNN(BaseEstimator):
         activation="relu",
         solver="adam",
         alpha=1e-4,
+        alpha_rows=None,
         dropout=0.0,
         batch_size="auto",
         min_batches=1,
@@ -82,6 +83,7 @@ class BaseFFNN(BaseEstimator):
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
+        self.alpha_rows = alpha_rows
         self.batch_size = batch_size
         self.min_batches = min_batches
         self.learning_rate = learning_rate
@@ -140,16 +142,15 @@ class BaseFFNN(BaseEstimator):
         if first:
             self._rng = make_rng(self.random_state)
             self._initialize(hidden, X.shape[1], Y.shape[1], dtype)
-        net = Network(
-            self.coefs_, self.intercepts_, activation=self.activation, loss=self._loss_name,
-            alpha=self.alpha, activation_alpha=self.activation_alpha,
-            dropout=self.dropout, rng=self._rng,
-        )
-        n_train = X.shape[0]
         validation = None
         if self.early_stopping and not incremental:
             X, Y, validation = self._split_validation(X, Y, y, groups)
-            n_train = X.shape[0]
+        n_train = X.shape[0]
+        net = Network(
+            self.coefs_, self.intercepts_, activation=self.activation, loss=self._loss_name,
+            alpha=self.penalty(n_train), activation_alpha=self.activation_alpha,
+            dropout=self.dropout, rng=self._rng,
+        )
         if self.label_smoothing:
             # Training targets only: validation accuracy is measured on the true labels.
             Y = Y * (1 - self.label_smoothing) + self.label_smoothing / self.classes_.size
@@ -190,6 +191,13 @@ class BaseFFNN(BaseEstimator):
                 "the optimisation converged", ConvergenceWarning, stacklevel=3,
             )
         return self
+
+    def penalty(self, n_train: int) -> float:
+        """λ of the L2 penalty when training on ``n_train`` rows: ``alpha``, or with
+        ``alpha_rows`` set, ``alpha × alpha_rows / n_train``."""
+        if self.alpha_rows is None:
+            return float(self.alpha)
+        return float(self.alpha) * self.alpha_rows / n_train
 
     def _initialize(self, hidden, n_features, n_outputs, dtype):
         init = get_initializer(self.init, self.activation)

@@ -33,6 +33,10 @@ class FFNNClassifier(ClassifierMixin, BaseFFNN):
         ``"sgd"`` uses ``momentum``/``nesterovs_momentum`` as scikit-learn does.
     alpha : float, default 1e-4
         λ of the L2 penalty λ‖W‖² added to the mean loss (weights only).
+    alpha_rows : int or None, default None
+        The training rows at which ``alpha`` holds: on n rows λ = alpha × alpha_rows / n,
+        so the penalty, a prior on the weights, counts as much as that many rows' loss
+        whatever the data's size (the MAP view; more data, weaker prior). None: λ = alpha.
     batch_size : int or "auto", default "auto"
         "auto" is min(200, n_samples).
     min_batches : int, default 1

@@ -82,6 +82,10 @@ def check_params(est, *, classifier: bool) -> tuple[int, ...]:
             f"label_smoothing must be in [0, 1), got {est.label_smoothing}")
     require(classifier or est.label_smoothing == 0,
             "label_smoothing applies to classifiers only")
+    ar = est.alpha_rows
+    require(ar is None or (isinstance(ar, numbers.Integral) and not isinstance(ar, bool)
+                           and ar >= 1),
+            f"alpha_rows must be None or an integer >= 1, got {ar!r}")
     bt = est.blas_threads
     require(bt is None or (isinstance(bt, numbers.Integral) and bt >= 1),
             f"blas_threads must be None or an integer >= 1, got {bt!r}")
