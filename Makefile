@@ -22,4 +22,5 @@ run: $(PY)
 
 test: $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pytest -q
+	# Two test processes, one per core; a module's tests share one (and its fixtures).
+	$(PY) -m pytest -q -n 2 --dist loadfile
