@@ -260,7 +260,7 @@ _BASE = (
         # (`networks: auto`, pipeline/seedbag.py; one at 8732): 71.08 / 72.37 / 72.90 vs
         # 71.04 / 71.67 / 71.93 % there, in 3x the network's fit time (README, the models).
         # L2 as a prior worth 900 rows (`alpha_rows`; λ 0.01 at 900 training rows, 0.0011 at
-        # 7860): 82.16 / 82.20 vs 81.21 / 82.09 % at 8732 clips of seeds 42 / 5 (README).
+        # 7860): 82.16 / 82.20 vs 81.21 / 82.09 % (8732 clips, seeds 42 / 5; optimistic: README).
         defaults={"hidden_layer_sizes": [128, 64], "activation": "relu", "alpha": 1e-2,
                   "alpha_rows": 900, "dropout": 0.3, "learning_rate": "cosine",
                   "learning_rate_init": 2e-3, "batch_size": 256, "min_batches": 16,
