@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from features import GIB, peak_rss  # noqa: E402  (benchmarks/features.py, same folder)
 
 from pipeline.classes import CLASSES  # noqa: E402
-from pipeline.config import DetectParams, FeatureParams, load_params  # noqa: E402
+from pipeline.core.config import DetectParams, FeatureParams, load_params  # noqa: E402
 from pipeline.datasets import read_dataset  # noqa: E402
 from pipeline.datasets.long_scenes import ANNOTATIONS_FILE, generate_scenes  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402

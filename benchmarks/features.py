@@ -44,7 +44,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from pipeline.config import FeatureParams  # noqa: E402
+from pipeline.core.config import FeatureParams  # noqa: E402
 from pipeline.datasets import read_dataset  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
 from pipeline.engine import Engine  # noqa: E402
@@ -138,7 +138,7 @@ def profile(paths: list[str], params: FeatureParams) -> None:
 
 
 def speed(args: argparse.Namespace) -> None:
-    from pipeline.config import load_params
+    from pipeline.core.config import load_params
 
     params = load_params(REPO / "params.yaml").features
     manifest = read_dataset(dataset(args.cache, args.clips))

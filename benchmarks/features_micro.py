@@ -17,7 +17,7 @@ import librosa
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
 from pipeline.features import extract_features
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.config import FeatureParams, load_params
+from pipeline.core.config import FeatureParams, load_params
 from pipeline.datasets import read_dataset
 from pipeline.datasets.synth import generate
 from pipeline.engine import parse_scheduler

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
+from pipeline.core.errors import UserError
 from pipeline.engine import Engine, TaskCrash, opened, run_tasks
-from pipeline.errors import UserError
 from pipeline.schedulers import Scheduler
 
 

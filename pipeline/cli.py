@@ -1,7 +1,7 @@
 """The ``urbansound`` command: parse arguments, call one stage function, print its result.
 
 The stages (:mod:`pipeline.stages`) import what they need lazily, so ``urbansound --help``
-is fast. A :class:`~pipeline.errors.UserError` anywhere becomes one line on stderr and exit
+is fast. A :class:`~pipeline.core.errors.UserError` anywhere becomes one line on stderr and exit
 code 2.
 """
 
@@ -13,8 +13,8 @@ import sys
 import threading
 
 from pipeline import stages
-from pipeline.config import Params, load_params
-from pipeline.errors import InputError, UserError
+from pipeline.core.config import Params, load_params
+from pipeline.core.errors import InputError, UserError
 from pipeline.registry import MODEL_NAMES
 
 
@@ -66,7 +66,7 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
 
 
 def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
-    from pipeline.config import DEFAULT_PARAMS_FILE
+    from pipeline.core.config import DEFAULT_PARAMS_FILE
 
     return _show(stages.tune(args.model, params=params, features=args.features,
                              reports=args.reports, scheduler=args.scheduler,

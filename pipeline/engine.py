@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.schedulers import Scheduler, parse_scheduler
 
 

@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.registry import BASE_MODELS, MODEL_NAMES, REGISTRY, entry, entry_of, fitted_part
 
 __all__ = [

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 #: Average-linkage distance (RMS of standardised band-energy differences) below which
 #: clusters of clips of one class are taken to come from one recording.
@@ -138,7 +138,7 @@ def write_groups(ids, groups, folder: str | Path) -> Path:
     folder : path
         The feature store folder.
     """
-    from pipeline.io import atomic_write_text
+    from pipeline.core.io import atomic_write_text
 
     path = Path(folder) / GROUPS_FILE
     table = pd.DataFrame({"id": [str(i) for i in ids], "group": [str(g) for g in groups]})

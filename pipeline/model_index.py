@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import UserError
-from pipeline.io import atomic_write_json
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_json
 from pipeline.persist import FORMATS, load_model, read_json
 from pipeline.selection import best_model
 

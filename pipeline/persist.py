@@ -16,7 +16,7 @@ registry entry (:mod:`pipeline.registry`) names its format (:data:`FORMATS`):
   used (given, or learnt at fit time for a log pool) in the descriptor.
 
 A file that is missing, corrupt or holds untrusted types is refused with one line
-(:class:`~pipeline.errors.UserError`).
+(:class:`~pipeline.core.errors.UserError`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write, atomic_write_bytes, atomic_write_json
 from pipeline.estimators import EncodedXGBClassifier, TopFColumns
-from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
 from pipeline.piecewise import codes_from_record, codes_record, network_inputs
 from pipeline.registry import entry_of
 from pipeline.scaling import scaler_from_record, scaler_record

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write
 from pipeline.datasets import read_dataset, write_manifest
 from pipeline.datasets.layouts import MANIFEST_CSV
-from pipeline.errors import UserError
-from pipeline.io import atomic_write
 
 SYNTH = "synth"
 ANSWERS_CSV = "answers.csv"

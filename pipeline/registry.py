@@ -4,7 +4,7 @@ An entry names the model, builds its unfitted estimator from ``(params, seed)``,
 default hyper-parameters, names the format it is saved in (:mod:`pipeline.persist`), says
 how its thread count is set and whether it combines other models. Everything else derives
 from :data:`REGISTRY`: the CLI's ``--model`` choices, the ``train`` section of the params
-(:class:`pipeline.config.TrainParams`), parameter validation and building
+(:class:`pipeline.core.config.TrainParams`), parameter validation and building
 (:mod:`pipeline.estimators`), persistence, and the README's model table
 (:func:`markdown_table`; ``urbansound models`` prints the defaults).
 
@@ -25,7 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
+from pipeline.core.model_names import BASE_MODELS, MODEL_NAMES
 
 
 @dataclass(frozen=True, eq=False)
@@ -329,9 +330,9 @@ _COMBINING = (
 
 #: Every model by name, base models first.
 REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (*_BASE, *_COMBINING)}
-#: Models fitted on their own; a combining model (``ensemble``) is built from them.
-BASE_MODELS: tuple[str, ...] = tuple(n for n, e in REGISTRY.items() if not e.combines)
-MODEL_NAMES: tuple[str, ...] = tuple(REGISTRY)
+if (tuple(REGISTRY) != MODEL_NAMES
+        or BASE_MODELS != tuple(n for n, e in REGISTRY.items() if not e.combines)):
+    raise RuntimeError("the registry's models differ from pipeline/core/model_names.py")
 
 
 def entry(name: str) -> ModelEntry:

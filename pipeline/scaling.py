@@ -9,7 +9,7 @@ from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 #: Input scalings of a network: per column to mean 0 and variance 1, or through the
 #: column's quantiles onto a standard normal (heavy tails and skew of spectral statistics

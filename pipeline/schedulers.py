@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 LOCAL_SCHEDULERS = ("sync", "threads", "processes")
 

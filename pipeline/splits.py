@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.groups import recording_groups
 
 OPTIMISTIC_WARNING = (

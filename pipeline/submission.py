@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.classes import CLASSES
-from pipeline.errors import UserError
-from pipeline.io import atomic_write_text, path_text
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_text, path_text
 
 COLUMNS = ["ID", "Class"]
 _SHOWN = 5
@@ -172,14 +172,14 @@ def model_feature_params(index: dict):
 
     Returns
     -------
-    pipeline.config.FeatureParams
+    pipeline.core.config.FeatureParams
 
     Raises
     ------
     UserError
         Parameters not understood, or giving other columns than the models were fitted on.
     """
-    from pipeline.config import FeatureParams
+    from pipeline.core.config import FeatureParams
     from pipeline.features import feature_names
 
     try:

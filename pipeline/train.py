@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.classes import CLASSES
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
+from pipeline.core.io import check_output_dir
 from pipeline.estimators import build_models, fit_with_groups, model_params, set_n_jobs
 from pipeline.groups import recording_groups
-from pipeline.io import check_output_dir
 from pipeline.model_index import (
     INDEX_FILE,
     is_model_folder,

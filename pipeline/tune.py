@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_bytes, atomic_write_json
 from pipeline.engine import Engine, threads_per_task
-from pipeline.errors import UserError
 from pipeline.estimators import BASE_MODELS, build_estimator
 from pipeline.evaluate.cv import CVData, FoldFit, fit_folds
 from pipeline.evaluate.plots import png_bytes, pyplot
 from pipeline.groups import recording_groups
-from pipeline.io import atomic_write_bytes, atomic_write_json
 from pipeline.splits import inner_splits, make_splits
 from pipeline.train import feature_columns, labelled, xy
 

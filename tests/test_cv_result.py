@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from cv_fixture import CASES, DIGEST, NAMES, PARAMS, case, fake_fits
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.estimators import build_models
 from pipeline.evaluate import (
     CVResult,

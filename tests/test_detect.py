@@ -13,12 +13,12 @@ from model_tables import TINY
 from pipeline.audio import EmptyAudioError, load_clip, load_span, signal_length
 from pipeline.classes import CLASSES
 from pipeline.cli import main
-from pipeline.config import DetectParams, FeatureParams
+from pipeline.core.config import DetectParams, FeatureParams
+from pipeline.core.errors import UserError
 from pipeline.detect import detect
 from pipeline.detect.events import energy_gate, find_events, frame_scores
 from pipeline.detect.scores import read_annotations, score_events
 from pipeline.detect.windows import Grid, blocks_of, featurize_block, grid_for
-from pipeline.errors import UserError
 from pipeline.features import extract_features
 
 SR = 22050

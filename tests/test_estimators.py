@@ -5,7 +5,7 @@ import pytest
 from model_tables import TINY, matrix
 
 from pipeline.classes import CLASSES
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.estimators import (
     EncodedXGBClassifier,
     build_estimator,

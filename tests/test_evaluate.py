@@ -9,7 +9,7 @@ from crashers import times_ten_abort_on_13
 from model_tables import TINY, feature_table
 
 from pipeline.batches import map_tasks
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.estimators import build_estimator
 from pipeline.evaluate import (
     collect_reports,

@@ -9,11 +9,11 @@ import soundfile as sf
 from model_tables import TINY, feature_table
 
 from pipeline.cli import main
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
+from pipeline.core.errors import UserError
 from pipeline.datasets import read_dataset
 from pipeline.datasets.synth import generate
 from pipeline.engine import parse_scheduler
-from pipeline.errors import UserError
 from pipeline.evaluate import cross_validate
 from pipeline.model_index import read_index
 from pipeline.selection import best_model

@@ -9,7 +9,7 @@ from model_tables import TINY
 from recordings import av_with_recordings
 
 from pipeline.cli import main
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
 from pipeline.datasets import read_dataset
 from pipeline.engine import parse_scheduler
 from pipeline.evaluate import cross_validate, write_reports

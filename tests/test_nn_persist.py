@@ -11,7 +11,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 import pipeline.nn
-from pipeline.errors import InputError, UserError
+from pipeline.core.errors import InputError, UserError
 from pipeline.nn import FFNNClassifier, FFNNRegressor, ModelFileError
 
 rng = np.random.default_rng(0)

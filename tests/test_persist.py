@@ -12,11 +12,11 @@ import pytest
 import skops.io as sio
 from model_tables import TINY, feature_table, matrix
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_text
 from pipeline.estimators import build_estimator
 from pipeline.evaluate import CVResult, CVRun, FoldScore, ModelCV
 from pipeline.evaluate.results import PREDICTION_COLUMNS
-from pipeline.io import atomic_write_text
 from pipeline.model_index import load_from_index, read_index, resolve_name
 from pipeline.persist import load_model, save_model
 from pipeline.registry import fitted_part
@@ -369,7 +369,7 @@ def test_descriptor_cannot_point_outside_its_folder(trained, tmp_path, escape):
 _KILLED_WRITE = """
 import sys, time
 from pathlib import Path
-from pipeline.io import atomic_write
+from pipeline.core.io import atomic_write
 atomic_write(Path(sys.argv[1]), lambda tmp: (Path(tmp).write_text("half"), time.sleep(600)))
 """
 

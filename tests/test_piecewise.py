@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.estimators import build_estimator, model_params
 from pipeline.persist import load_model, save_model
 from pipeline.piecewise import PiecewiseLinearCodes

@@ -9,8 +9,8 @@ import pytest
 from model_tables import TINY, matrix
 
 from pipeline.cli import build_parser, main
-from pipeline.config import Params, TrainParams, load_params
-from pipeline.errors import UserError
+from pipeline.core.config import Params, TrainParams, load_params
+from pipeline.core.errors import UserError
 from pipeline.estimators import (
     accepted_params,
     build_estimator,

@@ -10,7 +10,7 @@ import pytest
 from model_tables import TINY, matrix
 
 from pipeline import nn
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.estimators import build_estimator, fit_with_groups
 from pipeline.nn import FFNNClassifier
 from pipeline.persist import load_model, save_model

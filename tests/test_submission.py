@@ -10,9 +10,9 @@ from model_tables import TINY
 
 from pipeline.classes import CLASSES
 from pipeline.cli import main
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
+from pipeline.core.errors import UserError
 from pipeline.datasets import read_dataset
-from pipeline.errors import UserError
 from pipeline.model_index import read_index
 from pipeline.submission import (
     make_submission,

@@ -14,8 +14,8 @@ import soundfile as sf
 
 from pipeline.classes import CLASS_ID, CLASSES
 from pipeline.cli import main
+from pipeline.core.errors import UserError
 from pipeline.datasets import synth
-from pipeline.errors import UserError
 
 NAME = re.compile(r"^(\d+)-(\d)-(\d+)-(\d+)\.wav$")
 

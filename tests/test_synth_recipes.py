@@ -119,7 +119,7 @@ def test_small_generated_set_is_learnable_but_not_trivial():
     """
     import soxr
 
-    from pipeline.config import FeatureParams
+    from pipeline.core.config import FeatureParams
     from pipeline.estimators import build_estimator
     from pipeline.features import extract_features
 

@@ -8,11 +8,11 @@ import yaml
 from model_tables import TINY, feature_table
 
 from pipeline.cli import main
-from pipeline.config import load_params
-from pipeline.errors import UserError
+from pipeline.core.config import load_params
+from pipeline.core.errors import UserError
+from pipeline.core.params_update import updated_text
 from pipeline.estimators import build_estimator
 from pipeline.evaluate import CVData, FoldFit, fit_fold
-from pipeline.params_update import updated_text
 from pipeline.splits import inner_splits, make_splits
 from pipeline.train import feature_columns, xy
 from pipeline.tune import tune

@@ -8,7 +8,7 @@ from model_tables import TINY, matrix
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.estimators import build_estimator
 from pipeline.persist import load_model, save_model
 from pipeline.vote import (

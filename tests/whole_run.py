@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pipeline import stages
-from pipeline.config import Params, load_params
+from pipeline.core.config import Params, load_params
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -28,8 +28,8 @@ import pandas as pd
 import soundfile as sf
 
 from pipeline.classes import CLASSES
+from pipeline.core.errors import UserError
 from pipeline.datasets.synth import SR, render_ambience, render_source
-from pipeline.errors import UserError
 
 ANNOTATIONS_FILE = "scene_annotations.csv"
 ANNOTATION_COLUMNS = ("file", "start", "end", "class")
@@ -175,7 +175,7 @@ def generate_scenes(out, *, minutes: float, files: int = 1, seed: int = 42,
         ``files`` (paths), ``annotations`` (path), ``events``, ``per_class``, ``seconds``
         (time taken), ``duration`` (s of audio per file).
     """
-    from pipeline.io import atomic_write_text
+    from pipeline.core.io import atomic_write_text
 
     out = Path(out)
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0:

@@ -27,10 +27,15 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from pipeline.classes import CLASSES
+from pipeline.core.io import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    check_output_dir,
+)
 from pipeline.detect.events import energy_gate, events_table, find_events, frame_scores
 from pipeline.detect.windows import Grid, blocks_of, featurize_block, grid_for
 from pipeline.engine import Engine
-from pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text, check_output_dir
 
 WINDOWS_FILE = "windows.csv"
 EVENTS_FILE = "events.csv"
@@ -201,7 +206,7 @@ def detect(
         Audio files or folders (any layout :func:`pipeline.datasets.read_dataset` reads).
     models_dir : path
         A models folder written by ``urbansound train``.
-    params : pipeline.config.DetectParams
+    params : pipeline.core.config.DetectParams
     out : path
         Output folder (created).
     scheduler, workers

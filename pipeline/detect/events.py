@@ -68,7 +68,7 @@ def find_events(
     classes : sequence of str, length n_classes
     sr : int
     threshold, merge_gap, min_duration : float
-        As in :class:`pipeline.config.DetectParams` (seconds for the last two).
+        As in :class:`pipeline.core.config.DetectParams` (seconds for the last two).
     allowed : np.ndarray of bool, shape (n_frames,), optional
         Frames that may hold an event (see :func:`energy_gate`); default all.
 

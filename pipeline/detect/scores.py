@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.classes import CLASSES
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 ANNOTATION_COLUMNS = ["file", "start", "end", "class"]
 SEGMENT_SECONDS = 1.0

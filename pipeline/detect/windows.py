@@ -180,7 +180,7 @@ def featurize_block(block: Block, *, params) -> BlockResult:
     Parameters
     ----------
     block : Block
-    params : pipeline.config.FeatureParams
+    params : pipeline.core.config.FeatureParams
         The feature parameters the model was trained with.
 
     Returns

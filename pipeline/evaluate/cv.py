@@ -124,7 +124,7 @@ def fit_folds(
 ) -> list[FoldResult]:
     """Run every fit on the engine; ``data`` travels to each worker once.
 
-    A fit that kills its worker process is a one-line :class:`pipeline.errors.UserError`
+    A fit that kills its worker process is a one-line :class:`pipeline.core.errors.UserError`
     naming it (``name(fit)``, default ``fitting KEY on SPLIT``).
     """
     return map_tasks(fit_fold, fits, scheduler=scheduler, workers=workers, desc=desc,

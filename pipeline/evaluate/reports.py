@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.classes import CLASSES
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from pipeline.evaluate.plots import confusion_png, fold_accuracy_png
 from pipeline.evaluate.results import (
     PREDICTION_COLUMNS,
@@ -24,7 +25,6 @@ from pipeline.evaluate.results import (
     ModelCV,
     SplitScore,
 )
-from pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
 def summary_markdown(result: CVResult) -> str:

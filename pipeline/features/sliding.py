@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
 from pipeline.features import Frames, _as_signal, _names, frame_part, frame_parts, window_part
 
 # Frames of the shared frame part computed at a time: its float64 temporaries (~8 kB a

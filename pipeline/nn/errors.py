@@ -1,7 +1,7 @@
 """The errors of the network package, both ``ValueError`` subclasses of
-:class:`pipeline.errors.InputError`: the CLI reports them as one line and exit code 2."""
+:class:`pipeline.core.errors.InputError`: the CLI reports them as one line and exit code 2."""
 
-from pipeline.errors import InputError
+from pipeline.core.errors import InputError
 
 
 class NetworkParamsError(InputError):

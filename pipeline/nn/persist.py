@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.io import atomic_write
+from pipeline.core.io import atomic_write
 from pipeline.nn.base import make_rng
 from pipeline.nn.errors import ModelFileError
 from pipeline.nn.estimator import FFNNClassifier, FFNNRegressor

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params
+from pipeline.core.config import Params
 from pipeline.engine import opened
 from pipeline.stages.common import SchedulerChoice, engine_for
 from pipeline.stages.data import features, prepare

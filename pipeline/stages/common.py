@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params
+from pipeline.core.config import Params
 from pipeline.engine import Engine
 
 #: Where a stage's tasks run: an engine, a scheduler name, or None for params.yaml's.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params
+from pipeline.core.config import Params
 from pipeline.engine import Engine
 from pipeline.stages.common import SchedulerChoice, engine_for
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import Params
-from pipeline.errors import UserError
+from pipeline.core.config import Params
+from pipeline.core.errors import UserError
 from pipeline.stages.common import SchedulerChoice, engine_for, read_store, train_params
 
 if TYPE_CHECKING:
@@ -76,6 +76,7 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     -------
     EvaluateResult
     """
+    from pipeline.core.io import check_output_dir
     from pipeline.engine import opened
     from pipeline.estimators import check_model_params, resolve_names
     from pipeline.evaluate import (
@@ -84,7 +85,6 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
         write_model_reports,
         write_summary,
     )
-    from pipeline.io import check_output_dir
 
     if no_summary and summary_only:
         raise UserError("--no-summary and --summary-only exclude each other")
@@ -167,9 +167,9 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
     -------
     TuneResult
     """
+    from pipeline.core.io import check_output_dir
     from pipeline.engine import opened
     from pipeline.estimators import accepted_params, check_model_params
-    from pipeline.io import check_output_dir
     from pipeline.tune import tune as search
 
     space = params.tune.spaces.get(model)
@@ -192,7 +192,7 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
     written = [f"{reports}/tune_{model}.{ext}" for ext in ("json", "png")]
     applied = None
     if apply_to is not None:
-        from pipeline.params_update import apply_params
+        from pipeline.core.params_update import apply_params
 
         applied = (apply_params(apply_to, model, out["best_params"]), out["best_params"])
     return TuneResult(model, out, [w for w in written if Path(w).is_file()], applied)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params
-from pipeline.errors import UserError
+from pipeline.core.config import Params
+from pipeline.core.errors import UserError
 from pipeline.stages.common import SchedulerChoice, engine_for
 
 
@@ -79,9 +79,9 @@ def submit(*, params: Params, model: str | None = None, test: str | Path | None 
     -------
     SubmitResult
     """
+    from pipeline.core.io import atomic_write_json, check_output_file
     from pipeline.datasets import read_dataset
     from pipeline.engine import opened
-    from pipeline.io import atomic_write_json, check_output_file
     from pipeline.submission import make_submission, score
 
     test = test or params.submit.test or "data/prepared"

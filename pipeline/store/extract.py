@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.core.io import check_output_dir
 from pipeline.engine import Engine, Scheduler
-from pipeline.io import check_output_dir
 from pipeline.store.cache import PARTS_DIR, clip_key, combine, fingerprint_digest, read_parts
 from pipeline.store.table import StoreSummary, library_versions
 from pipeline.store.update import update_store

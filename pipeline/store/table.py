@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import UserError
-from pipeline.io import atomic_write_json, atomic_write_parquet, atomic_write_text, path_text
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_json, atomic_write_parquet, atomic_write_text, path_text
 from pipeline.store.cache import Cache, fingerprint_digest
 
 FEATURES_FILE = "features.parquet"

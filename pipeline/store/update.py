@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.batches import map_batches
+from pipeline.core.errors import UserError
 from pipeline.engine import Engine, Scheduler
-from pipeline.errors import UserError
 from pipeline.store.cache import (
     KEY_COLUMNS,
     PARTS_DIR,

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_json
 from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS
-from pipeline.errors import UserError
-from pipeline.io import atomic_write_json
 
 RECORD = ".urbansound-synth.json"
 RECORD_FORMAT = "urbansound-synth/1"

@@ -2,7 +2,7 @@
 
 Every field has a default, so the package also runs where there is no ``params.yaml``
 (an installed ``urbansound`` outside the repository). A key that is not a field is a
-:class:`~pipeline.errors.UserError`: a misspelt parameter must never be silently ignored.
+:class:`~pipeline.core.errors.UserError`: a misspelt parameter must never be silently ignored.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import UserError
-from pipeline.registry import BASE_MODELS, MODEL_NAMES
+from pipeline.core.errors import UserError
+from pipeline.core.model_names import BASE_MODELS, MODEL_NAMES
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 
@@ -64,7 +64,7 @@ class ParallelParams:
     dashboard: bool = False  # print the link of Dask's dashboard (local clusters need bokeh)
 
 
-# One field per registered model, so a model is added in pipeline/registry.py alone.
+# One field per model name (pipeline/core/model_names.py, checked against the registry).
 TrainParams = dataclasses.make_dataclass(
     "TrainParams",
     [("models", tuple[str, ...], field(default=BASE_MODELS)),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 SECTION = "train"
 _KEY = re.compile(r"^(?P<indent>[ ]*)(?P<key>[A-Za-z_][\w-]*)\s*:(?P<rest>.*)$")
@@ -134,8 +134,8 @@ def apply_params(path: str | Path, name: str, values: dict) -> Path:
     Path
         The file written.
     """
-    from pipeline.config import read_params_text
-    from pipeline.io import atomic_write_text
+    from pipeline.core.config import read_params_text
+    from pipeline.core.io import atomic_write_text
 
     path = Path(path)
     atomic_write_text(path, updated_text(read_params_text(path), name, values))
