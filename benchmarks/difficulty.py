@@ -39,10 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tutorial_baseline import clip_features, official_cv  # noqa: E402
 
-from pipeline.classes import CLASSES  # noqa: E402
 from pipeline.core.config import load_params  # noqa: E402
+from pipeline.datasets.classes import CLASSES  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
-from pipeline.engine import threads_per_task  # noqa: E402
+from pipeline.engine.cluster import threads_per_task  # noqa: E402
 from pipeline.estimators import build_models, resolve_names  # noqa: E402
 from pipeline.evaluate import CVData, FoldFit, confusion_png, cross_validate, fit_folds  # noqa: E402
 from pipeline.splits import Split  # noqa: E402

@@ -15,7 +15,7 @@ tutorial loop from start to exit, and the start-up and shutdown of a local clust
 workers on their own.
 
 The engine raises glibc's malloc thresholds in every process that featurizes
-(``pipeline.allocator``); for transparency the tutorial loop is timed once more with that
+(``pipeline.engine.allocator``); for transparency the tutorial loop is timed once more with that
 setting, and the ratios against it are printed for information. With ``--repeat N`` every
 measure runs once per round, N interleaved rounds, and the best of each counts.
 
@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO))
 from pipeline.core.config import FeatureParams  # noqa: E402
 from pipeline.datasets import read_dataset  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
-from pipeline.engine import Engine  # noqa: E402
+from pipeline.engine.cluster import Engine  # noqa: E402
 from pipeline.store import extract_to_store  # noqa: E402
 
 US8K_CLIPS = 8732
@@ -92,7 +92,7 @@ def _tutorial_rate(paths: list[str], retain: bool) -> float:
     """Clips/s of the tutorial loop in this (fresh) process, after a warm-up on 20 clips."""
     warnings.simplefilter("ignore")
     if retain:
-        from pipeline.allocator import retain_freed_memory
+        from pipeline.engine.allocator import retain_freed_memory
 
         retain_freed_memory()
     tutorial(paths[:20])
@@ -113,7 +113,7 @@ def profile(paths: list[str], params: FeatureParams) -> None:
     """Where a clip's time goes, per stage, for the tutorial and for the engine (in-process)."""
     import librosa
 
-    from pipeline.audio import load_clip
+    from pipeline.datasets.audio import load_clip
     from pipeline.features import extract_features
 
     stages = {"tutorial librosa.load": 0.0, "tutorial mfcc+mean": 0.0}
@@ -176,7 +176,7 @@ def speed(args: argparse.Namespace) -> None:
             f"  = {rate / base:.2f}x tutorial (target >= {target}x)"
         )
     # The engine raises glibc's malloc thresholds in every process that featurizes
-    # (pipeline.allocator). For transparency: the tutorial loop with that setting too
+    # (pipeline.engine.allocator). For transparency: the tutorial loop with that setting too
     # (information only; the targets compare the plain loop).
     ratios = ", ".join(f"{r / again:.2f}x" for r in rates)
     print(f"tutorial loop with the engine's malloc thresholds (information): {again:7.1f} "

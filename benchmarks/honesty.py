@@ -41,7 +41,7 @@ import pandas as pd
 from pipeline.core.config import FeatureParams, load_params
 from pipeline.datasets import read_dataset
 from pipeline.datasets.synth import generate
-from pipeline.engine import parse_scheduler
+from pipeline.engine.cluster import parse_scheduler
 from pipeline.evaluate import cross_validate
 from pipeline.groups import pairwise_precision_recall, recording_groups
 from pipeline.store import extract_to_store, read_features, read_meta

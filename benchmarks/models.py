@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from difficulty import recipes  # noqa: E402
 
 from pipeline.core.config import load_params  # noqa: E402
-from pipeline.engine import Engine, threads_per_task  # noqa: E402
+from pipeline.engine.cluster import Engine, threads_per_task  # noqa: E402
 from pipeline.estimators import build_estimator, model_params, resolve_names  # noqa: E402
 from pipeline.evaluate import CVData, FoldFit, cross_validate, fit_folds  # noqa: E402
 from pipeline.splits import make_splits  # noqa: E402

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from honesty import featurized_seed, true_recordings  # noqa: E402
 
 from pipeline.core.config import load_params  # noqa: E402
-from pipeline.engine import Engine  # noqa: E402
+from pipeline.engine.cluster import Engine  # noqa: E402
 from pipeline.estimators import build_estimator  # noqa: E402
 from pipeline.evaluate import CVData, FoldFit, fit_folds  # noqa: E402
 from pipeline.splits import Split  # noqa: E402

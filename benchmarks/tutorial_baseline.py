@@ -35,7 +35,7 @@ from sklearn.metrics import confusion_matrix
 from xgboost import XGBClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pipeline.classes import CLASSES  # noqa: E402
+from pipeline.datasets.classes import CLASSES  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
 
 

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import cv_accuracy  # noqa: E402
 from pipeline.core.config import load_params  # noqa: E402
-from pipeline.engine import Engine  # noqa: E402
+from pipeline.engine.cluster import Engine  # noqa: E402
 from pipeline.estimators import build_estimator, model_params  # noqa: E402
 from pipeline.groups import recording_groups  # noqa: E402
 from pipeline.splits import make_splits  # noqa: E402

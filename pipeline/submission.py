@@ -1,7 +1,7 @@
 """Leaderboard submissions (``ID,Class``): predict, validate, write; score against a key.
 
 A submission has exactly one row per test ID, in the order of the test table, with class
-names spelled as in :data:`pipeline.classes.CLASSES`. It is validated before it is written,
+names spelled as in :data:`pipeline.datasets.classes.CLASSES`. It is validated before it is written,
 and written atomically. A test clip that cannot be read still gets a row (the most frequent
 training class) and is listed in ``<out stem>_warnings.csv`` next to the submission.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.classes import CLASSES
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_text, path_text
+from pipeline.datasets.classes import CLASSES
 
 COLUMNS = ["ID", "Class"]
 _SHOWN = 5
@@ -215,7 +215,7 @@ def features_for(
     store : path, optional
         A feature store folder whose cache may hold some of the clips.
     scheduler, workers, batch_size
-        How :mod:`pipeline.batches` extracts the clips not in the store.
+        How :mod:`pipeline.engine.batches` extracts the clips not in the store.
 
     Returns
     -------
@@ -227,7 +227,7 @@ def features_for(
     """
     from functools import partial
 
-    from pipeline.batches import ItemError, map_batches
+    from pipeline.engine.batches import ItemError, map_batches
     from pipeline.store import cached_features, featurize_clip
 
     names = list(index["feature_names"])
@@ -335,7 +335,7 @@ def predict_paths(
     model : str
         A model name or ``"best"``.
     scheduler, workers
-        How :mod:`pipeline.batches` extracts the features.
+        How :mod:`pipeline.engine.batches` extracts the features.
 
     Returns
     -------

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from pipeline.classes import CLASSES
 from pipeline.core.errors import UserError
 from pipeline.core.io import check_output_dir
+from pipeline.datasets.classes import CLASSES
 from pipeline.estimators import build_models, fit_with_groups, model_params, set_n_jobs
 from pipeline.groups import recording_groups
 from pipeline.model_index import (

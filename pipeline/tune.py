@@ -1,6 +1,6 @@
 """Fold-aware hyper-parameter search over a space declared in params.yaml.
 
-Every (candidate, fold) fit is one task for :mod:`pipeline.engine` (the feature matrix
+Every (candidate, fold) fit is one task for :mod:`pipeline.engine.cluster` (the feature matrix
 reaches each worker once); the folds are those of :func:`pipeline.splits.make_splits`, so
 the search never mixes official folds.
 
@@ -23,7 +23,7 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_bytes, atomic_write_json
-from pipeline.engine import Engine, threads_per_task
+from pipeline.engine.cluster import Engine, threads_per_task
 from pipeline.estimators import BASE_MODELS, build_estimator
 from pipeline.evaluate.cv import CVData, FoldFit, fit_folds
 from pipeline.evaluate.plots import png_bytes, pyplot

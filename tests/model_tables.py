@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
 
-from pipeline.classes import CLASSES
+from pipeline.datasets.classes import CLASSES
 
 #: Small, fast hyper-parameters for every model.
 TINY = {

@@ -26,8 +26,8 @@ from bad_audio import CASES, write_cases
 from dask_cluster import REPO
 from model_tables import TINY
 
-from pipeline.classes import CLASSES
 from pipeline.cli import main
+from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth import generate
 from pipeline.groups import GROUPS_FILE
 from pipeline.model_index import read_index

@@ -10,11 +10,11 @@ import pytest
 import soundfile as sf
 from model_tables import TINY
 
-from pipeline.audio import EmptyAudioError, load_clip, load_span, signal_length
-from pipeline.classes import CLASSES
 from pipeline.cli import main
 from pipeline.core.config import DetectParams, FeatureParams
 from pipeline.core.errors import UserError
+from pipeline.datasets.audio import EmptyAudioError, load_clip, load_span, signal_length
+from pipeline.datasets.classes import CLASSES
 from pipeline.detect import detect
 from pipeline.detect.events import energy_gate, find_events, frame_scores
 from pipeline.detect.scores import read_annotations, score_events
@@ -237,7 +237,7 @@ def models(tmp_path_factory):
     """
     from pipeline.datasets import read_dataset
     from pipeline.datasets.synth import generate
-    from pipeline.engine import parse_scheduler
+    from pipeline.engine.cluster import parse_scheduler
     from pipeline.store import extract_to_store, read_features, read_meta
     from pipeline.train import train_models
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from model_tables import TINY, matrix
 
-from pipeline.classes import CLASSES
 from pipeline.core.errors import UserError
+from pipeline.datasets.classes import CLASSES
 from pipeline.estimators import (
     EncodedXGBClassifier,
     build_estimator,

@@ -8,8 +8,8 @@ import pytest
 from crashers import times_ten_abort_on_13
 from model_tables import TINY, feature_table
 
-from pipeline.batches import map_tasks
 from pipeline.core.errors import UserError
+from pipeline.engine.batches import map_tasks
 from pipeline.estimators import build_estimator
 from pipeline.evaluate import (
     collect_reports,

@@ -13,7 +13,7 @@ from pipeline.core.config import FeatureParams
 from pipeline.core.errors import UserError
 from pipeline.datasets import read_dataset
 from pipeline.datasets.synth import generate
-from pipeline.engine import parse_scheduler
+from pipeline.engine.cluster import parse_scheduler
 from pipeline.evaluate import cross_validate
 from pipeline.model_index import read_index
 from pipeline.selection import best_model

@@ -11,7 +11,7 @@ from recordings import av_with_recordings
 from pipeline.cli import main
 from pipeline.core.config import FeatureParams
 from pipeline.datasets import read_dataset
-from pipeline.engine import parse_scheduler
+from pipeline.engine.cluster import parse_scheduler
 from pipeline.evaluate import cross_validate, write_reports
 from pipeline.groups import (
     GROUPS_FILE,

@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.core.errors import UserError
 from pipeline.datasets import read_dataset
-from pipeline.prepare import prepare_dataset
+from pipeline.datasets.prepare import prepare_dataset
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ import yaml
 from whole_run import REPO
 
 from pipeline import stages
-from pipeline.classes import CLASSES
 from pipeline.core.config import ParallelParams, Params, TrainParams
 from pipeline.datasets import read_dataset
-from pipeline.engine import Engine
+from pipeline.datasets.classes import CLASSES
+from pipeline.engine.cluster import Engine
 from pipeline.persist import load_model
 from pipeline.stages.data import generation_workers
 from pipeline.store import read_features

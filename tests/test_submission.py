@@ -8,11 +8,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from model_tables import TINY
 
-from pipeline.classes import CLASSES
 from pipeline.cli import main
 from pipeline.core.config import FeatureParams
 from pipeline.core.errors import UserError
 from pipeline.datasets import read_dataset
+from pipeline.datasets.classes import CLASSES
 from pipeline.model_index import read_index
 from pipeline.submission import (
     make_submission,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pipeline.classes import CLASSES
 from pipeline.datasets import synth
+from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth import scenes
 from pipeline.datasets.synth.dsp import SR
 

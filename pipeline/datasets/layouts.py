@@ -31,9 +31,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.classes import CLASS_ID, CLASSES
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_text, path_text
+from pipeline.datasets.classes import CLASS_ID, CLASSES
 from pipeline.datasets.tables import (
     COLUMNS,
     SHOWN,

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from pipeline.classes import CLASSES
 from pipeline.core.errors import UserError
+from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth import SR, render_ambience, render_source
 
 ANNOTATIONS_FILE = "scene_annotations.csv"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.classes import CLASS_ID, CLASSES
 from pipeline.core.errors import UserError
+from pipeline.datasets.classes import CLASS_ID, CLASSES
 
 COLUMNS = ["id", "path", "label", "fold", "group", "split"]
 SHOWN = 5  # offending lines listed in a message before "..."

@@ -26,16 +26,16 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from pipeline.classes import CLASSES
 from pipeline.core.io import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     check_output_dir,
 )
+from pipeline.datasets.classes import CLASSES
 from pipeline.detect.events import energy_gate, events_table, find_events, frame_scores
 from pipeline.detect.windows import Grid, blocks_of, featurize_block, grid_for
-from pipeline.engine import Engine
+from pipeline.engine.cluster import Engine
 
 WINDOWS_FILE = "windows.csv"
 EVENTS_FILE = "events.csv"
@@ -148,7 +148,7 @@ def _plan(files: list[FileResult], sr: int, hop_length: int,
     their feature frames. Reads only headers; a file whose header cannot be read gets its
     ``error``.
     """
-    from pipeline.audio import AudioError, signal_length
+    from pipeline.datasets.audio import AudioError, signal_length
 
     grids: dict[int, Grid] = {}
     blocks = []
@@ -185,7 +185,7 @@ def _timeline(f: FileResult, title: str, parts: list, scores: np.ndarray, grid: 
 
 def _run_blocks(blocks, feature_params, *, scheduler, workers: int, progress: bool):
     """Yield ``(block index, BlockResult or ItemError)``: the one call to the engine."""
-    from pipeline.batches import map_batches
+    from pipeline.engine.batches import map_batches
 
     done = map_batches(partial(featurize_block, params=feature_params), blocks,
                        scheduler=scheduler, workers=workers, batch_size=1,
@@ -210,7 +210,7 @@ def detect(
     out : path
         Output folder (created).
     scheduler, workers
-        Where the blocks run: an open :class:`pipeline.engine.Engine`, or a scheduler name
+        Where the blocks run: an open :class:`pipeline.engine.cluster.Engine`, or a scheduler name
         for one opened for this call.
     answers : path, optional
         Annotation CSV (``file, start, end, class``) to score against.
@@ -222,8 +222,8 @@ def detect(
     """
     import pandas as pd
 
-    from pipeline.batches import ItemError
     from pipeline.detect.scores import read_annotations, score_events
+    from pipeline.engine.batches import ItemError
     from pipeline.model_index import load_from_index
     from pipeline.submission import model_feature_params
 

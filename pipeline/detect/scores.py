@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.classes import CLASSES
 from pipeline.core.errors import UserError
+from pipeline.datasets.classes import CLASSES
 
 ANNOTATION_COLUMNS = ["file", "start", "end", "class"]
 SEGMENT_SECONDS = 1.0

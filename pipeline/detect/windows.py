@@ -14,7 +14,7 @@ adds only the few frames that see its edges (:mod:`pipeline.features.sliding`) i
 four STFTs of every sample.
 
 A *block* is a run of consecutive windows, one parallel task: it decodes only the samples
-its windows cover (:func:`pipeline.audio.load_span`) and returns their feature rows plus
+its windows cover (:func:`pipeline.datasets.audio.load_span`) and returns their feature rows plus
 a coarse mel spectrogram of the part of the signal it owns (from its first window's start
 to the next block's), for the timeline picture.
 """
@@ -129,7 +129,7 @@ def _in_chunks(y: np.ndarray, step: int, part) -> list:
 
     The picture's columns and the hop-long frames are computed alone, so chunks of whole
     ones give the same values with float64 temporaries of a fixed size (below the
-    allocator's mmap threshold, :mod:`pipeline.allocator`) instead of the whole block's.
+    allocator's mmap threshold, :mod:`pipeline.engine.allocator`) instead of the whole block's.
     """
     return [part(y[i : i + step], i) for i in range(0, len(y), step)]
 
@@ -189,13 +189,13 @@ def featurize_block(block: Block, *, params) -> BlockResult:
 
     Raises
     ------
-    pipeline.audio.AudioError
+    pipeline.datasets.audio.AudioError
         The span cannot be decoded (its ``kind`` names the reason).
     ValueError
         A window gave non-finite features.
     """
-    from pipeline.allocator import retain_freed_memory
-    from pipeline.audio import load_span
+    from pipeline.datasets.audio import load_span
+    from pipeline.engine.allocator import retain_freed_memory
     from pipeline.features.sliding import features_of_windows
 
     retain_freed_memory()

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from pipeline.batches import map_tasks
-from pipeline.engine import Engine, threads_per_task
+from pipeline.engine.batches import map_tasks
+from pipeline.engine.cluster import Engine, threads_per_task
 from pipeline.estimators import align_proba, build_models, fit_with_groups, set_n_jobs
 from pipeline.evaluate.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
 from pipeline.groups import recording_groups
@@ -157,7 +157,7 @@ def cross_validate(
         ``{model name: hyper-parameters}``.
     seed, n_splits : int
     scheduler : Engine or str
-        An open :class:`pipeline.engine.Engine`, or ``sync | threads | processes |
+        An open :class:`pipeline.engine.cluster.Engine`, or ``sync | threads | processes |
         tcp://HOST:PORT`` for one opened for this call.
     workers : int
     progress : bool

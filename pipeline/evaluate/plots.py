@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from pipeline.classes import CLASSES
+from pipeline.datasets.classes import CLASSES
 
 if TYPE_CHECKING:
     from pipeline.evaluate.results import CVResult

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
-from pipeline.classes import CLASSES
+from pipeline.datasets.classes import CLASSES
 from pipeline.selection import best_model
 from pipeline.splits import OPTIMISTIC_WARNING, RANDOM_SPLIT_NOTE
 

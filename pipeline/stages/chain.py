@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import Params
-from pipeline.engine import opened
+from pipeline.engine.cluster import opened
 from pipeline.stages.common import SchedulerChoice, engine_for
 from pipeline.stages.data import features, prepare
 from pipeline.stages.modelling import evaluate, train

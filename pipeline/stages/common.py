@@ -1,6 +1,6 @@
 """What every stage shares: where its tasks run, the models' parameters, the feature store.
 
-A stage takes ``scheduler`` (an :class:`~pipeline.engine.Engine`, a scheduler name, or None
+A stage takes ``scheduler`` (an :class:`~pipeline.engine.cluster.Engine`, a scheduler name, or None
 for ``parallel.scheduler`` of params.yaml) and ``workers`` (None: ``parallel.workers``). An
 engine that is already open is used as it is, so ``run`` opens one for all its stages.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import Params
-from pipeline.engine import Engine
+from pipeline.engine.cluster import Engine
 
 #: Where a stage's tasks run: an engine, a scheduler name, or None for params.yaml's.
 SchedulerChoice = Engine | str | None

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.config import Params
-from pipeline.engine import Engine
+from pipeline.engine.cluster import Engine
 from pipeline.stages.common import SchedulerChoice, engine_for
 
 
@@ -145,7 +145,7 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
     params : Params
     dataset, test : str, optional
         Default: ``prepare.dataset`` and ``prepare.test`` of ``params``; see
-        :func:`pipeline.prepare.prepare_dataset`.
+        :func:`pipeline.datasets.prepare.prepare_dataset`.
     scheduler, workers
         The stage's engine choice (:mod:`pipeline.stages.common`); it sets how many
         processes render generated clips (:func:`generation_workers`).
@@ -155,7 +155,7 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
     PrepareResult
     """
     from pipeline.datasets import describe
-    from pipeline.prepare import prepare_dataset
+    from pipeline.datasets.prepare import prepare_dataset
 
     p = params.prepare
     n_workers = generation_workers(scheduler, workers, params)
@@ -222,7 +222,7 @@ def features(dataset: str | Path, out: str | Path = "data/features", *, params: 
     FeaturesResult
     """
     from pipeline.datasets import read_dataset
-    from pipeline.engine import opened
+    from pipeline.engine.cluster import opened
     from pipeline.groups import write_inferred_groups
     from pipeline.store import extract_to_store
 

@@ -77,7 +77,7 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     EvaluateResult
     """
     from pipeline.core.io import check_output_dir
-    from pipeline.engine import opened
+    from pipeline.engine.cluster import opened
     from pipeline.estimators import check_model_params, resolve_names
     from pipeline.evaluate import (
         collect_reports,
@@ -168,7 +168,7 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
     TuneResult
     """
     from pipeline.core.io import check_output_dir
-    from pipeline.engine import opened
+    from pipeline.engine.cluster import opened
     from pipeline.estimators import accepted_params, check_model_params
     from pipeline.tune import tune as search
 

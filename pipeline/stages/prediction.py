@@ -81,7 +81,7 @@ def submit(*, params: Params, model: str | None = None, test: str | Path | None 
     """
     from pipeline.core.io import atomic_write_json, check_output_file
     from pipeline.datasets import read_dataset
-    from pipeline.engine import opened
+    from pipeline.engine.cluster import opened
     from pipeline.submission import make_submission, score
 
     test = test or params.submit.test or "data/prepared"
@@ -177,7 +177,7 @@ def predict(paths: list[str | Path], *, params: Params, models: str | Path = "mo
     -------
     PredictResult
     """
-    from pipeline.engine import opened
+    from pipeline.engine.cluster import opened
     from pipeline.submission import predict_paths
 
     with opened(engine_for(params, scheduler, workers)) as engine:

@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.batches import ItemError
 from pipeline.core.io import atomic_write_parquet, path_text
+from pipeline.engine.batches import ItemError
 
 PARTS_DIR = ".parts"
 KEY_COLUMNS = ("path", "size", "mtime_ns")
@@ -77,7 +77,7 @@ def part_table(
     """One batch as a part table (see :data:`PART_COLUMNS`).
 
     ``results[i]`` is the feature array, shape (n_features,), of clip ``keys[i]`` or the
-    :class:`~pipeline.batches.ItemError` it failed with.
+    :class:`~pipeline.engine.batches.ItemError` it failed with.
     """
     values = np.full((len(keys), n_features), np.nan, dtype=np.float32)
     kinds: list[str | None] = []

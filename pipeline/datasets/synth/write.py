@@ -19,14 +19,14 @@ import pandas as pd
 import soundfile as sf
 import soxr
 
-from pipeline.batches import map_tasks
-from pipeline.classes import CLASSES
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_bytes
+from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth.dsp import SR, db
 from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS, METADATA_COLUMNS, N_FOLDS, plan
 from pipeline.datasets.synth.record import claim, planned_files, remove_stale, write_record
 from pipeline.datasets.synth.scenes import mix_scene
+from pipeline.engine.batches import map_tasks
 
 LAYOUTS = ("us8k", "av", "both")
 
@@ -136,7 +136,7 @@ def _run_all(write, rows: list[dict], workers: int, engine=None) -> None:
     """Call ``write(row)`` for every row, on ``workers`` processes when more than one.
 
     The one place that decides how clips are spread over processes: chunks of rows are
-    tasks of a local cluster (:mod:`pipeline.engine`): ``engine`` when one is lent (an
+    tasks of a local cluster (:mod:`pipeline.engine.cluster`): ``engine`` when one is lent (an
     open local ``processes`` engine), else one of ``workers`` opened for the call. Every
     clip has its own random stream, so the files do not depend on the chunking or the
     worker count.
@@ -198,7 +198,7 @@ def generate(
     workers : int
         Processes rendering clips; every clip has its own random stream, so the files do not
         depend on it.
-    engine : pipeline.engine.Engine, optional
+    engine : pipeline.engine.cluster.Engine, optional
         An open local ``processes`` engine to render on instead (its workers write to this
         machine's disk), so that a run does not start a second cluster.
 

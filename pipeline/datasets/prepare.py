@@ -57,7 +57,7 @@ def prepare_dataset(
         Seed of the generated training set; the test set uses ``seed + 1``.
     workers : int
         Processes generating clips (the files do not depend on it).
-    engine : pipeline.engine.Engine, optional
+    engine : pipeline.engine.cluster.Engine, optional
         An open local ``processes`` engine the generator renders on (see
         :func:`pipeline.datasets.synth.generate`).
 

@@ -1,7 +1,7 @@
 """The names of where tasks run: ``sync | threads | processes | tcp://HOST:PORT``.
 
 A command names its scheduler once (``--scheduler`` or ``parallel.scheduler``);
-:class:`pipeline.engine.Engine` opens it.
+:class:`pipeline.engine.cluster.Engine` opens it.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from pipeline.core.errors import UserError
-from pipeline.engine import Engine, TaskCrash, opened, run_tasks
-from pipeline.schedulers import Scheduler
+from pipeline.engine.cluster import Engine, TaskCrash, opened, run_tasks
+from pipeline.engine.scheduler_names import Scheduler
 
 
 class ItemError(NamedTuple):
@@ -39,11 +39,12 @@ def map_tasks(
     workers: int = 1, desc: str | None = None, progress: bool = False,
     name: Callable[[Any], str] | None = None, shared: Any = None,
 ) -> list[Any]:
-    """``[func(task) for task in tasks]``, computed as :func:`pipeline.engine.run_tasks` does.
+    """``[func(task) for task in tasks]``, computed as
+    :func:`pipeline.engine.cluster.run_tasks` does.
 
     A task that kills its worker process, also when rerun alone, stops the run with a
     :class:`UserError` naming it (``name(task)``); tasks that only shared its worker are
-    rerun, not blamed. ``shared`` is as in :func:`~pipeline.engine.run_tasks`.
+    rerun, not blamed. ``shared`` is as in :func:`~pipeline.engine.cluster.run_tasks`.
     """
     results: list[Any] = [None] * len(tasks)
     with opened(scheduler, workers) as engine:
@@ -72,7 +73,7 @@ def map_batches(
         Picklable function of one item.
     items : sequence, length n
     scheduler, workers, desc, progress
-        As in :func:`pipeline.engine.run_tasks`.
+        As in :func:`pipeline.engine.cluster.run_tasks`.
     batch_size : int
         Items per task: large enough that task overhead is negligible, small enough that a
         killed run loses little work.

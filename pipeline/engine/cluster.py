@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from tqdm import tqdm
 
 from pipeline.core.errors import UserError
-from pipeline.schedulers import Scheduler, parse_scheduler
+from pipeline.engine.scheduler_names import Scheduler, parse_scheduler
 
 
 class TaskCrash(NamedTuple):
