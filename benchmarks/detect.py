@@ -38,8 +38,8 @@ from pipeline.datasets.long_scenes import ANNOTATIONS_FILE, generate_scenes  # n
 from pipeline.datasets.synth import generate  # noqa: E402
 from pipeline.detect import detect  # noqa: E402
 from pipeline.engine.cluster import Engine, parse_scheduler  # noqa: E402
+from pipeline.models.train import train_models  # noqa: E402
 from pipeline.store import extract_to_store, read_features, read_meta  # noqa: E402
-from pipeline.train import train_models  # noqa: E402
 
 
 def trained_models(cache: Path, clips: int, seed: int, names: list[str]) -> Path:

@@ -25,7 +25,7 @@ from honesty import featurized_seed, true_recordings  # noqa: E402
 from pipeline.core.config import load_params  # noqa: E402
 from pipeline.evaluate import cross_validate  # noqa: E402
 from pipeline.groups import infer_groups, pairwise_precision_recall  # noqa: E402
-from pipeline.train import labelled  # noqa: E402
+from pipeline.store.rows import labelled  # noqa: E402
 
 MODELS = ["logreg", "xgb"]
 

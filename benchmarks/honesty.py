@@ -44,9 +44,10 @@ from pipeline.datasets.synth import generate
 from pipeline.engine.cluster import parse_scheduler
 from pipeline.evaluate import cross_validate
 from pipeline.groups import pairwise_precision_recall, recording_groups
+from pipeline.models.train import train_models
 from pipeline.store import extract_to_store, read_features, read_meta
+from pipeline.store.rows import labelled
 from pipeline.submission import make_submission, score
-from pipeline.train import labelled, train_models
 from pipeline.tune import tune
 
 MODELS = ["logreg", "ffnn", "rf", "xgb", "ensemble"]

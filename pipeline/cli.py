@@ -15,7 +15,7 @@ import threading
 from pipeline import stages
 from pipeline.core.config import Params, load_params
 from pipeline.core.errors import InputError, UserError
-from pipeline.registry import MODEL_NAMES
+from pipeline.models.registry import MODEL_NAMES
 
 
 def _show(result) -> int:
@@ -47,7 +47,7 @@ def _cmd_features(args: argparse.Namespace, params: Params) -> int:
 
 
 def _cmd_models(args: argparse.Namespace, params: Params) -> int:
-    from pipeline.registry import describe, markdown_table
+    from pipeline.models.registry import describe, markdown_table
 
     print(markdown_table() if args.markdown else describe(stages.train_params(params)))
     return 0

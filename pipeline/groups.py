@@ -156,7 +156,7 @@ def write_inferred_groups(folder: str | Path) -> tuple[Path, int, int] | None:
     (path, number of groups, number of labelled clips), or None
     """
     from pipeline.store import read_features
-    from pipeline.train import labelled
+    from pipeline.store.rows import labelled
 
     table = read_features(folder)
     rows = table[table["label"].notna()]

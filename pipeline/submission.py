@@ -284,7 +284,7 @@ def make_submission(
     test_rows : DataFrame
         Manifest rows of the test clips (``id``, ``path``), in test-file order.
     models_dir : path
-        Folder written by :func:`pipeline.train.train_models`.
+        Folder written by :func:`pipeline.models.train.train_models`.
     out : path
         Submission CSV; ``<stem>_warnings.csv`` is written next to it (or removed).
     model : str
@@ -299,7 +299,7 @@ def make_submission(
     dict
         ``out, model, n, warnings`` (DataFrame of unreadable clips), ``counts`` per class.
     """
-    from pipeline.model_index import load_from_index
+    from pipeline.models.model_index import load_from_index
 
     if test_rows.empty:
         raise UserError("no test clips to predict (the dataset has no test split)")
@@ -346,7 +346,7 @@ def predict_paths(
         that cannot be read).
     """
     from pipeline.datasets import read_dataset
-    from pipeline.model_index import load_from_index
+    from pipeline.models.model_index import load_from_index
 
     rows = pd.concat([read_dataset(p)[["id", "path"]] for p in paths], ignore_index=True)
     name, estimator, index = load_from_index(models_dir, model)

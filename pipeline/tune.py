@@ -24,12 +24,12 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_bytes, atomic_write_json
 from pipeline.engine.cluster import Engine, threads_per_task
-from pipeline.estimators import BASE_MODELS, build_estimator
 from pipeline.evaluate.cv import CVData, FoldFit, fit_folds
 from pipeline.evaluate.plots import png_bytes, pyplot
 from pipeline.groups import recording_groups
+from pipeline.models.estimators import BASE_MODELS, build_estimator
 from pipeline.splits import inner_splits, make_splits
-from pipeline.train import feature_columns, labelled, xy
+from pipeline.store.rows import feature_columns, labelled, xy
 
 
 def candidates(space: dict, *, search: str = "grid", n_iter: int = 20, seed: int = 42) -> list:

@@ -47,7 +47,7 @@ def feature_table(
 
 def matrix(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """``X`` (n, 12) float32 and class-name labels ``y`` (n,) of :func:`feature_table`."""
-    from pipeline.train import feature_columns, xy
+    from pipeline.store.rows import feature_columns, xy
 
     df = feature_table(n)
     return xy(df, feature_columns(df))

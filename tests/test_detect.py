@@ -238,8 +238,8 @@ def models(tmp_path_factory):
     from pipeline.datasets import read_dataset
     from pipeline.datasets.synth import generate
     from pipeline.engine.cluster import parse_scheduler
+    from pipeline.models.train import train_models
     from pipeline.store import extract_to_store, read_features, read_meta
-    from pipeline.train import train_models
 
     root = tmp_path_factory.mktemp("clips")
     generate(root, layout="us8k", clips=60, seed=5)

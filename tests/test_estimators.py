@@ -6,7 +6,7 @@ from model_tables import TINY, matrix
 
 from pipeline.core.errors import UserError
 from pipeline.datasets.classes import CLASSES
-from pipeline.estimators import (
+from pipeline.models.estimators import (
     EncodedXGBClassifier,
     build_estimator,
     build_models,
@@ -15,7 +15,7 @@ from pipeline.estimators import (
     resolve_names,
     set_n_jobs,
 )
-from pipeline.registry import fitted_part
+from pipeline.models.registry import fitted_part
 
 # Tiny networks stop before converging, by design.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -74,7 +74,7 @@ def test_seed_reaches_every_ensemble_member():
 
 
 def test_top_columns_keep_the_most_class_dependent_columns():
-    from pipeline.estimators import top_columns
+    from pipeline.models.estimators import top_columns
 
     rng = np.random.default_rng(0)
     codes = np.repeat(np.arange(3), 40)
@@ -86,7 +86,7 @@ def test_top_columns_keep_the_most_class_dependent_columns():
     assert 2 not in top_columns(X, codes, 5).tolist()
     assert top_columns(X, codes, None) is None and top_columns(X, codes, 6) is None
     # The forest's step does the same on class names.
-    from pipeline.estimators import TopFColumns
+    from pipeline.models.estimators import TopFColumns
 
     names = np.array(["a", "b", "c"], dtype=object)[codes]
     np.testing.assert_array_equal(TopFColumns(2).fit(X, names).transform(X), X[:, [1, 4]])

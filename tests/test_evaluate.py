@@ -10,7 +10,6 @@ from model_tables import TINY, feature_table
 
 from pipeline.core.errors import UserError
 from pipeline.engine.batches import map_tasks
-from pipeline.estimators import build_estimator
 from pipeline.evaluate import (
     collect_reports,
     cross_validate,
@@ -19,9 +18,11 @@ from pipeline.evaluate import (
     write_summary,
 )
 from pipeline.groups import recording_groups
-from pipeline.persist import load_model
+from pipeline.models.estimators import build_estimator
+from pipeline.models.persist import load_model
+from pipeline.models.train import train_models
 from pipeline.splits import OPTIMISTIC_WARNING, make_splits
-from pipeline.train import feature_columns, train_models, xy
+from pipeline.store.rows import feature_columns, xy
 from pipeline.tune import candidates, tune
 
 # Tiny networks stop before converging, by design.

@@ -15,11 +15,11 @@ from pipeline.datasets import read_dataset
 from pipeline.datasets.synth import generate
 from pipeline.engine.cluster import parse_scheduler
 from pipeline.evaluate import cross_validate
-from pipeline.model_index import read_index
-from pipeline.selection import best_model
+from pipeline.models.model_index import read_index
+from pipeline.models.selection import best_model
+from pipeline.models.train import train_models
 from pipeline.store import cached_features, extract_to_store, read_features, read_meta
 from pipeline.submission import make_submission
-from pipeline.train import train_models
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -21,7 +21,7 @@ from pipeline.groups import (
 )
 from pipeline.splits import make_splits
 from pipeline.store import extract_to_store, read_features
-from pipeline.train import labelled
+from pipeline.store.rows import labelled
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

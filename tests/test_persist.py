@@ -14,13 +14,14 @@ from model_tables import TINY, feature_table, matrix
 
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_text
-from pipeline.estimators import build_estimator
 from pipeline.evaluate import CVResult, CVRun, FoldScore, ModelCV
 from pipeline.evaluate.results import PREDICTION_COLUMNS
-from pipeline.model_index import load_from_index, read_index, resolve_name
-from pipeline.persist import load_model, save_model
-from pipeline.registry import fitted_part
-from pipeline.train import feature_columns, train_models
+from pipeline.models.estimators import build_estimator
+from pipeline.models.model_index import load_from_index, read_index, resolve_name
+from pipeline.models.persist import load_model, save_model
+from pipeline.models.registry import fitted_part
+from pipeline.models.train import train_models
+from pipeline.store.rows import feature_columns
 
 # Tiny networks stop before converging, by design.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from pipeline.core.errors import UserError
-from pipeline.estimators import build_estimator, model_params
-from pipeline.persist import load_model, save_model
-from pipeline.piecewise import PiecewiseLinearCodes
+from pipeline.models.estimators import build_estimator, model_params
+from pipeline.models.persist import load_model, save_model
+from pipeline.models.piecewise import PiecewiseLinearCodes
 
 
 def labelled_table(n=400, d=12, seed=0):

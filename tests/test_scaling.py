@@ -6,7 +6,7 @@ from sklearn.base import clone
 from sklearn.preprocessing import QuantileTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from pipeline.scaling import NormalQuantiles, input_scaler, scaler_from_record, scaler_record
+from pipeline.models.scaling import NormalQuantiles, input_scaler, scaler_from_record, scaler_record
 
 
 def _awkward(rng, n, dtype):

@@ -17,10 +17,10 @@ from pipeline.core.config import ParallelParams, Params, TrainParams
 from pipeline.datasets import read_dataset
 from pipeline.datasets.classes import CLASSES
 from pipeline.engine.cluster import Engine
-from pipeline.persist import load_model
+from pipeline.models.persist import load_model
 from pipeline.stages.data import generation_workers
 from pipeline.store import read_features
-from pipeline.train import labelled, xy
+from pipeline.store.rows import labelled, xy
 
 # The run's network stops at max_iter=20 before it converges, as meant.
 pytestmark = [pytest.mark.slow,

@@ -13,7 +13,8 @@ from pipeline.core.config import FeatureParams
 from pipeline.core.errors import UserError
 from pipeline.datasets import read_dataset
 from pipeline.datasets.classes import CLASSES
-from pipeline.model_index import read_index
+from pipeline.models.model_index import read_index
+from pipeline.models.train import train_models
 from pipeline.submission import (
     make_submission,
     predict_paths,
@@ -23,7 +24,6 @@ from pipeline.submission import (
     warnings_path,
     write_submission,
 )
-from pipeline.train import train_models
 
 IDS = ["7", "3", "12", "5"]
 

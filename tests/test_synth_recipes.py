@@ -120,8 +120,8 @@ def test_small_generated_set_is_learnable_but_not_trivial():
     import soxr
 
     from pipeline.core.config import FeatureParams
-    from pipeline.estimators import build_estimator
     from pipeline.features import extract_features
+    from pipeline.models.estimators import build_estimator
 
     meta = synth.plan(80, 5)
     rows = []

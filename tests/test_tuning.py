@@ -11,10 +11,10 @@ from pipeline.cli import main
 from pipeline.core.config import load_params
 from pipeline.core.errors import UserError
 from pipeline.core.params_update import updated_text
-from pipeline.estimators import build_estimator
 from pipeline.evaluate import CVData, FoldFit, fit_fold
+from pipeline.models.estimators import build_estimator
 from pipeline.splits import inner_splits, make_splits
-from pipeline.train import feature_columns, xy
+from pipeline.store.rows import feature_columns, xy
 from pipeline.tune import tune
 
 SPACE = {"C": [0.0005, 1.0]}

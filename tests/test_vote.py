@@ -9,9 +9,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.core.errors import UserError
-from pipeline.estimators import build_estimator
-from pipeline.persist import load_model, save_model
-from pipeline.vote import (
+from pipeline.models.ensemble import (
     INNER_FOLDS,
     LEARN_ROWS,
     SoftVoteEnsemble,
@@ -21,6 +19,8 @@ from pipeline.vote import (
     log_pool,
     vote,
 )
+from pipeline.models.estimators import build_estimator
+from pipeline.models.persist import load_model, save_model
 
 
 def log_loss_of(weights, probas, y_index) -> float:
@@ -112,7 +112,7 @@ def test_a_learnt_vote_silences_a_member_that_guesses():
 def test_auto_learns_on_small_training_sets_only(monkeypatch):
     X, y = matrix(200)
     assert noisy_vote("auto").fit(X, y, np.arange(200) // 4).weights_ is not None
-    monkeypatch.setattr("pipeline.vote.LEARN_ROWS", 199)
+    monkeypatch.setattr("pipeline.models.ensemble.LEARN_ROWS", 199)
     assert noisy_vote("auto").fit(X, y, np.arange(200) // 4).weights_ is None
 
 

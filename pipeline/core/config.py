@@ -75,7 +75,7 @@ TrainParams = dataclasses.make_dataclass(
         "__doc__": "Model hyper-parameters: ``models`` (what ``train`` and ``evaluate`` fit, "
                    "default every base model) and one mapping per registered model "
                    "(``train.logreg`` ...), the user's settings merged over the defaults of "
-                   ":mod:`pipeline.registry`.",
+                   ":mod:`pipeline.models.registry`.",
     },
 )
 

@@ -224,7 +224,7 @@ def detect(
 
     from pipeline.detect.scores import read_annotations, score_events
     from pipeline.engine.batches import ItemError
-    from pipeline.model_index import load_from_index
+    from pipeline.models.model_index import load_from_index
     from pipeline.submission import model_feature_params
 
     started = time.perf_counter()

@@ -11,7 +11,8 @@ The protocol follows what the data allows (:func:`pipeline.splits.make_splits`):
 - no groups can be inferred either (a table without band features): ``StratifiedKFold``
   alone, with a loud warning that the estimate is optimistic.
 
-The best model is chosen from the honest protocol only (:func:`pipeline.selection.best_model`).
+The best model is chosen from the honest protocol only
+(:func:`pipeline.models.selection.best_model`).
 
 Modules: :mod:`.cv` (the run: one engine task per (model, split) fit), :mod:`.results`
 (:class:`CVResult`, :class:`ModelCV`), :mod:`.reports` (metrics.json, summary.md,

@@ -19,12 +19,9 @@ from sklearn.base import clone
 
 from pipeline.engine.batches import map_tasks
 from pipeline.engine.cluster import Engine, threads_per_task
-from pipeline.estimators import align_proba, build_models, fit_with_groups, set_n_jobs
 from pipeline.evaluate.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
 from pipeline.groups import recording_groups
-from pipeline.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
-from pipeline.train import feature_columns, labelled, xy
-from pipeline.vote import (
+from pipeline.models.ensemble import (
     SoftVoteEnsemble,
     given_weights,
     inner_splits,
@@ -32,6 +29,9 @@ from pipeline.vote import (
     learns_weights,
     vote,
 )
+from pipeline.models.estimators import align_proba, build_models, fit_with_groups, set_n_jobs
+from pipeline.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
+from pipeline.store.rows import feature_columns, labelled, xy
 
 #: Name of the split of a final fit: every labelled row trains, none is held out.
 ALL_ROWS = "all"
@@ -47,7 +47,7 @@ class CVData:
     y : ndarray, shape (n,)
     groups : ndarray, shape (n,), or None
         Recording of every row; a network's early-stopping validation part then holds whole
-        recordings (see :func:`pipeline.estimators.fit_with_groups`).
+        recordings (see :func:`pipeline.models.estimators.fit_with_groups`).
     """
 
     X: np.ndarray
@@ -165,7 +165,7 @@ def cross_validate(
     refit : bool
         Also fit every model of :func:`fitted_models` on all labelled rows, in the same
         queue: :attr:`CVResult.refitted` holds them (what
-        :func:`pipeline.train.train_models` saves).
+        :func:`pipeline.models.train.train_models` saves).
 
     Returns
     -------
@@ -203,7 +203,7 @@ def cross_validate(
 def inner_parts(estimators: Mapping[str, Any], splits: Sequence[Split],
                 data: CVData) -> dict[str, list[Split]]:
     """Outer split name → the inner splits of its training rows (named ``OUTER/innerK``,
-    whole recordings: :func:`pipeline.vote.inner_splits`), for the splits where a vote
+    whole recordings: :func:`pipeline.models.ensemble.inner_splits`), for the splits where a vote
     learns its weights; its members are fitted on them too."""
     votes = [e for e in estimators.values() if isinstance(e, SoftVoteEnsemble)]
     parts = {}
@@ -225,7 +225,7 @@ def vote_members(estimators: Mapping[str, Any]) -> dict[str, Any]:
 def costliest_first(fits: Sequence[FoldFit]) -> list[FoldFit]:
     """``fits`` by expected cost, largest first: the registry's fit cost of the model times
     its training rows. Workers then end the queue on short fits, not idle beside a long one."""
-    from pipeline.registry import REGISTRY
+    from pipeline.models.registry import REGISTRY
 
     def cost(fit: FoldFit) -> float:
         entry = REGISTRY.get(fit.key) if isinstance(fit.key, str) else None
@@ -258,7 +258,7 @@ def assemble(
         The labelled rows the splits index (``id``, ``label``).
     estimators : mapping
         Model name → unfitted estimator, in report order; a
-        :class:`~pipeline.estimators.SoftVoteEnsemble` is the soft vote of its members' fits.
+        :class:`~pipeline.models.estimators.SoftVoteEnsemble` is the soft vote of its members' fits.
     run : CVRun
     splits : sequence of Split
         The protocol's splits.

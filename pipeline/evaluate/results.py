@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
 from pipeline.datasets.classes import CLASSES
-from pipeline.selection import best_model
+from pipeline.models.selection import best_model
 from pipeline.splits import OPTIMISTIC_WARNING, RANDOM_SPLIT_NOTE
 
 #: Columns of :attr:`ModelCV.predictions` (and of ``cv/NAME/predictions.csv``).
@@ -166,7 +166,7 @@ class CVResult:
 
     @property
     def best(self) -> str | None:
-        """The model of highest honest accuracy (:func:`pipeline.selection.best_model`)."""
+        """The model of highest honest accuracy (:func:`pipeline.models.selection.best_model`)."""
         return best_model({n: m.accuracy_mean for n, m in self.models.items()},
                           optimistic=self.run.optimistic)
 

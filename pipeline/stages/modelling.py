@@ -1,7 +1,7 @@
 """Stages that fit models: cross-validation reports, hyper-parameter search, final fits.
 
 The :class:`~pipeline.evaluate.CVResult` that :mod:`pipeline.evaluate` returns is passed on
-to its own writers and to :func:`pipeline.train.train_models` as it is.
+to its own writers and to :func:`pipeline.models.train.train_models` as it is.
 """
 
 from __future__ import annotations
@@ -78,13 +78,13 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     """
     from pipeline.core.io import check_output_dir
     from pipeline.engine.cluster import opened
-    from pipeline.estimators import check_model_params, resolve_names
     from pipeline.evaluate import (
         collect_reports,
         cross_validate,
         write_model_reports,
         write_summary,
     )
+    from pipeline.models.estimators import check_model_params, resolve_names
 
     if no_summary and summary_only:
         raise UserError("--no-summary and --summary-only exclude each other")
@@ -169,7 +169,7 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
     """
     from pipeline.core.io import check_output_dir
     from pipeline.engine.cluster import opened
-    from pipeline.estimators import accepted_params, check_model_params
+    from pipeline.models.estimators import accepted_params, check_model_params
     from pipeline.tune import tune as search
 
     space = params.tune.spaces.get(model)
@@ -202,7 +202,7 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
 @dataclass(frozen=True)
 class TrainResult:
     """Models fitted into ``out``: their names and the folder's merged models index
-    (:func:`pipeline.train.train_models`)."""
+    (:func:`pipeline.models.train.train_models`)."""
 
     out: str
     features: str
@@ -248,8 +248,8 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
     -------
     TrainResult
     """
-    from pipeline.estimators import check_model_params, resolve_names
-    from pipeline.train import train_models
+    from pipeline.models.estimators import check_model_params, resolve_names
+    from pipeline.models.train import train_models
 
     names = resolve_names(model, params.train.models)
     check_model_params(names, train_params(params), seed=params.seed)

@@ -10,58 +10,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import UserError
 from pipeline.core.io import check_output_dir
-from pipeline.datasets.classes import CLASSES
-from pipeline.estimators import build_models, fit_with_groups, model_params, set_n_jobs
 from pipeline.groups import recording_groups
-from pipeline.model_index import (
+from pipeline.models.ensemble import SoftVoteEnsemble
+from pipeline.models.estimators import build_models, fit_with_groups, model_params, set_n_jobs
+from pipeline.models.model_index import (
     INDEX_FILE,
     is_model_folder,
     model_folders,
     read_index,
     write_index,
 )
-from pipeline.persist import save_model
-from pipeline.vote import SoftVoteEnsemble
+from pipeline.models.persist import save_model
+from pipeline.store.rows import feature_columns, labelled, xy
 
 if TYPE_CHECKING:
     from pipeline.evaluate import CVResult
-
-#: Columns of a feature table that are not features.
-META_COLUMNS: tuple[str, ...] = ("id", "label", "fold", "group", "split", "path")
-
-
-def feature_columns(df: pd.DataFrame) -> list[str]:
-    """Names of the feature columns of a feature table, in table order."""
-    return [c for c in df.columns if c not in META_COLUMNS]
-
-
-def labelled(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows with a known label (index reset); no such row is a :class:`UserError`."""
-    if "label" not in df.columns:
-        raise UserError("the feature table has no 'label' column")
-    out = df[df["label"].notna()].reset_index(drop=True)
-    if out.empty:
-        raise UserError("the feature table has no labelled clips to train on")
-    unknown = sorted(set(out["label"]) - set(CLASSES))
-    if unknown:
-        raise UserError(f"unknown class name(s) in the labels: {', '.join(map(str, unknown))}")
-    return out
-
-
-def xy(df: pd.DataFrame, columns: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Feature matrix ``X`` (n, n_features) float32 and labels ``y`` (n,) of object dtype."""
-    columns = columns if columns is not None else feature_columns(df)
-    if not columns:
-        raise UserError("the feature table has no feature columns")
-    X = df[columns].to_numpy(dtype=np.float32)
-    y = df["label"].astype(object).to_numpy() if "label" in df.columns else None
-    return X, y
-
 
 def train_models(
     features: pd.DataFrame,
@@ -100,7 +67,7 @@ def train_models(
     Returns
     -------
     dict
-        The folder's merged index (:func:`pipeline.model_index.read_index`).
+        The folder's merged index (:func:`pipeline.models.model_index.read_index`).
     """
     rows = labelled(features)
     columns = feature_columns(rows)
@@ -170,8 +137,8 @@ def check_model_places(out_dir: str | Path, names: list[str]) -> None:
     """Refuse, before any fit, to replace anything that is not one of our model folders.
 
     ``out_dir`` must be a writable folder; ``out_dir/NAME`` must be absent or a model folder
-    (:func:`pipeline.model_index.is_model_folder`); the hidden ``.NAME.new``/``.NAME.old`` of a
-    killed run must hold nothing but model files of NAME.
+    (:func:`pipeline.models.model_index.is_model_folder`); the hidden ``.NAME.new`` /
+    ``.NAME.old`` of a killed run must hold nothing but model files of NAME.
     """
     out_dir = check_output_dir(out_dir, "models folder")
     for name in names:

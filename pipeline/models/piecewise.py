@@ -6,7 +6,7 @@ tables. Here each of the ``k`` columns of highest F score also gets ``bins`` inp
 range between its training quantiles: how far the value has climbed through that range
 (0 below it, 1 above it, shifted to ±0.5). The network takes these codes beside the scaled
 columns (:func:`network_inputs`), not instead of them. A saved network keeps them as a
-JSON record in its descriptor (:func:`codes_record`, :mod:`pipeline.persist`).
+JSON record in its descriptor (:func:`codes_record`, :mod:`pipeline.models.persist`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.estimators import top_columns
+from pipeline.models.estimators import top_columns
 
 #: Narrowest range: a column with tied quantiles steps across it instead of dividing by 0.
 MIN_WIDTH = 1e-9

@@ -1,8 +1,8 @@
 """Safe saving and loading of fitted models, without raw pickle.
 
 A models folder holds one subfolder per model ``NAME``, with a descriptor ``NAME.json``, the
-files of its format, and an ``index.json`` (:mod:`pipeline.model_index`). Each model's
-registry entry (:mod:`pipeline.registry`) names its format (:data:`FORMATS`):
+files of its format, and an ``index.json`` (:mod:`pipeline.models.model_index`). Each model's
+registry entry (:mod:`pipeline.models.registry`) names its format (:data:`FORMATS`):
 
 - ``skops`` (scikit-learn models: ``logreg``, ``rf``): ``NAME.skops``, loaded with an explicit
   list of trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``;
@@ -32,18 +32,19 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write, atomic_write_bytes, atomic_write_json
-from pipeline.estimators import EncodedXGBClassifier, TopFColumns
-from pipeline.piecewise import codes_from_record, codes_record, network_inputs
-from pipeline.registry import entry_of
-from pipeline.scaling import scaler_from_record, scaler_record
-from pipeline.seedbag import SeedBag
-from pipeline.vote import SoftVoteEnsemble
+from pipeline.models.ensemble import SoftVoteEnsemble
+from pipeline.models.estimators import EncodedXGBClassifier, TopFColumns
+from pipeline.models.piecewise import codes_from_record, codes_record, network_inputs
+from pipeline.models.registry import entry_of
+from pipeline.models.scaling import scaler_from_record, scaler_record
+from pipeline.models.seedbag import SeedBag
 
 FORMAT_VERSION = 1
 
 #: Types that skops does not trust by default but a saved model of ours may contain.
 #: Anything else in a ``.skops`` file makes loading fail.
-TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree", "pipeline.estimators.TopFColumns")
+TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",
+                                  "pipeline.models.estimators.TopFColumns")
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -240,11 +241,11 @@ FORMATS: dict[str, Format] = {
 def save_model(model: Any, name: str, folder: str | Path) -> dict:
     """Save fitted ``model`` as ``folder/NAME.*``; return its descriptor (also in NAME.json).
 
-    The format is the one of the model's registry entry (:mod:`pipeline.registry`).
+    The format is the one of the model's registry entry (:mod:`pipeline.models.registry`).
 
     Parameters
     ----------
-    model : fitted estimator built by :func:`pipeline.estimators.build_estimator`
+    model : fitted estimator built by :func:`pipeline.models.estimators.build_estimator`
     name : str
         File stem (the model's registry name, or ``ensemble__member``).
     folder : path

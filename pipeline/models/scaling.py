@@ -1,5 +1,5 @@
 """The network's input scalers: built from ``train.ffnn.scaling``, written to and read from
-the JSON record of a saved model (``NAME.scaler.json``, :mod:`pipeline.persist`)."""
+the JSON record of a saved model (``NAME.scaler.json``, :mod:`pipeline.models.persist`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The estimators of the registered models, built and checked from :mod:`pipeline.registry`.
+"""The estimators of the registered models, built and checked from :mod:`pipeline.models.registry`.
 
 Every model takes the feature matrix ``X`` (n_clips, n_features) and class-name labels ``y``
 (n_clips,) and predicts class names, so evaluation, persistence and submission never need to
@@ -18,7 +18,14 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.core.errors import UserError
-from pipeline.registry import BASE_MODELS, MODEL_NAMES, REGISTRY, entry, entry_of, fitted_part
+from pipeline.models.registry import (
+    BASE_MODELS,
+    MODEL_NAMES,
+    REGISTRY,
+    entry,
+    entry_of,
+    fitted_part,
+)
 
 __all__ = [
     "BASE_MODELS", "MODEL_NAMES", "EncodedXGBClassifier", "accepted_params",
@@ -260,7 +267,7 @@ def build_estimator(
     Parameters
     ----------
     name : str
-        A name of :data:`pipeline.registry.REGISTRY`.
+        A name of :data:`pipeline.models.registry.REGISTRY`.
     params : dict, optional
         Hyper-parameters of this model, merged over its registry defaults.
     seed : int

@@ -1,7 +1,7 @@
 """The index of a models folder: which subfolders are models, what they were trained on,
 and which one is best.
 
-Each model folder ``NAME/`` (:mod:`pipeline.persist`) holds an ``index.json``: the classes,
+Each model folder ``NAME/`` (:mod:`pipeline.models.persist`) holds an ``index.json``: the classes,
 feature names and parameters it was trained on, its CV accuracy. :func:`read_index` merges
 them, refusing models of different features, and picks the best by honest CV accuracy;
 :func:`load_from_index` loads a model by name or ``"best"``.
@@ -15,15 +15,15 @@ from typing import Any
 
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_json
-from pipeline.persist import FORMATS, load_model, read_json
-from pipeline.selection import best_model
+from pipeline.models.persist import FORMATS, load_model, read_json
+from pipeline.models.selection import best_model
 
 INDEX_FILE = "index.json"
 
 
 def is_model_folder(folder: str | Path) -> bool:
     """Whether ``folder`` is provably a model folder written by
-    :func:`pipeline.persist.save_model`.
+    :func:`pipeline.models.persist.save_model`.
 
     Only such folders are ever replaced or removed by training: a folder of anything else
     (notes, a feature store, another tool's output) is never touched, whatever it holds.
@@ -45,7 +45,7 @@ def is_model_folder(folder: str | Path) -> bool:
 
 def model_folders(folder: str | Path) -> list[Path]:
     """The model folders of a models folder, sorted; hidden folders (fits being written or
-    replaced, see :mod:`pipeline.train`) and folders that are not models are left out."""
+    replaced, see :mod:`pipeline.models.train`) and folders that are not models are left out."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -66,7 +66,7 @@ def read_index(folder: str | Path) -> dict:
     dict
         The shared entries (``classes``, ``majority_class``, ``feature_names``,
         ``feature_params``, ``n_train``), ``models`` (name → entry) and ``best``
-        (:func:`pipeline.selection.best_model` of the honest CV accuracies, or None).
+        (:func:`pipeline.models.selection.best_model` of the honest CV accuracies, or None).
 
     Raises
     ------

@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.estimators import align_proba, fit_with_groups
+from pipeline.models.estimators import align_proba, fit_with_groups
 
 #: Parts of the inner cross-validation that learns the weights.
 INNER_FOLDS = 3

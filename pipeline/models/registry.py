@@ -1,11 +1,11 @@
 """The model registry: one entry per model, the only place a model is defined.
 
 An entry names the model, builds its unfitted estimator from ``(params, seed)``, holds its
-default hyper-parameters, names the format it is saved in (:mod:`pipeline.persist`), says
+default hyper-parameters, names the format it is saved in (:mod:`pipeline.models.persist`), says
 how its thread count is set and whether it combines other models. Everything else derives
 from :data:`REGISTRY`: the CLI's ``--model`` choices, the ``train`` section of the params
 (:class:`pipeline.core.config.TrainParams`), parameter validation and building
-(:mod:`pipeline.estimators`), persistence, and the README's model table
+(:mod:`pipeline.models.estimators`), persistence, and the README's model table
 (:func:`markdown_table`; ``urbansound models`` prints the defaults).
 
 The user's ``train.<name>`` mapping in ``params.yaml`` is merged over the defaults here.
@@ -50,7 +50,7 @@ class ModelEntry:
         ``members=[(name, estimator), ...]``. None: ``estimator`` itself,
         ``Class(random_state=seed, **params)`` (see :meth:`build`).
     persist : str
-        The save/load format, a key of :data:`pipeline.persist.FORMATS`.
+        The save/load format, a key of :data:`pipeline.models.persist.FORMATS`.
     set_threads : callable or None
         ``set_threads(fitted_part, n_jobs)`` sets its thread count in place; None for a
         model whose thread count is not set (it runs as it is built).
@@ -141,10 +141,10 @@ def _top_features(params: dict, name: str) -> tuple[dict, int | None]:
 def _ffnn(params: dict, seed: int):
     from sklearn.pipeline import Pipeline
 
-    from pipeline.estimators import TopFColumns
+    from pipeline.models.estimators import TopFColumns
+    from pipeline.models.scaling import input_scaler
+    from pipeline.models.seedbag import SeedBag
     from pipeline.nn import FFNNClassifier
-    from pipeline.scaling import input_scaler
-    from pipeline.seedbag import SeedBag
 
     params, top = _top_features(params, "ffnn")
     scaling = params.pop("scaling", "standard")
@@ -154,7 +154,7 @@ def _ffnn(params: dict, seed: int):
         params = {**params, "hidden_layer_sizes": _hidden_sizes(params["hidden_layer_sizes"])}
     inputs = ("scale", input_scaler(scaling))
     if coded:
-        from pipeline.piecewise import PiecewiseLinearCodes, network_inputs
+        from pipeline.models.piecewise import PiecewiseLinearCodes, network_inputs
 
         inputs = ("inputs", network_inputs(inputs[1], PiecewiseLinearCodes(coded, bins)))
     network = FFNNClassifier(random_state=seed, **params)
@@ -186,7 +186,7 @@ def _rf(params: dict, seed: int):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import Pipeline
 
-    from pipeline.estimators import TopFColumns
+    from pipeline.models.estimators import TopFColumns
 
     params, top = _top_features(params, "rf")
     return Pipeline([("select", TopFColumns(top)),
@@ -194,14 +194,14 @@ def _rf(params: dict, seed: int):
 
 
 def _xgb(params: dict, seed: int):
-    from pipeline.estimators import EncodedXGBClassifier
+    from pipeline.models.estimators import EncodedXGBClassifier
 
     params, top = _top_features(params, "xgb")
     return EncodedXGBClassifier(params=params, random_state=seed, top_features=top)
 
 
 def _soft_vote(params: dict, seed: int, members: list):
-    from pipeline.vote import SoftVoteEnsemble
+    from pipeline.models.ensemble import SoftVoteEnsemble
 
     weights = params.get("weights")
     if weights not in (None, "auto", "learnt") and not (
@@ -224,7 +224,7 @@ def _xgb_n_jobs(part, n_jobs: int) -> None:
 
 
 def _members_n_jobs(part, n_jobs: int) -> None:
-    from pipeline.estimators import set_n_jobs
+    from pipeline.models.estimators import set_n_jobs
 
     for _, member in part.estimators:
         set_n_jobs(member, n_jobs)
@@ -253,12 +253,12 @@ _BASE = (
         # 64.74 % (1000 clips, seed 42) and 66.81 vs 66.33 % (1000, seed 9), means of two
         # network seeds (optimistic for these sets); nothing changes at 8732.
         # Piecewise-linear codes of the 60 strongest columns over 8 quantile ranges beside
-        # the scaled columns (pipeline/piecewise.py), against none (benchmarks/variants.py,
+        # the scaled columns (pipeline/models/piecewise.py), against none (benchmarks/variants.py,
         # official folds): 71.04 / 71.67 / 71.93 vs 69.88 / 69.37 / 71.09 % at 1000 clips of
         # seeds 42 / 9 / 77 (means of model seeds 42-44), 81.38 / 82.16 vs 81.07 / 81.10 % at
         # 8732 clips of seeds 42 / 5, in 1.5x the fit time (120 columns or 4 ranges: README).
         # Chosen on these sets: optimistic for them. A bag of 3 networks at 1000 clips
-        # (`networks: auto`, pipeline/seedbag.py; one at 8732): 71.08 / 72.37 / 72.90 vs
+        # (`networks: auto`, pipeline/models/seedbag.py; one at 8732): 71.08 / 72.37 / 72.90 vs
         # 71.04 / 71.67 / 71.93 % there, in 3x the network's fit time (README, the models).
         # L2 as a prior worth 900 rows (`alpha_rows`; λ 0.01 at 900 training rows, 0.0011 at
         # 7860): 82.16 / 82.20 vs 81.21 / 82.09 % (8732 clips, seeds 42 / 5; optimistic: README).
@@ -268,7 +268,7 @@ _BASE = (
                   "max_iter": 50, "early_stopping": False, "n_iter_no_change": 20,
                   "top_features": 485, "scaling": "quantile", "coded_columns": 60,
                   "code_bins": 8, "networks": "auto"},
-        estimator="pipeline.seedbag:SeedBag", params_from="pipeline.nn:FFNNClassifier",
+        estimator="pipeline.models.seedbag:SeedBag", params_from="pipeline.nn:FFNNClassifier",
         persist="ffnn", fit_cost=3.6,
         own_params=frozenset({"top_features", "scaling", "coded_columns", "code_bins",
                               "networks"}),
@@ -303,7 +303,7 @@ _BASE = (
         defaults={"n_estimators": 100, "learning_rate": 0.25, "max_depth": 4, "max_bin": 16,
                   "subsample": 0.7, "colsample_bytree": 0.5, "top_features": 485,
                   "n_jobs": -1},
-        estimator="pipeline.estimators:EncodedXGBClassifier", persist="xgboost-json",
+        estimator="pipeline.models.estimators:EncodedXGBClassifier", persist="xgboost-json",
         set_threads=_xgb_n_jobs, params_from="xgboost:XGBClassifier",
         own_params=frozenset({"top_features"}), fit_cost=6.7,
     ),
@@ -321,9 +321,9 @@ _COMBINING = (
         # 79.70 % (seed 5), 72.64 vs 71.61 % (2000, seed 7), 67.85 vs 65.72 % (1000, seed
         # 42); with today's ffnn 80.11 vs 80.41, 73.01 vs 73.39, 68.55 vs 67.24 % (the last
         # three sets): a draw above 1000 clips, a win at 1000. Weights `auto`: a learnt
-        # log pool up to 2048 training rows (pipeline/vote.py; README, Benchmarks).
+        # log pool up to 2048 training rows (pipeline/models/ensemble.py; README, Benchmarks).
         defaults={"members": ["ffnn", "rf", "xgb"], "weights": "auto"},
-        estimator="pipeline.vote:SoftVoteEnsemble", persist="ensemble",
+        estimator="pipeline.models.ensemble:SoftVoteEnsemble", persist="ensemble",
         set_threads=_members_n_jobs, combines=True,
     ),
 )
@@ -392,7 +392,7 @@ def describe(train_params: Mapping[str, Mapping] | None = None) -> str:
     """Every model's parameters: the defaults merged with ``train_params`` (name → mapping,
     the user's ``train.<name>``); values the user set are marked ``*``."""
     train_params = train_params or {}
-    lines = ["model parameters (defaults in pipeline/registry.py; * = set in train.<name>)"]
+    lines = ["model parameters (defaults in pipeline/models/registry.py; * = set in train.<name>)"]
     for e in REGISTRY.values():
         given = dict(train_params.get(e.name) or {})
         merged = {**e.defaults, **given}
