@@ -43,9 +43,9 @@ from pipeline.core.config import load_params  # noqa: E402
 from pipeline.datasets.classes import CLASSES  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
 from pipeline.engine.cluster import threads_per_task  # noqa: E402
-from pipeline.evaluate import CVData, FoldFit, confusion_png, cross_validate, fit_folds  # noqa: E402
+from pipeline.evaluation import CVData, FoldFit, confusion_png, cross_validate, fit_folds  # noqa: E402
+from pipeline.evaluation.splits import Split  # noqa: E402
 from pipeline.models.estimators import build_models, resolve_names  # noqa: E402
-from pipeline.splits import Split  # noqa: E402
 from pipeline.store.rows import feature_columns, labelled, xy  # noqa: E402
 
 

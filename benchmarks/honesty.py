@@ -38,17 +38,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.apps.submission import make_submission, score
 from pipeline.core.config import FeatureParams, load_params
 from pipeline.datasets import read_dataset
 from pipeline.datasets.synth import generate
 from pipeline.engine.cluster import parse_scheduler
-from pipeline.evaluate import cross_validate
-from pipeline.groups import pairwise_precision_recall, recording_groups
+from pipeline.evaluation import cross_validate
+from pipeline.evaluation.groups import pairwise_precision_recall, recording_groups
+from pipeline.evaluation.tune import tune
 from pipeline.models.train import train_models
 from pipeline.store import extract_to_store, read_features, read_meta
 from pipeline.store.rows import labelled
-from pipeline.submission import make_submission, score
-from pipeline.tune import tune
 
 MODELS = ["logreg", "ffnn", "rf", "xgb", "ensemble"]
 #: Small search spaces, so the nested search (outer × inner × candidates) stays affordable.
@@ -100,7 +100,8 @@ def leaderboard(table, names, train_params, *, seed, store, root, out, cv_metric
     """Train ``names`` on the labelled rows, submit for test.csv, score: {name: accuracy}."""
     models = out / "models"
     train_models(table, names, train_params, seed=seed, out_dir=models,
-                 feature_params=read_meta(store)["fingerprint"]["params"], cv_metrics=cv_metrics)
+                 feature_params=read_meta(store)["fingerprint"]["params"], cv_metrics=cv_metrics,
+                 groups=recording_groups(labelled(table))[0])
     manifest = read_dataset(root / "av")
     test = manifest[manifest["split"] == "test"].reset_index(drop=True)
     scores = {}

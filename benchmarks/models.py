@@ -40,9 +40,9 @@ from difficulty import recipes  # noqa: E402
 
 from pipeline.core.config import load_params  # noqa: E402
 from pipeline.engine.cluster import Engine, threads_per_task  # noqa: E402
-from pipeline.evaluate import CVData, FoldFit, cross_validate, fit_folds  # noqa: E402
+from pipeline.evaluation import CVData, FoldFit, cross_validate, fit_folds  # noqa: E402
+from pipeline.evaluation.splits import make_splits  # noqa: E402
 from pipeline.models.estimators import build_estimator, model_params, resolve_names  # noqa: E402
-from pipeline.splits import make_splits  # noqa: E402
 from pipeline.store.rows import feature_columns, labelled, xy  # noqa: E402
 
 

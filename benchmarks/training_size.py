@@ -25,9 +25,9 @@ from honesty import featurized_seed, true_recordings  # noqa: E402
 
 from pipeline.core.config import load_params  # noqa: E402
 from pipeline.engine.cluster import Engine  # noqa: E402
-from pipeline.evaluate import CVData, FoldFit, fit_folds  # noqa: E402
+from pipeline.evaluation import CVData, FoldFit, fit_folds  # noqa: E402
+from pipeline.evaluation.splits import Split  # noqa: E402
 from pipeline.models.estimators import build_estimator  # noqa: E402
-from pipeline.splits import Split  # noqa: E402
 from pipeline.store.rows import feature_columns, labelled, xy  # noqa: E402
 
 MODELS = ["logreg", "ffnn", "rf", "xgb"]

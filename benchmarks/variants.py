@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from models import cv_accuracy  # noqa: E402
 from pipeline.core.config import load_params  # noqa: E402
 from pipeline.engine.cluster import Engine  # noqa: E402
-from pipeline.groups import recording_groups  # noqa: E402
+from pipeline.evaluation.groups import recording_groups  # noqa: E402
+from pipeline.evaluation.splits import make_splits  # noqa: E402
 from pipeline.models.estimators import build_estimator, model_params  # noqa: E402
-from pipeline.splits import make_splits  # noqa: E402
 from pipeline.stages.common import train_params  # noqa: E402
 from pipeline.store import read_features  # noqa: E402
 from pipeline.store.rows import feature_columns, labelled, xy  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 from cv_fixture import CASES, DIGEST, NAMES, PARAMS, case, fake_fits
 
 from pipeline.core.errors import UserError
-from pipeline.evaluate import (
+from pipeline.evaluation import (
     CVResult,
     CVRun,
     FoldResult,

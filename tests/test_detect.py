@@ -10,15 +10,15 @@ import pytest
 import soundfile as sf
 from model_tables import TINY
 
+from pipeline.apps.detect import detect
+from pipeline.apps.detect.events import energy_gate, find_events, frame_scores
+from pipeline.apps.detect.scores import read_annotations, score_events
+from pipeline.apps.detect.windows import Grid, blocks_of, featurize_block, grid_for
 from pipeline.cli import main
 from pipeline.core.config import DetectParams, FeatureParams
 from pipeline.core.errors import UserError
 from pipeline.datasets.audio import EmptyAudioError, load_clip, load_span, signal_length
 from pipeline.datasets.classes import CLASSES
-from pipeline.detect import detect
-from pipeline.detect.events import energy_gate, find_events, frame_scores
-from pipeline.detect.scores import read_annotations, score_events
-from pipeline.detect.windows import Grid, blocks_of, featurize_block, grid_for
 from pipeline.features import extract_features
 
 SR = 22050

@@ -12,14 +12,14 @@ from pipeline.cli import main
 from pipeline.core.config import FeatureParams
 from pipeline.datasets import read_dataset
 from pipeline.engine.cluster import parse_scheduler
-from pipeline.evaluate import cross_validate, write_reports
-from pipeline.groups import (
+from pipeline.evaluation import cross_validate, write_reports
+from pipeline.evaluation.groups import (
     GROUPS_FILE,
     infer_groups,
     pairwise_precision_recall,
     recording_groups,
 )
-from pipeline.splits import make_splits
+from pipeline.evaluation.splits import make_splits
 from pipeline.store import extract_to_store, read_features
 from pipeline.store.rows import labelled
 

@@ -14,8 +14,8 @@ from model_tables import TINY, feature_table, matrix
 
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_text
-from pipeline.evaluate import CVResult, CVRun, FoldScore, ModelCV
-from pipeline.evaluate.results import PREDICTION_COLUMNS
+from pipeline.evaluation import CVResult, CVRun, FoldScore, ModelCV
+from pipeline.evaluation.results import PREDICTION_COLUMNS
 from pipeline.models.estimators import build_estimator
 from pipeline.models.model_index import load_from_index, read_index, resolve_name
 from pipeline.models.persist import load_model, save_model

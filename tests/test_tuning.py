@@ -11,11 +11,11 @@ from pipeline.cli import main
 from pipeline.core.config import load_params
 from pipeline.core.errors import UserError
 from pipeline.core.params_update import updated_text
-from pipeline.evaluate import CVData, FoldFit, fit_fold
+from pipeline.evaluation import CVData, FoldFit, fit_fold
+from pipeline.evaluation.splits import inner_splits, make_splits
+from pipeline.evaluation.tune import tune
 from pipeline.models.estimators import build_estimator
-from pipeline.splits import inner_splits, make_splits
 from pipeline.store.rows import feature_columns, xy
-from pipeline.tune import tune
 
 SPACE = {"C": [0.0005, 1.0]}
 

@@ -82,10 +82,10 @@ class WholeRun:
 
 def whole_run(folder: Path) -> WholeRun:
     """``run`` in this process on a local cluster of two workers, under ``folder``."""
+    import pipeline.apps.submission
     import pipeline.datasets.synth
-    import pipeline.evaluate
+    import pipeline.evaluation
     import pipeline.store
-    import pipeline.submission
 
     params_file = write_params(folder)
     params = load_params(params_file)
@@ -94,8 +94,8 @@ def whole_run(folder: Path) -> WholeRun:
     with pytest.MonkeyPatch.context() as patch:
         calls = {"generate": Calls(patch, pipeline.datasets.synth, "generate"),
                  "extract": Calls(patch, pipeline.store, "extract_to_store"),
-                 "cv": Calls(patch, pipeline.evaluate, "cross_validate"),
-                 "submit": Calls(patch, pipeline.submission, "make_submission")}
+                 "cv": Calls(patch, pipeline.evaluation, "cross_validate"),
+                 "submit": Calls(patch, pipeline.apps.submission, "make_submission")}
         result = stages.run(params=params, workdir=root, scheduler="processes", workers=2,
                             started=lambda name: seen.append(("start", name)),
                             finished=lambda name, r: seen.append(("end", name)))

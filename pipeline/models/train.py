@@ -8,13 +8,13 @@ import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import UserError
 from pipeline.core.io import check_output_dir
-from pipeline.groups import recording_groups
 from pipeline.models.ensemble import SoftVoteEnsemble
 from pipeline.models.estimators import build_models, fit_with_groups, model_params, set_n_jobs
 from pipeline.models.model_index import (
@@ -27,8 +27,6 @@ from pipeline.models.model_index import (
 from pipeline.models.persist import save_model
 from pipeline.store.rows import feature_columns, labelled, xy
 
-if TYPE_CHECKING:
-    from pipeline.evaluate import CVResult
 
 def train_models(
     features: pd.DataFrame,
@@ -38,7 +36,8 @@ def train_models(
     seed: int,
     out_dir: str | Path,
     feature_params: dict | None = None,
-    cv_metrics: CVResult | None = None,
+    cv_metrics: Any = None,
+    groups: np.ndarray | None = None,
 ) -> dict:
     """Fit ``names`` on all labelled rows of ``features`` and save them in ``out_dir``.
 
@@ -59,10 +58,14 @@ def train_models(
         plus an ``index.json`` of that model), so models can be refitted independently.
     feature_params : dict, optional
         Feature extraction parameters, stored so prediction extracts the same features.
-    cv_metrics : CVResult, optional
-        The cross-validation of the models (:func:`pipeline.evaluate.collect_reports`, or
-        the fresh result of :func:`pipeline.evaluate.cross_validate`): each model's mean
+    cv_metrics : pipeline.evaluation.CVResult, optional
+        The cross-validation of the models (:func:`pipeline.evaluation.collect_reports`, or
+        the fresh result of :func:`pipeline.evaluation.cross_validate`): each model's mean
         accuracy is stored with it, and the honest ones decide ``best``.
+    groups : ndarray, shape (n_labelled,), optional
+        The recording of every labelled row
+        (:func:`pipeline.evaluation.groups.recording_groups`),
+        so a network's validation part and the ensemble's inner folds hold whole recordings.
 
     Returns
     -------
@@ -76,7 +79,6 @@ def train_models(
     check_model_places(out_dir, names)
     scores = {n: m.accuracy_mean for n, m in cv_metrics.models.items()} if cv_metrics else {}
     optimistic = bool(cv_metrics and cv_metrics.run.optimistic)
-    groups, _ = recording_groups(rows)  # whole recordings in the network's validation part
     counts = pd.Series(y).value_counts()
     majority = sorted(counts[counts == counts.max()].index)[0]  # ties: alphabetical
     fits = _refitted(cv_metrics, features, train_params)  # an ensemble reuses its members'
@@ -111,7 +113,7 @@ def train_models(
     return index
 
 
-def _refitted(cv_metrics: CVResult | None, features: pd.DataFrame,
+def _refitted(cv_metrics: Any, features: pd.DataFrame,
               train_params: dict) -> dict[str, tuple]:
     """``name -> (model, seconds)`` fitted on every labelled row of this very store by the
     cross-validation, their thread count set back from one to their own."""
@@ -128,7 +130,7 @@ def _members_first(estimators: dict) -> list:
     """``(name, estimator)`` with the ensembles last, so they can reuse fitted members.
 
     The members are built from the same ``train.<member>`` parameters and seed as the
-    models of those names (:func:`pipeline.evaluate.fitted_models` relies on the same).
+    models of those names (:func:`pipeline.evaluation.fitted_models` relies on the same).
     """
     return sorted(estimators.items(), key=lambda item: isinstance(item[1], SoftVoteEnsemble))
 

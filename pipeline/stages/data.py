@@ -223,7 +223,7 @@ def features(dataset: str | Path, out: str | Path = "data/features", *, params: 
     """
     from pipeline.datasets import read_dataset
     from pipeline.engine.cluster import opened
-    from pipeline.groups import write_inferred_groups
+    from pipeline.evaluation.groups import write_inferred_groups
     from pipeline.store import extract_to_store
 
     manifest = read_dataset(dataset)

@@ -1,6 +1,6 @@
 """Stages that fit models: cross-validation reports, hyper-parameter search, final fits.
 
-The :class:`~pipeline.evaluate.CVResult` that :mod:`pipeline.evaluate` returns is passed on
+The :class:`~pipeline.evaluation.CVResult` that :mod:`pipeline.evaluation` returns is passed on
 to its own writers and to :func:`pipeline.models.train.train_models` as it is.
 """
 
@@ -15,7 +15,7 @@ from pipeline.core.errors import UserError
 from pipeline.stages.common import SchedulerChoice, engine_for, read_store, train_params
 
 if TYPE_CHECKING:
-    from pipeline.evaluate import CVResult
+    from pipeline.evaluation import CVResult
 
 
 # --- evaluate --------------------------------------------------------------------------
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class EvaluateResult:
     """Reports written to ``reports``: per-model ones (``cv/NAME/``) unless only the
     comparison was rebuilt, the comparison (metrics.json, summary.md, folds.csv, plots)
-    when ``summary`` is true, and the :class:`~pipeline.evaluate.CVResult` they render."""
+    when ``summary`` is true, and the :class:`~pipeline.evaluation.CVResult` they render."""
 
     reports: str
     models: list[str]
@@ -31,7 +31,7 @@ class EvaluateResult:
     summary: bool
 
     def text(self) -> str:
-        from pipeline.evaluate import report_text
+        from pipeline.evaluation import report_text
 
         where = (f"reports written to {self.reports} (metrics.json, summary.md, folds.csv, "
                  "cv/, plots)" if self.summary
@@ -42,7 +42,7 @@ class EvaluateResult:
 def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> CVResult | None:
     """CV metrics of ``names`` on the store of ``digest`` from the reports folder, or None
     before any evaluation of that store."""
-    from pipeline.evaluate import collect_reports
+    from pipeline.evaluation import collect_reports
 
     try:
         return collect_reports(reports, names, digest)
@@ -78,7 +78,7 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     """
     from pipeline.core.io import check_output_dir
     from pipeline.engine.cluster import opened
-    from pipeline.evaluate import (
+    from pipeline.evaluation import (
         collect_reports,
         cross_validate,
         write_model_reports,
@@ -116,7 +116,7 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
 # --- tune ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TuneResult:
-    """A search of ``model``'s space: :func:`pipeline.tune.tune`'s result, the files
+    """A search of ``model``'s space: :func:`pipeline.evaluation.tune.tune`'s result, the files
     written, and ``(params file, best parameters)`` when they were applied."""
 
     model: str
@@ -169,8 +169,8 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
     """
     from pipeline.core.io import check_output_dir
     from pipeline.engine.cluster import opened
+    from pipeline.evaluation.tune import tune as search
     from pipeline.models.estimators import accepted_params, check_model_params
-    from pipeline.tune import tune as search
 
     space = params.tune.spaces.get(model)
     if not space:
@@ -248,8 +248,10 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
     -------
     TrainResult
     """
+    from pipeline.evaluation.groups import recording_groups
     from pipeline.models.estimators import check_model_params, resolve_names
     from pipeline.models.train import train_models
+    from pipeline.store.rows import labelled
 
     names = resolve_names(model, params.train.models)
     check_model_params(names, train_params(params), seed=params.seed)
@@ -257,5 +259,6 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
     index = train_models(table, names, train_params(params), seed=params.seed, out_dir=out,
                          feature_params=feature_params,
                          cv_metrics=cv or _cv_metrics(reports, names,
-                                                      table.attrs["store_digest"]))
+                                                      table.attrs["store_digest"]),
+                         groups=recording_groups(labelled(table))[0])
     return TrainResult(str(out), str(features), names, index)

@@ -21,7 +21,7 @@ def score_path(submission: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """The submission written (:func:`pipeline.submission.make_submission`'s result:
+    """The submission written (:func:`pipeline.apps.submission.make_submission`'s result:
     ``out, model, n, warnings, warnings_file, counts``) and its score (``accuracy`` None
     without an answer key), written to ``score_file``."""
 
@@ -30,7 +30,7 @@ class SubmitResult:
     score_file: Path
 
     def text(self) -> str:
-        from pipeline.submission import score_text
+        from pipeline.apps.submission import score_text
 
         result = self.submission
         lines = [f"model {result['model']}: {result['n']} test clips → {result['out']}",
@@ -79,10 +79,10 @@ def submit(*, params: Params, model: str | None = None, test: str | Path | None 
     -------
     SubmitResult
     """
+    from pipeline.apps.submission import make_submission, score
     from pipeline.core.io import atomic_write_json, check_output_file
     from pipeline.datasets import read_dataset
     from pipeline.engine.cluster import opened
-    from pipeline.submission import make_submission, score
 
     test = test or params.submit.test or "data/prepared"
     check_output_file(out, "submission file")
@@ -106,19 +106,19 @@ def submit(*, params: Params, model: str | None = None, test: str | Path | None 
 # --- score -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ScoreResult:
-    """:func:`pipeline.submission.score` of a submission against an answer key."""
+    """:func:`pipeline.apps.submission.score` of a submission against an answer key."""
 
     score: dict
 
     def text(self) -> str:
-        from pipeline.submission import score_text
+        from pipeline.apps.submission import score_text
 
         return score_text(self.score)
 
 
 def score(submission: str | Path, answers: str | Path) -> ScoreResult:
     """Score ``submission`` (``ID,Class``) against the answer key ``answers``."""
-    from pipeline.submission import score as score_submission
+    from pipeline.apps.submission import score as score_submission
 
     return ScoreResult(score_submission(submission, answers))
 
@@ -177,8 +177,8 @@ def predict(paths: list[str | Path], *, params: Params, models: str | Path = "mo
     -------
     PredictResult
     """
+    from pipeline.apps.submission import predict_paths
     from pipeline.engine.cluster import opened
-    from pipeline.submission import predict_paths
 
     with opened(engine_for(params, scheduler, workers)) as engine:
         name, table = predict_paths(paths, models, model=model, scheduler=engine)
@@ -188,13 +188,14 @@ def predict(paths: list[str | Path], *, params: Params, models: str | Path = "mo
 # --- detect ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DetectOutcome:
-    """What :func:`pipeline.detect.detect` wrote (a :class:`pipeline.detect.DetectResult`)."""
+    """What :func:`pipeline.apps.detect.detect` wrote (a
+    :class:`pipeline.apps.detect.DetectResult`)."""
 
     result: Any
 
     def text(self) -> str:
-        from pipeline.detect import summary_text
-        from pipeline.detect.scores import scores_text
+        from pipeline.apps.detect import summary_text
+        from pipeline.apps.detect.scores import scores_text
 
         result = self.result
         lines = [summary_text(result),
@@ -230,7 +231,7 @@ def detect(paths: list[str | Path], *, params: Params, models: str | Path = "mod
     -------
     DetectOutcome
     """
-    from pipeline.detect import detect as detect_events
+    from pipeline.apps.detect import detect as detect_events
 
     given = {"model": model, "window": window, "hop": hop, "threshold": threshold,
              "gate_db": gate_db}

@@ -19,8 +19,9 @@ from sklearn.base import clone
 
 from pipeline.engine.batches import map_tasks
 from pipeline.engine.cluster import Engine, threads_per_task
-from pipeline.evaluate.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
-from pipeline.groups import recording_groups
+from pipeline.evaluation.groups import recording_groups
+from pipeline.evaluation.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
+from pipeline.evaluation.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
 from pipeline.models.ensemble import (
     SoftVoteEnsemble,
     given_weights,
@@ -30,7 +31,6 @@ from pipeline.models.ensemble import (
     vote,
 )
 from pipeline.models.estimators import align_proba, build_models, fit_with_groups, set_n_jobs
-from pipeline.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
 from pipeline.store.rows import feature_columns, labelled, xy
 
 #: Name of the split of a final fit: every labelled row trains, none is held out.
@@ -170,7 +170,7 @@ def cross_validate(
     Returns
     -------
     CVResult
-        Written out by :func:`pipeline.evaluate.write_reports` (the evaluate stage's job).
+        Written out by :func:`pipeline.evaluation.write_reports` (the evaluate stage's job).
     """
     rows = labelled(features)
     X, y = xy(rows, feature_columns(rows))

@@ -79,7 +79,7 @@ def timeline_png(
     """
     from matplotlib.ticker import FuncFormatter, MultipleLocator
 
-    from pipeline.evaluate import png_bytes, pyplot
+    from pipeline.evaluation import png_bytes, pyplot
 
     plt = pyplot()
     classes = list(classes)

@@ -16,8 +16,8 @@ import pandas as pd
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from pipeline.datasets.classes import CLASSES
-from pipeline.evaluate.plots import confusion_png, fold_accuracy_png
-from pipeline.evaluate.results import (
+from pipeline.evaluation.plots import confusion_png, fold_accuracy_png
+from pipeline.evaluation.results import (
     PREDICTION_COLUMNS,
     CVResult,
     CVRun,

@@ -26,7 +26,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from pipeline.detect.windows import Grid
+from pipeline.apps.detect.windows import Grid
 
 EVENT_COLUMNS = ["file", "start", "end", "class", "probability"]
 FLOOR_PERCENTILE = 10.0

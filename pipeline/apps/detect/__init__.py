@@ -26,6 +26,8 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
+from pipeline.apps.detect.events import energy_gate, events_table, find_events, frame_scores
+from pipeline.apps.detect.windows import Grid, blocks_of, featurize_block, grid_for
 from pipeline.core.io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -33,8 +35,6 @@ from pipeline.core.io import (
     check_output_dir,
 )
 from pipeline.datasets.classes import CLASSES
-from pipeline.detect.events import energy_gate, events_table, find_events, frame_scores
-from pipeline.detect.windows import Grid, blocks_of, featurize_block, grid_for
 from pipeline.engine.cluster import Engine
 
 WINDOWS_FILE = "windows.csv"
@@ -172,7 +172,7 @@ def _plan(files: list[FileResult], sr: int, hop_length: int,
 def _timeline(f: FileResult, title: str, parts: list, scores: np.ndarray, grid: Grid, *,
               sr: int, threshold: float, reference, allowed) -> bytes:
     """The PNG of one file from its blocks' ``(first window, mel power, column edges)``."""
-    from pipeline.detect.timeline import timeline_png
+    from pipeline.apps.detect.timeline import timeline_png
 
     parts = sorted(parts, key=lambda part: part[0])
     edges = np.concatenate([parts[0][2][:1], *(e[1:] for _, _, e in parts)])
@@ -222,10 +222,10 @@ def detect(
     """
     import pandas as pd
 
-    from pipeline.detect.scores import read_annotations, score_events
+    from pipeline.apps.detect.scores import read_annotations, score_events
+    from pipeline.apps.submission import model_feature_params
     from pipeline.engine.batches import ItemError
     from pipeline.models.model_index import load_from_index
-    from pipeline.submission import model_feature_params
 
     started = time.perf_counter()
     annotations = read_annotations(answers) if answers is not None else None

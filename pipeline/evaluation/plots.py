@@ -11,7 +11,7 @@ from sklearn.metrics import confusion_matrix
 from pipeline.datasets.classes import CLASSES
 
 if TYPE_CHECKING:
-    from pipeline.evaluate.results import CVResult
+    from pipeline.evaluation.results import CVResult
 
 
 def pyplot():

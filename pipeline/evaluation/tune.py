@@ -1,13 +1,13 @@
 """Fold-aware hyper-parameter search over a space declared in params.yaml.
 
 Every (candidate, fold) fit is one task for :mod:`pipeline.engine.cluster` (the feature matrix
-reaches each worker once); the folds are those of :func:`pipeline.splits.make_splits`, so
+reaches each worker once); the folds are those of :func:`pipeline.evaluation.splits.make_splits`, so
 the search never mixes official folds.
 
 The best candidate's mean is the maximum over candidates scored on the same folds, so it
 is selection-biased (optimistic). Next to it the search reports a *nested* estimate of the
 whole search: on each outer fold (the protocol's folds) the search is rerun on inner folds
-of the outer training part only (:func:`pipeline.splits.inner_splits`), its winner is
+of the outer training part only (:func:`pipeline.evaluation.splits.inner_splits`), its winner is
 scored on the outer test part, and those scores are averaged. The winner's fit on the
 outer training part is the very (candidate, outer fold) fit of the plain search, so the
 nested estimate costs only the inner fits.
@@ -24,11 +24,11 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write_bytes, atomic_write_json
 from pipeline.engine.cluster import Engine, threads_per_task
-from pipeline.evaluate.cv import CVData, FoldFit, fit_folds
-from pipeline.evaluate.plots import png_bytes, pyplot
-from pipeline.groups import recording_groups
+from pipeline.evaluation.cv import CVData, FoldFit, fit_folds
+from pipeline.evaluation.groups import recording_groups
+from pipeline.evaluation.plots import png_bytes, pyplot
+from pipeline.evaluation.splits import inner_splits, make_splits
 from pipeline.models.estimators import BASE_MODELS, build_estimator
-from pipeline.splits import inner_splits, make_splits
 from pipeline.store.rows import feature_columns, labelled, xy
 
 
@@ -136,7 +136,7 @@ def tune(
         inner folds in every outer training part).
     inner_splits_count : int
     scheduler, workers
-        As in :func:`pipeline.evaluate.cross_validate`.
+        As in :func:`pipeline.evaluation.cross_validate`.
     reports_dir : path, optional
         Where ``tune_NAME.json`` and ``tune_NAME.png`` are written.
     progress : bool

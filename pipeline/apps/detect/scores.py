@@ -37,7 +37,7 @@ def read_annotations(path: str | Path) -> pd.DataFrame:
     UserError
         Unreadable file, a missing column, non-numeric or reversed times, unknown classes.
     """
-    from pipeline.submission import read_table
+    from pipeline.apps.submission import read_table
 
     table = read_table(path, "annotations", ANNOTATION_COLUMNS)[ANNOTATION_COLUMNS]
     times = table[["start", "end"]].apply(pd.to_numeric, errors="coerce")

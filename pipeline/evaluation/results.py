@@ -20,8 +20,8 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
 from pipeline.datasets.classes import CLASSES
+from pipeline.evaluation.splits import OPTIMISTIC_WARNING, RANDOM_SPLIT_NOTE
 from pipeline.models.selection import best_model
-from pipeline.splits import OPTIMISTIC_WARNING, RANDOM_SPLIT_NOTE
 
 #: Columns of :attr:`ModelCV.predictions` (and of ``cv/NAME/predictions.csv``).
 PREDICTION_COLUMNS = ("id", "fold", "actual", "predicted")
@@ -154,9 +154,9 @@ class CVResult:
     """A comparison of cross-validated models under one protocol.
 
     ``left_out`` names models whose reports were of another feature store (a comparison
-    rebuilt from reports, :func:`pipeline.evaluate.collect_reports`); None for a fresh run.
+    rebuilt from reports, :func:`pipeline.evaluation.collect_reports`); None for a fresh run.
     ``refitted`` maps a model name to ``(model fitted on every labelled row, fit seconds)``
-    after a run with ``refit`` (:func:`pipeline.evaluate.cross_validate`); never written.
+    after a run with ``refit`` (:func:`pipeline.evaluation.cross_validate`); never written.
     """
 
     run: CVRun

@@ -9,7 +9,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from pipeline.core.errors import UserError
-from pipeline.groups import recording_groups
+from pipeline.evaluation.groups import recording_groups
 
 OPTIMISTIC_WARNING = (
     "WARNING: no official folds and no recording groups: clips of one recording can be in "

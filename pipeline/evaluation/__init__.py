@@ -1,11 +1,11 @@
 """Fold-aware cross-validation of the models, its typed result, and the report files.
 
-The protocol follows what the data allows (:func:`pipeline.splits.make_splits`):
+The protocol follows what the data allows (:func:`pipeline.evaluation.splits.make_splits`):
 
 - official folds known (UrbanSound8K): leave-one-fold-out over them, never mixing folds;
 - recording groups known but no folds: ``StratifiedGroupKFold`` (no recording on both sides);
 - neither (the Analytics Vidhya training table): recording groups are inferred from the
-  features (:mod:`pipeline.groups`) and ``StratifiedGroupKFold`` runs over them
+  features (:mod:`pipeline.evaluation.groups`) and ``StratifiedGroupKFold`` runs over them
   (``inferred-groups``); a random ``StratifiedKFold`` is reported beside it, labelled
   optimistic, since slices of one recording then sit in train and test;
 - no groups can be inferred either (a table without band features): ``StratifiedKFold``
@@ -19,7 +19,7 @@ Modules: :mod:`.cv` (the run: one engine task per (model, split) fit), :mod:`.re
 folds.csv, ``cv/NAME/``, read back by :func:`collect_reports`), :mod:`.plots` (PNGs).
 """
 
-from pipeline.evaluate.cv import (
+from pipeline.evaluation.cv import (
     CVData,
     FoldFit,
     FoldResult,
@@ -29,8 +29,8 @@ from pipeline.evaluate.cv import (
     fit_folds,
     fitted_models,
 )
-from pipeline.evaluate.plots import confusion_png, fold_accuracy_png, png_bytes, pyplot
-from pipeline.evaluate.reports import (
+from pipeline.evaluation.plots import confusion_png, fold_accuracy_png, png_bytes, pyplot
+from pipeline.evaluation.reports import (
     collect_reports,
     folds_csv,
     left_out_note,
@@ -40,7 +40,7 @@ from pipeline.evaluate.reports import (
     write_reports,
     write_summary,
 )
-from pipeline.evaluate.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
+from pipeline.evaluation.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
 
 __all__ = [
     "CVData", "CVResult", "CVRun", "FoldFit", "FoldResult", "FoldScore", "ModelCV", "SplitScore",
