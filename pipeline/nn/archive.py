@@ -16,15 +16,16 @@ Optimiser state is not stored: a loaded model predicts exactly as the saved one,
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.core.io import atomic_write
 from pipeline.nn.base import make_rng
-from pipeline.nn.errors import ModelFileError
 from pipeline.nn.estimator import FFNNClassifier, FFNNRegressor
+from pipeline.nn.exceptions import ModelFileError
 from pipeline.nn.optimizers import get_optimizer
 
 FORMAT = "pipeline.nn"
@@ -75,11 +76,16 @@ def save(model, path):
         if classes.dtype.kind not in "biuf":
             classes = classes.astype(str)  # unicode, loadable without pickle
         arrays["classes"] = classes
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:  # a file object: savez adds no suffix
+    # Beside the target, then renamed: a reader never sees a half-written archive.
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:  # a file object: savez adds no suffix
             np.savez(fh, **arrays)
-
-    atomic_write(path, write)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _read(path):
