@@ -11,13 +11,8 @@ from model_tables import TINY, matrix
 from pipeline.cli import build_parser, main
 from pipeline.core.config import Params, TrainParams, load_params
 from pipeline.core.errors import UserError
-from pipeline.models.estimators import (
-    accepted_params,
-    build_estimator,
-    model_params,
-    resolve_names,
-    set_n_jobs,
-)
+from pipeline.models.estimators import accepted_params, build_estimator, model_params, resolve_names
+from pipeline.models.network_inputs import SCALINGS, input_scaler
 from pipeline.models.persist import FORMATS, load_model, save_model
 from pipeline.models.registry import (
     BASE_MODELS,
@@ -26,8 +21,8 @@ from pipeline.models.registry import (
     entry_of,
     fitted_part,
     markdown_table,
+    set_n_jobs,
 )
-from pipeline.models.scaling import SCALINGS, input_scaler
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -24,13 +24,14 @@ from pipeline.evaluation.results import CVResult, CVRun, FoldScore, ModelCV, Spl
 from pipeline.evaluation.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
 from pipeline.models.ensemble import (
     SoftVoteEnsemble,
-    given_weights,
-    inner_splits,
-    learn_weights,
     learns_weights,
     vote,
+    vote_weights,
+    weight_splits,
 )
-from pipeline.models.estimators import align_proba, build_models, fit_with_groups, set_n_jobs
+from pipeline.models.estimators import build_models, fit_with_groups
+from pipeline.models.parts import align_proba
+from pipeline.models.registry import REGISTRY, set_n_jobs
 from pipeline.store.rows import feature_columns, labelled, xy
 
 #: Name of the split of a final fit: every labelled row trains, none is held out.
@@ -202,9 +203,9 @@ def cross_validate(
 
 def inner_parts(estimators: Mapping[str, Any], splits: Sequence[Split],
                 data: CVData) -> dict[str, list[Split]]:
-    """Outer split name → the inner splits of its training rows (named ``OUTER/innerK``,
-    whole recordings: :func:`pipeline.models.ensemble.inner_splits`), for the splits where a vote
-    learns its weights; its members are fitted on them too."""
+    """Outer split name → the splits of its training rows a vote learns its weights on
+    (named ``OUTER/innerK``: :func:`pipeline.models.ensemble.weight_splits`), for the splits
+    where a vote learns them; its members are fitted on them as tasks of their own."""
     votes = [e for e in estimators.values() if isinstance(e, SoftVoteEnsemble)]
     parts = {}
     for split in splits:
@@ -212,7 +213,7 @@ def inner_parts(estimators: Mapping[str, Any], splits: Sequence[Split],
             groups = None if data.groups is None else data.groups[split.train]
             parts[split.name] = [
                 Split(f"{split.name}/inner{k + 1}", split.train[tr], split.train[te])
-                for k, (tr, te) in enumerate(inner_splits(data.y[split.train], groups))]
+                for k, (tr, te) in enumerate(weight_splits(data.y[split.train], groups))]
     return parts
 
 
@@ -225,8 +226,6 @@ def vote_members(estimators: Mapping[str, Any]) -> dict[str, Any]:
 def costliest_first(fits: Sequence[FoldFit]) -> list[FoldFit]:
     """``fits`` by expected cost, largest first: the registry's fit cost of the model times
     its training rows. Workers then end the queue on short fits, not idle beside a long one."""
-    from pipeline.models.registry import REGISTRY
-
     def cost(fit: FoldFit) -> float:
         entry = REGISTRY.get(fit.key) if isinstance(fit.key, str) else None
         return (entry.fit_cost if entry else 1.0) * len(fit.split.train)
@@ -314,19 +313,14 @@ def _model_cv(name, est, run, rows, y, splits, fits, classes, inner) -> ModelCV:
 
 def _vote_weights(est: SoftVoteEnsemble, split: Split, y, fits, classes, inner) -> tuple:
     """The weights of vote ``est`` in ``split``, whether they are learnt, and the seconds of
-    its inner fits: learnt from its members' probabilities on the ``inner`` splits of the
-    training rows (as :meth:`SoftVoteEnsemble.fit` does), or set."""
+    its members' fits on the ``inner`` splits of the training rows: what
+    :meth:`SoftVoteEnsemble.fit` would learn from the same fits (:func:`vote_weights`)."""
     if not learns_weights(est.weights, len(split.train)):
-        return given_weights(est.weights), False, 0.0
-    if not inner:  # fewer than two recordings: nothing to learn from
-        return None, False, 0.0
+        inner = ()  # the parts of another vote that learns
     at = np.empty(len(y), dtype=np.int64)
     at[split.train] = np.arange(len(split.train))  # row -> position in the training part
-    probas = np.zeros((len(est.estimators), len(split.train), len(classes)))
-    seconds = 0.0
-    for part in inner:
-        for i, (member, _) in enumerate(est.estimators):
-            fit = fits[(member, part.name)]
-            probas[i, at[part.test]] = align_proba(fit.proba, fit.classes, classes)
-            seconds += fit.fit_seconds
-    return learn_weights(probas, np.searchsorted(classes, y[split.train])), True, seconds
+    parts = [[fits[(member, part.name)] for member, _ in est.estimators] for part in inner]
+    folds = [(at[part.test], [(f.proba, f.classes) for f in members])
+             for part, members in zip(inner, parts, strict=True)]
+    weights, learnt = vote_weights(est.weights, y[split.train], classes, folds)
+    return weights, learnt, sum(f.fit_seconds for members in parts for f in members)

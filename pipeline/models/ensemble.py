@@ -5,10 +5,12 @@ is a logarithmic pool, P(c) ∝ Π_i p_i(c)^w_i with w_i ≥ 0, its weights fitt
 likelihood on the members' out-of-fold probabilities (a logistic regression on their
 log-probabilities with one weight per member): it can fall back to the best member alone,
 and a weight is also a temperature, so a member whose probabilities are too flat (a forest)
-or too sharp is corrected. Out-of-fold means an inner cross-validation of the training rows
-(:data:`INNER_FOLDS` parts, whole recordings), which costs (``INNER_FOLDS`` − 1) × the
-members' fits: ``weights="auto"`` learns only up to :data:`LEARN_ROWS` training rows, where
-fits are cheap and members differ most, and takes the plain mean above.
+or too sharp is corrected. Out-of-fold means a cross-validation of the training rows
+(:func:`weight_splits`: :data:`WEIGHT_FOLDS` parts, whole recordings), which costs
+(``WEIGHT_FOLDS`` − 1) × the members' fits: ``weights="auto"`` learns only up to
+:data:`LEARN_ROWS` training rows, where fits are cheap and members differ most, and takes the
+plain mean above. The cross-validation of the ensemble runs the same member fits as tasks of
+its own and learns the weights from them with the same :func:`vote_weights`.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.models.estimators import align_proba, fit_with_groups
+from pipeline.models.parts import align_proba
 
-#: Parts of the inner cross-validation that learns the weights.
-INNER_FOLDS = 3
+#: Parts of the cross-validation of the training rows that learns the weights.
+WEIGHT_FOLDS = 3
 #: ``weights="auto"`` learns the weights up to this many training rows, equal above.
 LEARN_ROWS = 2048
 #: Probabilities are floored here before their log: a forest's 0 for a class stays finite.
@@ -42,15 +44,16 @@ def given_weights(weights) -> list | None:
     return None if isinstance(weights, str) else weights
 
 
-def inner_splits(y: np.ndarray, groups: np.ndarray | None = None) -> list[tuple]:
-    """``(train, test)`` row positions of the inner cross-validation of rows ``y`` (n,).
+def weight_splits(y: np.ndarray, groups: np.ndarray | None = None) -> list[tuple]:
+    """``(train, test)`` row positions of the cross-validation of training rows ``y`` (n,)
+    whose out-of-fold probabilities the weights are learnt from.
 
-    :data:`INNER_FOLDS` parts of whole recordings ``groups`` (n,; None: every row its own),
+    :data:`WEIGHT_FOLDS` parts of whole recordings ``groups`` (n,; None: every row its own),
     stratified by class where the recordings allow; deterministic. Empty with fewer than
     two recordings (nothing to learn from: equal weights).
     """
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-    k = min(INNER_FOLDS, np.unique(groups).size)
+    k = min(WEIGHT_FOLDS, np.unique(groups).size)
     if k < 2:
         return []
     with warnings.catch_warnings():  # a class in fewer recordings than parts: stratify what it can
@@ -79,6 +82,34 @@ def learn_weights(probas: np.ndarray, y_index: np.ndarray) -> np.ndarray:
     return fitted.x
 
 
+def vote_weights(weights, y: np.ndarray, classes: np.ndarray,
+                 fold_probas) -> tuple[list | None, bool]:
+    """The weights a vote with setting ``weights`` uses on training labels ``y`` (n,), and
+    whether they are learnt (a log pool) rather than those of a mean.
+
+    Parameters
+    ----------
+    weights : None, list, "learnt" or "auto"
+        The vote's setting.
+    y : ndarray, shape (n,)
+    classes : ndarray, shape (n_classes,)
+        Sorted classes the probabilities are aligned to (those of ``y`` among them).
+    fold_probas : sequence of (test, member probabilities)
+        For every split of :func:`weight_splits`: the positions (into ``y``) of its test
+        rows and, per member, ``(proba, proba_classes)`` predicted for them. Only read
+        when the setting learns its weights on ``len(y)`` rows; none: equal weights.
+    """
+    if not learns_weights(weights, len(y)):
+        return given_weights(weights), False
+    if not fold_probas:  # fewer than two recordings: nothing to learn from
+        return None, False
+    probas = np.zeros((len(fold_probas[0][1]), len(y), len(classes)))
+    for test, members in fold_probas:
+        for i, (proba, proba_classes) in enumerate(members):
+            probas[i, test] = align_proba(proba, proba_classes, classes)
+    return learn_weights(probas, np.searchsorted(classes, y)).tolist(), True
+
+
 def log_pool(probas, weights) -> np.ndarray:
     """Normalised Π_i p_i ** w_i of probabilities ``probas`` (each (n, n_classes))."""
     logs = np.log(np.maximum(np.stack(probas), FLOOR))
@@ -104,15 +135,19 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
     estimators : list of (str, estimator)
         Named members; clones are fitted.
     weights : None, list of float, "learnt" or "auto"
-        Weight of each member's probabilities: equal (None), these, learnt by an inner
+        Weight of each member's probabilities: equal (None), these, learnt by a
         cross-validation of the training rows, or learnt up to :data:`LEARN_ROWS` rows
         and equal above. The ones used are ``weights_`` (None: equal); ``learnt_`` says
         whether they are the learnt weights of a log pool rather than those of a mean.
+    groups_params : dict, optional
+        Member name → the fit parameter that takes the recording groups (the registry's
+        ``groups_param``); members not named are fitted without them.
     """
 
-    def __init__(self, estimators: list, weights=None):
+    def __init__(self, estimators: list, weights=None, groups_params: dict | None = None):
         self.estimators = estimators
         self.weights = weights
+        self.groups_params = groups_params
 
     def fit(self, X, y, groups=None, fitted=None):
         """Fit a clone of every member on ``X`` (n_samples, n_features), ``y`` (n_samples,).
@@ -125,30 +160,32 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
         fitted = fitted or {}
         X, y = np.asarray(X), np.asarray(y)
         self.classes_ = np.unique(y)
-        learning = learns_weights(self.weights, len(y))
-        self.weights_ = (self._inner_weights(X, y, groups) if learning
-                         else given_weights(self.weights))
-        self.learnt_ = self.weights_ is not None and learning
+        folds = (self._fold_probas(X, y, groups) if learns_weights(self.weights, len(y))
+                 else [])
+        self.weights_, self.learnt_ = vote_weights(self.weights, y, self.classes_, folds)
         self.named_estimators_ = {
-            name: fitted[name] if name in fitted else fit_with_groups(clone(est), X, y, groups)
+            name: fitted[name] if name in fitted else self._fit_member(name, est, X, y, groups)
             for name, est in self.estimators
         }
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _inner_weights(self, X, y, groups) -> list | None:
-        """The learnt weights: the members' probabilities on each inner test part."""
-        splits = inner_splits(y, groups)
-        if not splits:
-            return None
-        probas = np.zeros((len(self.estimators), len(y), len(self.classes_)))
-        for train, test in splits:
+    def _fit_member(self, name: str, estimator, X, y, groups):
+        """A fitted clone of member ``name``, given the groups if it takes them."""
+        param = (self.groups_params or {}).get(name)
+        extra = {} if groups is None or param is None else {param: groups}
+        return clone(estimator).fit(X, y, **extra)
+
+    def _fold_probas(self, X, y, groups) -> list:
+        """The members' probabilities on the test part of every split of
+        :func:`weight_splits` (see :func:`vote_weights`)."""
+        folds = []
+        for train, test in weight_splits(y, groups):
             part_groups = None if groups is None else np.asarray(groups)[train]
-            for i, (_, est) in enumerate(self.estimators):
-                model = fit_with_groups(clone(est), X[train], y[train], part_groups)
-                probas[i, test] = align_proba(model.predict_proba(X[test]), model.classes_,
-                                              self.classes_)
-        return learn_weights(probas, np.searchsorted(self.classes_, y)).tolist()
+            members = [self._fit_member(name, est, X[train], y[train], part_groups)
+                       for name, est in self.estimators]
+            folds.append((test, [(m.predict_proba(X[test]), m.classes_) for m in members]))
+        return folds
 
     def predict_proba(self, X) -> np.ndarray:
         """Weighted mean of the members' probabilities, shape (n_samples, n_classes)."""

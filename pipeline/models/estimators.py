@@ -1,4 +1,4 @@
-"""The estimators of the registered models, built and checked from :mod:`pipeline.models.registry`.
+"""Building, checking and fitting the registered models (:mod:`pipeline.models.registry`).
 
 Every model takes the feature matrix ``X`` (n_clips, n_features) and class-name labels ``y``
 (n_clips,) and predicts class names, so evaluation, persistence and submission never need to
@@ -8,15 +8,6 @@ merged over the registry's defaults; the one ``seed`` becomes every ``random_sta
 
 from __future__ import annotations
 
-import inspect
-import warnings
-
-import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.validation import check_is_fitted
-
 from pipeline.core.errors import UserError
 from pipeline.models.registry import (
     BASE_MODELS,
@@ -24,125 +15,25 @@ from pipeline.models.registry import (
     REGISTRY,
     entry,
     entry_of,
-    fitted_part,
+    groups_route,
 )
 
 __all__ = [
-    "BASE_MODELS", "MODEL_NAMES", "EncodedXGBClassifier", "accepted_params",
-    "align_proba", "build_estimator", "build_models", "check_model_params", "fit_with_groups",
-    "model_params", "resolve_names", "set_n_jobs",
+    "accepted_params", "build_estimator", "build_models", "check_model_params",
+    "fit_with_groups", "model_params", "resolve_names",
 ]
 
 
-class EncodedXGBClassifier(ClassifierMixin, BaseEstimator):
-    """``xgboost.XGBClassifier`` that accepts any labels (class names).
-
-    XGBoost wants integer labels 0..k-1; this wrapper encodes them in ``fit`` and decodes
-    predictions, so a training fold that lacks a class still works.
-
-    Parameters
-    ----------
-    params : dict, optional
-        Keyword arguments of ``xgboost.XGBClassifier`` (``tree_method`` defaults to ``"hist"``).
-    random_state : int, optional
-        Seed of the booster.
-    top_features : int, optional
-        Boost on only the ``top_features`` columns of highest ANOVA F score on the training
-        rows (None: all). XGBoost's ``hist`` method builds its histograms over every column
-        of a dense row, whatever ``colsample_bytree`` samples, so fewer columns is what
-        makes it faster.
-    """
-
-    def __init__(self, params: dict | None = None, random_state: int | None = None,
-                 top_features: int | None = None):
-        self.params = params
-        self.random_state = random_state
-        self.top_features = top_features
-
-    def _booster_params(self) -> dict:
-        kwargs = {"tree_method": "hist", **(self.params or {})}
-        kwargs["random_state"] = self.random_state
-        return kwargs
-
-    def fit(self, X, y):
-        """Fit on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,)."""
-        from xgboost import XGBClassifier
-
-        self.encoder_ = LabelEncoder().fit(np.asarray(y))
-        self.classes_ = self.encoder_.classes_
-        codes = self.encoder_.transform(np.asarray(y))
-        X = np.asarray(X, dtype=np.float32)
-        self.columns_ = top_columns(X, codes, self.top_features)
-        self.model_ = XGBClassifier(**self._booster_params())
-        self.model_.fit(X if self.columns_ is None else X[:, self.columns_], codes)
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def _kept(self, X) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float32)
-        columns = getattr(self, "columns_", None)
-        return X if columns is None else X[:, columns]
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
-        check_is_fitted(self, "model_")
-        proba = self.model_.predict_proba(self._kept(X))
-        if proba.ndim == 1:  # a single class seen in training
-            proba = proba.reshape(-1, 1)
-        return proba
-
-    def predict(self, X) -> np.ndarray:
-        """Predicted labels, shape (n_samples,)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-
-def top_columns(X: np.ndarray, codes: np.ndarray, k: int | None) -> np.ndarray | None:
-    """Indices (ascending) of the ``k`` columns of ``X`` (n, d) of highest ANOVA F score
-    against the labels ``codes`` (n,), codes or class names; None when ``k`` is None or
-    not below ``d``. A constant column scores lowest."""
-    if k is None or k >= X.shape[1]:
-        return None
-    from sklearn.feature_selection import f_classif
-
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore")  # constant columns: F is undefined, ranked last
-        scores, _ = f_classif(X, codes)
-    scores = np.nan_to_num(scores, nan=-np.inf, posinf=np.finfo(np.float64).max)
-    return np.sort(np.argsort(-scores, kind="stable")[:k])
-
-
-class TopFColumns(TransformerMixin, BaseEstimator):
-    """Keep the ``k`` columns of highest ANOVA F score on the training rows
-    (:func:`top_columns`); None keeps all. ``X`` (n, d) → (n, k)."""
-
-    def __init__(self, k: int | None = None):
-        self.k = k
-
-    def fit(self, X, y):
-        X = np.asarray(X)
-        self.columns_ = top_columns(X, np.asarray(y), self.k)
-        self.n_features_in_ = X.shape[1]
-        return self
-
-    def transform(self, X):
-        check_is_fitted(self, "n_features_in_")
-        X = np.asarray(X)
-        return X if self.columns_ is None else X[:, self.columns_]
-
-
-def _takes_groups(estimator) -> bool:
-    return "groups" in inspect.signature(estimator.fit).parameters
-
-
 def fit_with_groups(estimator, X, y, groups=None):
-    """``estimator.fit(X, y)``, passing the recording ``groups`` to the parts that use them.
+    """``estimator.fit(X, y)``, passing the recording ``groups`` to the model that uses them.
 
-    A scikit-learn ``Pipeline`` routes them to its final step as ``NAME__groups`` (its
-    fit parameters), the ensemble hands them to its members; other models ignore them.
+    A model's registry entry names the fit parameter that takes them
+    (:func:`~pipeline.models.registry.groups_route`: the network's early-stopping split and
+    the ensemble's weight splits keep recordings whole); other models are fitted without.
 
     Parameters
     ----------
-    estimator : unfitted classifier
+    estimator : unfitted classifier built from the registry
     X : ndarray, shape (n_samples, n_features)
     y : ndarray, shape (n_samples,)
     groups : ndarray, shape (n_samples,), optional
@@ -150,38 +41,25 @@ def fit_with_groups(estimator, X, y, groups=None):
     Returns
     -------
     The fitted ``estimator``.
+
+    Raises
+    ------
+    UserError
+        The estimator refuses its parameters (its own validation, at this first real fit),
+        in one line naming the model.
     """
-    if groups is None:
-        return estimator.fit(X, y)
-    if isinstance(estimator, Pipeline):
-        name, last = estimator.steps[-1]
-        if _takes_groups(last):
-            return estimator.fit(X, y, **{f"{name}__groups": groups})
-        return estimator.fit(X, y)
-    if _takes_groups(estimator):
-        return estimator.fit(X, y, groups=groups)
-    return estimator.fit(X, y)
+    from xgboost.core import XGBoostError
 
-
-def align_proba(proba: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Reorder probability columns from classes ``source`` to classes ``target``.
-
-    Parameters
-    ----------
-    proba : ndarray, shape (n_samples, len(source))
-    source, target : ndarray of labels
-
-    Returns
-    -------
-    ndarray, shape (n_samples, len(target))
-        Classes missing from ``source`` get probability 0.
-    """
-    out = np.zeros((proba.shape[0], len(target)), dtype=np.float64)
-    where = {label: i for i, label in enumerate(target)}
-    for j, label in enumerate(source):
-        out[:, where[label]] = proba[:, j]
-    return out
-
+    model, param = entry_of(estimator), groups_route(estimator)
+    try:
+        if groups is None or param is None:
+            return estimator.fit(X, y)
+        return estimator.fit(X, y, **{param: groups})
+    except (ValueError, TypeError, XGBoostError) as exc:
+        if model is None:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"train.{model.name}: invalid parameters: {first}") from None
 
 
 # --- derived from the registry -------------------------------------------------------------
@@ -220,17 +98,15 @@ def _fitted_models(name: str, train_params: dict) -> list[str]:
 def check_model_params(names, train_params: dict, *, seed: int) -> None:
     """Refuse unknown or invalid hyper-parameters of models ``names`` before real work.
 
-    Keys are checked against :func:`accepted_params`; values by fitting every model that
-    ``names`` fit (as configured) on a tiny random problem, so the estimators' own
-    validation speaks, in one line naming the model, instead of a traceback in the middle
-    of a cross-validation.
+    Keys are checked against :func:`accepted_params`, and every model is built (which
+    checks the values the registry's factories read: ``top_features``, ``members``, ...).
+    The estimators' own validation of the other values speaks at their first real fit
+    (:func:`fit_with_groups`), in one line naming the model; no made-up data is fitted.
 
     Raises
     ------
     UserError
     """
-    from xgboost.core import XGBoostError
-
     fitted = list(dict.fromkeys(m for n in names for m in _fitted_models(n, train_params)))
     for name in dict.fromkeys([*names, *fitted]):
         unknown = sorted(set(train_params.get(name) or {}) - accepted_params(name))
@@ -239,24 +115,8 @@ def check_model_params(names, train_params: dict, *, seed: int) -> None:
                 f"train.{name}: unknown parameter(s) {', '.join(map(str, unknown))}; "
                 f"accepted: {', '.join(sorted(accepted_params(name)))}"
             )
-    for name in names:
-        if entry(name).combines:  # members, weights
-            build_estimator(name, train_params.get(name), all_params=train_params)
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(36, 6)).astype(np.float32)
-    y = np.array(["a", "b", "c"] * 12, dtype=object)
-    for name in fitted:
-        try:
-            model = build_estimator(name, train_params.get(name), seed=seed)
-            part = fitted_part(model)
-            trees = part.get_params().get("n_estimators")
-            if isinstance(trees, int) and trees > 3:
-                part.set_params(n_estimators=3)  # the values are validated, not the forest
-            set_n_jobs(model, 1)  # threads cost more than they save on 36 rows
-            model.fit(X, y).predict_proba(X[:3])
-        except (ValueError, TypeError, XGBoostError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise UserError(f"train.{name}: invalid parameters: {first}") from None
+    for name in dict.fromkeys([*names, *fitted]):
+        build_estimator(name, train_params.get(name), seed=seed, all_params=train_params)
 
 
 def build_estimator(
@@ -300,18 +160,6 @@ def build_models(names, train_params: dict, *, seed: int) -> dict:
         name: build_estimator(name, train_params.get(name), seed=seed, all_params=train_params)
         for name in names
     }
-
-
-def set_n_jobs(estimator, n_jobs: int):
-    """Set the thread count of ``estimator`` (in place), as its registry entry says.
-
-    Cross-validation runs several fits at once; each then uses one thread so the
-    machine is not oversubscribed. A model that is not registered is left as it is.
-    """
-    model = entry_of(estimator)
-    if model is not None and model.set_threads is not None:
-        model.set_threads(fitted_part(estimator), n_jobs)
-    return estimator
 
 
 def resolve_names(choice: str, default: tuple[str, ...]) -> list[str]:

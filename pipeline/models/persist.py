@@ -33,18 +33,25 @@ from sklearn.pipeline import Pipeline
 from pipeline.core.errors import UserError
 from pipeline.core.io import atomic_write, atomic_write_bytes, atomic_write_json
 from pipeline.models.ensemble import SoftVoteEnsemble
-from pipeline.models.estimators import EncodedXGBClassifier, TopFColumns
-from pipeline.models.piecewise import codes_from_record, codes_record, network_inputs
+from pipeline.models.network_inputs import (
+    codes_from_record,
+    codes_record,
+    network_pipeline,
+    network_steps,
+    scaler_from_record,
+    scaler_record,
+)
+from pipeline.models.parts import EncodedXGBClassifier, fitted_top_f_columns, selected_columns
 from pipeline.models.registry import entry_of
-from pipeline.models.scaling import scaler_from_record, scaler_record
 from pipeline.models.seedbag import SeedBag
 
 FORMAT_VERSION = 1
 
 #: Types that skops does not trust by default but a saved model of ours may contain.
 #: Anything else in a ``.skops`` file makes loading fail.
-TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree",
-                                  "pipeline.models.estimators.TopFColumns")
+TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree", "pipeline.models.parts.f_scores")
+#: Types of ours that models saved before the package took its present layout hold.
+FORMER_TYPES: tuple[str, ...] = ("pipeline.estimators.TopFColumns",)
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -80,6 +87,9 @@ def _load_skops(path: Path) -> Any:
     except Exception as exc:  # skops raises assorted errors on a damaged archive
         raise UserError(f"model file {path} is corrupt: {exc}") from None
     refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if set(refused) & set(FORMER_TYPES):
+        raise UserError(f"model file {path} was saved by an earlier version of the pipeline; "
+                        "fit it again with 'urbansound train'")
     if refused:
         raise UserError(f"model file {path} holds untrusted types: {', '.join(refused)}")
     try:
@@ -88,16 +98,17 @@ def _load_skops(path: Path) -> Any:
         raise UserError(f"model file {path} is corrupt: {exc}") from None
 
 
-def _save_xgb(model: Any, name: str, folder: Path) -> dict:
+def _save_xgb(model: Pipeline, name: str, folder: Path) -> dict:
+    select, booster = model.named_steps["select"], model[-1]
     target = folder / f"{name}.xgb.json"
-    atomic_write(target, model.model_.save_model)
-    columns = getattr(model, "columns_", None)
-    return {"files": [target.name], "params": model.params, "top_features": model.top_features,
-            "columns": None if columns is None else [int(c) for c in columns],
+    atomic_write(target, booster.model_.save_model)
+    columns = selected_columns(select)
+    return {"files": [target.name], "params": booster.params,
+            "top_features": None if columns is None else select.k, "columns": columns,
             "n_features": int(model.n_features_in_)}
 
 
-def _load_xgb(folder: Path, name: str, desc: dict) -> EncodedXGBClassifier:
+def _load_xgb(folder: Path, name: str, desc: dict) -> Pipeline:
     from xgboost import XGBClassifier
 
     path = folder / desc["files"][0]
@@ -109,11 +120,12 @@ def _load_xgb(folder: Path, name: str, desc: dict) -> EncodedXGBClassifier:
     except Exception as exc:  # XGBoostError carries a multi-line C++ trace
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(f"model file {path} is corrupt: {first}") from None
-    model = EncodedXGBClassifier(params=desc.get("params"), top_features=desc.get("top_features"))
+    model = EncodedXGBClassifier(params=desc.get("params"))
     model.model_ = booster
     model.classes_ = np.asarray(desc["classes"], dtype=object)
-    model.columns_, model.n_features_in_ = _columns(desc, booster.n_features_in_, folder, name)
-    return model
+    model.n_features_in_ = booster.n_features_in_
+    columns, n_features = _columns(desc, booster.n_features_in_, folder, name)
+    return Pipeline([("select", fitted_top_f_columns(columns, n_features)), ("clf", model)])
 
 
 def _columns(desc: dict, n_used: int, folder: Path, name: str) -> tuple[np.ndarray | None, int]:
@@ -133,20 +145,15 @@ def _columns(desc: dict, n_used: int, folder: Path, name: str) -> tuple[np.ndarr
 def _save_ffnn(model: Pipeline, name: str, folder: Path) -> dict:
     from pipeline import nn
 
-    select, bag = model.named_steps.get("select"), model[-1]
-    inputs = model.named_steps.get("inputs")  # the scaler beside piecewise-linear codes
-    scaler, codes = ((model.named_steps["scale"], None) if inputs is None
-                     else (inputs.named_transformers["scale"], inputs.named_transformers["codes"]))
+    select, scaler, codes, bag = network_steps(model)
     # The first network keeps the name of a lone one; a bag's others follow the scaler.
     targets = [folder / f"{name}.ffnn{'' if i == 0 else f'-{i}'}.npz"
                for i in range(len(bag.estimators_))]
     for target, net in zip(targets, bag.estimators_, strict=True):
         atomic_write(target, lambda tmp, net=net: nn.save(net, tmp))
     atomic_write_json(folder / f"{name}.scaler.json", scaler_record(scaler))
-    columns = None if select is None else select.columns_
     desc = {"files": [targets[0].name, f"{name}.scaler.json", *(t.name for t in targets[1:])],
-            "seed": bag.random_state,
-            "columns": None if columns is None else [int(c) for c in columns],
+            "seed": bag.random_state, "columns": selected_columns(select),
             "n_features": int(model.n_features_in_)}
     if codes is not None:
         desc["codes"] = codes_record(codes)
@@ -165,21 +172,17 @@ def _load_ffnn(folder: Path, name: str, desc: dict) -> Pipeline:
         scaler = scaler_from_record(scale)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UserError(f"scaler file {scaler_path} is corrupt: {exc}") from None
-    steps = [("scale", scaler), ("clf", bag)]
+    codes = None
     if "codes" in desc:  # saved since the network takes piecewise-linear codes
         try:
             codes = codes_from_record(desc["codes"], scaler.n_features_in_, bag.n_features_in_)
         except ValueError:
             raise UserError(f"model descriptor {folder / (name + '.json')} is corrupt (its "
                             "piecewise-linear codes do not fit the network)") from None
-        steps[0] = ("inputs", network_inputs(scaler, codes))
-    if "columns" in desc:  # saved since the network chooses its columns
-        select = TopFColumns()
-        select.columns_, select.n_features_in_ = _columns(desc, scaler.n_features_in_, folder,
-                                                          name)
-        select.k = None if select.columns_ is None else len(select.columns_)
-        steps.insert(0, ("select", select))
-    return Pipeline(steps)
+    # Saved before the network chose its columns: it takes every one.
+    columns, n_features = (_columns(desc, scaler.n_features_in_, folder, name)
+                           if "columns" in desc else (None, scaler.n_features_in_))
+    return network_pipeline(fitted_top_f_columns(columns, n_features), scaler, codes, bag)
 
 
 def _load_network(path: Path) -> Any:

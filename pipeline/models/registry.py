@@ -62,6 +62,9 @@ class ModelEntry:
         (``top_features`` of ``rf`` and ``xgb``).
     combines : bool
         Built from the base models named in its ``members`` parameter.
+    groups_param : str or None
+        The parameter of the fitted part's ``fit`` that takes the recording of every
+        training row (see :func:`groups_route`), or None for a model that does not use them.
     fit_cost : float
         Seconds per fold of a fit at the defaults, on one thread (official folds, 8732
         clips): only the order of the queued fits follows it, costliest first.
@@ -77,6 +80,7 @@ class ModelEntry:
     params_from: str | None = None
     own_params: frozenset[str] = frozenset()
     combines: bool = False
+    groups_param: str | None = None
     fit_cost: float = 1.0
 
     def build(self, params: dict, seed: int, **combined: Any) -> Any:
@@ -139,10 +143,12 @@ def _top_features(params: dict, name: str) -> tuple[dict, int | None]:
 
 
 def _ffnn(params: dict, seed: int):
-    from sklearn.pipeline import Pipeline
-
-    from pipeline.models.estimators import TopFColumns
-    from pipeline.models.scaling import input_scaler
+    from pipeline.models.network_inputs import (
+        PiecewiseLinearCodes,
+        input_scaler,
+        network_pipeline,
+    )
+    from pipeline.models.parts import top_f_columns
     from pipeline.models.seedbag import SeedBag
     from pipeline.nn import FFNNClassifier
 
@@ -152,14 +158,10 @@ def _ffnn(params: dict, seed: int):
     networks = _networks(params.pop("networks", 1))
     if "hidden_layer_sizes" in params:  # YAML gives a list, the estimator wants a tuple
         params = {**params, "hidden_layer_sizes": _hidden_sizes(params["hidden_layer_sizes"])}
-    inputs = ("scale", input_scaler(scaling))
-    if coded:
-        from pipeline.models.piecewise import PiecewiseLinearCodes, network_inputs
-
-        inputs = ("inputs", network_inputs(inputs[1], PiecewiseLinearCodes(coded, bins)))
     network = FFNNClassifier(random_state=seed, **params)
-    return Pipeline([("select", TopFColumns(top)), inputs,
-                     ("clf", SeedBag(network, size=networks, random_state=seed))])
+    return network_pipeline(top_f_columns(top), input_scaler(scaling),
+                            PiecewiseLinearCodes(coded, bins) if coded else None,
+                            SeedBag(network, size=networks, random_state=seed))
 
 
 def _networks(value: Any) -> int | str:
@@ -186,18 +188,23 @@ def _rf(params: dict, seed: int):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import Pipeline
 
-    from pipeline.models.estimators import TopFColumns
+    from pipeline.models.parts import top_f_columns
 
     params, top = _top_features(params, "rf")
-    return Pipeline([("select", TopFColumns(top)),
+    return Pipeline([("select", top_f_columns(top)),
                      ("clf", RandomForestClassifier(random_state=seed, **params))])
 
 
 def _xgb(params: dict, seed: int):
-    from pipeline.models.estimators import EncodedXGBClassifier
+    from sklearn.pipeline import Pipeline
+
+    from pipeline.models.parts import EncodedXGBClassifier, top_f_columns
 
     params, top = _top_features(params, "xgb")
-    return EncodedXGBClassifier(params=params, random_state=seed, top_features=top)
+    # hist builds its histograms over every column it is given, whatever colsample_bytree
+    # samples: fewer columns is what makes it faster.
+    return Pipeline([("select", top_f_columns(top)),
+                     ("clf", EncodedXGBClassifier(params=params, random_state=seed))])
 
 
 def _soft_vote(params: dict, seed: int, members: list):
@@ -212,7 +219,9 @@ def _soft_vote(params: dict, seed: int, members: list):
         raise UserError(f"train.ensemble.weights must be null (equal), auto, learnt or "
                         f"{len(members)} non-negative numbers (one per member, not all 0), "
                         f"got {weights!r}")
-    return SoftVoteEnsemble(members, weights=weights)
+    routes = {name: groups_route(est) for name, est in members}
+    return SoftVoteEnsemble(members, weights=weights,
+                            groups_params={n: r for n, r in routes.items() if r is not None})
 
 
 def _n_jobs(part, n_jobs: int) -> None:
@@ -224,8 +233,6 @@ def _xgb_n_jobs(part, n_jobs: int) -> None:
 
 
 def _members_n_jobs(part, n_jobs: int) -> None:
-    from pipeline.models.estimators import set_n_jobs
-
     for _, member in part.estimators:
         set_n_jobs(member, n_jobs)
 
@@ -269,7 +276,7 @@ _BASE = (
                   "top_features": 485, "scaling": "quantile", "coded_columns": 60,
                   "code_bins": 8, "networks": "auto"},
         estimator="pipeline.models.seedbag:SeedBag", params_from="pipeline.nn:FFNNClassifier",
-        persist="ffnn", fit_cost=3.6,
+        persist="ffnn", groups_param="groups", fit_cost=3.6,
         own_params=frozenset({"top_features", "scaling", "coded_columns", "code_bins",
                               "networks"}),
     ),
@@ -303,7 +310,7 @@ _BASE = (
         defaults={"n_estimators": 100, "learning_rate": 0.25, "max_depth": 4, "max_bin": 16,
                   "subsample": 0.7, "colsample_bytree": 0.5, "top_features": 485,
                   "n_jobs": -1},
-        estimator="pipeline.models.estimators:EncodedXGBClassifier", persist="xgboost-json",
+        estimator="pipeline.models.parts:EncodedXGBClassifier", persist="xgboost-json",
         set_threads=_xgb_n_jobs, params_from="xgboost:XGBClassifier",
         own_params=frozenset({"top_features"}), fit_cost=6.7,
     ),
@@ -324,7 +331,7 @@ _COMBINING = (
         # log pool up to 2048 training rows (pipeline/models/ensemble.py; README, Benchmarks).
         defaults={"members": ["ffnn", "rf", "xgb"], "weights": "auto"},
         estimator="pipeline.models.ensemble:SoftVoteEnsemble", persist="ensemble",
-        set_threads=_members_n_jobs, combines=True,
+        set_threads=_members_n_jobs, combines=True, groups_param="groups",
     ),
 )
 
@@ -353,6 +360,29 @@ def entry_of(model: Any) -> ModelEntry | None:
     """The entry whose estimator ``model`` is (by the class of its fitted part), or None."""
     cls = type(fitted_part(model))
     return next((e for e in REGISTRY.values() if load_class(e.estimator) is cls), None)
+
+
+def groups_route(estimator: Any) -> str | None:
+    """The fit parameter of ``estimator`` that takes the recording groups: its entry's
+    ``groups_param``, routed to the last step of a ``Pipeline`` (``clf__groups``); None for
+    a model that does not use them."""
+    model = entry_of(estimator)
+    if model is None or model.groups_param is None:
+        return None
+    steps = getattr(estimator, "steps", None)
+    return f"{steps[-1][0]}__{model.groups_param}" if steps else model.groups_param
+
+
+def set_n_jobs(estimator, n_jobs: int):
+    """Set the thread count of ``estimator`` (in place), as its registry entry says.
+
+    Cross-validation runs several fits at once; each then uses one thread so the
+    machine is not oversubscribed. A model that is not registered is left as it is.
+    """
+    model = entry_of(estimator)
+    if model is not None and model.set_threads is not None:
+        model.set_threads(fitted_part(estimator), n_jobs)
+    return estimator
 
 
 # --- documentation -----------------------------------------------------------------------

@@ -10,7 +10,6 @@ as many members as fit in :data:`AUTO_ROWS` training rows, at most :data:`AUTO_M
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
@@ -51,10 +50,9 @@ class SeedBag(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y, groups=None):
         """Fit the members on ``X`` (n_samples, n_features) and ``y`` (n_samples,);
-        ``groups`` (n_samples,) reach members whose ``fit`` takes them."""
+        ``groups`` (n_samples,), when given, reach every member's ``fit``."""
         X = np.asarray(X)
-        takes_groups = "groups" in inspect.signature(self.estimator.fit).parameters
-        extra = {"groups": groups} if groups is not None and takes_groups else {}
+        extra = {} if groups is None else {"groups": groups}
         self.estimators_ = []
         for i in range(bag_size(self.size, len(X))):
             seed = None if self.random_state is None else self.random_state + i

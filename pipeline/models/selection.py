@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pipeline.core.model_names import MODEL_NAMES
+
 
 def best_model(scores: Mapping[str, float | None], *, optimistic=False) -> str | None:
     """The model with the highest honest cross-validated accuracy.
@@ -26,11 +28,9 @@ def best_model(scores: Mapping[str, float | None], *, optimistic=False) -> str |
     -------
     str or None
         The best name, or None when no model has an honest accuracy. Ties go to the model
-        listed first in :data:`pipeline.models.registry.MODEL_NAMES` (the simpler one), then to
+        listed first in :data:`pipeline.core.model_names.MODEL_NAMES` (the simpler one), then to
         the first by name, so the choice does not depend on the order of ``scores``.
     """
-    from pipeline.models.registry import MODEL_NAMES
-
     flags = optimistic if isinstance(optimistic, Mapping) else dict.fromkeys(scores, optimistic)
     honest = {n: a for n, a in scores.items() if a is not None and not flags.get(n, False)}
     if not honest:

@@ -16,7 +16,7 @@ import pandas as pd
 from pipeline.core.errors import UserError
 from pipeline.core.io import check_output_dir
 from pipeline.models.ensemble import SoftVoteEnsemble
-from pipeline.models.estimators import build_models, fit_with_groups, model_params, set_n_jobs
+from pipeline.models.estimators import build_models, fit_with_groups, model_params
 from pipeline.models.model_index import (
     INDEX_FILE,
     is_model_folder,
@@ -25,6 +25,7 @@ from pipeline.models.model_index import (
     write_index,
 )
 from pipeline.models.persist import save_model
+from pipeline.models.registry import set_n_jobs
 from pipeline.store.rows import feature_columns, labelled, xy
 
 

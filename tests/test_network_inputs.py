@@ -1,5 +1,5 @@
-"""Piecewise-linear codes of the network's strongest inputs: the codes, the columns they
-choose, the registry's parameters and the saved model."""
+"""The network's input steps: the piecewise-linear codes of its strongest inputs (the codes,
+the columns they choose, the registry's parameters, the saved model) and its scalers."""
 
 from __future__ import annotations
 
@@ -7,11 +7,18 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.preprocessing import QuantileTransformer
 
 from pipeline.core.errors import UserError
 from pipeline.models.estimators import build_estimator, model_params
+from pipeline.models.network_inputs import (
+    PiecewiseLinearCodes,
+    input_scaler,
+    scaler_from_record,
+    scaler_record,
+)
 from pipeline.models.persist import load_model, save_model
-from pipeline.models.piecewise import PiecewiseLinearCodes
 
 
 def labelled_table(n=400, d=12, seed=0):
@@ -39,7 +46,7 @@ def test_codes_follow_the_value_through_its_ranges():
     X = np.repeat(np.arange(9.0)[:, None], 2, axis=1)  # quantiles 0, 2, 4, 6, 8
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1])
     codes = PiecewiseLinearCodes(k=1, bins=4).fit(X, y)
-    probe = np.array([[-5.0, 0], [2.0, 0], [5.0, 0], [7.0, 0], [99.0, 0]])
+    probe = np.repeat([[-5.0], [2.0], [5.0], [7.0], [99.0]], 2, axis=1)  # either column coded
     np.testing.assert_allclose(codes.transform(probe), [
         [-0.5, -0.5, -0.5, -0.5],   # below the training range
         [0.5, -0.5, -0.5, -0.5],    # at the first inner quantile: the first range is full
@@ -137,3 +144,19 @@ def test_a_corrupt_codes_record_is_one_user_error(tmp_path, change):
     path.write_text(json.dumps(desc))
     with pytest.raises(UserError, match="piecewise-linear codes do not fit"):
         load_model("ffnn", tmp_path)
+
+
+@pytest.mark.parametrize("scaling", ["standard", "quantile"])
+def test_the_network_scaler_survives_clone_and_its_record(scaling):
+    X = np.random.default_rng(1).normal(size=(120, 3))
+    scaler = input_scaler(scaling)
+    fitted = clone(scaler).fit(X)
+    again = scaler_from_record(scaler_record(fitted))
+    assert type(again) is type(scaler)
+    np.testing.assert_array_equal(again.transform(X), fitted.transform(X))
+
+
+def test_the_quantile_scaling_is_scikit_learns_onto_a_normal():
+    scaler = input_scaler("quantile")
+    assert isinstance(scaler, QuantileTransformer)
+    assert scaler.output_distribution == "normal" and scaler.subsample is None
