@@ -22,5 +22,7 @@ run: $(PY)
 
 test: $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
+	# The import contracts of pyproject.toml: no upward import, the network alone.
+	$(VENV)/bin/lint-imports
 	# Two test processes, one per core; a module's tests share one (and its fixtures).
 	$(PY) -m pytest -q -n 2 --dist loadfile
