@@ -15,23 +15,12 @@ Linking only clips of the same class uses the labels of the table, which are the
 training labels the splits are made of; it decides which clips are held out together,
 never what a model sees, so it does not leak (a recording has one class in UrbanSound8K).
 
-Why these choices (measured on generated data, where the true recordings are known): the
-band energies recover the recordings far better than all ~970 features (whose distances are
-dominated by the event, not the recording) or the MFCC means, and restricting links to one
-class multiplies pairwise precision by ten at equal recall. Both ways a grouping can fail
-bias the estimate: a missed link leaves slices of a recording on both sides (optimistic),
-while over-merging holds out whole clusters of similar-sounding recordings together
-(pessimistic). The reference is therefore the CV over the *true* recordings, not a
-leaderboard, whose sampling noise on ~500 test clips is as large as the differences.
-``benchmarks/group_threshold.py`` measures, per threshold, the inferred-group CV of
-``logreg`` and ``xgb`` minus their true-group CV (10 folds, ~710 AV training clips from
-~160 recordings per seed). On seeds 11 and 12 (where the threshold was chosen) the mean
-absolute difference is 7.1 points at 0.5, **2.2 at 0.6** and 2.7 at 0.7; on seeds 1-3
-(checked after the choice) it is 3.9 at 0.5, 2.1 at 0.6 (worst 3.5) and 5.8 at 0.7. The CV
-moves 5-8 points per 0.1 of threshold, so the cut matters more than anything else here.
-At UrbanSound8K size (seeds 21-23, ~5230 AV training clips from ~750 recordings, checked
-after the choice) 0.6 is again the best cut: 1.4 (worst 2.9, mean signed 0.0) against 2.5
-at 0.5 and 4.2 at 0.4 (both optimistic), so one cut serves both sizes.
+Why these choices: on generated data, where the true recordings are known, the band energies
+recover recordings far better than all the features or the MFCC means, and linking within a
+class is far more precise. Both ways a grouping can fail bias the estimate (a missed link is
+optimistic, over-merging pessimistic), so the cut was chosen as the one whose CV comes
+closest to the CV over the true recordings (``benchmarks/group_threshold.py``; the figures
+are in the documentation, docs/experiments.md); it serves small and UrbanSound8K-sized sets.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from :data:`REGISTRY`: the CLI's ``--model`` choices, the ``train`` section of t
 (:func:`markdown_table`; ``urbansound models`` prints the defaults).
 
 The user's ``train.<name>`` mapping in ``params.yaml`` is merged over the defaults here.
-They are chosen for the full UrbanSound8K run (8732 clips, ~970 features, 4 models × 11 fits
-on 2 cores): forests and boosting stay at a few hundred trees and use histogram splits or
-feature subsampling, the network stops early.
+They are chosen for the full UrbanSound8K run on two cores: forests and boosting stay small
+and subsample rows or columns; the measurements behind each are in the documentation
+(docs/experiments.md).
 
 This module imports no machine-learning library at import time (the CLI reads the model
 names from it before any command runs); each factory imports what it builds.
@@ -248,27 +248,9 @@ _BASE = (
         name="ffnn", summary="the from-scratch `FFNNClassifier` on the top F-score columns, "
         "quantile-scaled, beside piecewise-linear codes of the strongest; a bag of 3 on "
         "small training sets", factory=_ffnn,
-        # 50 cosine-annealed epochs on every training row, with dropout, instead of early
-        # stopping on a held-out tenth of the recordings (less to train on; at 1000 clips an
-        # epoch picked on ~100 clips): 2-6 points more; [128, 64] scores as [256, 128] in
-        # 0.6x the fit time (README "How hard is it?"). The top 485 F-score columns mapped
-        # onto a normal by their quantiles, against all standardised (official folds): 79.89 vs
-        # 78.32 % (8732 clips, seed 42), 79.17 vs 77.73 % (8732, seed 5), 72.62 vs 69.40 %
-        # (2000, seed 7), 65.15 vs 64.02 % (1000, seed 42), in 0.8x the fit time. At
-        # least 16 batches an epoch (the batch shrinks below 256 under 4096 training
-        # rows): 50 epochs of 4 batches were 200 updates at 1000 clips; with 16, 65.78 vs
-        # 64.74 % (1000 clips, seed 42) and 66.81 vs 66.33 % (1000, seed 9), means of two
-        # network seeds (optimistic for these sets); nothing changes at 8732.
-        # Piecewise-linear codes of the 60 strongest columns over 8 quantile ranges beside
-        # the scaled columns (pipeline/models/piecewise.py), against none (benchmarks/variants.py,
-        # official folds): 71.04 / 71.67 / 71.93 vs 69.88 / 69.37 / 71.09 % at 1000 clips of
-        # seeds 42 / 9 / 77 (means of model seeds 42-44), 81.38 / 82.16 vs 81.07 / 81.10 % at
-        # 8732 clips of seeds 42 / 5, in 1.5x the fit time (120 columns or 4 ranges: README).
-        # Chosen on these sets: optimistic for them. A bag of 3 networks at 1000 clips
-        # (`networks: auto`, pipeline/models/seedbag.py; one at 8732): 71.08 / 72.37 / 72.90 vs
-        # 71.04 / 71.67 / 71.93 % there, in 3x the network's fit time (README, the models).
-        # L2 as a prior worth 900 rows (`alpha_rows`; λ 0.01 at 900 training rows, 0.0011 at
-        # 7860): 82.16 / 82.20 vs 81.21 / 82.09 % (8732 clips, seeds 42 / 5; optimistic: README).
+        # Every training row for a fixed number of epochs (no held-out tenth to stop on), the
+        # strongest columns through their quantiles with piecewise-linear codes beside them,
+        # a bag of networks on small sets, L2 that shrinks as rows grow: each measured better.
         defaults={"hidden_layer_sizes": [128, 64], "activation": "relu", "alpha": 1e-2,
                   "alpha_rows": 900, "dropout": 0.3, "learning_rate": "cosine",
                   "learning_rate_init": 2e-3, "batch_size": 256, "min_batches": 16,
@@ -282,14 +264,8 @@ _BASE = (
     ),
     ModelEntry(
         name="rf", summary="RandomForestClassifier on the top F-score columns", factory=_rf,
-        # Official folds, chosen on the sets named (so optimistic for them): the 485 columns
-        # of highest F score score as all ~970 (73.52 vs 73.28 % at 8732 clips, 61.81 vs
-        # 60.20 % at 1000, seed 42) in 0.73x the fit time; each tree on 40 % of the rows
-        # instead of 50 %: 0.82x the time, the forest and the ensemble within -0.2 / +0.7
-        # points on four sets (30 % lost about a point); 60 trees instead of 100: 0.6x the
-        # time, the forest -0.2 to -1.5 points on five sets, the ensemble it serves -0.24 to
-        # +0.21 (82.10 vs 82.00 % at 8732 clips of seed 42; 71.45 / 74.87 / 72.19 vs 71.69 /
-        # 74.66 / 72.27 % at 1000 clips of seeds 42 / 9 / 77, means of model seeds 42-44).
+        # Half the columns (the highest F), 40 % of the rows per tree, 60 trees: the ensemble
+        # it serves scores as with more, in a fraction of the time.
         defaults={"n_estimators": 60, "max_features": "sqrt", "max_samples": 0.4,
                   "min_samples_leaf": 1, "top_features": 485, "n_jobs": -1},
         estimator="sklearn.ensemble:RandomForestClassifier", persist="skops",
@@ -297,16 +273,8 @@ _BASE = (
     ),
     ModelEntry(
         name="xgb", summary="XGBoost, `tree_method hist`, labels encoded 0..k-1", factory=_xgb,
-        # Boosting on the 485 columns of highest F score (half of ~970), half of them per
-        # tree, scores as all columns with a quarter per tree (official folds, against it:
-        # 79.58 vs 79.26 % at 8732 clips, 67.85 vs 67.17 % at 1000, both seed 42; 71.07 vs
-        # 71.75 % at 2000 clips of seed 7) in 0.4x the time: hist's cost grows with the
-        # columns it is given, not with those it samples. 300 columns was faster still but
-        # lost 1.5 points at 1000 clips. Chosen on these three sets' CV: optimistic for them.
-        # 16 bins per column instead of 32: 0.8x the fit time (the histograms of 485 columns
-        # fit the cache), ~10 s of the full run, for -0.2 points of xgb at 8732 clips and
-        # none at 1000 (means of model seeds 42-44, chosen on these sets; README, "On the
-        # speed side").
+        # Half the columns (the highest F) and 16 bins: hist's cost grows with the columns
+        # and bins it is given, and the score holds.
         defaults={"n_estimators": 100, "learning_rate": 0.25, "max_depth": 4, "max_bin": 16,
                   "subsample": 0.7, "colsample_bytree": 0.5, "top_features": 485,
                   "n_jobs": -1},
@@ -322,13 +290,8 @@ _COMBINING = (
         summary="mean of the members' class probabilities (soft vote); on small training "
                 "sets their log pool, its weights learnt by an inner cross-validation",
         factory=_soft_vote,
-        # Each member is built with its own train.<member> parameters. Without the linear
-        # model: the vote of ffnn, rf and xgb against that of all four (official folds,
-        # with the standardised ffnn): 80.60 vs 79.87 % (8732 clips, seed 42), 80.06 vs
-        # 79.70 % (seed 5), 72.64 vs 71.61 % (2000, seed 7), 67.85 vs 65.72 % (1000, seed
-        # 42); with today's ffnn 80.11 vs 80.41, 73.01 vs 73.39, 68.55 vs 67.24 % (the last
-        # three sets): a draw above 1000 clips, a win at 1000. Weights `auto`: a learnt
-        # log pool up to 2048 training rows (pipeline/models/ensemble.py; README, Benchmarks).
+        # Each member is built with its own train.<member> parameters; the linear model is
+        # left out because the vote without it scored as well or better.
         defaults={"members": ["ffnn", "rf", "xgb"], "weights": "auto"},
         estimator="pipeline.models.ensemble:SoftVoteEnsemble", persist="ensemble",
         set_threads=_members_n_jobs, combines=True, groups_param="groups",
