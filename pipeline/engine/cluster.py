@@ -209,6 +209,10 @@ def _run_tasks(func, tasks, scheduler, workers, desc, sizes, progress, shared):
         return  # no progress bar, no cluster
     with opened(scheduler, workers) as engine, tqdm(
             total=sum(sizes), desc=desc, file=sys.stderr, disable=not progress) as bar:
-        for index, result in engine.stream(func, tasks, shared):
-            bar.update(sizes[index])
-            yield index, result
+        try:
+            for index, result in engine.stream(func, tasks, shared):
+                bar.update(sizes[index])
+                yield index, result
+        except BaseException:
+            bar.leave = False  # a failed run's message stands alone, not after a half bar
+            raise
