@@ -283,14 +283,32 @@ def write_record(folder: str | os.PathLike, files: dict[str, dict | None], **ext
             (folder / legacy).unlink()
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, links followed; None when it does not exist."""
     try:
-        return os.path.samefile(a, b)
+        st = os.stat(path)
     except OSError:
-        return os.path.realpath(a) == os.path.realpath(b)
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _identities(paths: Iterable[str | os.PathLike]) -> set[tuple[int, int]]:
+    return {i for i in map(_identity, paths) if i is not None}
 
 
 _ACTIVE: list[Outputs] = []
+
+
+def remove_output(path: str | os.PathLike) -> None:
+    """Remove the file ``path`` when it exists: through the open :class:`Outputs` that
+    claimed it (so its record follows), else directly."""
+    where = os.path.abspath(path)
+    for outputs in _ACTIVE:
+        for name in (*outputs.names, *outputs.removes):
+            if os.path.abspath(outputs.path(name)) == where:
+                outputs.remove(name)
+                return
+    Path(path).unlink(missing_ok=True)
 
 
 def _note_write(path: Path) -> None:
@@ -337,20 +355,22 @@ class Outputs:
         self.force = force
         self._absolute = {os.path.abspath(self.folder / n) for n in self.names}
         self._begun = False
-        self._check([Path(p) for p in inputs])
+        self._check(list(inputs))
 
-    def _check(self, inputs: list[Path]) -> None:
+    def _check(self, inputs: Iterable[str | os.PathLike]) -> None:
         if self.folder.exists() and not self.folder.is_dir():
             raise UserError(f"cannot write into {path_text(self.folder)}: it exists and is "
                             "not a folder")
         record = (read_record(self.folder) if self.folder.is_dir() else None) or {}
+        read: set[tuple[int, int]] | None = None  # the inputs, once an output exists
         for name in (*self.names, *self.removes):
             path = self.folder / name
             if not os.path.lexists(path):
                 continue
             if path.is_dir():
                 raise UserError(f"cannot write {path_text(path)}: it is a folder")
-            if any(_same_file(path, p) for p in inputs if p.exists()):
+            read = _identities(inputs) if read is None else read
+            if _identity(path) in read:
                 raise UserError(f"refusing to replace {path_text(path)}: this command reads "
                                 "it (choose another output)")
             if self.force or (name in record and unchanged(path, record[name])):
@@ -376,9 +396,9 @@ class Outputs:
         write_record(self.folder, record)
 
     def remove(self, name: str) -> None:
-        """Remove output ``name`` (one of ``removes``) when it exists."""
-        if name not in self.removes:
-            raise ValueError(f"{name} is not an output this command removes")
+        """Remove output ``name`` (one of ``names`` or ``removes``) when it exists."""
+        if name not in self.removes and name not in self.names:
+            raise ValueError(f"{name} is not an output of this command")
         path = self.path(name)
         if os.path.lexists(path):
             self.begin()

@@ -26,7 +26,7 @@ from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS, METADATA_COLUMNS, N_FOL
 from pipeline.datasets.synth.record import claim, planned_files, remove_stale
 from pipeline.datasets.synth.scenes import mix_scene
 from pipeline.errors import UserError
-from pipeline.io import atomic_write_bytes, write_target
+from pipeline.io import Outputs, atomic_write_bytes, write_target
 
 LAYOUTS = ("us8k", "av", "both")
 
@@ -171,6 +171,22 @@ def _write_clip(row: dict, *, seed: int, us8k: Path | None, av: Path | None) -> 
         _link_atomic(first, dst) if first is not None else atomic_write_bytes(dst, data)
 
 
+def outputs_of(out, *, layout: str, clips: int, seed: int,
+               force: bool = False) -> tuple[pd.DataFrame, Outputs]:
+    """The plan of a run and the files it writes under ``out``, checked (see
+    :func:`generate`) without writing anything.
+
+    Raises
+    ------
+    UserError
+        Bad arguments or files the generator did not write where it would write.
+    """
+    out = Path(out)
+    _check_args(out, layout, clips, seed)
+    meta = plan(clips, seed)
+    return meta, claim(out, planned_files(meta, layout), force=force)
+
+
 def generate(
     out, *, layout: str = "both", clips: int = 1000, seed: int = 42, workers: int = 1,
     engine=None, force: bool = False,
@@ -219,11 +235,8 @@ def generate(
         output place that cannot be written.
     """
     out = Path(out)
-    _check_args(out, layout, clips, seed)
     started = time.perf_counter()
-    meta = plan(clips, seed)
-    planned = planned_files(meta, layout)
-    outputs = claim(out, planned, force=force)
+    meta, outputs = outputs_of(out, layout=layout, clips=clips, seed=seed, force=force)
     try:
         with outputs:
             # Recorded before the first clip, so a run killed midway still owns what it wrote.
