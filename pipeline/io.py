@@ -299,6 +299,13 @@ def _identities(paths: Iterable[str | os.PathLike]) -> set[tuple[int, int]]:
 _ACTIVE: list[Outputs] = []
 
 
+def _folders_under(folder: Path) -> set[Path]:
+    """``folder`` and every folder below it (links not followed); empty when it is absent."""
+    if not folder.is_dir():
+        return set()
+    return {folder, *(Path(top) / d for top, dirs, _ in os.walk(folder) for d in dirs)}
+
+
 def remove_output(path: str | os.PathLike) -> None:
     """Remove the file ``path`` when it exists: through the open :class:`Outputs` that
     claimed it (so its record follows), else directly."""
@@ -355,6 +362,7 @@ class Outputs:
         self.force = force
         self._absolute = {os.path.abspath(self.folder / n) for n in self.names}
         self._begun = False
+        self._folders: set[Path] = set()
         self._check(list(inputs))
 
     def _check(self, inputs: Iterable[str | os.PathLike]) -> None:
@@ -422,6 +430,7 @@ class Outputs:
 
     def __enter__(self) -> Outputs:
         _ACTIVE.append(self)
+        self._folders = _folders_under(self.folder)
         return self
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
@@ -434,3 +443,11 @@ class Outputs:
                     raise
                 raise UserError(f"cannot write {path_text(self.folder / OUTPUT_RECORD)}: "
                                 f"{os_error_reason(error)}") from None
+        finally:
+            if kind is not None:  # a failed command leaves no empty folder it created
+                for folder in sorted(_folders_under(self.folder) - self._folders,
+                                     reverse=True):
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        pass

@@ -243,7 +243,7 @@ def features(dataset: str | Path, out: str | Path = "data/features", *, params: 
     manifest = read_dataset(dataset)
     batch_size = params.parallel.batch_size if batch_size is None else batch_size
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"batch size must be a positive integer, got {batch_size!r}")
+        raise UserError(f"batch size must be at least 1, got {batch_size!r}")
     outputs = store_outputs(out, force=force, inputs=dataset_files(manifest))
     with outputs, opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
         summary = extract_to_store(manifest, out, params=params.features, scheduler=engine,
