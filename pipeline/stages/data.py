@@ -234,16 +234,15 @@ def features(dataset: str | Path, out: str | Path = "data/features", *, params: 
     -------
     FeaturesResult
     """
+    from pipeline.batches import check_batch_size
     from pipeline.datasets import dataset_files, read_dataset
     from pipeline.engine import opened
-    from pipeline.errors import UserError
     from pipeline.groups import write_inferred_groups
     from pipeline.store import extract_to_store
 
     manifest = read_dataset(dataset)
     batch_size = params.parallel.batch_size if batch_size is None else batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"batch size must be at least 1, got {batch_size!r}")
+    check_batch_size(batch_size)  # before the store makes its cache folder
     outputs = store_outputs(out, force=force, inputs=dataset_files(manifest))
     with outputs, opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
         summary = extract_to_store(manifest, out, params=params.features, scheduler=engine,
