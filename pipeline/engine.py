@@ -143,7 +143,8 @@ def _signals_held() -> Iterator[None]:
     nor leaves a half-built cluster that Dask fails to close at exit; it reaches this
     thread once the cluster is whole and owned by the ``with`` block that closes it.
     """
-    if threading.current_thread() is not threading.main_thread():
+    if (threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "pthread_sigmask")):
         yield
         return
     # Starting multiprocessing's resource tracker unblocks both signals in the thread that
