@@ -322,7 +322,8 @@ def test_a_full_disk_is_one_line_and_leaves_nothing(ws, tmp_path):
 def _interrupt_features(ws: Workspace, out: Path, moment: str) -> tuple[int, str]:
     """Send Ctrl-C (SIGINT to the process group, as a terminal does) to ``features`` on a
     local cluster at ``moment``: "start" (at once), "spawn" (when the first worker process
-    appears) or "progress" (once the progress bar shows); exit code and stderr."""
+    appears), "progress" (once the progress bar shows, as the cluster starts) or "working"
+    (once the first clips are stored); exit code and stderr."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "--params", str(ws.params), "features",
          str(ws.dataset), "--out", str(out), "--scheduler", "processes", "--workers", "2",
@@ -338,13 +339,16 @@ def _interrupt_features(ws: Workspace, out: Path, moment: str) -> tuple[int, str
     elif moment == "progress":
         while proc.poll() is None and b"features:" not in seen:
             seen += proc.stderr.read(1)
+    elif moment == "working":  # clips are done: the workers are busy
+        while proc.poll() is None and not any((out / ".parts").rglob("*.parquet")):
+            pass
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate()
     return proc.returncode, (seen + err).decode()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["start", "spawn", "progress"])
+@pytest.mark.parametrize("moment", ["start", "spawn", "progress", "working"])
 def test_ctrl_c_at_any_moment_is_one_line(ws, tmp_path, moment):
     code, err = _interrupt_features(ws, tmp_path / "store", moment)
     # 130 from the command; a signal that lands before Python listens ends it as a shell
