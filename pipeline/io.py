@@ -256,6 +256,8 @@ def read_record(folder: str | os.PathLike) -> dict[str, dict | None] | None:
     files: dict[str, dict | None] = {}
     found = False
     for name, fmt in ((OUTPUT_RECORD, RECORD_FORMAT), *LEGACY_RECORDS.items()):
+        if (Path(folder) / name).is_symlink():  # ours are plain files
+            continue
         try:
             record = json.loads((Path(folder) / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -369,6 +371,10 @@ class Outputs:
         if self.folder.exists() and not self.folder.is_dir():
             raise UserError(f"cannot write into {path_text(self.folder)}: it exists and is "
                             "not a folder")
+        own = self.folder / OUTPUT_RECORD
+        if os.path.lexists(own) and (own.is_symlink() or not own.is_file()):
+            raise UserError(f"cannot keep the record of {path_text(self.folder)}: "
+                            f"{path_text(own)} is not a plain file (remove it)")
         record = (read_record(self.folder) if self.folder.is_dir() else None) or {}
         read: set[tuple[int, int]] | None = None  # the inputs, once an output exists
         for name in (*self.names, *self.removes):

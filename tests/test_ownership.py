@@ -275,6 +275,19 @@ def test_outputs_that_are_folders_or_links_to_inputs_are_refused(tmp_path):
         Outputs(tmp_path, ["b.csv"], force=True, inputs=[source])
 
 
+def test_a_linked_record_is_neither_trusted_nor_written_through(tmp_path):
+    precious = tmp_path / "precious.json"
+    precious.write_text(json.dumps({"format": "urbansound-files/1", "files": ["a.csv"]}))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / OUTPUT_RECORD).symlink_to(precious)
+    before = precious.read_bytes()
+    assert read_record(out) is None
+    with pytest.raises(UserError, match="not a plain file"):
+        Outputs(out, ["a.csv"])
+    assert precious.read_bytes() == before
+
+
 def test_a_refused_batch_size_creates_nothing(ws, tmp_path, capsys):
     out = tmp_path / "store"
     code, err = cli(ws, capsys, "features", ws.dataset, "--out", out, "--batch-size", "0")
