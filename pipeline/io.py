@@ -347,6 +347,10 @@ class Outputs:
         Replace (or remove) files the tool did not write, too.
     inputs : iterable of path
         Files the command reads: none of them may be an output, even with ``force``.
+    proof : callable, optional
+        ``proof(folder)`` true when a folder without a record was written by the tool all
+        the same (an earlier version's output that carries its own proof): its ``names``
+        count as the tool's own.
 
     Raises
     ------
@@ -357,7 +361,8 @@ class Outputs:
 
     def __init__(self, folder: str | os.PathLike, names: Iterable[str] = (), *,
                  removes: Iterable[str] = (), force: bool = False,
-                 inputs: Iterable[str | os.PathLike] = ()):
+                 inputs: Iterable[str | os.PathLike] = (),
+                 proof: Callable[[Path], bool] | None = None):
         self.folder = Path(folder)
         self.names = list(dict.fromkeys(names))
         self.removes = [n for n in dict.fromkeys(removes) if n not in self.names]
@@ -365,9 +370,10 @@ class Outputs:
         self._absolute = {os.path.abspath(self.folder / n) for n in self.names}
         self._begun = False
         self._folders: set[Path] = set()
-        self._check(list(inputs))
+        self._check(list(inputs), proof)
 
-    def _check(self, inputs: Iterable[str | os.PathLike]) -> None:
+    def _check(self, inputs: Iterable[str | os.PathLike],
+               proof: Callable[[Path], bool] | None) -> None:
         if self.folder.exists() and not self.folder.is_dir():
             raise UserError(f"cannot write into {path_text(self.folder)}: it exists and is "
                             "not a folder")
@@ -375,7 +381,10 @@ class Outputs:
         if os.path.lexists(own) and (own.is_symlink() or not own.is_file()):
             raise UserError(f"cannot keep the record of {path_text(self.folder)}: "
                             f"{path_text(own)} is not a plain file (remove it)")
-        record = (read_record(self.folder) if self.folder.is_dir() else None) or {}
+        record = read_record(self.folder) if self.folder.is_dir() else None
+        if record is None:
+            owned = self.folder.is_dir() and proof is not None and proof(self.folder)
+            record = dict.fromkeys(self.names) if owned else {}
         read: set[tuple[int, int]] | None = None  # the inputs, once an output exists
         for name in (*self.names, *self.removes):
             path = self.folder / name

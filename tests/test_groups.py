@@ -96,9 +96,7 @@ def test_av_protocol_is_inferred_groups_and_never_splits_a_group(av_table, tmp_p
 
 def test_features_command_writes_the_inferred_groups(av_table, capsys):
     root, store, rows, _ = av_table
-    # The fixture's store was written by the library, not by a command: no record of it.
-    assert main(["features", str(root / "av"), "--out", str(store), "--scheduler", "sync",
-                 "--force"]) == 0
+    assert main(["features", str(root / "av"), "--out", str(store), "--scheduler", "sync"]) == 0
     assert "recording groups inferred" in capsys.readouterr().out
     written = pd.read_csv(store / GROUPS_FILE, dtype=str)
     assert list(written.columns) == ["id", "group"]

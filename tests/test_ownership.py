@@ -264,6 +264,15 @@ def test_the_generators_earlier_record_is_still_its_own(tmp_path):
             if "fresh" not in p.parts} == set(read_record(tmp_path)) | {OUTPUT_RECORD}
 
 
+def test_a_store_written_before_records_is_still_its_own(ws, tmp_path, capsys):
+    store = tmp_path / "store"
+    shutil.copytree(ws.features, store)
+    (store / OUTPUT_RECORD).unlink()  # as an earlier version left it: .parts/ proves it
+    code, err = cli(ws, capsys, "features", ws.dataset, "--out", store)
+    assert code == 0, err
+    assert set(read_record(store)) >= {"features.parquet", "errors.csv", "meta.json"}
+
+
 def test_outputs_that_are_folders_or_links_to_inputs_are_refused(tmp_path):
     (tmp_path / "a.csv").mkdir()
     with pytest.raises(UserError, match="is a folder"):

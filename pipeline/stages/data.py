@@ -254,4 +254,7 @@ def features(dataset: str | Path, out: str | Path = "data/features", *, params: 
 
 def store_outputs(out: str | Path, *, force: bool = False, inputs=()) -> Outputs:
     """The files ``features`` writes in the feature store ``out`` (checked now)."""
-    return Outputs(out, [p.name for p in store_files(out)], force=force, inputs=inputs)
+    from pipeline.store import written_by_extraction
+
+    return Outputs(out, [p.name for p in store_files(out)], force=force, inputs=inputs,
+                   proof=written_by_extraction)
