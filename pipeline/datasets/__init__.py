@@ -8,9 +8,11 @@ May import :mod:`pipeline.core` only (not :mod:`pipeline.features`, nor anything
 from pipeline.datasets.layouts import (
     AUDIO_EXTENSIONS,
     COLUMNS,
+    dataset_files,
     describe,
     read_dataset,
     write_manifest,
 )
 
-__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset", "write_manifest"]
+__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "dataset_files", "describe", "read_dataset",
+           "write_manifest"]

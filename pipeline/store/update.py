@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import UserError
-from pipeline.engine.batches import map_batches
+from pipeline.engine.batches import check_batch_size, map_batches
 from pipeline.engine.cluster import Engine, Scheduler
 from pipeline.store.cache import (
     KEY_COLUMNS,
@@ -78,6 +78,7 @@ def update_store(
     clash = sorted(set(names) & {*MANIFEST_COLUMNS, *KEY_COLUMNS, "kind", "message"})
     if clash:
         raise ValueError(f"feature names clash with store columns: {clash}")
+    check_batch_size(batch_size)  # before the cache folder is made
     digest = fingerprint_digest({"fingerprint": fingerprint, "names": names})
     parts = folder / PARTS_DIR / digest
     try:
