@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Params
 from pipeline.errors import UserError
@@ -29,6 +29,7 @@ class EvaluateResult:
     models: list[str]
     metrics: CVResult
     summary: bool
+    page: Any = None  # the HTML report (:class:`pipeline.stages.report.ReportResult`)
 
     def text(self) -> str:
         from pipeline.evaluate import report_text
@@ -36,7 +37,8 @@ class EvaluateResult:
         where = (f"reports written to {self.reports} (metrics.json, summary.md, folds.csv, "
                  "cv/, plots)" if self.summary
                  else f"per-model reports written to {self.reports}/cv/")
-        return f"{report_text(self.metrics)}\n{where}"
+        return "\n".join([report_text(self.metrics), where,
+                          *([self.page.text()] if self.page is not None else [])])
 
 
 def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> CVResult | None:
@@ -53,9 +55,10 @@ def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> CVResult 
 def evaluate(features: str | Path = "data/features", reports: str | Path = "reports", *,
              params: Params, model: str = "all", scheduler: SchedulerChoice = None,
              workers: int | None = None, dashboard: bool = False, no_summary: bool = False,
-             summary_only: bool = False, refit: bool = False) -> EvaluateResult:
+             summary_only: bool = False, refit: bool = False,
+             page: bool = True) -> EvaluateResult:
     """Cross-validate ``model`` and write its reports, then the comparison of every
-    configured model that has reports on this store.
+    configured model that has reports on this store and its HTML report.
 
     Parameters
     ----------
@@ -71,6 +74,9 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     refit : bool
         Also fit the models on every labelled clip, queued with the fold fits
         (``metrics.refitted`` of the result, for :func:`train`).
+    page : bool
+        Write the HTML report with the comparison (:func:`pipeline.stages.report.report`;
+        ``run`` writes it after the submission instead).
 
     Returns
     -------
@@ -92,25 +98,32 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     check_output_dir(reports, "reports folder")
     digest = None  # of the current store: reports of another one are left out
     refitted: dict = {}
-    if not summary_only:
-        check_model_params(names, train_params(params), seed=params.seed)
-        table, _ = read_store(features)
-        digest = table.attrs["store_digest"]
-        with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+    # Opened for the whole stage, the engine starts its workers only when tasks come.
+    with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+        if not summary_only:
+            check_model_params(names, train_params(params), seed=params.seed)
+            table, _ = read_store(features)
+            digest = table.attrs["store_digest"]
             metrics = cross_validate(table, names, train_params(params), seed=params.seed,
                                      n_splits=params.evaluate.n_splits, scheduler=engine,
                                      progress=True, refit=refit)
-        write_model_reports(metrics, reports)
-        if no_summary:
-            return EvaluateResult(str(reports), names, metrics, summary=False)
-        refitted = metrics.refitted
-    # The comparison covers every configured model that has reports, not only those rerun.
-    compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
-    if digest is None and (Path(features) / "features.parquet").is_file():
-        digest = read_store(features)[0].attrs["store_digest"]
-    metrics = replace(collect_reports(reports, compared, digest), refitted=refitted)
-    write_summary(metrics, reports)
-    return EvaluateResult(str(reports), compared, metrics, summary=True)
+            write_model_reports(metrics, reports)
+            if no_summary:
+                return EvaluateResult(str(reports), names, metrics, summary=False)
+            refitted = metrics.refitted
+        # The comparison covers every configured model that has reports, not only those rerun.
+        compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
+        if digest is None and (Path(features) / "features.parquet").is_file():
+            digest = read_store(features)[0].attrs["store_digest"]
+        metrics = replace(collect_reports(reports, compared, digest), refitted=refitted)
+        write_summary(metrics, reports)
+        written = None
+        if page:
+            from pipeline.stages.report import report
+
+            written = report(reports, params=params, features=features, scheduler=engine,
+                             metrics=metrics)
+    return EvaluateResult(str(reports), compared, metrics, summary=True, page=written)
 
 
 # --- tune ------------------------------------------------------------------------------
