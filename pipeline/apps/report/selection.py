@@ -128,7 +128,7 @@ def select_clips(models: Mapping, doubt: pd.Series, doubted: list[str], *,
     Within a cell, clips that more models put in that same cell come first, then the more
     doubted ones (lower ``doubt``), then by id: the models' lists then share most of their
     clips. When the cells and ``doubted`` together would list more than ``max_clips``
-    distinct clips, fewer are listed per cell (the same number in every cell).
+    distinct clips, fewer are listed per cell (the same number in every cell, one at least).
 
     Parameters
     ----------
