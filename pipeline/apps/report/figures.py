@@ -29,5 +29,5 @@ def class_recall_png(models: Sequence) -> bytes:
     ax.set_title("recall per class")
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncols=min(len(models), 5), loc="upper center",
-              bbox_to_anchor=(0.5, -0.35), frameon=False)
+              bbox_to_anchor=(0.5, -0.42), frameon=False)
     return png_bytes(fig)

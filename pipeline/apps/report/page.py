@@ -110,7 +110,9 @@ def write_report(result, reports: str | Path, *, sources: Sources | None = None,
 
     media = _write_media(selection.ids, clips, reports / CLIPS_DIR, scheduler, progress)
     figures = reports / FIGURES_DIR
-    atomic_write_bytes(figures / "class_recall.png", class_recall_png(list(models.values())))
+    # In the comparison's order, so every model has the colour of the fold-accuracy plot.
+    atomic_write_bytes(figures / "class_recall.png",
+                       class_recall_png(list(result.models.values())))
     timelines = _copy_timelines(sources.detect, figures)
 
     rows = {name: _clip_rows(m, labelled) for name, m in models.items()}

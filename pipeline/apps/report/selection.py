@@ -19,7 +19,7 @@ import pandas as pd
 #: the page may carry (each has an excerpt and a thumbnail: this bounds its size).
 CELL_CAP = 20
 DOUBTED_CAP = 50
-MAX_CLIPS = 400
+MAX_CLIPS = 250
 
 
 def given_probabilities(models: Mapping) -> pd.DataFrame:
