@@ -178,3 +178,28 @@ def test_the_clips_per_cell_shrink_to_the_bound():
     bounded = select_clips(models, doubt, ["clip0001"], cell_cap=3, max_clips=bound)
     assert 1 <= bounded.cap < 3 and len(bounded.ids) <= bound
     assert bounded.ids[0] == "clip0001"
+
+
+def test_doubted_labels_rank_the_mean_probability_of_the_given_label():
+    from pipeline.apps.report.selection import doubted_labels
+    from pipeline.evaluate import CVRun, FoldScore, ModelCV
+
+    run = CVRun("official-folds", False, 3)
+    preds = pd.DataFrame({"id": ["a", "b", "c"], "fold": "fold1",
+                          "actual": ["siren", "siren", "dog_bark"],
+                          "predicted": ["siren", "dog_bark", "dog_bark"]})
+    classes = ("dog_bark", "siren")
+    one = ModelCV("one", run, (FoldScore("fold1", 3, 0.1, 0.6, 0.5),), preds,
+                  np.array([[0.2, 0.8], [0.7, 0.3], [0.9, 0.1]]), classes)
+    # The second model knows the classes in another order: columns follow its classes.
+    two = ModelCV("two", run, (FoldScore("fold1", 3, 0.1, 0.6, 0.5),), preds,
+                  np.array([[0.6, 0.4], [0.1, 0.9], [0.5, 0.5]]), ("siren", "dog_bark"))
+    clips = pd.DataFrame({"fold": ["fold1"] * 3, "label": ["siren", "siren", "dog_bark"],
+                          "salience": ["foreground", pd.NA, "background"]},
+                         index=["a", "b", "c"])
+    ranked = doubted_labels({"one": one, "two": two}, clips)
+    assert list(ranked["id"]) == ["b", "a", "c"]  # a tie goes by id
+    np.testing.assert_allclose(ranked["probability"], [0.2, 0.7, 0.7])
+    assert list(ranked["likely"]) == ["dog_bark", "siren", "dog_bark"]
+    assert list(ranked["p_two"]) == [0.1, 0.6, 0.5]
+    assert list(ranked["salience"].fillna("?")) == ["?", "foreground", "background"]
