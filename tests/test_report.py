@@ -12,10 +12,9 @@ import pytest
 import soundfile as sf
 from browser import Dom, rendered_dom, screenshot
 from recordings import av_with_recordings
-from test_cv_result import result_of
 
 from pipeline import stages
-from pipeline.apps.report.media import excerpt_wav, loudest_span, media_name
+from pipeline.apps.report.media import EXCERPT_SECONDS, excerpt_wav, loudest_span, media_name
 from pipeline.apps.report.selection import select_clips
 from pipeline.cli import main
 from pipeline.config import ParallelParams, Params, TrainParams
@@ -81,7 +80,7 @@ def test_the_page_of_a_run_opens_from_the_file_system(whole_run, tmp_path):
     for wav in wavs[:5]:
         info = sf.info(wav)
         assert (info.samplerate, info.subtype, info.channels) == (22050, "PCM_16", 1)
-        assert 0 < info.duration <= 2.0 + 1e-6
+        assert 0 < info.duration <= EXCERPT_SECONDS + 1e-6
     assert len(dom.doubted) == min(50, len(pd.read_csv(reports / "doubted_labels.csv")))
     shot = screenshot(reports / "index.html", tmp_path / "report.png")
     assert shot.read_bytes().startswith(PNG) and shot.stat().st_size > 20_000
@@ -164,20 +163,42 @@ def test_media_names_are_safe_and_distinct(clip_id):
     assert name != media_name(clip_id + "x")
 
 
+def _guessing_models(n: int = 400, seed: int = 0) -> dict:
+    """Three models right on 60 % of ``n`` clips, their errors drawn at random."""
+    from pipeline.classes import CLASSES
+    from pipeline.evaluate import CVRun, FoldScore, ModelCV
+
+    rng = np.random.default_rng(seed)
+    actual = rng.choice(CLASSES, n)
+    models = {}
+    for name in ("logreg", "rf", "ensemble"):
+        predicted = np.where(rng.random(n) < 0.6, actual, rng.choice(CLASSES, n))
+        preds = pd.DataFrame({"id": [f"c{i:04d}" for i in range(n)], "fold": "fold1",
+                              "actual": actual, "predicted": predicted})
+        models[name] = ModelCV(name, CVRun("official-folds", False, n),
+                               (FoldScore("fold1", n, 0.1, 0.6, 0.6),), preds)
+    return models
+
+
 def test_the_clips_per_cell_shrink_to_the_bound():
-    models = result_of("official").models  # 60 clips, three models of random guesses
+    models = _guessing_models()
     doubt = pd.Series(dtype=float)
-    full = select_clips(models, doubt, [], cell_cap=3)
-    assert full.cap == 3 and max(len(v) for v in full.cells.values()) == 3
+    full = select_clips(models, doubt, [], cell_cap=5, max_clips=10**6)
+    assert full.cap == 5 and all(len(v) <= 5 for v in full.cells.values())
     # The models' lists share clips: fewer distinct clips than listed entries.
     assert len(full.ids) < sum(len(v) for v in full.cells.values())
     # One clip per non-empty cell at least; above that, the bound sets the clips per cell.
-    least = select_clips(models, doubt, [], cell_cap=3, max_clips=0)
-    assert least.cap == 1 and all(len(v) == 1 for v in least.cells.values())
+    least = select_clips(models, doubt, [], cell_cap=5, max_clips=0)
+    assert min(len(v) for v in least.cells.values()) == 1
+    assert set(least.ids) == {v[0] for v in least.cells.values()}  # more only if listed anyway
     bound = (len(least.ids) + len(full.ids)) // 2
-    bounded = select_clips(models, doubt, ["clip0001"], cell_cap=3, max_clips=bound)
-    assert 1 <= bounded.cap < 3 and len(bounded.ids) <= bound
-    assert bounded.ids[0] == "clip0001"
+    bounded = select_clips(models, doubt, ["c0001"], cell_cap=5, max_clips=bound)
+    assert 1 < bounded.cap < 5 and len(bounded.ids) == bound
+    assert bounded.ids[0] == "c0001"
+    # What the bound leaves goes to the largest cells first.
+    sizes = pd.concat([m.predictions.assign(model=n) for n, m in models.items()]).groupby(
+        ["model", "actual", "predicted"]).size()
+    assert len(bounded.cells[sizes.idxmax()]) == bounded.cap
 
 
 def test_doubted_labels_rank_the_mean_probability_of_the_given_label():

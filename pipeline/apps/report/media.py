@@ -18,7 +18,7 @@ import numpy as np
 
 #: Rate and length of an excerpt: 16-bit mono at this rate is 44 kB a second.
 EXCERPT_SR = 22050
-EXCERPT_SECONDS = 2.0
+EXCERPT_SECONDS = 1.5
 #: Mel bands and the longest stretch of a clip drawn in a thumbnail.
 THUMB_MELS = 48
 THUMB_SECONDS = 8.0

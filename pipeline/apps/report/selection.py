@@ -19,7 +19,7 @@ import pandas as pd
 #: the page may carry (each has an excerpt and a thumbnail: this bounds its size).
 CELL_CAP = 20
 DOUBTED_CAP = 50
-MAX_CLIPS = 250
+MAX_CLIPS = 320
 
 
 def given_probabilities(models: Mapping) -> pd.DataFrame:
@@ -103,7 +103,8 @@ class Selection:
     cells : dict of (model, actual, predicted) to list of str
         The ids listed for each non-empty confusion cell, at most ``cap`` each.
     cap : int
-        Clips listed per cell (``CELL_CAP``, less when the bound on clips required).
+        The most clips listed in a cell (``CELL_CAP`` at most, less when the bound on
+        clips required).
     doubted : list of str
         The most doubted ids (at most ``DOUBTED_CAP``).
     """
@@ -128,7 +129,8 @@ def select_clips(models: Mapping, doubt: pd.Series, doubted: list[str], *,
     Within a cell, clips that more models put in that same cell come first, then the more
     doubted ones (lower ``doubt``), then by id: the models' lists then share most of their
     clips. When the cells and ``doubted`` together would list more than ``max_clips``
-    distinct clips, fewer are listed per cell (the same number in every cell, one at least).
+    distinct clips, fewer are listed per cell: the same number ``k`` in every cell (one at
+    least), and ``k + 1`` in the largest cells while the bound allows.
 
     Parameters
     ----------
@@ -157,7 +159,15 @@ def select_clips(models: Mapping, doubt: pd.Series, doubted: list[str], *,
     cap = cell_cap
     while cap > 1 and len(set(rows["id"][rows["rank"] < cap]) | set(doubted)) > max_clips:
         cap -= 1
-    chosen = rows[rows["rank"] < cap]
+    chosen = rows["rank"] < cap
+    if cap < cell_cap:  # what the bound leaves goes to one more clip of the largest cells
+        listed = set(rows["id"][chosen]) | set(doubted)
+        size = rows.groupby(["model", "actual", "predicted"])["id"].transform("size")
+        for i in size[rows["rank"] == cap].sort_values(ascending=False, kind="stable").index:
+            if rows.at[i, "id"] in listed or len(listed) < max_clips:
+                listed.add(rows.at[i, "id"])
+                chosen[i] = True
+    picked = rows[chosen]
     cells = {key: list(group["id"])
-             for key, group in chosen.groupby(["model", "actual", "predicted"], sort=False)}
-    return Selection(cells, cap, list(doubted))
+             for key, group in picked.groupby(["model", "actual", "predicted"], sort=False)}
+    return Selection(cells, max(map(len, cells.values()), default=0), list(doubted))
