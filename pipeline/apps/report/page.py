@@ -151,6 +151,8 @@ def render(context: Mapping) -> str:
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = lambda v, d=1: "–" if v is None or pd.isna(v) else f"{100 * v:.{d}f} %"
     env.filters["num"] = lambda v, d=3: "–" if v is None or pd.isna(v) else f"{v:.{d}f}"
+    # Probabilities near 0 or 1 keep their figures (0.00012, not 0.000).
+    env.filters["prob"] = lambda v: "–" if v is None or pd.isna(v) else f"{v:.3g}"
     return env.get_template("index.html.j2").render(**context)
 
 

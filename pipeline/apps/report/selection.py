@@ -75,10 +75,11 @@ def doubted_labels(models: Mapping, clips: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({"id": given.index, "fold": clips["fold"].reindex(given.index).to_numpy(),
                         "label": clips["label"].reindex(given.index).to_numpy(),
                         "salience": clips["salience"].reindex(given.index).to_numpy(),
-                        "probability": mean.round(4).to_numpy(), "likely": likely})
+                        "probability": mean.to_numpy(), "likely": likely})
     for name in given.columns:
-        out[f"p_{name}"] = given[name].round(4).to_numpy()
-    return out.sort_values(["probability", "id"], kind="stable").reset_index(drop=True)
+        out[f"p_{name}"] = given[name].round(6).to_numpy()
+    out = out.sort_values(["probability", "id"], kind="stable").reset_index(drop=True)
+    return out.assign(probability=out["probability"].round(6))
 
 
 def _likely_class(models: Mapping, ids: pd.Index) -> np.ndarray:
