@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Params
 from pipeline.errors import UserError
-from pipeline.stages.common import SchedulerChoice, engine_for
+from pipeline.io import Outputs
+from pipeline.stages.common import SchedulerChoice, engine_for, store_files
 
 if TYPE_CHECKING:
     from pipeline.evaluate import CVResult
@@ -54,7 +55,8 @@ def reported_models(reports: str | Path) -> list[str]:
 def report(reports: str | Path = "reports", *, params: Params,
            features: str | Path | None = None, submission: str | Path | None = None,
            detect: str | Path | None = None, scheduler: SchedulerChoice = None,
-           workers: int | None = None, metrics: CVResult | None = None) -> ReportResult:
+           workers: int | None = None, metrics: CVResult | None = None,
+           force: bool = False) -> ReportResult:
     """Write ``reports/index.html`` (and the excerpts, thumbnails and doubted labels it
     shows) from the cross-validation reports in ``reports``.
 
@@ -71,6 +73,8 @@ def report(reports: str | Path = "reports", *, params: Params,
         thumbnails are computed on it.
     metrics : CVResult, optional
         The comparison to show (evaluate's own); default: rebuilt from the reports.
+    force : bool
+        Replace page files the tool did not write, too (:class:`pipeline.io.Outputs`).
 
     Returns
     -------
@@ -86,13 +90,14 @@ def report(reports: str | Path = "reports", *, params: Params,
     if not (reports / "cv").is_dir():
         raise UserError(f"no cross-validation reports in {reports}/cv: run 'urbansound "
                         f"evaluate --reports {reports}' first")
-    check_output_dir(reports, "reports folder")
     places = default_places(reports)
     given = {"features": features, "submission": submission, "detect": detect}
     chosen = {k: Path(v) if v is not None else places[k] for k, v in given.items()}
     for key in ("features", "submission", "detect"):
         if given[key] is not None and not chosen[key].exists():
             raise UserError(f"{key} not found: {chosen[key]}")
+    outputs = page_outputs(reports, force=force, inputs=store_files(chosen["features"]))
+    check_output_dir(reports, "reports folder")
     if metrics is None:
         digest = None
         if (chosen["features"] / "features.parquet").is_file():
@@ -100,8 +105,15 @@ def report(reports: str | Path = "reports", *, params: Params,
 
             digest = read_store(chosen["features"])[0].attrs["store_digest"]
         metrics = collect_reports(reports, reported_models(reports), digest)
-    with opened(engine_for(params, scheduler, workers)) as engine:
+    with opened(engine_for(params, scheduler, workers)) as engine, outputs:
         summary = write_report(metrics, reports, sources=Sources(**chosen),
                                params_digest=params_digest(params), scheduler=engine,
                                progress=True)
     return ReportResult(summary)
+
+
+def page_outputs(reports: str | Path, *, force: bool = False, inputs=()) -> Outputs:
+    """The page's files of fixed names in ``reports`` (checked now)."""
+    from pipeline.apps.report import PAGE_FILES
+
+    return Outputs(reports, PAGE_FILES, force=force, inputs=inputs)

@@ -7,7 +7,15 @@ the clips of every confusion cell), :mod:`.media` (excerpts and thumbnails, on t
 :mod:`.sources` (what it reads besides the reports), :mod:`.figures` (PNGs).
 """
 
-from pipeline.apps.report.page import DOUBTED_CSV, INDEX, ReportSummary, render, write_report
+from pipeline.apps.report.page import (
+    DOUBTED_CSV,
+    INDEX,
+    PAGE_FILES,
+    ReportSummary,
+    render,
+    write_report,
+)
 from pipeline.apps.report.sources import Sources
 
-__all__ = ["DOUBTED_CSV", "INDEX", "ReportSummary", "Sources", "render", "write_report"]
+__all__ = ["DOUBTED_CSV", "INDEX", "PAGE_FILES", "ReportSummary", "Sources", "render",
+           "write_report"]

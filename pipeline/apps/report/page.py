@@ -48,6 +48,8 @@ INDEX = "index.html"
 DOUBTED_CSV = "doubted_labels.csv"
 CLIPS_DIR = "clips"
 FIGURES_DIR = "figures"
+#: The report's files of fixed names (the clips' and timelines' names follow the run).
+PAGE_FILES = (INDEX, DOUBTED_CSV, f"{FIGURES_DIR}/class_recall.png")
 #: Failed clips listed on the page (all of them are in the store's errors.csv).
 ERRORS_SHOWN = 100
 
@@ -323,4 +325,5 @@ def _errors_context(store: dict) -> dict | None:
             "by_kind": errors["kind"].value_counts().to_dict()}
 
 
-__all__ = ["CELL_CAP", "DOUBTED_CSV", "INDEX", "ReportSummary", "render", "write_report"]
+__all__ = ["CELL_CAP", "DOUBTED_CSV", "INDEX", "PAGE_FILES", "ReportSummary", "render",
+           "write_report"]
