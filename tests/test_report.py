@@ -92,8 +92,13 @@ def test_the_report_command_rewrites_a_copied_reports_folder(whole_run, tmp_path
     shutil.copytree(whole_run.root / "reports", copy)
     for old in (copy / "index.html", *(copy / "clips").iterdir()):
         old.unlink()
-    assert main(["report", "--reports", str(copy), "--features",
-                 str(whole_run.root / "features"), "--scheduler", "sync"]) == 0
+    command = ["report", "--reports", str(copy), "--features",
+               str(whole_run.root / "features"), "--scheduler", "sync"]
+    (copy / "index.html").write_text("my own notes")  # a page the tool did not write
+    assert main(command) == 2
+    assert "refusing to replace" in capsys.readouterr().err
+    assert (copy / "index.html").read_text() == "my own notes"
+    assert main([*command, "--force"]) == 0
     assert "report written to" in capsys.readouterr().out
     check_page(copy)
     assert main(["report", "--reports", str(tmp_path / "none")]) == 2
