@@ -95,6 +95,7 @@ def claim(out: Path, planned: list[str]) -> set[str]:
 
 
 def write_record(out: Path, files, *, layout: str, clips: int, seed: int) -> None:
+    """Write ``out``'s record of the files this generator owns (atomically)."""
     atomic_write_json(
         out / RECORD,
         {"format": RECORD_FORMAT, "layout": layout, "clips": clips, "seed": seed,

@@ -1,0 +1,99 @@
+"""Sphinx configuration of the urbansound documentation (``make docs``)."""
+
+import inspect
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# Importing the package for autodoc must not start anything heavy.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+from sphinx.util import logging  # noqa: E402
+
+import pipeline  # noqa: E402
+
+logger = logging.getLogger("urbansound.docs")
+
+project = "urbansound"
+author = "the urbansound authors"
+release = pipeline.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "myst_parser",
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+exclude_patterns = ["_build", "experiments_from_code.md"]
+templates_path = ["_templates"]
+
+# The API reference is generated from the package, so it follows its layout.
+autosummary_generate = True
+autosummary_imported_members = False
+autodoc_default_options = {
+    "members": True,
+    "undoc-members": True,  # so that a public function without a docstring is seen (GL08)
+    "ignore-module-all": True,  # a re-exported name is documented once, where it is defined
+    "show-inheritance": True,
+    "member-order": "bysource",
+}
+autodoc_typehints = "none"
+autodoc_mock_imports = ["torch"]
+
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+# numpydoc's own GL08 check is replaced by `_require_docstring` below: under Sphinx 9 it
+# also inspects names a module merely imports (and fails on some of them).
+numpydoc_validation_checks = set()
+
+myst_heading_anchors = 3
+myst_enable_extensions = ["colon_fence"]
+
+intersphinx_mapping = {}
+
+html_theme = "pydata_sphinx_theme"
+html_title = "urbansound"
+html_static_path = ["_static"]
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+}
+
+
+def _public(name: str) -> bool:
+    return not any(part.startswith("_") for part in name.split("."))
+
+
+def _require_docstring(app, what, name, obj, options, lines):
+    """Warn (an error under ``-W``) for a public function or class of the package without a
+    docstring, where it is defined; the check numpydoc calls GL08."""
+    home = name if what == "module" else getattr(obj, "__module__", None) or ""
+    if what not in ("module", "function", "class", "method", "property", "exception") or not _public(name):
+        return
+    if not home.startswith("pipeline") or not (name + ".").startswith(home + "."):
+        return  # imported here, documented where it is defined
+    if not (inspect.getdoc(obj) or "").strip():
+        logger.warning("GL08: %s %s has no docstring", what, name,
+                       type="docstring", subtype="missing")
+
+
+def _skip(app, what, name, obj, skip, options):
+    # ``python -m pipeline`` runs the command line when imported.
+    if what == "module" and name.endswith("__main__"):
+        return True
+    # scikit-learn's generated metadata-routing setters, documented by scikit-learn.
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _require_docstring, priority=100)
+    app.connect("autodoc-skip-member", _skip)
