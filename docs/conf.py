@@ -75,7 +75,8 @@ def _require_docstring(app, what, name, obj, options, lines):
     """Warn (an error under ``-W``) for a public function or class of the package without a
     docstring, where it is defined; the check numpydoc calls GL08."""
     home = name if what == "module" else getattr(obj, "__module__", None) or ""
-    if what not in ("module", "function", "class", "method", "property", "exception") or not _public(name):
+    kinds = ("module", "function", "class", "method", "property", "exception")
+    if what not in kinds or not _public(name):
         return
     if not home.startswith("pipeline") or not (name + ".").startswith(home + "."):
         return  # imported here, documented where it is defined
