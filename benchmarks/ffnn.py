@@ -193,8 +193,8 @@ def load_average():
 
 def epoch_part(epochs, repeats):
     X, y = make_classification(
-        n_samples=600 if QUICK["on"] else 8732, n_features=300, n_informative=30, n_redundant=20, n_classes=10,
-        class_sep=3.0, random_state=0,
+        n_samples=600 if QUICK["on"] else 8732, n_features=300, n_informative=30,
+        n_redundant=20, n_classes=10, class_sep=3.0, random_state=0,
     )
     X_tr, X_te, y_tr, y_te = scaled_split(X, y)
     X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)

@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     tut, cm_tut = official_cv(
-        x_tut, y, folds, lambda: RandomForestClassifier(n_estimators=trees, random_state=0, n_jobs=-1)
+        x_tut, y, folds,
+        lambda: RandomForestClassifier(n_estimators=trees, random_state=0, n_jobs=-1),
     )
     if args.xgb:
         rich_name = "XGB-300"
