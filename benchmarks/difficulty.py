@@ -40,7 +40,7 @@ from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from results import add_options, quick_folder, quick_params, save  # noqa: E402
+from results import add_options, quick_clips, quick_folder, quick_params, save  # noqa: E402
 from tutorial_baseline import clip_features, official_cv  # noqa: E402
 
 from pipeline.classes import CLASSES  # noqa: E402
@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         quick = quick_folder() / "difficulty"
         args.workdir, args.out = str(quick), str(quick / "png")
         args.params = str(quick_params(quick))
+        quick_clips(link=quick / "synth")
     work = Path(args.workdir or f"data/difficulty-{args.clips}-{args.seed}")
     if args.speed_only:
         generation_speed(args.clips, args.seed, work, args)

@@ -39,7 +39,7 @@ from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from difficulty import recipes  # noqa: E402
-from results import add_options, quick_folder, quick_params, save  # noqa: E402
+from results import add_options, quick_folder, quick_params, quick_store, save  # noqa: E402
 
 from pipeline.config import load_params  # noqa: E402
 from pipeline.engine import Engine, threads_per_task  # noqa: E402
@@ -122,8 +122,9 @@ def main() -> int:
     trees = 500
     if args.quick:
         args.clips, args.scheduler, args.workers, trees = 30, "sync", 1, 10
-        args.workdir = args.workdir or str(quick_folder() / "models")
-        args.params = str(quick_params(Path(args.workdir)))
+        args.params = str(quick_params(quick_folder() / "models"))
+        args.features = args.features or str(quick_store(Path(args.params)))
+        args.dataset = args.dataset or str(quick_folder() / "synth-30" / "UrbanSound8K")
     params = load_params(args.params)
     table, audio = feature_table(args)
     table = labelled(table)

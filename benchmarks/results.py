@@ -58,18 +58,29 @@ def quick_params(work: Path) -> Path:
     return path
 
 
+def quick_clips(link: Path | None = None) -> Path:
+    """The 30 generated clips (seed 42, UrbanSound8K layout) the quick runs share, made once;
+    their folder, also reachable as ``link`` (a symbolic link) when given."""
+    root = quick_folder() / "synth-30"
+    if not (root / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv").is_file():
+        from pipeline.datasets.synth import generate
+
+        generate(root, layout="us8k", clips=30, seed=42)
+    if link is not None and not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(root, target_is_directory=True)
+    return root
+
+
 def quick_store(params: Path) -> Path:
     """A feature store of 30 generated clips for quick runs (made once under
     :func:`quick_folder`, in this process); its folder."""
     from pipeline.cli import main
 
-    root = quick_folder() / "store-30"
-    store = root / "features"
+    root = quick_clips()
+    store = quick_folder() / "store-30"
     if not (store / "features.parquet").is_file():
-        from pipeline.datasets.synth import generate
-
-        generate(root / "synth", layout="us8k", clips=30, seed=42)
-        if main(["--params", str(params), "features", str(root / "synth"), "--out", str(store),
+        if main(["--params", str(params), "features", str(root), "--out", str(store),
                  "--scheduler", "sync"]):
             raise SystemExit("quick store: urbansound features failed")
     return store

@@ -39,7 +39,7 @@ from xgboost import XGBClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import add_options, quick_folder, save  # noqa: E402
+from results import add_options, quick_clips, save  # noqa: E402
 
 from pipeline.classes import CLASSES  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     trees = 500
     if args.quick:
         args.clips, args.workers, trees = 30, 1, 10
-        args.data = args.data or str(quick_folder() / "synth-30")
+        args.data = args.data or str(quick_clips())
 
     root = Path(args.data or f"data/bench-synth-{args.clips}-{args.seed}")
     csv = root / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv"
