@@ -1,11 +1,12 @@
 """One model with parameter overrides, on several feature stores, over several model seeds.
 
-The tool behind the "tried and not kept" lists of the README: a change of a default is
-worth keeping only if it wins on every set by more than the model seed alone moves the
-figure. Each row is one variant (a JSON mapping merged over the model's settings from
-``params.yaml``, ``{}`` for the defaults; the members of ``ensemble`` take theirs from
-``--params``): per store, the mean official-folds accuracy over the seeds, then the mean
-over the stores and the fit seconds per fold (and, with several seeds, each seed's figure).
+The tool behind most rows of ``docs/experiments.md`` (what was tried and not kept): a
+change of a default is worth keeping only if it wins on every set by more than the model
+seed alone moves the figure. Each row is one variant (a JSON mapping merged over the
+model's settings from ``params.yaml``, ``{}`` for the defaults; the members of
+``ensemble`` take theirs from ``--params``): per store, the mean official-folds accuracy
+over the seeds, then the mean over the stores and the fit seconds per fold (and, with
+several seeds, each seed's figure).
 The fits get the rows' recording groups, as in the pipeline's own cross-validation.
 
     PYTHONPATH=. python benchmarks/variants.py ffnn S1,S2,S3 --seeds 42,43,44 \\

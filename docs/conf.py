@@ -30,7 +30,8 @@ extensions = [
     "myst_parser",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "experiments_from_code.md"]
+# experiments_from_code.md: rows to merge into experiments.md by hand, not a page of its own.
+exclude_patterns = ["_build", "generated/benchmark_results.md", "experiments_from_code.md"]
 templates_path = ["_templates"]
 
 # The API reference is generated from the package, so it follows its layout.
@@ -95,6 +96,18 @@ def _skip(app, what, name, obj, skip, options):
     return None
 
 
+def _benchmark_results(app):
+    """Gather ``benchmarks/results/*.md`` (written by the scripts) for the Benchmarks page."""
+    parts = sorted((ROOT / "benchmarks" / "results").glob("*.md"))
+    text = "\n".join(p.read_text(encoding="utf-8") for p in parts) or (
+        "No results in `benchmarks/results/` yet: run a script of `benchmarks/` (see above).\n")
+    out = Path(app.srcdir) / "generated" / "benchmark_results.md"
+    out.parent.mkdir(exist_ok=True)
+    if not out.is_file() or out.read_text(encoding="utf-8") != text:
+        out.write_text(text, encoding="utf-8")
+
+
 def setup(app):
+    app.connect("builder-inited", _benchmark_results)
     app.connect("autodoc-process-docstring", _require_docstring, priority=100)
     app.connect("autodoc-skip-member", _skip)
