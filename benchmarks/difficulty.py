@@ -21,7 +21,8 @@ Generation speed (clips/s on 1 and 2 workers; a timing, so run it on an idle mac
     PYTHONPATH=. python benchmarks/difficulty.py --clips 1000 --speed-only
 
 Writes ``benchmarks/results/difficulty.json`` and ``.md`` (``difficulty_speed`` with
-``--speed-only``); ``--quick`` runs it all on 30 clips in one process.
+``--speed-only``); ``--quick``: 30 clips, no recipes (``models.py`` runs them), in one
+process.
 """
 
 from __future__ import annotations
@@ -141,11 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed-only", action="store_true", help="only time the generation")
     ap.add_argument("--no-recipes", action="store_true", help="skip the two RF recipes")
     ap.add_argument("--scheduler", default="processes", help="of the features and the CV")
-    add_options(ap, "30 clips, small models, 10-tree recipes, in one process")
+    add_options(ap, "30 clips, small models, no recipes, in one process")
     args = ap.parse_args(argv)
     trees = 500
     if args.quick:
-        args.clips, args.workers, args.scheduler, trees = 30, 1, "sync", 10
+        args.clips, args.workers, args.scheduler, args.no_recipes = 30, 1, "sync", True
         quick = quick_folder() / "difficulty"
         args.workdir, args.out = str(quick), str(quick / "png")
         args.params = str(quick_params(quick))
