@@ -67,6 +67,13 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
                                  summary_only=args.summary_only, force=args.force))
 
 
+def _cmd_report(args: argparse.Namespace, params: Params) -> int:
+    return _show(stages.report(args.reports, params=params, features=args.features,
+                               submission=args.submission, detect=args.detect,
+                               scheduler=args.scheduler, workers=args.workers,
+                               force=args.force))
+
+
 def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
     from pipeline.config import DEFAULT_PARAMS_FILE
 
@@ -198,6 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only rebuild the comparison from existing per-model reports")
     _force_option(p)
     p.set_defaults(handler=_cmd_evaluate)
+
+    p = sub.add_parser("report", help="write the HTML report (index.html) of a reports folder")
+    p.add_argument("--reports", default="reports", help="reports folder written by evaluate")
+    p.add_argument("--features", default=None,
+                   help="feature store (default: beside the reports, else data/features)")
+    p.add_argument("--submission", default=None,
+                   help="submission CSV (default: beside the reports, else data/submission.csv)")
+    p.add_argument("--detect", default=None,
+                   help="detect output folder (default: beside the reports, else data/detect)")
+    _engine_options(p, dashboard=False)
+    _force_option(p)
+    p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("tune", help="fold-aware hyper-parameter search")
     p.add_argument("--model", choices=MODEL_NAMES, required=True, metavar="NAME",

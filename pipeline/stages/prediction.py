@@ -15,9 +15,11 @@ from pipeline.stages.common import SchedulerChoice, engine_for
 
 # --- submit ----------------------------------------------------------------------------
 def score_path(submission: str | Path) -> Path:
-    """Where ``submit`` writes the score of ``submission`` (``<stem>_score.json``)."""
-    out = Path(submission)
-    return out.with_name(f"{out.stem}_score.json")
+    """Where ``submit`` writes the score of ``submission``
+    (:func:`pipeline.submission.score_path`; imported when called, so the command starts fast)."""
+    from pipeline.submission import score_path as path
+
+    return path(submission)
 
 
 @dataclass(frozen=True)
