@@ -122,6 +122,7 @@ class PiecewiseLinearCodes(TransformerMixin, BaseEstimator):
         self.bins = bins
 
     def fit(self, X, y):
+        """Choose the columns and their quantile edges on ``X`` (n, d), ``y`` (n,)."""
         X = np.asarray(X, dtype=np.float64)
         columns = None if self.k >= X.shape[1] else selected_columns(
             top_f_columns(self.k).fit(X, np.asarray(y)))
@@ -132,6 +133,7 @@ class PiecewiseLinearCodes(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
+        """The codes, shape (n, k * bins)."""
         check_is_fitted(self, "edges_")
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:

@@ -34,6 +34,7 @@ class SubmitResult:
     score_file: Path
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.apps.submission import score_text
 
         result = self.submission
@@ -128,6 +129,7 @@ class ScoreResult:
     score: dict
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.apps.submission import score_text
 
         return score_text(self.score)
@@ -170,6 +172,7 @@ class PredictResult:
         return out
 
     def text(self) -> str:
+        """What the command prints."""
         return "\n".join(self.lines())
 
 
@@ -211,6 +214,7 @@ class DetectOutcome:
     result: Any
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.apps.detect import summary_text
         from pipeline.apps.detect.scores import scores_text
 
