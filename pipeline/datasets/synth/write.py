@@ -152,6 +152,12 @@ def _run_all(write, rows: list[dict], workers: int, engine=None) -> None:
 
 
 def _write_rows(write, rows: list[dict]) -> None:
+    from pipeline.allocator import retain_freed_memory
+
+    # Rendering allocates and frees arrays of a clip's length by the dozen; Dask's workers
+    # return freed memory to the kernel at once (MALLOC_TRIM_THRESHOLD_), so every such
+    # array would cost fresh page faults. Once per process, keep it for reuse instead.
+    retain_freed_memory()
     for row in rows:
         write(row)
 
