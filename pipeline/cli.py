@@ -11,39 +11,45 @@ import argparse
 import signal
 import sys
 import threading
+import time
+from typing import Any
 
 from pipeline import stages
 from pipeline.config import Params, load_params
 from pipeline.errors import InputError, UserError
 from pipeline.registry import MODEL_NAMES
 
-
-def _show(result) -> int:
-    """Print a stage's result as the command's output."""
-    print(result.text())
-    return 0
+#: What a command's handler returns: a stage's result (main prints its report and the
+#: closing line) or an exit code (the handler printed what it had to).
+Outcome = Any
 
 
-def _cmd_synth(args: argparse.Namespace, params: Params) -> int:
+def _done(name: str, result, seconds: float) -> str:
+    """The one line that ends a stage: what it produced and how long it took."""
+    produced = getattr(result, "produced", None)
+    return f"{name} done in {seconds:.1f} s" + (f": {produced}" if produced else "")
+
+
+def _cmd_synth(args: argparse.Namespace, params: Params) -> Outcome:
     if args.scene is None and args.out is None:
         raise UserError("give an output folder: 'synth OUT' (clips) or 'synth --scene OUT'")
     if args.scene is not None and args.out is not None:
         raise UserError("give either OUT (clips) or --scene OUT (long recordings), not both")
     if args.scene is not None:
-        return _show(stages.synth_scenes(args.scene, params=params, minutes=args.minutes,
-                                         files=args.files, seed=args.seed))
-    return _show(stages.synth(args.out, params=params, layout=args.layout, clips=args.clips,
-                              seed=args.seed, workers=args.workers))
+        return stages.synth_scenes(args.scene, params=params, minutes=args.minutes,
+                                   files=args.files, seed=args.seed)
+    return stages.synth(args.out, params=params, layout=args.layout, clips=args.clips,
+                        seed=args.seed, workers=args.workers)
 
 
-def _cmd_prepare(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.prepare(args.out, params=params, dataset=args.dataset, test=args.test))
+def _cmd_prepare(args: argparse.Namespace, params: Params) -> Outcome:
+    return stages.prepare(args.out, params=params, dataset=args.dataset, test=args.test)
 
 
-def _cmd_features(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.features(args.dataset, args.out, params=params,
-                                 scheduler=args.scheduler, workers=args.workers,
-                                 dashboard=args.dashboard, batch_size=args.batch_size))
+def _cmd_features(args: argparse.Namespace, params: Params) -> Outcome:
+    return stages.features(args.dataset, args.out, params=params,
+                           scheduler=args.scheduler, workers=args.workers,
+                           dashboard=args.dashboard, batch_size=args.batch_size)
 
 
 def _cmd_models(args: argparse.Namespace, params: Params) -> int:
@@ -53,32 +59,32 @@ def _cmd_models(args: argparse.Namespace, params: Params) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.train(args.features, args.out, params=params, model=args.model,
-                              reports=args.reports))
+def _cmd_train(args: argparse.Namespace, params: Params) -> Outcome:
+    return stages.train(args.features, args.out, params=params, model=args.model,
+                        reports=args.reports)
 
 
-def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.evaluate(args.features, args.reports, params=params, model=args.model,
-                                 scheduler=args.scheduler, workers=args.workers,
-                                 dashboard=args.dashboard, no_summary=args.no_summary,
-                                 summary_only=args.summary_only))
+def _cmd_evaluate(args: argparse.Namespace, params: Params) -> Outcome:
+    return stages.evaluate(args.features, args.reports, params=params, model=args.model,
+                           scheduler=args.scheduler, workers=args.workers,
+                           dashboard=args.dashboard, no_summary=args.no_summary,
+                           summary_only=args.summary_only)
 
 
-def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
+def _cmd_tune(args: argparse.Namespace, params: Params) -> Outcome:
     from pipeline.config import DEFAULT_PARAMS_FILE
 
-    return _show(stages.tune(args.model, params=params, features=args.features,
-                             reports=args.reports, scheduler=args.scheduler,
-                             workers=args.workers, dashboard=args.dashboard,
-                             apply_to=(args.params or DEFAULT_PARAMS_FILE) if args.apply
-                             else None))
+    return stages.tune(args.model, params=params, features=args.features,
+                       reports=args.reports, scheduler=args.scheduler,
+                       workers=args.workers, dashboard=args.dashboard,
+                       apply_to=(args.params or DEFAULT_PARAMS_FILE) if args.apply
+                       else None)
 
 
-def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.submit(params=params, model=args.model, test=args.test,
-                               features=args.features, models=args.models, out=args.out,
-                               answers=args.answers))
+def _cmd_submit(args: argparse.Namespace, params: Params) -> Outcome:
+    return stages.submit(params=params, model=args.model, test=args.test,
+                         features=args.features, models=args.models, out=args.out,
+                         answers=args.answers)
 
 
 def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
@@ -88,28 +94,37 @@ def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
     return 0
 
 
-def _cmd_detect(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.detect(args.paths, params=params, models=args.models, out=args.out,
-                               answers=args.answers, model=args.model, window=args.window,
-                               hop=args.hop, threshold=args.threshold, gate_db=args.gate_db,
-                               scheduler=args.scheduler, workers=args.workers))
+def _cmd_detect(args: argparse.Namespace, params: Params) -> Outcome:
+    return stages.detect(args.paths, params=params, models=args.models, out=args.out,
+                         answers=args.answers, model=args.model, window=args.window,
+                         hop=args.hop, threshold=args.threshold, gate_db=args.gate_db,
+                         scheduler=args.scheduler, workers=args.workers)
 
 
-def _cmd_score(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.score(args.submission, args.answers))
+def _cmd_score(args: argparse.Namespace, params: Params) -> Outcome:
+    return stages.score(args.submission, args.answers)
 
 
 def _heading(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 74 - len(title)), flush=True)
 
 
-def _cmd_run(args: argparse.Namespace, params: Params) -> int:
+def _cmd_run(args: argparse.Namespace, params: Params) -> Outcome:
+    clock: dict[str, float] = {}
+
+    def started(name: str) -> None:
+        _heading(name)
+        clock[name] = time.perf_counter()
+
+    def finished(name: str, stage_result) -> None:
+        print(stage_result.text())
+        print(_done(name, stage_result, time.perf_counter() - clock[name]), flush=True)
+
     result = stages.run(params=params, dataset=args.dataset, workdir=args.workdir,
                         scheduler=args.scheduler, workers=args.workers,
-                        dashboard=args.dashboard, started=_heading,
-                        finished=lambda name, stage_result: print(stage_result.text()))
+                        dashboard=args.dashboard, started=started, finished=finished)
     _heading("done")
-    return _show(result)
+    return result
 
 
 def _engine_options(p: argparse.ArgumentParser, *, dashboard: bool = True) -> None:
@@ -248,8 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
+        started = time.perf_counter()
         params = load_params(args.params)
-        return int(args.handler(args, params) or 0)
+        outcome = args.handler(args, params)
+        if hasattr(outcome, "text"):  # a stage's result: its report, then one closing line
+            print(outcome.text())
+            print(_done(args.command, outcome, time.perf_counter() - started))
+            return 0
+        return int(outcome or 0)
     except (UserError, InputError) as exc:  # InputError: library code's refusal of values
         print(f"urbansound {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -47,6 +47,11 @@ class RunResult:
     results: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return f"stages {', '.join(self.results)}; their outputs are listed above"
+
     def text(self) -> str:
         ws = self.workspace
         lines = ["stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()),

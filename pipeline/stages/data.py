@@ -20,6 +20,12 @@ class SynthResult:
 
     summary: dict
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        s = self.summary
+        return f"{s['clips']} clips under {', '.join(p for p in (s['us8k'], s['av']) if p)}"
+
     def text(self) -> str:
         s = self.summary
         where = ", ".join(p for p in (s["us8k"], s["av"]) if p)
@@ -76,6 +82,12 @@ class ScenesResult:
     seed: int
     summary: dict
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        s = self.summary
+        return f"{len(s['files'])} scene(s) with {s['events']} events under {self.out}"
+
     def text(self) -> str:
         s = self.summary
         return "\n".join([
@@ -109,6 +121,12 @@ class PrepareResult:
     answers: str | None
     workers: int
     description: str
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return (f"manifest of {self.clips} clips ({self.test_clips} test) at "
+                f"{self.manifest_csv}")
 
     @property
     def manifest_csv(self) -> Path:
@@ -182,6 +200,13 @@ class FeaturesResult:
     summary: Any
     scheduler: str
     groups: tuple[Path, int, int] | None = None
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        s = self.summary
+        return (f"features of {s.featurized} clips ({sum(s.failed.values())} failed) in "
+                f"{s.folder}")
 
     def text(self) -> str:
         s = self.summary

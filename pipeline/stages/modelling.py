@@ -30,6 +30,12 @@ class EvaluateResult:
     metrics: CVResult
     summary: bool
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        what = "reports and the comparison" if self.summary else "reports"
+        return f"cross-validation {what} of {', '.join(self.models)} in {self.reports}"
+
     def text(self) -> str:
         from pipeline.evaluate import report_text
 
@@ -124,6 +130,11 @@ class TuneResult:
     written: list[str]
     applied: tuple[Path, dict] | None = None
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return f"search of {self.model}: {len(self.written)} file(s) written"
+
     def text(self) -> str:
         out = self.search
         lines = ["mean CV accuracy of each candidate (the top one is selection-biased):"]
@@ -208,6 +219,11 @@ class TrainResult:
     features: str
     names: list[str]
     index: dict
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return f"{len(self.names)} model(s) fitted and saved in {self.out}"
 
     def text(self) -> str:
         index = self.index

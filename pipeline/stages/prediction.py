@@ -29,6 +29,12 @@ class SubmitResult:
     score: dict
     score_file: Path
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        r = self.submission
+        return f"predictions of {r['n']} test clips ({r['model']}) in {r['out']}"
+
     def text(self) -> str:
         from pipeline.submission import score_text
 
@@ -191,6 +197,12 @@ class DetectOutcome:
     """What :func:`pipeline.detect.detect` wrote (a :class:`pipeline.detect.DetectResult`)."""
 
     result: Any
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return (f"windows, events and timelines of {len(self.result.files)} file(s) in "
+                f"{self.result.out}")
 
     def text(self) -> str:
         from pipeline.detect import summary_text

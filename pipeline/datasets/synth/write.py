@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import sys
 import time
 from collections import Counter
 from functools import partial
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import soxr
+from tqdm import tqdm
 
 from pipeline.batches import map_tasks
 from pipeline.classes import CLASSES
@@ -130,25 +132,31 @@ def _check_args(out: Path, layout: str, clips: int, seed: int) -> None:
 
 #: Clips rendered by one task of the engine: enough to amortise a task's overhead.
 CHUNK = 16
+#: Label of the progress bar.
+PROGRESS = "generating clips"
 
 
-def _run_all(write, rows: list[dict], workers: int, engine=None) -> None:
+def _run_all(write, rows: list[dict], workers: int, engine=None, progress: bool = True) -> None:
     """Call ``write(row)`` for every row, on ``workers`` processes when more than one.
 
     The one place that decides how clips are spread over processes: chunks of rows are
     tasks of a local cluster (:mod:`pipeline.engine`): ``engine`` when one is lent (an
     open local ``processes`` engine), else one of ``workers`` opened for the call. Every
     clip has its own random stream, so the files do not depend on the chunking or the
-    worker count.
+    worker count. ``progress`` shows a bar of the clips written on stderr.
     """
     if (engine is not None or workers > 1) and len(rows) > 1:
         chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
         map_tasks(partial(_write_rows, write), chunks, scheduler=engine or "processes",
-                  workers=min(workers, len(chunks)),
+                  workers=min(workers, len(chunks)), desc=PROGRESS, progress=progress,
+                  sizes=[len(chunk) for chunk in chunks],
                   name=lambda chunk: f"rendering clip {chunk[0]['slice_file_name']} and the "
                                      f"{len(chunk) - 1} after it")
     else:
-        _write_rows(write, rows)
+        with tqdm(total=len(rows), desc=PROGRESS, file=sys.stderr, disable=not progress) as bar:
+            for start in range(0, len(rows), CHUNK):
+                _write_rows(write, rows[start : start + CHUNK])
+                bar.update(len(rows[start : start + CHUNK]))
 
 
 def _write_rows(write, rows: list[dict]) -> None:
@@ -178,7 +186,7 @@ def _write_clip(row: dict, *, seed: int, us8k: Path | None, av: Path | None) -> 
 
 def generate(
     out, *, layout: str = "both", clips: int = 1000, seed: int = 42, workers: int = 1,
-    engine=None,
+    engine=None, progress: bool = True,
 ) -> dict:
     """Write the synthetic dataset under ``out``.
 
@@ -207,6 +215,8 @@ def generate(
     engine : pipeline.engine.Engine, optional
         An open local ``processes`` engine to render on instead (its workers write to this
         machine's disk), so that a run does not start a second cluster.
+    progress : bool
+        Show a progress bar of the clips written on stderr.
 
     Returns
     -------
@@ -241,7 +251,7 @@ def generate(
                 (av / name).mkdir(parents=True, exist_ok=True)
 
         write = partial(_write_clip, seed=seed, us8k=us8k, av=av)
-        _run_all(write, meta.to_dict("records"), workers, engine)
+        _run_all(write, meta.to_dict("records"), workers, engine, progress)
 
         train = meta["fold"].isin(AV_TRAIN_FOLDS)
         if us8k is not None:
