@@ -11,8 +11,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-run: $(PY)
+# The package is installed again only when pyproject.toml changes (a stamp per extra), so a
+# second `make run` neither waits for pip nor shows what pip prints about its indexes.
+$(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
 	dvc repro
 	@echo
 	@cat reports/summary.md
@@ -20,7 +29,6 @@ run: $(PY)
 	@echo "metrics:    reports/metrics.json  (dvc metrics show; plots: dvc plots show)"
 	@echo "submission: data/submission.csv  (score: data/submission_score.json)"
 
-test: $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+test: $(VENV)/.installed-dev
 	# Two test processes, one per core; a module's tests share one (and its fixtures).
 	$(PY) -m pytest -q -n 2 --dist loadfile
