@@ -8,7 +8,7 @@ by default the last one before the generator was made faster), exported with
 ``git archive`` into a temporary folder and run the same way in the same rounds; its files
 are compared with the current ones (the same seed should give the same bytes).
 
-    python benchmarks/synth.py [--clips 600] [--repeat 2] [--peer REF | --peer none]
+    python benchmarks/synth.py [--clips 1000] [--repeat 2] [--peer REF | --peer none]
 
 Rounds interleave every measure, so that a slow spell of a shared machine hits them all
 alike; the best of each over the rounds counts. Goal: at least 4x the peer's clips/s on two
@@ -85,7 +85,7 @@ def same_files(a: list[Path], root_a: Path, root_b: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=600)
+    parser.add_argument("--clips", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds (best counts)")
     parser.add_argument("--peer", default=PEER, help="commit of the peer generator, or 'none'")
     parser.add_argument("--results", type=Path, default=None, help="results folder")

@@ -10,12 +10,19 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
-from scipy.signal import oaconvolve
 
 SR = 22050  # synthesis rate of every recipe
 SPEED_OF_SOUND = 343.0  # m/s
 
 _TABLE = 2048
+
+
+def _oaconvolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``scipy.signal.oaconvolve(x, kernel)``, imported on first use: the process that
+    plans a dataset and hands its clips to workers never needs scipy.signal."""
+    from scipy.signal import oaconvolve
+
+    return oaconvolve(x, kernel)
 
 
 def logu(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -181,7 +188,7 @@ def events(n: int, times: np.ndarray, amps: np.ndarray, kernel: np.ndarray) -> n
     np.add.at(imp, idx[ok], np.asarray(amps)[ok])
     if len(kernel) == 0 or not ok.any():
         return imp
-    return oaconvolve(imp, kernel)[:n]
+    return _oaconvolve(imp, kernel)[:n]
 
 
 def decay(tau: float, length: float, attack: float = 0.001) -> np.ndarray:
@@ -218,7 +225,7 @@ def room_ir(rng: np.random.Generator, rt60: float) -> np.ndarray:
 
 def reverb(x: np.ndarray, tail: np.ndarray, wet_db: float) -> np.ndarray:
     """``x`` (shape (n,)) plus its convolution with ``tail`` at ``wet_db`` dB; shape (n,)."""
-    return x + db(wet_db) * oaconvolve(x, tail)[: len(x)]
+    return x + db(wet_db) * _oaconvolve(x, tail)[: len(x)]
 
 
 def pass_by(
