@@ -155,7 +155,8 @@ def play(rng: np.random.Generator, table: np.ndarray, f0, n: int) -> np.ndarray:
     phase = np.cumsum(f0)
     phase /= SR
     phase += rng.random()
-    np.remainder(phase, 1.0, out=phase)
+    # The phase is positive, so x - floor(x) is x % 1 exactly (both are exact), and faster.
+    phase -= np.floor(phase)
     phase *= _TABLE
     return _interp_grid(phase, table)
 
