@@ -158,12 +158,14 @@ def write_inferred_groups(folder: str | Path) -> tuple[Path, int, int] | None:
     (path, number of groups, number of labelled clips), or None
     """
     from pipeline.store import read_features
-    from pipeline.train import labelled
 
     table = read_features(folder)
     rows = table[table["label"].notna()]
     if rows.empty or rows["fold"].notna().all():
         return None
+    # Imported here: a table with folds or without labels (most) needs no model code.
+    from pipeline.train import labelled
+
     groups, source = recording_groups(labelled(rows))
     if source != "inferred":
         return None
