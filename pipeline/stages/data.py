@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,17 +174,23 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
     PrepareResult
     """
     from pipeline.datasets import describe
-    from pipeline.prepare import prepare_dataset
+    from pipeline.engine import opened
+    from pipeline.prepare import SYNTH, prepare_dataset
 
     p = params.prepare
     n_workers = generation_workers(scheduler, workers, params)
-    # A run's open local cluster renders the clips too, rather than a second one.
+    # A run's open local cluster renders the clips too, rather than a second one; without
+    # one, the training and the test set share a local cluster opened here.
     lent = (scheduler if isinstance(scheduler, Engine) and scheduler.scheduler.kind == "processes"
             else None)
-    manifest = prepare_dataset(out, dataset=dataset or p.dataset,
-                               test=test if test is not None else p.test,
-                               synth_clips=p.synth_clips, synth_test_clips=p.synth_test_clips,
-                               seed=params.seed, workers=n_workers, engine=lent)
+    if lent is None and (dataset or p.dataset) == SYNTH and n_workers > 1:
+        lent = Engine("processes", n_workers)
+    with opened(lent) if lent is not None else nullcontext() as engine:
+        manifest = prepare_dataset(out, dataset=dataset or p.dataset,
+                                   test=test if test is not None else p.test,
+                                   synth_clips=p.synth_clips,
+                                   synth_test_clips=p.synth_test_clips,
+                                   seed=params.seed, workers=n_workers, engine=engine)
     return PrepareResult(out=str(out), clips=len(manifest),
                          test_clips=int((manifest["split"] == "test").sum()),
                          answers=manifest.attrs["answers"], workers=n_workers,
