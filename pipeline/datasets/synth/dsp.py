@@ -69,7 +69,16 @@ def gain_curve(m: int, gain_db) -> np.ndarray:
     much cheaper than evaluating logs and exponentials at every bin.
     """
     coarse = 10.0 ** (gain_db(_GAIN_GRID_HZ) / 20.0)
-    return np.interp(_bin_freqs(m), _GAIN_GRID, coarse)
+    return _interpolated_gain(m, coarse.tobytes())
+
+
+@lru_cache(maxsize=64)
+def _interpolated_gain(m: int, coarse: bytes) -> np.ndarray:
+    # Curves recur (the cars of a street, a microphone over a recording's slices): the
+    # interpolation to every bin is done once per curve and length. Callers only read it.
+    gain = np.interp(_bin_freqs(m), _GAIN_GRID, np.frombuffer(coarse))
+    gain.flags.writeable = False
+    return gain
 
 
 def _interp_grid(x: np.ndarray, fp: np.ndarray) -> np.ndarray:
