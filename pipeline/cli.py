@@ -19,15 +19,14 @@ from pipeline.config import Params, load_params
 from pipeline.errors import InputError, UserError
 from pipeline.registry import MODEL_NAMES
 
-#: What a command's handler returns: a stage's result (main prints its report and the
+#: What a command's handler returns: a result (main prints its report and, for a stage, the
 #: closing line) or an exit code (the handler printed what it had to).
 Outcome = Any
 
 
 def _done(name: str, result, seconds: float) -> str:
     """The one line that ends a stage: what it produced and how long it took."""
-    produced = getattr(result, "produced", None)
-    return f"{name} done in {seconds:.1f} s" + (f": {produced}" if produced else "")
+    return f"{name} done in {seconds:.1f} s: {result.produced}"
 
 
 def _cmd_synth(args: argparse.Namespace, params: Params) -> Outcome:
@@ -266,9 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         params = load_params(args.params)
         outcome = args.handler(args, params)
-        if hasattr(outcome, "text"):  # a stage's result: its report, then one closing line
+        if hasattr(outcome, "text"):  # a result: its report (a stage's: one closing line)
             print(outcome.text())
-            print(_done(args.command, outcome, time.perf_counter() - started))
+            if hasattr(outcome, "produced"):
+                print(_done(args.command, outcome, time.perf_counter() - started))
             return 0
         return int(outcome or 0)
     except (UserError, InputError) as exc:  # InputError: library code's refusal of values
