@@ -61,6 +61,12 @@ def map_tasks(
     return results
 
 
+def check_batch_size(batch_size: object) -> None:
+    """Refuse a batch size that is not a positive integer (before any folder is made)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UserError(f"batch size must be at least 1, got {batch_size!r}")
+
+
 def map_batches(
     func: Callable[[Any], Any], items: Sequence[Any], *, scheduler: Engine | Scheduler | str,
     workers: int = 1, batch_size: int = 100, default_kind: str = "error",
@@ -89,8 +95,7 @@ def map_batches(
         ``func(item)``, or an :class:`ItemError` for an item that raised or killed its
         worker process.
     """
-    if batch_size < 1:
-        raise UserError(f"batch size must be at least 1, got {batch_size}")
+    check_batch_size(batch_size)
     if not isinstance(scheduler, Engine):
         Engine(scheduler, workers)  # bad arguments are refused now, not at the first result
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]

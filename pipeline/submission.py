@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
-from pipeline.io import atomic_write_text, path_text
+from pipeline.io import atomic_write_text, path_text, remove_output
 
 COLUMNS = ["ID", "Class"]
 _SHOWN = 5
@@ -315,7 +315,7 @@ def make_submission(
         problems = problems.assign(assigned=index["majority_class"])
         atomic_write_text(warn, problems.to_csv(index=False))
     else:
-        warn.unlink(missing_ok=True)  # a warnings file of an earlier run would mislead
+        remove_output(warn)  # a warnings file of an earlier run would mislead
     counts = pd.Series(classes).value_counts().reindex(CLASSES, fill_value=0)
     return {"out": str(path), "model": name, "n": len(ids), "warnings": problems,
             "warnings_file": str(warn) if len(problems) else None,

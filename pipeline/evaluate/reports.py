@@ -103,16 +103,29 @@ def folds_csv(result: CVResult) -> str:
     return table.rename_axis("fold").reset_index().to_csv(index=False)
 
 
+MODEL_FILES = ("metrics.json", "predictions.csv", "confusion.png")
+SUMMARY_FILES = ("fold_accuracy.png", "folds.csv", "summary.md", "metrics.json")
+
+
+def report_files(names: list[str], *, per_model: bool = True,
+                 summary: bool = True) -> list[str]:
+    """The files (relative to the reports folder) that :func:`write_model_reports` of
+    models ``names`` and :func:`write_summary` write."""
+    files = [f"cv/{n}/{f}" for n in names for f in MODEL_FILES] if per_model else []
+    return files + (list(SUMMARY_FILES) if summary else [])
+
+
 def write_model_reports(result: CVResult, reports_dir: str | Path) -> None:
     """Write ``cv/NAME/{metrics.json, predictions.csv, confusion.png}`` for every model of
     ``result``, each file atomically (what one model's DVC stage owns)."""
     for name, model in result.models.items():
         folder = Path(reports_dir) / "cv" / name
-        atomic_write_json(folder / "metrics.json", model.record())
+        metrics, predictions, confusion = (folder / f for f in MODEL_FILES)
+        atomic_write_json(metrics, model.record())
         preds = model.predictions
-        atomic_write_text(folder / "predictions.csv", preds.to_csv(index=False))
+        atomic_write_text(predictions, preds.to_csv(index=False))
         png = confusion_png(preds["actual"], preds["predicted"], f"{name} (normalised by row)")
-        atomic_write_bytes(folder / "confusion.png", png)
+        atomic_write_bytes(confusion, png)
 
 
 def collect_reports(
