@@ -72,6 +72,12 @@ def _cmd_evaluate(args: argparse.Namespace, params: Params) -> Outcome:
                            summary_only=args.summary_only, force=args.force)
 
 
+def _cmd_report(args: argparse.Namespace, params: Params) -> Outcome:
+    return stages.report(args.reports, params=params, features=args.features,
+                         submission=args.submission, detect=args.detect,
+                         scheduler=args.scheduler, workers=args.workers, force=args.force)
+
+
 def _cmd_tune(args: argparse.Namespace, params: Params) -> Outcome:
     from pipeline.config import DEFAULT_PARAMS_FILE
 
@@ -152,7 +158,7 @@ def _force_option(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand (the commands listed in README.md)."""
+    """The argument parser of every subcommand (the commands of the README and the user guide)."""
     parser = argparse.ArgumentParser(
         prog="urbansound",
         description="Urban sound classification: dataset → features → models → submission.",
@@ -198,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("models", help="list the models and their parameters (defaults + params)")
-    p.add_argument("--markdown", action="store_true", help="print the README's registry table")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the documentation's Markdown table")
     p.set_defaults(handler=_cmd_models)
 
     p = sub.add_parser("evaluate", help="cross-validate models under the official folds")
@@ -211,6 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only rebuild the comparison from existing per-model reports")
     _force_option(p)
     p.set_defaults(handler=_cmd_evaluate)
+
+    p = sub.add_parser("report", help="write the HTML report (index.html) of a reports folder")
+    p.add_argument("--reports", default="reports", help="reports folder written by evaluate")
+    p.add_argument("--features", default=None,
+                   help="feature store (default: beside the reports, else data/features)")
+    p.add_argument("--submission", default=None,
+                   help="submission CSV (default: beside the reports, else data/submission.csv)")
+    p.add_argument("--detect", default=None,
+                   help="detect output folder (default: beside the reports, else data/detect)")
+    _engine_options(p, dashboard=False)
+    _force_option(p)
+    p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("tune", help="fold-aware hyper-parameter search")
     p.add_argument("--model", choices=MODEL_NAMES, required=True, metavar="NAME",

@@ -244,3 +244,13 @@ def read_params_text(path: str | Path) -> str:
         raise UserError(f"params file not found: {path}") from None
     except OSError as exc:
         raise UserError(f"cannot read params file {path}: {exc.strerror}") from None
+
+
+def params_digest(params: Params) -> str:
+    """A short digest of every parameter's value (12 hex digits), shown by the HTML report
+    so two runs' settings can be told apart at a glance."""
+    import hashlib
+    import json
+
+    text = json.dumps(dataclasses.asdict(params), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

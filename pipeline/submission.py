@@ -97,6 +97,12 @@ def warnings_path(out: str | Path) -> Path:
     return out.with_name(f"{out.stem}_warnings.csv")
 
 
+def score_path(submission: str | Path) -> Path:
+    """Where ``submit`` writes the score of ``submission`` (``<stem>_score.json``)."""
+    out = Path(submission)
+    return out.with_name(f"{out.stem}_score.json")
+
+
 def read_table(path: str | Path, what: str, columns: list[str]) -> pd.DataFrame:
     """Read a CSV with string columns; missing file or columns is a :class:`UserError`."""
     path = Path(path)

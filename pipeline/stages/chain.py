@@ -14,6 +14,7 @@ from pipeline.stages.common import SchedulerChoice, engine_for
 from pipeline.stages.data import features, prepare
 from pipeline.stages.modelling import evaluate, train
 from pipeline.stages.prediction import submit
+from pipeline.stages.report import report
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class Workspace:
 
 @dataclass
 class RunResult:
-    """Each stage's result by name (``prepare, features, evaluate, train`` and ``submit``
-    when the dataset has test clips), their wall times in seconds, the places written."""
+    """Each stage's result by name (``prepare, features, evaluate, train``, ``submit``
+    when the dataset has test clips, ``report``), their wall times in seconds, the places
+    written."""
 
     workspace: Workspace
     results: dict[str, Any] = field(default_factory=dict)
@@ -53,9 +55,11 @@ class RunResult:
         return f"stages {', '.join(self.results)}; their outputs are listed above"
 
     def text(self) -> str:
+        """What the command prints."""
         ws = self.workspace
         lines = ["stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()),
                  f"metrics:    {ws.reports}/metrics.json (table: {ws.reports}/summary.md)",
+                 f"report:     {ws.reports}/index.html (open it in a browser)",
                  f"models:     {ws.models}/"]
         lines.append(f"submission: {ws.submission}" if "submit" in self.results
                      else "submission: none (the dataset has no test clips)")
@@ -112,11 +116,15 @@ def run(*, params: Params, dataset: str | None = None, workdir: str | Path | Non
         stage("features", features, ws.prepared, ws.features, scheduler=engine)
         # The final fits join the fold fits' queue; train then saves them.
         cv = stage("evaluate", evaluate, ws.features, ws.reports, model="all", scheduler=engine,
-                   refit=True).metrics
+                   refit=True, page=False).metrics
         stage("train", train, ws.features, ws.models, model="all", reports=ws.reports, cv=cv)
         if prepared.test_clips:
             stage("submit", submit, test=ws.prepared, features=ws.features,
                   models=ws.models, out=ws.submission, scheduler=engine)
+        # Last, so the page shows the submission of this run too.
+        stage("report", report, ws.reports, features=ws.features,
+              submission=ws.submission if prepared.test_clips else None, scheduler=engine,
+              metrics=cv)
     return outcome
 
 
@@ -135,6 +143,7 @@ def check_outputs(ws: Workspace, params: Params, *, dataset: str | None = None,
     from pipeline.stages.data import store_outputs
     from pipeline.stages.modelling import report_outputs
     from pipeline.stages.prediction import submission_outputs
+    from pipeline.stages.report import page_outputs
     from pipeline.train import check_model_places
 
     p = params.prepare
@@ -145,5 +154,6 @@ def check_outputs(ws: Workspace, params: Params, *, dataset: str | None = None,
     store_outputs(ws.features, force=force)
     names = resolve_names("all", params.train.models)
     report_outputs(ws.reports, names, force=force)
+    page_outputs(ws.reports, force=force)
     check_model_places(ws.models, names, force=force)
     submission_outputs(ws.submission, force=force)

@@ -29,6 +29,7 @@ class SynthResult:
         return f"{s['clips']} clips under {', '.join(p for p in (s['us8k'], s['av']) if p)}"
 
     def text(self) -> str:
+        """What the command prints."""
         s = self.summary
         where = ", ".join(p for p in (s["us8k"], s["av"]) if p)
         lines = [
@@ -95,6 +96,7 @@ class ScenesResult:
         return f"{len(s['files'])} scene(s) with {s['events']} events under {self.out}"
 
     def text(self) -> str:
+        """What the command prints."""
         s = self.summary
         return "\n".join([
             f"wrote {len(s['files'])} scene(s) of {s['duration']:.0f} s (seed {self.seed}) "
@@ -137,11 +139,13 @@ class PrepareResult:
 
     @property
     def manifest_csv(self) -> Path:
+        """The manifest ``prepare`` wrote."""
         from pipeline.datasets.layouts import MANIFEST_CSV
 
         return Path(self.out) / MANIFEST_CSV
 
     def text(self) -> str:
+        """What the command prints."""
         return f"{self.description}\nmanifest written to {self.out}/manifest.csv"
 
 
@@ -226,6 +230,7 @@ class FeaturesResult:
                 f"{s.folder}")
 
     def text(self) -> str:
+        """What the command prints."""
         s = self.summary
         failed = sum(s.failed.values())
         by_kind = ", ".join(f"{kind}: {n}" for kind, n in s.failed.items())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Params
 from pipeline.errors import UserError
@@ -36,6 +36,7 @@ class EvaluateResult:
     models: list[str]
     metrics: CVResult
     summary: bool
+    page: Any = None  # the HTML report (:class:`pipeline.stages.report.ReportResult`)
 
     @property
     def produced(self) -> str:
@@ -44,12 +45,14 @@ class EvaluateResult:
         return f"cross-validation {what} of {', '.join(self.models)} in {self.reports}"
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.evaluate import report_text
 
         where = (f"reports written to {self.reports} (metrics.json, summary.md, folds.csv, "
                  "cv/, plots)" if self.summary
                  else f"per-model reports written to {self.reports}/cv/")
-        return f"{report_text(self.metrics)}\n{where}"
+        return "\n".join([report_text(self.metrics), where,
+                          *([self.page.text()] if self.page is not None else [])])
 
 
 def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> CVResult | None:
@@ -67,9 +70,9 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
              params: Params, model: str = "all", scheduler: SchedulerChoice = None,
              workers: int | None = None, dashboard: bool = False, no_summary: bool = False,
              summary_only: bool = False, refit: bool = False,
-             force: bool = False) -> EvaluateResult:
+             force: bool = False, page: bool = True) -> EvaluateResult:
     """Cross-validate ``model`` and write its reports, then the comparison of every
-    configured model that has reports on this store.
+    configured model that has reports on this store and its HTML report.
 
     Parameters
     ----------
@@ -87,6 +90,9 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
         (``metrics.refitted`` of the result, for :func:`train`).
     force : bool
         Replace report files the tool did not write, too (:class:`pipeline.io.Outputs`).
+    page : bool
+        Write the HTML report with the comparison (:func:`pipeline.stages.report.report`;
+        ``run`` writes it after the submission instead).
 
     Returns
     -------
@@ -107,30 +113,41 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     names = resolve_names(model, params.train.models)
     outputs = report_outputs(reports, names, per_model=not summary_only,
                              summary=not no_summary, force=force, inputs=store_files(features))
+    if page and not no_summary:  # the page's own files, checked before any work too
+        from pipeline.stages.report import page_outputs
+
+        page_outputs(reports, force=force, inputs=store_files(features))
     check_output_dir(reports, "reports folder")
     digest = None  # of the current store: reports of another one are left out
     refitted: dict = {}
-    if not summary_only:
-        check_model_params(names, train_params(params), seed=params.seed)
-        table, _ = read_store(features)
-        digest = table.attrs["store_digest"]
-        with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+    # Opened for the whole stage, the engine starts its workers only when tasks come.
+    with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+        if not summary_only:
+            check_model_params(names, train_params(params), seed=params.seed)
+            table, _ = read_store(features)
+            digest = table.attrs["store_digest"]
             metrics = cross_validate(table, names, train_params(params), seed=params.seed,
                                      n_splits=params.evaluate.n_splits, scheduler=engine,
                                      progress=True, refit=refit)
+            with outputs:
+                write_model_reports(metrics, reports)
+            if no_summary:
+                return EvaluateResult(str(reports), names, metrics, summary=False)
+            refitted = metrics.refitted
+        # The comparison covers every configured model that has reports, not only those rerun.
+        compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
+        if digest is None and (Path(features) / "features.parquet").is_file():
+            digest = read_store(features)[0].attrs["store_digest"]
+        metrics = replace(collect_reports(reports, compared, digest), refitted=refitted)
         with outputs:
-            write_model_reports(metrics, reports)
-        if no_summary:
-            return EvaluateResult(str(reports), names, metrics, summary=False)
-        refitted = metrics.refitted
-    # The comparison covers every configured model that has reports, not only those rerun.
-    compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
-    if digest is None and (Path(features) / "features.parquet").is_file():
-        digest = read_store(features)[0].attrs["store_digest"]
-    metrics = replace(collect_reports(reports, compared, digest), refitted=refitted)
-    with outputs:
-        write_summary(metrics, reports)
-    return EvaluateResult(str(reports), compared, metrics, summary=True)
+            write_summary(metrics, reports)
+        written = None
+        if page:
+            from pipeline.stages.report import report
+
+            written = report(reports, params=params, features=features, scheduler=engine,
+                             metrics=metrics, force=force)
+    return EvaluateResult(str(reports), compared, metrics, summary=True, page=written)
 
 
 def report_outputs(reports: str | Path, names: list[str], *, per_model: bool = True,
@@ -159,6 +176,7 @@ class TuneResult:
         return f"search of {self.model}: {len(self.written)} file(s) written"
 
     def text(self) -> str:
+        """What the command prints."""
         out = self.search
         lines = ["mean CV accuracy of each candidate (the top one is selection-biased):"]
         for row in sorted(out["results"], key=lambda r: -r["accuracy_mean"]):
@@ -256,6 +274,7 @@ class TrainResult:
         return f"{len(self.names)} model(s) fitted and saved in {self.out}"
 
     def text(self) -> str:
+        """What the command prints."""
         index = self.index
         lines = []
         for name in self.names:

@@ -15,9 +15,11 @@ from pipeline.stages.common import SchedulerChoice, engine_for
 
 # --- submit ----------------------------------------------------------------------------
 def score_path(submission: str | Path) -> Path:
-    """Where ``submit`` writes the score of ``submission`` (``<stem>_score.json``)."""
-    out = Path(submission)
-    return out.with_name(f"{out.stem}_score.json")
+    """Where ``submit`` writes the score of ``submission``
+    (:func:`pipeline.submission.score_path`; imported when called, so the command starts fast)."""
+    from pipeline.submission import score_path as path
+
+    return path(submission)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class SubmitResult:
         return f"predictions of {r['n']} test clips ({r['model']}) in {r['out']}"
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.submission import score_text
 
         result = self.submission
@@ -131,6 +134,7 @@ class ScoreResult:
     score: dict
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.submission import score_text
 
         return score_text(self.score)
@@ -173,6 +177,7 @@ class PredictResult:
         return out
 
     def text(self) -> str:
+        """What the command prints."""
         return "\n".join(self.lines())
 
 
@@ -219,6 +224,7 @@ class DetectOutcome:
                 f"{self.result.out}")
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.detect import summary_text
         from pipeline.detect.scores import scores_text
 
