@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.results import write_results  # noqa: E402
+from results import add_options, save  # noqa: E402
 
 #: The generator before it was made faster (render without temporaries, slices of a
 #: recording rendered together on one worker).
@@ -88,8 +88,10 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds (best counts)")
     parser.add_argument("--peer", default=PEER, help="commit of the peer generator, or 'none'")
-    parser.add_argument("--results", type=Path, default=None, help="results folder")
+    add_options(parser, "12 clips, one round")
     args = parser.parse_args()
+    if args.quick:
+        args.clips, args.repeat = 12, 1
 
     work = Path(tempfile.mkdtemp(prefix="bench-synth-"))
     try:
@@ -141,7 +143,7 @@ def main() -> None:
                     f"{rate['peer', 2]:.1f} for the generator of {args.peer} "
                     f"({figures['speedup']['2']:.2f}x; goal >= 4x).")
     summary += f" Reading the clips back: {n / reading:.0f} clips/s."
-    write_results("synth", figures, summary=summary, table=table, out=args.results)
+    save(args, "synth", figures, summary=summary, table=table)
 
 
 if __name__ == "__main__":
