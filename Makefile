@@ -31,6 +31,8 @@ run: $(VENV)/.installed
 	@echo "submission: data/submission.csv  (score: data/submission_score.json)"
 
 test: $(VENV)/.installed-dev
+	# The import contracts of pyproject.toml: no upward import, the network alone.
+	$(VENV)/bin/lint-imports
 	# The documentation, warnings as errors: a broken reference or a public function
 	# without a docstring fails the build.
 	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html

@@ -35,15 +35,15 @@ sys.path.insert(0, str(REPO))
 from features import GIB, peak_rss  # noqa: E402  (benchmarks/features.py, same folder)
 from results import add_options, quick_clips, quick_folder, save  # noqa: E402
 
-from pipeline.classes import CLASSES  # noqa: E402
-from pipeline.config import DetectParams, FeatureParams, load_params  # noqa: E402
+from pipeline.apps.detect import detect  # noqa: E402
+from pipeline.core.config import DetectParams, FeatureParams, load_params  # noqa: E402
 from pipeline.datasets import read_dataset  # noqa: E402
+from pipeline.datasets.classes import CLASSES  # noqa: E402
 from pipeline.datasets.long_scenes import ANNOTATIONS_FILE, generate_scenes  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
-from pipeline.detect import detect  # noqa: E402
-from pipeline.engine import Engine, parse_scheduler  # noqa: E402
+from pipeline.engine.cluster import Engine, parse_scheduler  # noqa: E402
+from pipeline.models.train import train_models  # noqa: E402
 from pipeline.store import extract_to_store, read_features, read_meta  # noqa: E402
-from pipeline.train import train_models  # noqa: E402
 
 
 def trained_models(cache: Path, clips: int, seed: int, names: list[str],

@@ -44,14 +44,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from results import add_options, quick_clips, quick_folder, quick_params, save  # noqa: E402
 from tutorial_baseline import clip_features, official_cv  # noqa: E402
 
-from pipeline.classes import CLASSES  # noqa: E402
-from pipeline.config import load_params  # noqa: E402
+from pipeline.core.config import load_params  # noqa: E402
+from pipeline.datasets.classes import CLASSES  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
-from pipeline.engine import threads_per_task  # noqa: E402
-from pipeline.estimators import build_models, resolve_names  # noqa: E402
-from pipeline.evaluate import CVData, FoldFit, confusion_png, cross_validate, fit_folds  # noqa: E402
-from pipeline.splits import Split  # noqa: E402
-from pipeline.train import feature_columns, labelled, xy  # noqa: E402
+from pipeline.engine.cluster import threads_per_task  # noqa: E402
+from pipeline.evaluation import CVData, FoldFit, confusion_png, cross_validate, fit_folds  # noqa: E402
+from pipeline.evaluation.splits import Split  # noqa: E402
+from pipeline.models.estimators import build_models, resolve_names  # noqa: E402
+from pipeline.store.rows import feature_columns, labelled, xy  # noqa: E402
 
 
 def dataset(work: Path, clips: int, seed: int, workers: int) -> pd.DataFrame:

@@ -18,7 +18,7 @@ nothing the generator happens to do (its rates, its lengths) flatters the engine
 round's ratio is reported; the goal holds only if each reaches it.
 
 The engine raises glibc's malloc thresholds in every process that featurizes
-(``pipeline.allocator``); for transparency the tutorial loop is timed once more with that
+(``pipeline.engine.allocator``); for transparency the tutorial loop is timed once more with that
 setting, and the ratios against it are printed for information. With ``--repeat N`` every
 measure runs once per round, N interleaved rounds, and the best of each counts.
 
@@ -54,10 +54,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import add_options, quick_clips, quick_folder, save  # noqa: E402
 
-from pipeline.config import FeatureParams  # noqa: E402
+from pipeline.core.config import FeatureParams  # noqa: E402
 from pipeline.datasets import read_dataset  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
-from pipeline.engine import Engine  # noqa: E402
+from pipeline.engine.cluster import Engine  # noqa: E402
 from pipeline.store import extract_to_store  # noqa: E402
 
 US8K_CLIPS = 8732
@@ -149,7 +149,7 @@ def _tutorial_rate(paths: list[str], retain: bool) -> float:
     """Clips/s of the tutorial loop in this (fresh) process, after a warm-up on 20 clips."""
     warnings.simplefilter("ignore")
     if retain:
-        from pipeline.allocator import retain_freed_memory
+        from pipeline.engine.allocator import retain_freed_memory
 
         retain_freed_memory()
     tutorial(paths[:20])
@@ -170,7 +170,7 @@ def profile(paths: list[str], params: FeatureParams) -> None:
     """Where a clip's time goes, per stage, for the tutorial and for the engine (in-process)."""
     import librosa
 
-    from pipeline.audio import load_clip
+    from pipeline.datasets.audio import load_clip
     from pipeline.features import extract_features
 
     stages = {"tutorial librosa.load": 0.0, "tutorial mfcc+mean": 0.0}
@@ -195,7 +195,7 @@ def profile(paths: list[str], params: FeatureParams) -> None:
 
 
 def speed(args: argparse.Namespace) -> None:
-    from pipeline.config import load_params
+    from pipeline.core.config import load_params
 
     params = load_params(REPO / "params.yaml").features
     manifest = read_dataset(dataset(args.cache, args.clips))
@@ -236,7 +236,7 @@ def speed(args: argparse.Namespace) -> None:
             f"  = {rate / base:.2f}x tutorial (target >= {target}x)"
         )
     # The engine raises glibc's malloc thresholds in every process that featurizes
-    # (pipeline.allocator). For transparency: the tutorial loop with that setting too
+    # (pipeline.engine.allocator). For transparency: the tutorial loop with that setting too
     # (information only; the targets compare the plain loop).
     ratios = ", ".join(f"{r / again:.2f}x" for r in rates)
     print(f"tutorial loop with the engine's malloc thresholds (information): {again:7.1f} "

@@ -20,7 +20,7 @@ import numpy as np
 from results import add_options, save
 from threadpoolctl import threadpool_limits
 
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
 from pipeline.features import extract_features
 
 

@@ -1,4 +1,4 @@
-"""Choosing the link threshold of the inferred recording groups (``pipeline.groups``).
+"""Choosing the link threshold of the inferred recording groups (``pipeline.evaluation.groups``).
 
 For generated AV-layout datasets (truth kept aside), for every threshold: the pairwise
 precision and recall of the inferred groups against the true recordings, and the CV of
@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from honesty import featurized_seed, quick_settings, true_recordings  # noqa: E402
 from results import add_options, save  # noqa: E402
 
-from pipeline.config import load_params  # noqa: E402
-from pipeline.evaluate import cross_validate  # noqa: E402
-from pipeline.groups import infer_groups, pairwise_precision_recall  # noqa: E402
-from pipeline.train import labelled  # noqa: E402
+from pipeline.core.config import load_params  # noqa: E402
+from pipeline.evaluation import cross_validate  # noqa: E402
+from pipeline.evaluation.groups import infer_groups, pairwise_precision_recall  # noqa: E402
+from pipeline.store.rows import labelled  # noqa: E402
 
 MODELS = ["logreg", "xgb"]
 

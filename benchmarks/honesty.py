@@ -42,16 +42,17 @@ import numpy as np
 import pandas as pd
 from results import add_options, save
 
-from pipeline.config import FeatureParams, load_params
+from pipeline.apps.submission import make_submission, score
+from pipeline.core.config import FeatureParams, load_params
 from pipeline.datasets import read_dataset
 from pipeline.datasets.synth import generate
-from pipeline.engine import parse_scheduler
-from pipeline.evaluate import cross_validate
-from pipeline.groups import pairwise_precision_recall, recording_groups
+from pipeline.engine.cluster import parse_scheduler
+from pipeline.evaluation import cross_validate
+from pipeline.evaluation.groups import pairwise_precision_recall, recording_groups
+from pipeline.evaluation.tune import tune
+from pipeline.models.train import train_models
 from pipeline.store import extract_to_store, read_features, read_meta
-from pipeline.submission import make_submission, score
-from pipeline.train import labelled, train_models
-from pipeline.tune import tune
+from pipeline.store.rows import labelled
 
 MODELS = ["logreg", "ffnn", "rf", "xgb", "ensemble"]
 #: Small search spaces, so the nested search (outer × inner × candidates) stays affordable.
@@ -103,7 +104,8 @@ def leaderboard(table, names, train_params, *, seed, store, root, out, cv_metric
     """Train ``names`` on the labelled rows, submit for test.csv, score: {name: accuracy}."""
     models = out / "models"
     train_models(table, names, train_params, seed=seed, out_dir=models,
-                 feature_params=read_meta(store)["fingerprint"]["params"], cv_metrics=cv_metrics)
+                 feature_params=read_meta(store)["fingerprint"]["params"], cv_metrics=cv_metrics,
+                 groups=recording_groups(labelled(table))[0])
     manifest = read_dataset(root / "av")
     test = manifest[manifest["split"] == "test"].reset_index(drop=True)
     scores = {}

@@ -41,12 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from difficulty import recipes  # noqa: E402
 from results import add_options, quick_folder, quick_params, quick_store, save  # noqa: E402
 
-from pipeline.config import load_params  # noqa: E402
-from pipeline.engine import Engine, threads_per_task  # noqa: E402
-from pipeline.estimators import build_estimator, model_params, resolve_names  # noqa: E402
-from pipeline.evaluate import CVData, FoldFit, cross_validate, fit_folds  # noqa: E402
-from pipeline.splits import make_splits  # noqa: E402
-from pipeline.train import feature_columns, labelled, xy  # noqa: E402
+from pipeline.core.config import load_params  # noqa: E402
+from pipeline.engine.cluster import Engine, threads_per_task  # noqa: E402
+from pipeline.evaluation import CVData, FoldFit, cross_validate, fit_folds  # noqa: E402
+from pipeline.evaluation.splits import make_splits  # noqa: E402
+from pipeline.models.estimators import build_estimator, model_params, resolve_names  # noqa: E402
+from pipeline.store.rows import feature_columns, labelled, xy  # noqa: E402
 
 
 def feature_table(args) -> tuple[pd.DataFrame, Path | None]:

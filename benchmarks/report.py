@@ -44,7 +44,7 @@ def main() -> None:
 
     from pipeline import stages
     from pipeline.cli import main as cli
-    from pipeline.config import load_params
+    from pipeline.core.config import load_params
 
     runs = (("processes", 2), ("sync", 1))
     if args.quick:

@@ -27,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from honesty import featurized_seed, quick_settings, true_recordings  # noqa: E402
 from results import add_options, save  # noqa: E402
 
-from pipeline.config import load_params  # noqa: E402
-from pipeline.engine import Engine  # noqa: E402
-from pipeline.estimators import build_estimator  # noqa: E402
-from pipeline.evaluate import CVData, FoldFit, fit_folds  # noqa: E402
-from pipeline.splits import Split  # noqa: E402
-from pipeline.train import feature_columns, labelled, xy  # noqa: E402
+from pipeline.core.config import load_params  # noqa: E402
+from pipeline.engine.cluster import Engine  # noqa: E402
+from pipeline.evaluation import CVData, FoldFit, fit_folds  # noqa: E402
+from pipeline.evaluation.splits import Split  # noqa: E402
+from pipeline.models.estimators import build_estimator  # noqa: E402
+from pipeline.store.rows import feature_columns, labelled, xy  # noqa: E402
 
 MODELS = ["logreg", "ffnn", "rf", "xgb"]
 

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import add_options, quick_clips, save  # noqa: E402
 
-from pipeline.classes import CLASSES  # noqa: E402
+from pipeline.datasets.classes import CLASSES  # noqa: E402
 from pipeline.datasets.synth import generate  # noqa: E402
 
 

@@ -30,14 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import add_options, quick_params, quick_store, save  # noqa: E402
 
 from models import cv_accuracy  # noqa: E402
-from pipeline.config import load_params  # noqa: E402
-from pipeline.engine import Engine  # noqa: E402
-from pipeline.estimators import build_estimator, model_params  # noqa: E402
-from pipeline.groups import recording_groups  # noqa: E402
-from pipeline.splits import make_splits  # noqa: E402
+from pipeline.core.config import load_params  # noqa: E402
+from pipeline.engine.cluster import Engine  # noqa: E402
+from pipeline.evaluation.groups import recording_groups  # noqa: E402
+from pipeline.evaluation.splits import make_splits  # noqa: E402
+from pipeline.models.estimators import build_estimator, model_params  # noqa: E402
 from pipeline.stages.common import train_params  # noqa: E402
 from pipeline.store import read_features  # noqa: E402
-from pipeline.train import feature_columns, labelled, xy  # noqa: E402
+from pipeline.store.rows import feature_columns, labelled, xy  # noqa: E402
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """The ``urbansound`` command: parse arguments, call one stage function, print its result.
 
 The stages (:mod:`pipeline.stages`) import what they need lazily, so ``urbansound --help``
-is fast. A :class:`~pipeline.errors.UserError` anywhere becomes one line on stderr and exit
+is fast. A :class:`~pipeline.core.errors.UserError` anywhere becomes one line on stderr and exit
 code 2.
 """
 
@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from pipeline import stages
-from pipeline.config import Params, load_params
-from pipeline.errors import InputError, UserError
-from pipeline.registry import MODEL_NAMES
+from pipeline.core.config import Params, load_params
+from pipeline.core.errors import InputError, UserError
+from pipeline.models.registry import MODEL_NAMES
 
 #: What a command's handler returns: a result (main prints its report and, for a stage, the
 #: closing line) or an exit code (the handler printed what it had to).
@@ -54,7 +54,7 @@ def _cmd_features(args: argparse.Namespace, params: Params) -> Outcome:
 
 
 def _cmd_models(args: argparse.Namespace, params: Params) -> int:
-    from pipeline.registry import describe, markdown_table
+    from pipeline.models.registry import describe, markdown_table
 
     print(markdown_table() if args.markdown else describe(stages.train_params(params)))
     return 0
@@ -79,7 +79,7 @@ def _cmd_report(args: argparse.Namespace, params: Params) -> Outcome:
 
 
 def _cmd_tune(args: argparse.Namespace, params: Params) -> Outcome:
-    from pipeline.config import DEFAULT_PARAMS_FILE
+    from pipeline.core.config import DEFAULT_PARAMS_FILE
 
     return stages.tune(args.model, params=params, features=args.features,
                        reports=args.reports, scheduler=args.scheduler,

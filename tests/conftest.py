@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.engine import Engine
+from pipeline.engine.cluster import Engine
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from model_tables import TINY, feature_table
 
-from pipeline.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
+from pipeline.evaluation.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
 
 NAMES = ["logreg", "rf", "ensemble"]
 PARAMS = {**TINY, "ensemble": {"members": ["logreg", "rf"], "weights": [2.0, 1.0]}}

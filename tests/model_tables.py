@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.datasets import make_classification
 
-from pipeline.classes import CLASSES
+from pipeline.datasets.classes import CLASSES
 
 #: Small, fast hyper-parameters for every model.
 TINY = {
@@ -47,7 +47,7 @@ def feature_table(
 
 def matrix(n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """``X`` (n, 12) float32 and class-name labels ``y`` (n,) of :func:`feature_table`."""
-    from pipeline.train import feature_columns, xy
+    from pipeline.store.rows import feature_columns, xy
 
     df = feature_table(n)
     return xy(df, feature_columns(df))

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pipeline.allocator import retain_freed_memory
+from pipeline.engine.allocator import retain_freed_memory
 
 
 def test_retain_freed_memory_is_idempotent():
@@ -18,7 +18,7 @@ def test_retain_freed_memory_is_idempotent():
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only")
 def test_thresholds_are_applied_in_a_fresh_process():
     # In a fresh interpreter, so the result does not depend on what ran before.
-    code = "from pipeline.allocator import retain_freed_memory as r; print(r(), r())"
+    code = "from pipeline.engine.allocator import retain_freed_memory as r; print(r(), r())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["True", "True"]

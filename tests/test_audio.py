@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline import audio
-from pipeline.audio import (
+from pipeline.datasets import audio
+from pipeline.datasets.audio import (
     AudioError,
     EmptyAudioError,
     MissingAudioError,

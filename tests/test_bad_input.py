@@ -26,16 +26,17 @@ from bad_audio import CASES, write_cases
 from dask_cluster import REPO
 from model_tables import TINY
 
-from pipeline.classes import CLASSES
+from pipeline.apps.submission import validate_submission, warnings_path
 from pipeline.cli import main
+from pipeline.core.io import OUTPUT_RECORD
+from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth import generate
-from pipeline.groups import GROUPS_FILE
-from pipeline.io import OUTPUT_RECORD
-from pipeline.model_index import read_index
-from pipeline.persist import load_model
+from pipeline.evaluation.groups import GROUPS_FILE
+from pipeline.models.model_index import read_index
+from pipeline.models.persist import load_model
+from pipeline.models.train import train_models
 from pipeline.store import ERRORS_FILE, FEATURES_FILE, META_FILE, read_features, read_meta
-from pipeline.submission import validate_submission, warnings_path
-from pipeline.train import feature_columns, train_models
+from pipeline.store.rows import feature_columns
 
 COUNTS = re.compile(r"(\d+) clips featurized, (\d+) failed(?: \(([^)]*)\))?; (\d+) processed")
 BAD_ID_BASE = 90000

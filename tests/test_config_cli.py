@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import Params, load_params
-from pipeline.errors import UserError
+from pipeline.core.config import Params, load_params
+from pipeline.core.errors import UserError
 
 
 def test_defaults_without_file(tmp_path, monkeypatch):

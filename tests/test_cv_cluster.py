@@ -7,7 +7,7 @@ from dask.distributed import Client
 from dask_cluster import dask_cluster  # noqa: F401  (fixture)
 from model_tables import TINY, feature_table
 
-from pipeline.evaluate import cross_validate
+from pipeline.evaluation import cross_validate
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from cv_fixture import CASES, DIGEST, NAMES, PARAMS, case, fake_fits
 
-from pipeline.errors import UserError
-from pipeline.estimators import build_models
-from pipeline.evaluate import (
+from pipeline.core.errors import UserError
+from pipeline.evaluation import (
     CVResult,
     CVRun,
     FoldResult,
@@ -20,6 +19,7 @@ from pipeline.evaluate import (
     write_reports,
     write_summary,
 )
+from pipeline.models.estimators import build_models
 
 GOLDEN = Path(__file__).parent / "data" / "cv_golden"
 

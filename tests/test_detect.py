@@ -10,15 +10,15 @@ import pytest
 import soundfile as sf
 from model_tables import TINY
 
-from pipeline.audio import EmptyAudioError, load_clip, load_span, signal_length
-from pipeline.classes import CLASSES
+from pipeline.apps.detect import detect
+from pipeline.apps.detect.events import energy_gate, find_events, frame_scores
+from pipeline.apps.detect.scores import read_annotations, score_events
+from pipeline.apps.detect.windows import Grid, blocks_of, featurize_block, grid_for
 from pipeline.cli import main
-from pipeline.config import DetectParams, FeatureParams
-from pipeline.detect import detect
-from pipeline.detect.events import energy_gate, find_events, frame_scores
-from pipeline.detect.scores import read_annotations, score_events
-from pipeline.detect.windows import Grid, blocks_of, featurize_block, grid_for
-from pipeline.errors import UserError
+from pipeline.core.config import DetectParams, FeatureParams
+from pipeline.core.errors import UserError
+from pipeline.datasets.audio import EmptyAudioError, load_clip, load_span, signal_length
+from pipeline.datasets.classes import CLASSES
 from pipeline.features import extract_features
 
 SR = 22050
@@ -237,9 +237,9 @@ def models(tmp_path_factory):
     """
     from pipeline.datasets import read_dataset
     from pipeline.datasets.synth import generate
-    from pipeline.engine import parse_scheduler
+    from pipeline.engine.cluster import parse_scheduler
+    from pipeline.models.train import train_models
     from pipeline.store import extract_to_store, read_features, read_meta
-    from pipeline.train import train_models
 
     root = tmp_path_factory.mktemp("clips")
     generate(root, layout="us8k", clips=60, seed=5)

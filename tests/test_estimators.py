@@ -1,21 +1,23 @@
 """The model registry: every model fits, predicts class names and follows its parameters."""
 
+import warnings
+
 import numpy as np
 import pytest
 from model_tables import TINY, matrix
 
-from pipeline.classes import CLASSES
-from pipeline.errors import UserError
-from pipeline.estimators import (
-    EncodedXGBClassifier,
+from pipeline.core.errors import UserError
+from pipeline.datasets.classes import CLASSES
+from pipeline.models.estimators import (
     build_estimator,
     build_models,
     check_model_params,
+    fit_with_groups,
     model_params,
     resolve_names,
-    set_n_jobs,
 )
-from pipeline.registry import fitted_part
+from pipeline.models.parts import EncodedXGBClassifier, top_f_columns
+from pipeline.models.registry import fitted_part, set_n_jobs
 
 # Tiny networks stop before converging, by design.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -61,7 +63,7 @@ def test_params_merge_over_defaults():
     assert merged["n_estimators"] == 7 and merged["max_features"] == "sqrt"
     rf = fitted_part(build_estimator("rf", {"n_estimators": 7}, seed=5))
     assert rf.n_estimators == 7 and rf.random_state == 5
-    xgb = build_estimator("xgb", {"max_depth": 2}, seed=5)
+    xgb = fitted_part(build_estimator("xgb", {"max_depth": 2}, seed=5))
     assert xgb.params["max_depth"] == 2 and xgb.random_state == 5
     assert xgb._booster_params()["tree_method"] == "hist"
 
@@ -73,24 +75,26 @@ def test_seed_reaches_every_ensemble_member():
     assert seeds == [9, 9, 9, 9]
 
 
-def test_top_columns_keep_the_most_class_dependent_columns():
-    from pipeline.estimators import top_columns
-
+@pytest.mark.filterwarnings("error")  # the constant column's undefined F warns nothing
+def test_top_f_columns_keep_the_most_class_dependent_columns():
     rng = np.random.default_rng(0)
     codes = np.repeat(np.arange(3), 40)
     X = rng.normal(size=(120, 6)).astype(np.float32)
     X[:, 4] += 3.0 * codes  # strongly class-dependent
     X[:, 1] += 1.0 * codes  # less so
     X[:, 2] = 7.0  # constant: never chosen while others remain
-    assert top_columns(X, codes, 2).tolist() == [1, 4]
-    assert 2 not in top_columns(X, codes, 5).tolist()
-    assert top_columns(X, codes, None) is None and top_columns(X, codes, 6) is None
-    # The forest's step does the same on class names.
-    from pipeline.estimators import TopFColumns
-
     names = np.array(["a", "b", "c"], dtype=object)[codes]
-    np.testing.assert_array_equal(TopFColumns(2).fit(X, names).transform(X), X[:, [1, 4]])
-    assert TopFColumns(None).fit(X, names).transform(X) is X
+    assert top_f_columns(2).fit(X, names).get_support(indices=True).tolist() == [1, 4]
+    assert 2 not in top_f_columns(5).fit(X, codes).get_support(indices=True).tolist()
+    np.testing.assert_array_equal(top_f_columns(2).fit(X, names).transform(X), X[:, [1, 4]])
+    np.testing.assert_array_equal(top_f_columns(None).fit(X, names).transform(X), X)
+
+
+def test_rf_ffnn_and_xgb_choose_their_columns_with_one_selection(data):
+    X, y = data
+    for name in ("rf", "ffnn", "xgb"):
+        select = build_estimator(name, {**TINY[name], "top_features": 5}, seed=0)[0]
+        assert type(select) is type(top_f_columns(5)) and select.k == 5
 
 
 def test_ensemble_reuses_members_fitted_on_the_same_rows(data):
@@ -126,9 +130,20 @@ def test_bad_model_requests_are_user_errors(name, params, needle):
 @pytest.mark.parametrize(("params", "needle"), [({"min_batches": 0}, "min_batches must be"),
                                                ({"dropout": 1.5}, "dropout must be"),
                                                ({"alpha_rows": 0}, "alpha_rows must be")])
-def test_bad_network_parameters_are_one_line_user_errors(params, needle):
-    with pytest.raises(UserError, match=f"train.ffnn: invalid parameters: {needle}"):
+def test_bad_network_parameters_are_one_line_user_errors_at_the_first_fit(data, params,
+                                                                           needle):
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no made-up data is fitted, so nothing warns
         check_model_params(["ffnn"], {"ffnn": params}, seed=0)
+    with pytest.raises(UserError, match=f"^train.ffnn: invalid parameters: {needle}"):
+        fit_with_groups(build_estimator("ffnn", params, seed=0), X, y)
+
+
+def test_a_bad_library_parameter_names_the_model_and_key(data):
+    X, y = data
+    with pytest.raises(UserError, match="^train.rf: invalid parameters: .*'n_estimators'"):
+        fit_with_groups(build_estimator("rf", {"n_estimators": -1}, seed=0), X, y)
 
 
 def test_set_n_jobs_reaches_nested_models():
@@ -136,7 +151,7 @@ def test_set_n_jobs_reaches_nested_models():
     for model in models.values():
         set_n_jobs(model, 1)
     assert fitted_part(models["rf"]).n_jobs == 1
-    assert models["xgb"].params["n_jobs"] == 1
+    assert fitted_part(models["xgb"]).params["n_jobs"] == 1
     rf_member = dict(models["ensemble"].estimators)["rf"]
     assert fitted_part(rf_member).n_jobs == 1
 

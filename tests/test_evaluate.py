@@ -8,21 +8,22 @@ import pytest
 from crashers import times_ten_abort_on_13
 from model_tables import TINY, feature_table
 
-from pipeline.batches import map_tasks
-from pipeline.errors import UserError
-from pipeline.estimators import build_estimator
-from pipeline.evaluate import (
+from pipeline.core.errors import UserError
+from pipeline.engine.batches import map_tasks
+from pipeline.evaluation import (
     collect_reports,
     cross_validate,
     report_text,
     write_reports,
     write_summary,
 )
-from pipeline.groups import recording_groups
-from pipeline.persist import load_model
-from pipeline.splits import OPTIMISTIC_WARNING, make_splits
-from pipeline.train import feature_columns, train_models, xy
-from pipeline.tune import candidates, tune
+from pipeline.evaluation.groups import recording_groups
+from pipeline.evaluation.splits import OPTIMISTIC_WARNING, make_splits
+from pipeline.evaluation.tune import candidates, tune
+from pipeline.models.estimators import build_estimator
+from pipeline.models.persist import load_model
+from pipeline.models.train import train_models
+from pipeline.store.rows import feature_columns, xy
 
 # Tiny networks stop before converging, by design.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

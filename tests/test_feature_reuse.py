@@ -8,18 +8,18 @@ import pytest
 import soundfile as sf
 from model_tables import TINY, feature_table
 
+from pipeline.apps.submission import make_submission
 from pipeline.cli import main
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
+from pipeline.core.errors import UserError
 from pipeline.datasets import read_dataset
 from pipeline.datasets.synth import generate
-from pipeline.engine import parse_scheduler
-from pipeline.errors import UserError
-from pipeline.evaluate import cross_validate
-from pipeline.model_index import read_index
-from pipeline.selection import best_model
+from pipeline.engine.cluster import parse_scheduler
+from pipeline.evaluation import cross_validate
+from pipeline.models.model_index import read_index
+from pipeline.models.selection import best_model
+from pipeline.models.train import train_models
 from pipeline.store import cached_features, extract_to_store, read_features, read_meta
-from pipeline.submission import make_submission
-from pipeline.train import train_models
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

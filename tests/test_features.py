@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from pipeline.config import FeatureParams
-from pipeline.errors import InputError
+from pipeline.core.config import FeatureParams
+from pipeline.core.errors import InputError
 from pipeline.features import (
     FeatureParamsError,
     extract_features,

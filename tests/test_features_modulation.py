@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
 from pipeline.features import extract_features, feature_names
 from pipeline.features.modulation import (
     BAND_EDGES,

@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline.audio import load_clip
-from pipeline.config import FeatureParams
-from pipeline.detect.windows import blocks_of, featurize_block, grid_for
+from pipeline.apps.detect.windows import blocks_of, featurize_block, grid_for
+from pipeline.core.config import FeatureParams
+from pipeline.datasets.audio import load_clip
 from pipeline.features import Frames, extract_features, frame_part, frame_parts
 from pipeline.features.sliding import _interior, features_of_windows
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from model_tables import TINY, feature_table
 
-from pipeline.estimators import build_estimator, fit_with_groups
+from pipeline.models.estimators import build_estimator, fit_with_groups
 from pipeline.nn import FFNNClassifier
-from pipeline.train import feature_columns, xy
+from pipeline.store.rows import feature_columns, xy
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

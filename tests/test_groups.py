@@ -9,19 +9,19 @@ from model_tables import TINY
 from recordings import av_with_recordings
 
 from pipeline.cli import main
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
 from pipeline.datasets import read_dataset
-from pipeline.engine import parse_scheduler
-from pipeline.evaluate import cross_validate, write_reports
-from pipeline.groups import (
+from pipeline.engine.cluster import parse_scheduler
+from pipeline.evaluation import cross_validate, write_reports
+from pipeline.evaluation.groups import (
     GROUPS_FILE,
     infer_groups,
     pairwise_precision_recall,
     recording_groups,
 )
-from pipeline.splits import make_splits
+from pipeline.evaluation.splits import make_splits
 from pipeline.store import extract_to_store, read_features
-from pipeline.train import labelled
+from pipeline.store.rows import labelled
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

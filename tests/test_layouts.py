@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from pipeline.core.errors import UserError
 from pipeline.datasets import COLUMNS, describe, read_dataset, write_manifest
-from pipeline.errors import UserError
 
 US8K_HEADER = "slice_file_name,fsID,start,end,salience,fold,classID,class"
 US8K_ROWS = [

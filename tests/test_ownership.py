@@ -25,8 +25,8 @@ import yaml
 from whole_run import REPO, write_params
 
 from pipeline.cli import main
-from pipeline.errors import UserError
-from pipeline.io import LEGACY_RECORDS, OUTPUT_RECORD, Outputs, read_record
+from pipeline.core.errors import UserError
+from pipeline.core.io import LEGACY_RECORDS, OUTPUT_RECORD, Outputs, read_record
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning",
                                         "ignore::UserWarning")

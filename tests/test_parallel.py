@@ -12,9 +12,9 @@ import pytest
 from crashers import times_ten_abort_on_13
 from dask_cluster import dask_cluster  # noqa: F401  (fixture)
 
-from pipeline.batches import ItemError, map_batches, map_tasks
-from pipeline.engine import Engine, Scheduler, TaskCrash, parse_scheduler, run_tasks
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
+from pipeline.engine.batches import ItemError, map_batches, map_tasks
+from pipeline.engine.cluster import Engine, Scheduler, TaskCrash, parse_scheduler, run_tasks
 
 # "cluster" is the session's local cluster (the `processes` engine, started once).
 SCHEDULERS = ["sync", "threads", "cluster"]

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pandas as pd
@@ -12,15 +13,16 @@ import pytest
 import skops.io as sio
 from model_tables import TINY, feature_table, matrix
 
-from pipeline.errors import UserError
-from pipeline.estimators import build_estimator
-from pipeline.evaluate import CVResult, CVRun, FoldScore, ModelCV
-from pipeline.evaluate.results import PREDICTION_COLUMNS
-from pipeline.io import atomic_write_text
-from pipeline.model_index import load_from_index, read_index, resolve_name
-from pipeline.persist import load_model, save_model
-from pipeline.registry import fitted_part
-from pipeline.train import feature_columns, train_models
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_text
+from pipeline.evaluation import CVResult, CVRun, FoldScore, ModelCV
+from pipeline.evaluation.results import PREDICTION_COLUMNS
+from pipeline.models.estimators import build_estimator
+from pipeline.models.model_index import load_from_index, read_index, resolve_name
+from pipeline.models.persist import load_model, save_model
+from pipeline.models.registry import fitted_part
+from pipeline.models.train import train_models
+from pipeline.store.rows import feature_columns
 
 # Tiny networks stop before converging, by design.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -47,7 +49,7 @@ def test_round_trip_gives_identical_predictions(tmp_path, data, name):
 def test_rf_on_its_top_features_round_trips(tmp_path, data):
     X, y = data
     model = build_estimator("rf", {**TINY["rf"], "top_features": 5}, seed=2).fit(X, y)
-    assert len(model.named_steps["select"].columns_) == 5
+    assert len(model.named_steps["select"].get_support(indices=True)) == 5
     save_model(model, "rf", tmp_path)
     np.testing.assert_array_equal(load_model("rf", tmp_path).predict_proba(X),
                                   model.predict_proba(X))
@@ -56,14 +58,15 @@ def test_rf_on_its_top_features_round_trips(tmp_path, data):
 def test_xgb_on_its_top_features_round_trips_and_reads_only_them(tmp_path, data):
     X, y = data  # 12 columns
     model = build_estimator("xgb", {**TINY["xgb"], "top_features": 5}, seed=2).fit(X, y)
-    assert model.columns_.tolist() == sorted(model.columns_.tolist()) and len(model.columns_) == 5
-    assert model.n_features_in_ == X.shape[1] and model.model_.n_features_in_ == 5
+    columns = model.named_steps["select"].get_support(indices=True)
+    assert len(columns) == 5
+    assert model.n_features_in_ == X.shape[1] and model[-1].model_.n_features_in_ == 5
     save_model(model, "xgb", tmp_path)
     loaded = load_model("xgb", tmp_path)
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     # Columns it does not read change nothing.
     other = X.copy()
-    other[:, np.setdiff1d(np.arange(X.shape[1]), model.columns_)] = 0.0
+    other[:, np.setdiff1d(np.arange(X.shape[1]), columns)] = 0.0
     np.testing.assert_array_equal(loaded.predict_proba(other), model.predict_proba(X))
     # A descriptor whose columns do not fit the booster is refused in one line.
     desc = json.loads((tmp_path / "xgb.json").read_text())
@@ -77,7 +80,7 @@ def test_ffnn_on_its_top_features_round_trips_with_its_scaler(tmp_path, data, sc
     X, y = data  # 12 columns
     model = build_estimator("ffnn", {**TINY["ffnn"], "top_features": 5, "scaling": scaling},
                             seed=2).fit(X, y)
-    assert len(model.named_steps["select"].columns_) == 5
+    assert len(model.named_steps["select"].get_support(indices=True)) == 5
     save_model(model, "ffnn", tmp_path)
     loaded = load_model("ffnn", tmp_path)
     assert [type(step) for _, step in loaded.steps] == [type(step) for _, step in model.steps]
@@ -101,7 +104,9 @@ def test_an_ffnn_saved_before_column_choice_and_scaling_kinds_still_loads(tmp_pa
     scale.pop("kind")
     (tmp_path / "ffnn.scaler.json").write_text(json.dumps(scale))
     loaded = load_model("ffnn", tmp_path)
-    assert [name for name, _ in loaded.steps] == ["scale", "clf"]
+    # Rebuilt as every network is: its selection keeps every column.
+    assert [name for name, _ in loaded.steps] == ["select", "scale", "clf"]
+    assert loaded.named_steps["select"].get_support().all()
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-6)
 
 
@@ -130,6 +135,23 @@ def test_untrusted_type_is_refused(tmp_path, data):
     (tmp_path / "logreg.skops").write_bytes(sio.dumps(model))
     with pytest.raises(UserError, match="untrusted types: .*Gadget"):
         load_model("logreg", tmp_path)
+
+
+def test_a_forest_saved_with_the_former_column_step_is_refused_in_one_line(
+        tmp_path, data, monkeypatch):
+    X, y = data
+    model = build_estimator("rf", TINY["rf"]).fit(X, y)
+    save_model(model, "rf", tmp_path)
+    # The class of the column step of earlier versions, under its module of then.
+    former = types.ModuleType("pipeline.estimators")
+    former.TopFColumns = type("TopFColumns", (Gadget,), {"__module__": "pipeline.estimators"})
+    monkeypatch.setitem(sys.modules, "pipeline.estimators", former)
+    model.steps[0] = ("select", former.TopFColumns())
+    (tmp_path / "rf.skops").write_bytes(sio.dumps(model))
+    monkeypatch.delitem(sys.modules, "pipeline.estimators")
+    with pytest.raises(UserError, match=r"^model file .*rf.skops was saved by an earlier "
+                                        r"version of the pipeline; fit it again"):
+        load_model("rf", tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -369,7 +391,7 @@ def test_descriptor_cannot_point_outside_its_folder(trained, tmp_path, escape):
 _KILLED_WRITE = """
 import sys, time
 from pathlib import Path
-from pipeline.io import atomic_write
+from pipeline.core.io import atomic_write
 atomic_write(Path(sys.argv[1]), lambda tmp: (Path(tmp).write_text("half"), time.sleep(600)))
 """
 

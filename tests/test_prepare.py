@@ -6,9 +6,9 @@ import sys
 import pandas as pd
 import pytest
 
+from pipeline.core.errors import UserError
 from pipeline.datasets import read_dataset
-from pipeline.errors import UserError
-from pipeline.prepare import prepare_dataset
+from pipeline.datasets.prepare import prepare_dataset
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from dask_cluster import REPO
 
 from pipeline.cli import main
 from pipeline.datasets.synth import generate
+from pipeline.engine.writer_lock import LOCK_FILE
 from pipeline.store import FEATURES_FILE, PARTS_DIR
-from pipeline.writer_lock import LOCK_FILE
 
 #: Listings of the 30 generated clips in ``long_dataset``: ~300 one-clip tasks.
 REPEATS = 10

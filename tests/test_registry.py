@@ -9,25 +9,20 @@ import pytest
 from model_tables import TINY, matrix
 
 from pipeline.cli import build_parser, main
-from pipeline.config import Params, TrainParams, load_params
-from pipeline.errors import UserError
-from pipeline.estimators import (
-    accepted_params,
-    build_estimator,
-    model_params,
-    resolve_names,
-    set_n_jobs,
-)
-from pipeline.persist import FORMATS, load_model, save_model
-from pipeline.registry import (
+from pipeline.core.config import Params, TrainParams, load_params
+from pipeline.core.errors import UserError
+from pipeline.models.estimators import accepted_params, build_estimator, model_params, resolve_names
+from pipeline.models.network_inputs import SCALINGS, input_scaler
+from pipeline.models.persist import FORMATS, load_model, save_model
+from pipeline.models.registry import (
     BASE_MODELS,
     MODEL_NAMES,
     REGISTRY,
     entry_of,
     fitted_part,
     markdown_table,
+    set_n_jobs,
 )
-from pipeline.scaling import SCALINGS, input_scaler
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

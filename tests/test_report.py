@@ -17,7 +17,7 @@ from pipeline import stages
 from pipeline.apps.report.media import EXCERPT_SECONDS, excerpt_wav, loudest_span, media_name
 from pipeline.apps.report.selection import select_clips
 from pipeline.cli import main
-from pipeline.config import ParallelParams, Params, TrainParams
+from pipeline.core.config import ParallelParams, Params, TrainParams
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -170,8 +170,8 @@ def test_media_names_are_safe_and_distinct(clip_id):
 
 def _guessing_models(n: int = 400, seed: int = 0) -> dict:
     """Three models right on 60 % of ``n`` clips, their errors drawn at random."""
-    from pipeline.classes import CLASSES
-    from pipeline.evaluate import CVRun, FoldScore, ModelCV
+    from pipeline.datasets.classes import CLASSES
+    from pipeline.evaluation import CVRun, FoldScore, ModelCV
 
     rng = np.random.default_rng(seed)
     actual = rng.choice(CLASSES, n)
@@ -208,7 +208,7 @@ def test_the_clips_per_cell_shrink_to_the_bound():
 
 def test_doubted_labels_rank_the_mean_probability_of_the_given_label():
     from pipeline.apps.report.selection import doubted_labels
-    from pipeline.evaluate import CVRun, FoldScore, ModelCV
+    from pipeline.evaluation import CVRun, FoldScore, ModelCV
 
     run = CVRun("official-folds", False, 3)
     preds = pd.DataFrame({"id": ["a", "b", "c"], "fold": "fold1",

@@ -10,11 +10,11 @@ import pytest
 from model_tables import TINY, matrix
 
 from pipeline import nn
-from pipeline.errors import UserError
-from pipeline.estimators import build_estimator, fit_with_groups
+from pipeline.core.errors import UserError
+from pipeline.models.estimators import build_estimator, fit_with_groups
+from pipeline.models.persist import load_model, save_model
+from pipeline.models.seedbag import AUTO_MAX, AUTO_ROWS, SeedBag, bag_size
 from pipeline.nn import FFNNClassifier
-from pipeline.persist import load_model, save_model
-from pipeline.seedbag import AUTO_MAX, AUTO_ROWS, SeedBag, bag_size
 
 NET = {"hidden_layer_sizes": (8,), "max_iter": 15, "batch_size": 32}
 

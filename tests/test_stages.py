@@ -14,14 +14,14 @@ import yaml
 from whole_run import REPO
 
 from pipeline import stages
-from pipeline.classes import CLASSES
-from pipeline.config import ParallelParams, Params, TrainParams
+from pipeline.core.config import ParallelParams, Params, TrainParams
 from pipeline.datasets import read_dataset
-from pipeline.engine import Engine
-from pipeline.persist import load_model
+from pipeline.datasets.classes import CLASSES
+from pipeline.engine.cluster import Engine
+from pipeline.models.persist import load_model
 from pipeline.stages.data import generation_workers
 from pipeline.store import read_features
-from pipeline.train import labelled, xy
+from pipeline.store.rows import labelled, xy
 
 # The run's network stops at max_iter=20 before it converges, as meant.
 pytestmark = [pytest.mark.slow,
@@ -142,7 +142,7 @@ def test_an_engine_given_to_a_stage_decides_its_workers():
 def test_prepare_renders_on_a_lent_local_cluster_with_the_same_files(tmp_path, local_engine):
     from dask.distributed import get_task_stream
 
-    from pipeline.config import PrepareParams
+    from pipeline.core.config import PrepareParams
 
     params = dataclasses.replace(TINY, prepare=PrepareParams(synth_clips=40, synth_test_clips=0))
     with get_task_stream(local_engine.client()) as stream:

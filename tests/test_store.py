@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from crashers import CRASH_MARK, file_stats_abort_on_mark
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 from pipeline.store import (
     ERRORS_FILE,
     FEATURES_FILE,
@@ -205,7 +205,7 @@ def test_leftover_and_corrupt_parts_are_ignored(tmp_path):
     [digest] = (tmp_path / "store" / PARTS_DIR).iterdir()
     [part] = digest.iterdir()
     part.write_bytes(b"PAR1 not really parquet")
-    # What a write killed before its rename leaves (pipeline.io.atomic_write).
+    # What a write killed before its rename leaves (pipeline.core.io.atomic_write).
     (digest / f".{part.name}.abcdefgh.tmp.parquet").write_bytes(b"PAR1")
     again = update(manifest, tmp_path / "store")
     assert again.processed == 11

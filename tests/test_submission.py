@@ -8,13 +8,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from model_tables import TINY
 
-from pipeline.classes import CLASSES
-from pipeline.cli import main
-from pipeline.config import FeatureParams
-from pipeline.datasets import read_dataset
-from pipeline.errors import UserError
-from pipeline.model_index import read_index
-from pipeline.submission import (
+from pipeline.apps.submission import (
     make_submission,
     predict_paths,
     score,
@@ -23,7 +17,13 @@ from pipeline.submission import (
     warnings_path,
     write_submission,
 )
-from pipeline.train import train_models
+from pipeline.cli import main
+from pipeline.core.config import FeatureParams
+from pipeline.core.errors import UserError
+from pipeline.datasets import read_dataset
+from pipeline.datasets.classes import CLASSES
+from pipeline.models.model_index import read_index
+from pipeline.models.train import train_models
 
 IDS = ["7", "3", "12", "5"]
 

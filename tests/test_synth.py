@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from pipeline.classes import CLASS_ID, CLASSES
 from pipeline.cli import main
+from pipeline.core.errors import UserError
 from pipeline.datasets import synth
-from pipeline.errors import UserError
+from pipeline.datasets.classes import CLASS_ID, CLASSES
 
 NAME = re.compile(r"^(\d+)-(\d)-(\d+)-(\d+)\.wav$")
 

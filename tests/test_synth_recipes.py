@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pipeline.classes import CLASSES
 from pipeline.datasets import synth
+from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth import scenes
 from pipeline.datasets.synth.dsp import SR
 
@@ -119,9 +119,9 @@ def test_small_generated_set_is_learnable_but_not_trivial():
     """
     import soxr
 
-    from pipeline.config import FeatureParams
-    from pipeline.estimators import build_estimator
+    from pipeline.core.config import FeatureParams
     from pipeline.features import extract_features
+    from pipeline.models.estimators import build_estimator
 
     meta = synth.plan(80, 5)
     rows = []

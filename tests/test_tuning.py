@@ -8,14 +8,14 @@ import yaml
 from model_tables import TINY, feature_table
 
 from pipeline.cli import main
-from pipeline.config import load_params
-from pipeline.errors import UserError
-from pipeline.estimators import build_estimator
-from pipeline.evaluate import CVData, FoldFit, fit_fold
-from pipeline.params_update import updated_text
-from pipeline.splits import inner_splits, make_splits
-from pipeline.train import feature_columns, xy
-from pipeline.tune import tune
+from pipeline.core.config import load_params
+from pipeline.core.errors import UserError
+from pipeline.core.params_update import updated_text
+from pipeline.evaluation import CVData, FoldFit, fit_fold
+from pipeline.evaluation.splits import inner_splits, make_splits
+from pipeline.evaluation.tune import tune
+from pipeline.models.estimators import build_estimator
+from pipeline.store.rows import feature_columns, xy
 
 SPACE = {"C": [0.0005, 1.0]}
 

@@ -8,19 +8,19 @@ from model_tables import TINY, matrix
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
-from pipeline.errors import UserError
-from pipeline.estimators import build_estimator
-from pipeline.persist import load_model, save_model
-from pipeline.vote import (
-    INNER_FOLDS,
+from pipeline.core.errors import UserError
+from pipeline.models.ensemble import (
     LEARN_ROWS,
+    WEIGHT_FOLDS,
     SoftVoteEnsemble,
-    inner_splits,
     learn_weights,
     learns_weights,
     log_pool,
     vote,
+    weight_splits,
 )
+from pipeline.models.estimators import build_estimator
+from pipeline.models.persist import load_model, save_model
 
 
 def log_loss_of(weights, probas, y_index) -> float:
@@ -71,17 +71,17 @@ def test_which_votes_learn_their_weights(weights, rows, learns):
     assert learns_weights(weights, rows) is learns
 
 
-def test_inner_splits_keep_recordings_whole_and_test_every_row_once():
+def test_weight_splits_keep_recordings_whole_and_test_every_row_once():
     y = np.repeat(np.array(["a", "b", "c"], dtype=object), 40)
     groups = np.arange(120) // 4
-    splits = inner_splits(y, groups)
-    assert len(splits) == INNER_FOLDS
+    splits = weight_splits(y, groups)
+    assert len(splits) == WEIGHT_FOLDS
     tested = np.concatenate([test for _, test in splits])
     assert sorted(tested) == list(range(120))
     for train, test in splits:
         assert set(groups[train]).isdisjoint(groups[test])
-    assert [t.tolist() for _, t in inner_splits(y, groups)] == [t.tolist() for _, t in splits]
-    assert inner_splits(y, np.zeros(120)) == []  # one recording: nothing to learn from
+    assert [t.tolist() for _, t in weight_splits(y, groups)] == [t.tolist() for _, t in splits]
+    assert weight_splits(y, np.zeros(120)) == []  # one recording: nothing to learn from
 
 
 def noisy_vote(weights):
@@ -112,7 +112,7 @@ def test_a_learnt_vote_silences_a_member_that_guesses():
 def test_auto_learns_on_small_training_sets_only(monkeypatch):
     X, y = matrix(200)
     assert noisy_vote("auto").fit(X, y, np.arange(200) // 4).weights_ is not None
-    monkeypatch.setattr("pipeline.vote.LEARN_ROWS", 199)
+    monkeypatch.setattr("pipeline.models.ensemble.LEARN_ROWS", 199)
     assert noisy_vote("auto").fit(X, y, np.arange(200) // 4).weights_ is None
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pipeline import stages
-from pipeline.config import Params, load_params
+from pipeline.core.config import Params, load_params
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,10 +123,10 @@ def whole_run(folder: Path) -> WholeRun:
     """``run`` in this process on a local cluster of two workers, under ``folder``; what
     it prints (stage reports as the ``run`` command prints them, progress bars, anything
     its workers print) is kept in ``printed``."""
+    import pipeline.apps.submission
     import pipeline.datasets.synth
-    import pipeline.evaluate
+    import pipeline.evaluation
     import pipeline.store
-    import pipeline.submission
 
     params_file = write_params(folder)
     params = load_params(params_file)
@@ -141,8 +141,8 @@ def whole_run(folder: Path) -> WholeRun:
     with pytest.MonkeyPatch.context() as patch, printed_to(log):
         calls = {"generate": Calls(patch, pipeline.datasets.synth, "generate"),
                  "extract": Calls(patch, pipeline.store, "extract_to_store"),
-                 "cv": Calls(patch, pipeline.evaluate, "cross_validate"),
-                 "submit": Calls(patch, pipeline.submission, "make_submission")}
+                 "cv": Calls(patch, pipeline.evaluation, "cross_validate"),
+                 "submit": Calls(patch, pipeline.apps.submission, "make_submission")}
         result = stages.run(params=params, workdir=root, scheduler="processes", workers=2,
                             started=lambda name: seen.append(("start", name)),
                             finished=finished)

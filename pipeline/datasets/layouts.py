@@ -17,7 +17,7 @@ Four layouts are recognised, in this order:
 
 The manifest has one row per clip and the columns ``id, path, label, fold, group, split``
 (see :func:`read_dataset`). A table that cannot be trusted raises
-:class:`~pipeline.errors.UserError` with one line naming the file and the offending lines;
+:class:`~pipeline.core.errors.UserError` with one line naming the file and the offending lines;
 a clip whose audio file is missing is not an error here: it stays in the manifest and its
 id is listed in ``df.attrs["missing"]`` so that later stages report it as an error row.
 Reading and checking the metadata tables is :mod:`.tables`.
@@ -31,7 +31,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.classes import CLASS_ID, CLASSES
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_text, path_text
+from pipeline.datasets.classes import CLASS_ID, CLASSES
 from pipeline.datasets.tables import (
     COLUMNS,
     SHOWN,
@@ -44,8 +46,6 @@ from pipeline.datasets.tables import (
     read_csv,
     shown_values,
 )
-from pipeline.errors import UserError
-from pipeline.io import atomic_write_text, path_text
 
 __all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "dataset_files", "describe", "read_dataset",
            "write_manifest"]

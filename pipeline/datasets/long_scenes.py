@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from pipeline.classes import CLASSES
+from pipeline.core.errors import UserError
+from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth import SR, render_ambience, render_source
-from pipeline.errors import UserError
 
 ANNOTATIONS_FILE = "scene_annotations.csv"
 ANNOTATION_COLUMNS = ("file", "start", "end", "class")
@@ -121,9 +121,9 @@ def write_scene(path: Path, total: int, events: pd.DataFrame, *, seed: int,
     """Write one scene of ``total`` samples with ``events`` (from :func:`plan_scene`) to ``path``.
 
     The file is written block by block to a temporary name beside ``path`` and renamed
-    (:func:`pipeline.io.atomic_write`).
+    (:func:`pipeline.core.io.atomic_write`).
     """
-    from pipeline.io import atomic_write
+    from pipeline.core.io import atomic_write
 
     def write(tmp: str) -> None:
         pending = list(events.itertuples(index=False))
@@ -175,7 +175,7 @@ def generate_scenes(out, *, minutes: float, files: int = 1, seed: int = 42,
         Classes drawn for the events (default: all ten).
     force : bool
         Replace scenes and annotations the generator did not write, too
-        (:class:`pipeline.io.Outputs`).
+        (:class:`pipeline.core.io.Outputs`).
 
     Returns
     -------
@@ -183,7 +183,7 @@ def generate_scenes(out, *, minutes: float, files: int = 1, seed: int = 42,
         ``files`` (paths), ``annotations`` (path), ``events``, ``per_class``, ``seconds``
         (time taken), ``duration`` (s of audio per file).
     """
-    from pipeline.io import Outputs, atomic_write_text
+    from pipeline.core.io import Outputs, atomic_write_text
 
     out = Path(out)
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0:

@@ -1,7 +1,7 @@
 """Metadata tables of a dataset folder: read as text, checked, turned into manifest rows.
 
 Every check names the file and the offending lines (header is line 1, at most
-:data:`SHOWN` of them) in a one-line :class:`~pipeline.errors.UserError`.
+:data:`SHOWN` of them) in a one-line :class:`~pipeline.core.errors.UserError`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.classes import CLASS_ID, CLASSES
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
+from pipeline.datasets.classes import CLASS_ID, CLASSES
 
 COLUMNS = ["id", "path", "label", "fold", "group", "split"]
 SHOWN = 5  # offending lines listed in a message before "..."

@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
 from pipeline.features import bands, modulation, spectral, stft, time_domain
 from pipeline.features import mfcc as _mfcc
 from pipeline.features.names import (

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pipeline.config import FeatureParams
-from pipeline.errors import InputError
+from pipeline.core.config import FeatureParams
+from pipeline.core.errors import InputError
 from pipeline.features import bands
 from pipeline.features.modulation import modulation_names
 from pipeline.features.stats import STAT_NAMES

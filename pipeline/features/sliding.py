@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.config import FeatureParams
+from pipeline.core.config import FeatureParams
 from pipeline.features import Frames, _as_signal, _names, frame_part, frame_parts, window_part
 
 # Frames of the shared frame part computed at a time: its float64 temporaries (~8 kB a
-# frame) stay below the allocator's mmap threshold (pipeline.allocator), and a window's
+# frame) stay below the allocator's mmap threshold (pipeline.engine.allocator), and a window's
 # interior (~170 frames for 4 s) spans at most two chunks.
 CHUNK = 256
 # Windows whose edge frames are computed in one pass (~7 frames each with the defaults).

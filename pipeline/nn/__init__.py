@@ -4,17 +4,20 @@
 store a fitted one as a ``.npz`` archive (arrays + JSON hyper-parameters, no pickle).
 The parts — activations, losses, initializers, optimizers, schedules, network,
 training, hyper-parameter checks, the early-stopping holdout, the shared fitting logic
-(``base``), errors — are small modules with one concern each.
+(``base``), exceptions, the archive format — are small modules with one concern each.
+
+Stands alone: imports nothing else of :mod:`pipeline`.
 """
 
-from pipeline.nn.errors import ModelFileError, NetworkParamsError
+from pipeline.nn.archive import load, save
 from pipeline.nn.estimator import FFNNClassifier, FFNNRegressor
-from pipeline.nn.persist import load, save
+from pipeline.nn.exceptions import ModelFileError, NetworkError, NetworkParamsError
 
 __all__ = [
     "FFNNClassifier",
     "FFNNRegressor",
     "ModelFileError",
+    "NetworkError",
     "NetworkParamsError",
     "load",
     "save",

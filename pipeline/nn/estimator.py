@@ -79,8 +79,8 @@ class FFNNClassifier(ClassifierMixin, BaseFFNN):
     lr_min : float, default 0
         Floor of the cosine schedule.
     blas_threads : int or None, default None
-        BLAS threads while training (None leaves the BLAS setting alone: on an idle 2-core
-        machine two threads train 20 % faster). Set 1 where cores are shared; the
+        BLAS threads while training (None leaves the BLAS setting alone: on an idle machine
+        more threads train faster). Set 1 where cores are shared; the
         pipeline's parallel stages already give each task one BLAS thread.
     label_smoothing : float in [0, 1), default 0
         ε of label smoothing: the network is trained towards (1 − ε)·one-hot + ε/K (K

@@ -1,7 +1,7 @@
 """Validation of the estimators' hyper-parameters, done in ``fit`` as scikit-learn asks.
 
 :func:`check_params` checks every parameter of an ``FFNNClassifier``/``FFNNRegressor``
-and raises :class:`~pipeline.nn.errors.NetworkParamsError` naming the first bad one.
+and raises :class:`~pipeline.nn.exceptions.NetworkParamsError` naming the first bad one.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from pipeline.nn.activations import HIDDEN_ACTIVATIONS, get_activation
-from pipeline.nn.errors import NetworkParamsError
+from pipeline.nn.exceptions import NetworkParamsError
 from pipeline.nn.initializers import get_initializer
 from pipeline.nn.optimizers import OPTIMIZERS
 from pipeline.nn.schedules import Schedule

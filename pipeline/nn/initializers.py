@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.nn.errors import NetworkParamsError
+from pipeline.nn.exceptions import NetworkParamsError
 
 
 def glorot_normal(fan_in, fan_out, *, rng, dtype=np.float32):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.nn.errors import NetworkParamsError
+from pipeline.nn.exceptions import NetworkParamsError
 
 
 def output_delta(y, y_hat):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.nn.errors import NetworkParamsError
+from pipeline.nn.exceptions import NetworkParamsError
 
 
 def sgd_update(w, g, *, lr, scratch):

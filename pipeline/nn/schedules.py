@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-from pipeline.nn.errors import NetworkParamsError
+from pipeline.nn.exceptions import NetworkParamsError
 
 
 def step_decay(i, *, lr0, decay):

@@ -4,7 +4,7 @@ Each returns a small result object of what it wrote (paths, counts; ``text()`` i
 command prints). The ``urbansound`` command parses its arguments and calls one of these;
 :func:`run` calls them in order on one engine; ``dvc.yaml`` calls the command.
 
->>> from pipeline.config import load_params
+>>> from pipeline.core.config import load_params
 >>> from pipeline import stages
 >>> result = stages.run(params=load_params(), workdir="out", scheduler="sync")  # doctest: +SKIP
 """

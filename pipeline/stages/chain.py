@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params
-from pipeline.engine import opened
+from pipeline.core.config import Params
+from pipeline.engine.cluster import opened
 from pipeline.stages.common import SchedulerChoice, engine_for
 from pipeline.stages.data import features, prepare
 from pipeline.stages.modelling import evaluate, train
@@ -90,7 +90,7 @@ def run(*, params: Params, dataset: str | None = None, workdir: str | Path | Non
         Called with a stage's name before it runs, and with its name and result after.
     force : bool
         Replace files the tool did not write, too. Without it every output of every stage
-        is checked (:class:`pipeline.io.Outputs`) before the first stage starts.
+        is checked (:class:`pipeline.core.io.Outputs`) before the first stage starts.
 
     Returns
     -------
@@ -138,13 +138,13 @@ def check_outputs(ws: Workspace, params: Params, *, dataset: str | None = None,
     UserError
         A file the tool did not write where a stage would write (and ``force`` is false).
     """
-    from pipeline.estimators import resolve_names
-    from pipeline.prepare import SYNTH, check_synth_runs, prepare_outputs
+    from pipeline.datasets.prepare import SYNTH, check_synth_runs, prepare_outputs
+    from pipeline.models.estimators import resolve_names
+    from pipeline.models.train import check_model_places
     from pipeline.stages.data import store_outputs
     from pipeline.stages.modelling import report_outputs
     from pipeline.stages.prediction import submission_outputs
     from pipeline.stages.report import page_outputs
-    from pipeline.train import check_model_places
 
     p = params.prepare
     if (dataset or p.dataset) == SYNTH:

@@ -1,6 +1,6 @@
 """What every stage shares: where its tasks run, the models' parameters, the feature store.
 
-A stage takes ``scheduler`` (an :class:`~pipeline.engine.Engine`, a scheduler name, or None
+A stage takes ``scheduler`` (an :class:`~pipeline.engine.cluster.Engine`, a scheduler name, or None
 for ``parallel.scheduler`` of params.yaml) and ``workers`` (None: ``parallel.workers``). An
 engine that is already open is used as it is, so ``run`` opens one for all its stages.
 """
@@ -11,8 +11,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params
-from pipeline.engine import Engine
+from pipeline.core.config import Params
+from pipeline.engine.cluster import Engine
 
 #: Where a stage's tasks run: an engine, a scheduler name, or None for params.yaml's.
 SchedulerChoice = Engine | str | None
@@ -45,7 +45,7 @@ def read_store(folder: str | Path) -> tuple[Any, dict]:
 
 def store_files(folder: str | Path) -> list[Path]:
     """The files of a feature store that the model stages read (no output may be one)."""
-    from pipeline.groups import GROUPS_FILE
+    from pipeline.evaluation.groups import GROUPS_FILE
     from pipeline.store.table import ERRORS_FILE, FEATURES_FILE, META_FILE
 
     return [Path(folder) / f for f in (FEATURES_FILE, ERRORS_FILE, META_FILE, GROUPS_FILE)]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params
-from pipeline.engine import Engine
-from pipeline.io import Outputs
+from pipeline.core.config import Params
+from pipeline.core.io import Outputs
+from pipeline.engine.cluster import Engine
 from pipeline.stages.common import SchedulerChoice, engine_for, store_files
 
 
@@ -64,7 +64,7 @@ def synth(out: str | Path, *, params: Params, layout: str = "both", clips: int |
         Default: ``prepare.synth_clips``, ``seed`` and ``parallel.workers`` of ``params``;
         the files do not depend on ``workers``.
     force : bool
-        Replace files the generator did not write, too (:class:`pipeline.io.Outputs`).
+        Replace files the generator did not write, too (:class:`pipeline.core.io.Outputs`).
 
     Returns
     -------
@@ -174,21 +174,21 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
     params : Params
     dataset, test : str, optional
         Default: ``prepare.dataset`` and ``prepare.test`` of ``params``; see
-        :func:`pipeline.prepare.prepare_dataset`.
+        :func:`pipeline.datasets.prepare.prepare_dataset`.
     scheduler, workers
         The stage's engine choice (:mod:`pipeline.stages.common`); it sets how many
         processes render generated clips (:func:`generation_workers`).
     force : bool
         Replace files in ``out`` that the tool did not write, too
-        (:class:`pipeline.io.Outputs`).
+        (:class:`pipeline.core.io.Outputs`).
 
     Returns
     -------
     PrepareResult
     """
     from pipeline.datasets import describe
-    from pipeline.engine import opened
-    from pipeline.prepare import SYNTH, prepare_dataset
+    from pipeline.datasets.prepare import SYNTH, prepare_dataset
+    from pipeline.engine.cluster import opened
 
     p = params.prepare
     n_workers = generation_workers(scheduler, workers, params)
@@ -266,16 +266,16 @@ def features(dataset: str | Path, out: str | Path = "data/features", *, params: 
         Clips per task; default ``parallel.batch_size``.
     force : bool
         Replace files in ``out`` that the tool did not write, too
-        (:class:`pipeline.io.Outputs`).
+        (:class:`pipeline.core.io.Outputs`).
 
     Returns
     -------
     FeaturesResult
     """
-    from pipeline.batches import check_batch_size
     from pipeline.datasets import dataset_files, read_dataset
-    from pipeline.engine import opened
-    from pipeline.groups import write_inferred_groups
+    from pipeline.engine.batches import check_batch_size
+    from pipeline.engine.cluster import opened
+    from pipeline.evaluation.groups import write_inferred_groups
     from pipeline.store import extract_to_store
 
     manifest = read_dataset(dataset)

@@ -1,7 +1,7 @@
 """Stages that fit models: cross-validation reports, hyper-parameter search, final fits.
 
-The :class:`~pipeline.evaluate.CVResult` that :mod:`pipeline.evaluate` returns is passed on
-to its own writers and to :func:`pipeline.train.train_models` as it is.
+The :class:`~pipeline.evaluation.CVResult` that :mod:`pipeline.evaluation` returns is passed on
+to its own writers and to :func:`pipeline.models.train.train_models` as it is.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config import Params
-from pipeline.errors import UserError
-from pipeline.io import Outputs
+from pipeline.core.config import Params
+from pipeline.core.errors import UserError
+from pipeline.core.io import Outputs
 from pipeline.stages.common import (
     SchedulerChoice,
     engine_for,
@@ -22,7 +22,7 @@ from pipeline.stages.common import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.evaluate import CVResult
+    from pipeline.evaluation import CVResult
 
 
 # --- evaluate --------------------------------------------------------------------------
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 class EvaluateResult:
     """Reports written to ``reports``: per-model ones (``cv/NAME/``) unless only the
     comparison was rebuilt, the comparison (metrics.json, summary.md, folds.csv, plots)
-    when ``summary`` is true, and the :class:`~pipeline.evaluate.CVResult` they render."""
+    when ``summary`` is true, and the :class:`~pipeline.evaluation.CVResult` they render."""
 
     reports: str
     models: list[str]
@@ -46,7 +46,7 @@ class EvaluateResult:
 
     def text(self) -> str:
         """What the command prints."""
-        from pipeline.evaluate import report_text
+        from pipeline.evaluation import report_text
 
         where = (f"reports written to {self.reports} (metrics.json, summary.md, folds.csv, "
                  "cv/, plots)" if self.summary
@@ -58,7 +58,7 @@ class EvaluateResult:
 def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> CVResult | None:
     """CV metrics of ``names`` on the store of ``digest`` from the reports folder, or None
     before any evaluation of that store."""
-    from pipeline.evaluate import collect_reports
+    from pipeline.evaluation import collect_reports
 
     try:
         return collect_reports(reports, names, digest)
@@ -89,7 +89,7 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
         Also fit the models on every labelled clip, queued with the fold fits
         (``metrics.refitted`` of the result, for :func:`train`).
     force : bool
-        Replace report files the tool did not write, too (:class:`pipeline.io.Outputs`).
+        Replace report files the tool did not write, too (:class:`pipeline.core.io.Outputs`).
     page : bool
         Write the HTML report with the comparison (:func:`pipeline.stages.report.report`;
         ``run`` writes it after the submission instead).
@@ -98,15 +98,15 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     -------
     EvaluateResult
     """
-    from pipeline.engine import opened
-    from pipeline.estimators import check_model_params, resolve_names
-    from pipeline.evaluate import (
+    from pipeline.core.io import check_output_dir
+    from pipeline.engine.cluster import opened
+    from pipeline.evaluation import (
         collect_reports,
         cross_validate,
         write_model_reports,
         write_summary,
     )
-    from pipeline.io import check_output_dir
+    from pipeline.models.estimators import check_model_params, resolve_names
 
     if no_summary and summary_only:
         raise UserError("--no-summary and --summary-only exclude each other")
@@ -153,7 +153,7 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
 def report_outputs(reports: str | Path, names: list[str], *, per_model: bool = True,
                    summary: bool = True, force: bool = False, inputs=()) -> Outputs:
     """The files ``evaluate`` of models ``names`` writes in ``reports`` (checked now)."""
-    from pipeline.evaluate import report_files
+    from pipeline.evaluation import report_files
 
     return Outputs(reports, report_files(names, per_model=per_model, summary=summary),
                    force=force, inputs=inputs)
@@ -162,7 +162,7 @@ def report_outputs(reports: str | Path, names: list[str], *, per_model: bool = T
 # --- tune ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TuneResult:
-    """A search of ``model``'s space: :func:`pipeline.tune.tune`'s result, the files
+    """A search of ``model``'s space: :func:`pipeline.evaluation.tune.tune`'s result, the files
     written, and ``(params file, best parameters)`` when they were applied."""
 
     model: str
@@ -217,16 +217,16 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
         asked for, so not an output that must be the tool's own; a symbolic link is
         followed (the file it points to is updated).
     force : bool
-        Replace report files the tool did not write, too (:class:`pipeline.io.Outputs`).
+        Replace report files the tool did not write, too (:class:`pipeline.core.io.Outputs`).
 
     Returns
     -------
     TuneResult
     """
-    from pipeline.engine import opened
-    from pipeline.estimators import accepted_params, check_model_params
-    from pipeline.io import check_output_dir
-    from pipeline.tune import tune as search
+    from pipeline.core.io import check_output_dir
+    from pipeline.engine.cluster import opened
+    from pipeline.evaluation.tune import tune as search
+    from pipeline.models.estimators import accepted_params, check_model_params
 
     space = params.tune.spaces.get(model)
     if not space:
@@ -251,7 +251,7 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
     written = [f"{reports}/tune_{model}.{ext}" for ext in ("json", "png")]
     applied = None
     if apply_to is not None:
-        from pipeline.params_update import apply_params
+        from pipeline.core.params_update import apply_params
 
         applied = (apply_params(apply_to, model, out["best_params"]), out["best_params"])
     return TuneResult(model, out, [w for w in written if Path(w).is_file()], applied)
@@ -261,7 +261,7 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
 @dataclass(frozen=True)
 class TrainResult:
     """Models fitted into ``out``: their names and the folder's merged models index
-    (:func:`pipeline.train.train_models`)."""
+    (:func:`pipeline.models.train.train_models`)."""
 
     out: str
     features: str
@@ -315,8 +315,10 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
     -------
     TrainResult
     """
-    from pipeline.estimators import check_model_params, resolve_names
-    from pipeline.train import check_model_places, train_models
+    from pipeline.evaluation.groups import recording_groups
+    from pipeline.models.estimators import check_model_params, resolve_names
+    from pipeline.models.train import check_model_places, train_models
+    from pipeline.store.rows import labelled
 
     names = resolve_names(model, params.train.models)
     check_model_params(names, train_params(params), seed=params.seed)
@@ -326,5 +328,6 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
                          force=force,
                          feature_params=feature_params,
                          cv_metrics=cv or _cv_metrics(reports, names,
-                                                      table.attrs["store_digest"]))
+                                                      table.attrs["store_digest"]),
+                         groups=recording_groups(labelled(table))[0])
     return TrainResult(str(out), str(features), names, index)

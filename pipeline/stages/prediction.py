@@ -7,24 +7,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Params
-from pipeline.errors import UserError
-from pipeline.io import Outputs
+from pipeline.core.config import Params
+from pipeline.core.errors import UserError
+from pipeline.core.io import Outputs
 from pipeline.stages.common import SchedulerChoice, engine_for
 
 
 # --- submit ----------------------------------------------------------------------------
 def score_path(submission: str | Path) -> Path:
     """Where ``submit`` writes the score of ``submission``
-    (:func:`pipeline.submission.score_path`; imported when called, so the command starts fast)."""
-    from pipeline.submission import score_path as path
+    (:func:`pipeline.apps.submission.score_path`; imported when called, so the command
+    starts fast)."""
+    from pipeline.apps.submission import score_path as path
 
     return path(submission)
 
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """The submission written (:func:`pipeline.submission.make_submission`'s result:
+    """The submission written (:func:`pipeline.apps.submission.make_submission`'s result:
     ``out, model, n, warnings, warnings_file, counts``) and its score (``accuracy`` None
     without an answer key), written to ``score_file``."""
 
@@ -40,7 +41,7 @@ class SubmitResult:
 
     def text(self) -> str:
         """What the command prints."""
-        from pipeline.submission import score_text
+        from pipeline.apps.submission import score_text
 
         result = self.submission
         lines = [f"model {result['model']}: {result['n']} test clips → {result['out']}",
@@ -86,16 +87,16 @@ def submit(*, params: Params, model: str | None = None, test: str | Path | None 
     scheduler, workers
         The stage's engine choice (:mod:`pipeline.stages.common`).
     force : bool
-        Replace files the tool did not write, too (:class:`pipeline.io.Outputs`).
+        Replace files the tool did not write, too (:class:`pipeline.core.io.Outputs`).
 
     Returns
     -------
     SubmitResult
     """
+    from pipeline.apps.submission import make_submission, score
+    from pipeline.core.io import atomic_write_json, check_output_file
     from pipeline.datasets import dataset_files, read_dataset
-    from pipeline.engine import opened
-    from pipeline.io import atomic_write_json, check_output_file
-    from pipeline.submission import make_submission, score
+    from pipeline.engine.cluster import opened
 
     test = test or params.submit.test or "data/prepared"
     key = Path(answers) if answers else Path(test) / "answers.csv"
@@ -119,7 +120,7 @@ def submit(*, params: Params, model: str | None = None, test: str | Path | None 
 
 def submission_outputs(out: str | Path, *, force: bool = False, inputs=()) -> Outputs:
     """The files ``submit`` writes beside the submission ``out`` (checked now)."""
-    from pipeline.submission import warnings_path
+    from pipeline.apps.submission import warnings_path
 
     out = Path(out)
     return Outputs(out.parent, [out.name, score_path(out).name, warnings_path(out).name],
@@ -129,20 +130,20 @@ def submission_outputs(out: str | Path, *, force: bool = False, inputs=()) -> Ou
 # --- score -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ScoreResult:
-    """:func:`pipeline.submission.score` of a submission against an answer key."""
+    """:func:`pipeline.apps.submission.score` of a submission against an answer key."""
 
     score: dict
 
     def text(self) -> str:
         """What the command prints."""
-        from pipeline.submission import score_text
+        from pipeline.apps.submission import score_text
 
         return score_text(self.score)
 
 
 def score(submission: str | Path, answers: str | Path) -> ScoreResult:
     """Score ``submission`` (``ID,Class``) against the answer key ``answers``."""
-    from pipeline.submission import score as score_submission
+    from pipeline.apps.submission import score as score_submission
 
     return ScoreResult(score_submission(submission, answers))
 
@@ -202,8 +203,8 @@ def predict(paths: list[str | Path], *, params: Params, models: str | Path = "mo
     -------
     PredictResult
     """
-    from pipeline.engine import opened
-    from pipeline.submission import predict_paths
+    from pipeline.apps.submission import predict_paths
+    from pipeline.engine.cluster import opened
 
     with opened(engine_for(params, scheduler, workers)) as engine:
         name, table = predict_paths(paths, models, model=model, scheduler=engine)
@@ -213,7 +214,8 @@ def predict(paths: list[str | Path], *, params: Params, models: str | Path = "mo
 # --- detect ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DetectOutcome:
-    """What :func:`pipeline.detect.detect` wrote (a :class:`pipeline.detect.DetectResult`)."""
+    """What :func:`pipeline.apps.detect.detect` wrote (a
+    :class:`pipeline.apps.detect.DetectResult`)."""
 
     result: Any
 
@@ -225,8 +227,8 @@ class DetectOutcome:
 
     def text(self) -> str:
         """What the command prints."""
-        from pipeline.detect import summary_text
-        from pipeline.detect.scores import scores_text
+        from pipeline.apps.detect import summary_text
+        from pipeline.apps.detect.scores import scores_text
 
         result = self.result
         lines = [summary_text(result),
@@ -259,13 +261,13 @@ def detect(paths: list[str | Path], *, params: Params, models: str | Path = "mod
     scheduler, workers
         The stage's engine choice (:mod:`pipeline.stages.common`).
     force : bool
-        Replace files in ``out`` the tool did not write, too (:class:`pipeline.io.Outputs`).
+        Replace files in ``out`` the tool did not write, too (:class:`pipeline.core.io.Outputs`).
 
     Returns
     -------
     DetectOutcome
     """
-    from pipeline.detect import detect as detect_events
+    from pipeline.apps.detect import detect as detect_events
 
     given = {"model": model, "window": window, "hop": hop, "threshold": threshold,
              "gate_db": gate_db}

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config import Params
-from pipeline.errors import UserError
-from pipeline.io import Outputs
+from pipeline.core.config import Params
+from pipeline.core.errors import UserError
+from pipeline.core.io import Outputs
 from pipeline.stages.common import SchedulerChoice, engine_for, store_files
 
 if TYPE_CHECKING:
-    from pipeline.evaluate import CVResult
+    from pipeline.evaluation import CVResult
 
 
 @dataclass(frozen=True)
@@ -75,17 +75,17 @@ def report(reports: str | Path = "reports", *, params: Params,
     metrics : CVResult, optional
         The comparison to show (evaluate's own); default: rebuilt from the reports.
     force : bool
-        Replace page files the tool did not write, too (:class:`pipeline.io.Outputs`).
+        Replace page files the tool did not write, too (:class:`pipeline.core.io.Outputs`).
 
     Returns
     -------
     ReportResult
     """
     from pipeline.apps.report import Sources, write_report
-    from pipeline.config import params_digest
-    from pipeline.engine import opened
-    from pipeline.evaluate import collect_reports
-    from pipeline.io import check_output_dir
+    from pipeline.core.config import params_digest
+    from pipeline.core.io import check_output_dir
+    from pipeline.engine.cluster import opened
+    from pipeline.evaluation import collect_reports
 
     reports = Path(reports)
     if not (reports / "cv").is_dir():

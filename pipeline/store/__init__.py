@@ -19,7 +19,11 @@ moved into place with ``os.replace``: a final name never holds a half-written fi
 
 The modules: :mod:`.cache` (keys and part files), :mod:`.table` (the feature table and
 its metadata, written and read), :mod:`.update` (the incremental run for any featurizer)
-and :mod:`.extract` (the audio features: fingerprint, per-clip job, extraction, reuse).
+:mod:`.extract` (the audio features: fingerprint, per-clip job, extraction, reuse) and
+:mod:`.rows` (the table helpers: labelled rows, feature columns, ``X`` and ``y``).
+
+May import :mod:`pipeline.engine`, :mod:`pipeline.features`, :mod:`pipeline.datasets` and
+:mod:`pipeline.core`; never the models, evaluation or anything above them.
 """
 
 from pipeline.store.cache import KEY_COLUMNS, PARTS_DIR, VALUES_COLUMN, clip_key, fingerprint_digest

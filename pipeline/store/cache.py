@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.batches import ItemError
-from pipeline.io import atomic_write_parquet, path_text
+from pipeline.core.io import atomic_write_parquet, path_text
+from pipeline.engine.batches import ItemError
 
 PARTS_DIR = ".parts"
 KEY_COLUMNS = ("path", "size", "mtime_ns")
@@ -45,7 +45,7 @@ def fingerprint_digest(fingerprint: dict[str, Any]) -> str:
 def clip_key(path: str) -> tuple[str, int, int] | None:
     """``(path, size, mtime_ns)`` of a file, or None when it cannot be stat'ed.
 
-    The path is stored as text (:func:`pipeline.io.path_text`), so that a file name that is
+    The path is stored as text (:func:`pipeline.core.io.path_text`), so that a file name that is
     not valid UTF-8 can be cached like any other.
     """
     try:
@@ -77,7 +77,7 @@ def part_table(
     """One batch as a part table (see :data:`PART_COLUMNS`).
 
     ``results[i]`` is the feature array, shape (n_features,), of clip ``keys[i]`` or the
-    :class:`~pipeline.batches.ItemError` it failed with.
+    :class:`~pipeline.engine.batches.ItemError` it failed with.
     """
     values = np.full((len(keys), n_features), np.nan, dtype=np.float32)
     kinds: list[str | None] = []
@@ -107,7 +107,7 @@ def part_table(
 
 def _part_files(parts: Path) -> list[Path]:
     """Completed part files, oldest first (names start with a nanosecond timestamp)."""
-    # Hidden names are temporary files of writes in progress (pipeline.io.atomic_write).
+    # Hidden names are temporary files of writes in progress (pipeline.core.io.atomic_write).
     return sorted(p for p in parts.glob("*.parquet") if not p.name.startswith("."))
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.engine import Engine, Scheduler
-from pipeline.io import check_output_dir
+from pipeline.core.io import check_output_dir
+from pipeline.engine.cluster import Engine, Scheduler
 from pipeline.store.cache import PARTS_DIR, clip_key, combine, fingerprint_digest, read_parts
 from pipeline.store.table import StoreSummary, library_versions
 from pipeline.store.update import update_store
@@ -107,13 +107,13 @@ def featurize_clip(path: str, *, params: Any) -> np.ndarray:
 
     Raises
     ------
-    pipeline.audio.AudioError
+    pipeline.datasets.audio.AudioError
         When the clip cannot be loaded (its ``kind`` becomes the error row's kind).
     ValueError
         When a feature is not finite.
     """
-    from pipeline.allocator import retain_freed_memory
-    from pipeline.audio import load_clip
+    from pipeline.datasets.audio import load_clip
+    from pipeline.engine.allocator import retain_freed_memory
     from pipeline.features import extract_features
 
     retain_freed_memory()  # once per process: the per-clip arrays then reuse memory
@@ -138,12 +138,12 @@ def extract_to_store(
 
     ``params`` is a ``FeatureParams``; it and the versions of the libraries that compute
     the features form the cache fingerprint. One run at a time writes into a store: a
-    second one is refused at once (:func:`pipeline.writer_lock.single_writer`).
+    second one is refused at once (:func:`pipeline.engine.writer_lock.single_writer`).
     """
     from functools import partial
 
+    from pipeline.engine.writer_lock import single_writer
     from pipeline.features import feature_names
-    from pipeline.writer_lock import single_writer
 
     fingerprint = feature_fingerprint(params)
     # Impossible parameters and an output place that cannot be written are refused before

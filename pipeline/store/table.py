@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import UserError
-from pipeline.io import atomic_write_json, atomic_write_parquet, atomic_write_text, path_text
+from pipeline.core.errors import UserError
+from pipeline.core.io import atomic_write_json, atomic_write_parquet, atomic_write_text, path_text
 from pipeline.store.cache import Cache, fingerprint_digest
 
 FEATURES_FILE = "features.parquet"
@@ -146,7 +146,7 @@ def write_outputs(
 def written_by_extraction(folder: str | Path) -> bool:
     """Whether ``folder`` is a feature store that extraction wrote: its meta.json names the
     digest of a cache folder ``.parts/<digest>/`` beside it. The proof of a store written
-    before output folders kept a record of their files (:class:`pipeline.io.Outputs`)."""
+    before output folders kept a record of their files (:class:`pipeline.core.io.Outputs`)."""
     from pipeline.store.cache import PARTS_DIR
 
     try:

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.batches import check_batch_size, map_batches
-from pipeline.engine import Engine, Scheduler
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
+from pipeline.engine.batches import check_batch_size, map_batches
+from pipeline.engine.cluster import Engine, Scheduler
 from pipeline.store.cache import (
     KEY_COLUMNS,
     PARTS_DIR,
@@ -67,7 +67,7 @@ def update_store(
         JSON-able description of everything that determines the features (parameters,
         versions); a different fingerprint recomputes every clip.
     scheduler, workers, batch_size, progress
-        As in :func:`pipeline.batches.map_batches`.
+        As in :func:`pipeline.engine.batches.map_batches`.
 
     Returns
     -------

@@ -6,14 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pipeline.classes import CLASSES
-from pipeline.evaluate import png_bytes, pyplot
+from pipeline.datasets.classes import CLASSES
+from pipeline.evaluation import png_bytes, pyplot
 
 
 def class_recall_png(models: Sequence) -> bytes:
     """Recall of every class (rows) for every model (bars), as PNG bytes.
 
-    ``models`` are :class:`pipeline.evaluate.ModelCV`, drawn in the given order.
+    ``models`` are :class:`pipeline.evaluation.ModelCV`, drawn in the given order.
     """
     plt = pyplot()
     classes = [c for c in CLASSES if any(c in m.per_class_recall for m in models)]

@@ -99,9 +99,9 @@ def palette_bytes(cmap: str = "magma") -> bytes:
 def clip_media(path: str, palette: bytes) -> ClipMedia:
     """Excerpt and thumbnail of the clip at ``path`` (any format :func:`load_clip` reads).
 
-    Raises the loader's :class:`pipeline.audio.AudioError` for a clip that cannot be read.
+    Raises the loader's :class:`pipeline.datasets.audio.AudioError` for a clip that cannot be read.
     """
-    from pipeline.audio import load_clip
+    from pipeline.datasets.audio import load_clip
 
     y = load_clip(path, EXCERPT_SR)
     wav, start, seconds = excerpt_wav(y)
@@ -114,10 +114,10 @@ def extract_media(paths: Sequence[str], *, scheduler, progress: bool = False) ->
     Returns
     -------
     list, length len(paths)
-        A :class:`ClipMedia`, or a :class:`pipeline.batches.ItemError` for a clip that
+        A :class:`ClipMedia`, or a :class:`pipeline.engine.batches.ItemError` for a clip that
         could not be read.
     """
-    from pipeline.batches import map_batches
+    from pipeline.engine.batches import map_batches
 
     out: list = [None] * len(paths)
     task = partial(clip_media, palette=palette_bytes())

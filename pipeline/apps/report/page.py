@@ -40,9 +40,9 @@ from pipeline.apps.report.sources import (
     submission_info,
     tuning_info,
 )
-from pipeline.batches import ItemError
-from pipeline.classes import CLASSES
-from pipeline.io import atomic_write_bytes, atomic_write_text
+from pipeline.core.io import atomic_write_bytes, atomic_write_text
+from pipeline.datasets.classes import CLASSES
+from pipeline.engine.batches import ItemError
 
 INDEX = "index.html"
 DOUBTED_CSV = "doubted_labels.csv"
@@ -74,7 +74,7 @@ def write_report(result, reports: str | Path, *, sources: Sources | None = None,
 
     Parameters
     ----------
-    result : pipeline.evaluate.CVResult
+    result : pipeline.evaluation.CVResult
         The comparison (its models' out-of-fold probabilities, when known, rank the
         doubted labels and fill the clip lists' probabilities).
     reports : path
@@ -83,7 +83,7 @@ def write_report(result, reports: str | Path, *, sources: Sources | None = None,
     sources : Sources, optional
         Feature store (clips, failures, dataset, audio files), submission, detection folder.
     params_digest : str, optional
-        :func:`pipeline.config.params_digest` of the run's parameters.
+        :func:`pipeline.core.config.params_digest` of the run's parameters.
     scheduler : Engine or str
         Where excerpts and thumbnails are computed.
     progress : bool

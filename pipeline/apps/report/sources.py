@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import UserError
+from pipeline.core.errors import UserError
 
 SALIENCE = {1: "foreground", 2: "background"}
 US8K_CSV = Path("metadata") / "UrbanSound8K.csv"
@@ -145,12 +145,12 @@ def submission_info(submission: Path | None, prior: pd.Series | None) -> dict | 
         return None
     if "Class" not in sub.columns:
         return None
-    from pipeline.classes import CLASSES
+    from pipeline.datasets.classes import CLASSES
 
     shares = sub["Class"].value_counts(normalize=True)
     rows = [{"class": c, "share": float(shares.get(c, 0.0)),
              "prior": None if prior is None else float(prior.get(c, 0.0))} for c in CLASSES]
-    from pipeline.submission import score_path
+    from pipeline.apps.submission import score_path
 
     return {"path": str(submission), "n": len(sub), "rows": rows,
             "score": read_json(score_path(submission))}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipeline.classes import CLASSES
+from pipeline.datasets.classes import CLASSES
 
 SLICE = 4.0  # seconds per full slice, as in UrbanSound8K
 N_FOLDS = 10

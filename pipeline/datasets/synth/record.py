@@ -1,6 +1,6 @@
 """The generator's claim on its output folder: only files it wrote are ever replaced.
 
-The record is the one of every output folder (:class:`pipeline.io.Outputs`,
+The record is the one of every output folder (:class:`pipeline.core.io.Outputs`,
 ``OUT/.urbansound-files.json``); a folder written before it shared that record keeps its
 ``OUT/.urbansound-synth.json``, which is read the same way. A later run replaces the files
 listed there and removes those it no longer writes; it never touches anything else, and it
@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS
-from pipeline.errors import UserError
-from pipeline.io import (
+from pipeline.core.errors import UserError
+from pipeline.core.io import (
     LEGACY_RECORDS,
     OUTPUT_RECORD,
     RECORD_FORMAT,
@@ -26,6 +25,7 @@ from pipeline.io import (
     read_record,
     unchanged,
 )
+from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS
 
 RECORD = OUTPUT_RECORD
 LEGACY_RECORD = next(iter(LEGACY_RECORDS))

@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipeline.classes import CLASSES
+from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth.dsp import (
     SR,
     bump,

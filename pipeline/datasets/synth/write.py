@@ -21,14 +21,14 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
-from pipeline.batches import map_tasks
-from pipeline.classes import CLASSES
+from pipeline.core.errors import UserError
+from pipeline.core.io import Outputs, atomic_write_bytes, write_target
+from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth.dsp import SR, db
 from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS, METADATA_COLUMNS, N_FOLDS, plan
 from pipeline.datasets.synth.record import claim, planned_files, remove_stale
 from pipeline.datasets.synth.scenes import mix_scene
-from pipeline.errors import UserError
-from pipeline.io import Outputs, atomic_write_bytes, write_target
+from pipeline.engine.batches import map_tasks
 
 LAYOUTS = ("us8k", "av", "both")
 
@@ -142,7 +142,7 @@ def _run_all(write, rows: list[dict], workers: int, engine=None, progress: bool 
     """Call ``write(row)`` for every row, on ``workers`` processes when more than one.
 
     The one place that decides how clips are spread over processes: chunks of rows are
-    tasks of a local cluster (:mod:`pipeline.engine`): ``engine`` when one is lent (an
+    tasks of a local cluster (:mod:`pipeline.engine.cluster`): ``engine`` when one is lent (an
     open local ``processes`` engine), else one of ``workers`` opened for the call. Every
     clip has its own random stream, so the files do not depend on the chunking or the
     worker count. ``progress`` shows a bar of the clips written on stderr.
@@ -162,7 +162,7 @@ def _run_all(write, rows: list[dict], workers: int, engine=None, progress: bool 
 
 
 def _write_rows(write, rows: list[dict]) -> None:
-    from pipeline.allocator import retain_freed_memory
+    from pipeline.engine.allocator import retain_freed_memory
 
     # Rendering allocates and frees arrays of a clip's length by the dozen; Dask's workers
     # return freed memory to the kernel at once (MALLOC_TRIM_THRESHOLD_), so every such
@@ -208,7 +208,8 @@ def generate(
 ) -> dict:
     """Write the synthetic dataset under ``out``.
 
-    The files written are listed in ``out/.urbansound-files.json`` (:class:`pipeline.io.Outputs`;
+    The files written are listed in ``out/.urbansound-files.json``
+    (:class:`pipeline.core.io.Outputs`;
     the ``.urbansound-synth.json`` of earlier versions is read too); a later run into the
     same folder replaces them and removes those it no longer writes, and never touches any
     other file. A folder that already holds, where a run would write, anything not listed
@@ -231,7 +232,7 @@ def generate(
     workers : int
         Processes rendering clips; every clip has its own random stream, so the files do not
         depend on it.
-    engine : pipeline.engine.Engine, optional
+    engine : pipeline.engine.cluster.Engine, optional
         An open local ``processes`` engine to render on instead (its workers write to this
         machine's disk), so that a run does not start a second cluster.
     force : bool

@@ -14,60 +14,16 @@ idling), :mod:`.tools` (drilling, jackhammer), :mod:`.signals` (car horn, siren,
 holds the voice model shared by children, singers and crowds.
 """
 
-from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import numpy as np
-
-Render = Callable[[int, np.random.Generator], np.ndarray]
-Draw = Callable[[np.random.Generator], Render]
-
-
-@dataclass(frozen=True)
-class Subtype:
-    """One registered sub-type of a class."""
-
-    cls: str
-    name: str
-    weight: float
-    draw: Draw
-    doc: str
-
-
-REGISTRY: dict[str, dict[str, Subtype]] = {}
-
-
-def subtype(cls: str, name: str, weight: float) -> Callable[[Draw], Draw]:
-    """Register ``draw`` as sub-type ``name`` of class ``cls``, drawn with ``weight``."""
-
-    def register(draw: Draw) -> Draw:
-        doc = " ".join((draw.__doc__ or "").split())
-        REGISTRY.setdefault(cls, {})[name] = Subtype(cls, name, weight, draw, doc)
-        return draw
-
-    return register
-
-
-def draw_subtype(cls: str, rec: np.random.Generator) -> tuple[str, Render]:
-    """Pick a sub-type of ``cls`` with the registered weights and draw a recording of it.
-
-    Returns
-    -------
-    name : str
-    render : callable ``(n, rng) -> ndarray (n,)``
-    """
-    entries = list(REGISTRY[cls].values())
-    w = np.array([e.weight for e in entries], dtype=float)
-    chosen = entries[int(rec.choice(len(entries), p=w / w.sum()))]
-    return chosen.name, chosen.draw(rec)
-
-
-def describe() -> dict[str, dict[str, str]]:
-    """Class → sub-type → one-paragraph description."""
-    return {c: {n: s.doc for n, s in subs.items()} for c, subs in REGISTRY.items()}
-
-
 # Importing the modules registers their sub-types.
 from pipeline.datasets.synth.recipes import hums, living, music, signals, tools  # noqa: E402,F401
+from pipeline.datasets.synth.recipes.catalogue import (
+    REGISTRY,
+    Draw,
+    Render,
+    Subtype,
+    describe,
+    draw_subtype,
+    subtype,
+)
+
+__all__ = ["REGISTRY", "Draw", "Render", "Subtype", "describe", "draw_subtype", "subtype"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.datasets.synth import dsp
-from pipeline.datasets.synth.recipes import subtype
+from pipeline.datasets.synth.recipes.catalogue import subtype
 
 
 def _airflow(rng, n, slope, lp, hp=30.0):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.datasets.synth import dsp
-from pipeline.datasets.synth.recipes import subtype
+from pipeline.datasets.synth.recipes.catalogue import subtype
 from pipeline.datasets.synth.recipes.voice import (
     babble,
     draw_voice,

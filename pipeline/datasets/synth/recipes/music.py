@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.datasets.synth import dsp
-from pipeline.datasets.synth.recipes import subtype
+from pipeline.datasets.synth.recipes.catalogue import subtype
 from pipeline.datasets.synth.recipes.voice import draw_voice, speak, syllables
 
 SCALES = ([0, 2, 4, 7, 9], [0, 3, 5, 7, 10], [0, 2, 4, 5, 7, 9, 11], [0, 2, 3, 5, 7, 8, 10])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.datasets.synth import dsp
-from pipeline.datasets.synth.recipes import subtype
+from pipeline.datasets.synth.recipes.catalogue import subtype
 
 
 def _motion(rec, p_moving: float):

@@ -1,0 +1,326 @@
+"""The cross-validation run: one engine task per (model, split) fit, then the typed result.
+
+The feature matrix reaches each worker once (the engine's ``shared`` data); a task carries
+only its estimator and the row positions of its split. With ``refit``, the final fit of
+every model on all rows joins the same queue (what ``train`` saves), so ``run`` fills the
+workers' idle tail of the fold fits with it instead of fitting afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from pipeline.engine.batches import map_tasks
+from pipeline.engine.cluster import Engine, threads_per_task
+from pipeline.evaluation.groups import recording_groups
+from pipeline.evaluation.results import CVResult, CVRun, FoldScore, ModelCV, SplitScore
+from pipeline.evaluation.splits import INFERRED_PROTOCOL, Split, make_splits, random_splits
+from pipeline.models.ensemble import (
+    SoftVoteEnsemble,
+    learns_weights,
+    vote,
+    vote_weights,
+    weight_splits,
+)
+from pipeline.models.estimators import build_models, fit_with_groups
+from pipeline.models.parts import align_proba
+from pipeline.models.registry import REGISTRY, set_n_jobs
+from pipeline.store.rows import feature_columns, labelled, xy
+
+#: Name of the split of a final fit: every labelled row trains, none is held out.
+ALL_ROWS = "all"
+
+
+@dataclass(frozen=True, eq=False)
+class CVData:
+    """What every fit of a cross-validation reads.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, n_features)
+    y : ndarray, shape (n,)
+    groups : ndarray, shape (n,), or None
+        Recording of every row; a network's early-stopping validation part then holds whole
+        recordings (see :func:`pipeline.models.estimators.fit_with_groups`).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FoldFit:
+    """One task: fit a clone of ``estimator`` on ``split.train``, predict ``split.test``.
+
+    ``key`` names what is fitted (a model name, a candidate's index); ``n_jobs`` is the
+    threads of the model's own parallelism (1 when fits run side by side; None: its own).
+    ``keep``: return the fitted model too (a final fit, whose split has no test rows).
+    """
+
+    key: Any
+    estimator: Any
+    split: Split
+    n_jobs: int | None = None
+    keep: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class FoldResult:
+    """The outcome of a :class:`FoldFit`: ``proba`` (n_test, n_classes) over ``classes``;
+    ``model`` is the fitted clone when the fit was asked to ``keep`` it, else None."""
+
+    key: Any
+    split: str
+    proba: np.ndarray
+    classes: np.ndarray
+    fit_seconds: float
+    model: Any = None
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """The most probable class of every test row, shape (n_test,)."""
+        return self.classes[np.argmax(self.proba, axis=1)]
+
+
+def fit_fold(fit: FoldFit, data: CVData) -> FoldResult:
+    """Fit ``fit.estimator`` (a clone) on the training rows of its split; predict the test rows.
+
+    Parameters
+    ----------
+    fit : FoldFit
+    data : CVData
+        ``X`` (n, n_features), ``y`` (n,), ``groups`` (n,) or None; the split indexes rows.
+
+    Returns
+    -------
+    FoldResult
+    """
+    train, test = fit.split.train, fit.split.test
+    model = clone(fit.estimator)
+    if fit.n_jobs is not None:
+        set_n_jobs(model, fit.n_jobs)
+    start = time.perf_counter()
+    groups = None if data.groups is None else data.groups[train]
+    fit_with_groups(model, data.X[train], data.y[train], groups)
+    seconds = time.perf_counter() - start
+    classes = np.asarray(model.classes_)
+    proba = (model.predict_proba(data.X[test]) if len(test)
+             else np.empty((0, len(classes))))  # scikit-learn refuses to predict no rows
+    return FoldResult(fit.key, fit.split.name, proba, classes, seconds,
+                      model if fit.keep else None)
+
+
+def fit_folds(
+    fits: Sequence[FoldFit], data: CVData, *, scheduler: Engine | str = "sync",
+    workers: int = 1, desc: str | None = None, progress: bool = False,
+    name: Callable[[FoldFit], str] | None = None,
+) -> list[FoldResult]:
+    """Run every fit on the engine; ``data`` travels to each worker once.
+
+    A fit that kills its worker process is a one-line :class:`pipeline.core.errors.UserError`
+    naming it (``name(fit)``, default ``fitting KEY on SPLIT``).
+    """
+    return map_tasks(fit_fold, fits, scheduler=scheduler, workers=workers, desc=desc,
+                     progress=progress, shared=data,
+                     name=name or (lambda f: f"fitting {f.key} on {f.split.name}"))
+
+
+def cross_validate(
+    features: pd.DataFrame,
+    names: list[str],
+    train_params: dict,
+    *,
+    seed: int = 42,
+    n_splits: int = 10,
+    scheduler: Engine | str = "sync",
+    workers: int = 1,
+    progress: bool = False,
+    refit: bool = False,
+) -> CVResult:
+    """Cross-validate models ``names`` on the labelled rows of ``features``.
+
+    Parameters
+    ----------
+    features : DataFrame
+        Feature table (``id, label, fold, group, split`` + feature columns).
+    names : list of str
+        Registry names; ``ensemble`` is scored from its members' out-of-fold
+        probabilities (identical to refitting the soft vote in every fold).
+    train_params : dict
+        ``{model name: hyper-parameters}``.
+    seed, n_splits : int
+    scheduler : Engine or str
+        An open :class:`pipeline.engine.cluster.Engine`, or ``sync | threads | processes |
+        tcp://HOST:PORT`` for one opened for this call.
+    workers : int
+    progress : bool
+        Show a progress bar of the fits on stderr.
+    refit : bool
+        Also fit every model of :func:`fitted_models` on all labelled rows, in the same
+        queue: :attr:`CVResult.refitted` holds them (what
+        :func:`pipeline.models.train.train_models` saves).
+
+    Returns
+    -------
+    CVResult
+        Written out by :func:`pipeline.evaluation.write_reports` (the evaluate stage's job).
+    """
+    rows = labelled(features)
+    X, y = xy(rows, feature_columns(rows))
+    data = CVData(X, y, recording_groups(rows)[0])
+    protocol, optimistic, splits = make_splits(rows, n_splits=n_splits, seed=seed)
+    # Beside inferred groups, the random split a user would otherwise run, to show the gap.
+    compared = ([Split(f"random-{s.name}", s.train, s.test)
+                 for s in random_splits(rows, n_splits=n_splits, seed=seed)[2]]
+                if protocol.startswith(INFERRED_PROTOCOL) else [])
+    estimators = build_models(names, train_params, seed=seed)
+    n_jobs = threads_per_task(scheduler, workers)
+    fits = [FoldFit(n, e, s, n_jobs) for n, e in fitted_models(estimators).items()
+            for s in [*splits, *compared]]
+    inner = inner_parts(estimators, [*splits, *compared], data)
+    fits += [FoldFit(m, e, part, n_jobs) for m, e in vote_members(estimators).items()
+             for parts in inner.values() for part in parts]
+    if refit:
+        every_row = Split(ALL_ROWS, np.arange(len(y)), np.arange(0))
+        fits += [FoldFit(n, e, every_row, n_jobs, keep=True)
+                 for n, e in fitted_models(estimators).items()]
+    results = fit_folds(costliest_first(fits), data, scheduler=scheduler, workers=workers,
+                        desc="cross-validation fits" + (" and final fits" if refit else ""),
+                        progress=progress)
+    run = CVRun(protocol, optimistic, int(len(y)), features.attrs.get("store_digest"))
+    refitted = {r.key: (r.model, r.fit_seconds) for r in results if r.model is not None}
+    return replace(assemble(rows, estimators, run, splits, results, compared=compared,
+                            inner=inner), refitted=refitted)
+
+
+def inner_parts(estimators: Mapping[str, Any], splits: Sequence[Split],
+                data: CVData) -> dict[str, list[Split]]:
+    """Outer split name → the splits of its training rows a vote learns its weights on
+    (named ``OUTER/innerK``: :func:`pipeline.models.ensemble.weight_splits`), for the splits
+    where a vote learns them; its members are fitted on them as tasks of their own."""
+    votes = [e for e in estimators.values() if isinstance(e, SoftVoteEnsemble)]
+    parts = {}
+    for split in splits:
+        if any(learns_weights(v.weights, len(split.train)) for v in votes):
+            groups = None if data.groups is None else data.groups[split.train]
+            parts[split.name] = [
+                Split(f"{split.name}/inner{k + 1}", split.train[tr], split.train[te])
+                for k, (tr, te) in enumerate(weight_splits(data.y[split.train], groups))]
+    return parts
+
+
+def vote_members(estimators: Mapping[str, Any]) -> dict[str, Any]:
+    """The members of every vote among ``estimators``, by name."""
+    return {member: est for vote_est in estimators.values()
+            if isinstance(vote_est, SoftVoteEnsemble) for member, est in vote_est.estimators}
+
+
+def costliest_first(fits: Sequence[FoldFit]) -> list[FoldFit]:
+    """``fits`` by expected cost, largest first: the registry's fit cost of the model times
+    its training rows. Workers then end the queue on short fits, not idle beside a long one."""
+    def cost(fit: FoldFit) -> float:
+        entry = REGISTRY.get(fit.key) if isinstance(fit.key, str) else None
+        return (entry.fit_cost if entry else 1.0) * len(fit.split.train)
+
+    return sorted(fits, key=cost, reverse=True)
+
+
+def fitted_models(estimators: Mapping[str, Any]) -> dict[str, Any]:
+    """The models to fit in every fold: all but ensembles, plus every ensemble's members
+    (an ensemble is scored from its members' fold probabilities, reported or not)."""
+    fitted = {n: e for n, e in estimators.items() if not isinstance(e, SoftVoteEnsemble)}
+    for est in estimators.values():
+        if isinstance(est, SoftVoteEnsemble):
+            for member, member_est in est.estimators:
+                fitted.setdefault(member, member_est)
+    return fitted
+
+
+def assemble(
+    rows: pd.DataFrame, estimators: Mapping[str, Any], run: CVRun, splits: Sequence[Split],
+    results: Sequence[FoldResult], *, compared: Sequence[Split] = (),
+    inner: Mapping[str, Sequence[Split]] | None = None,
+) -> CVResult:
+    """The typed result of the fold fits of ``estimators``.
+
+    Parameters
+    ----------
+    rows : DataFrame, length n
+        The labelled rows the splits index (``id``, ``label``).
+    estimators : mapping
+        Model name → unfitted estimator, in report order; a
+        :class:`~pipeline.models.estimators.SoftVoteEnsemble` is the soft vote of its members' fits.
+    run : CVRun
+    splits : sequence of Split
+        The protocol's splits.
+    results : sequence of FoldResult
+        A fit of every model of :func:`fitted_models` on every split of ``splits`` and
+        ``compared``.
+    compared : sequence of Split
+        A random split reported beside the protocol (optimistic), or none.
+    inner : mapping, optional
+        Outer split name → its inner splits (:func:`inner_parts`), where ``results`` also
+        hold the fits of a vote's members from which it learns its weights.
+
+    Returns
+    -------
+    CVResult
+    """
+    fits = {(r.key, r.split): r for r in results if r.split != ALL_ROWS}
+    y = rows["label"].astype(object).to_numpy()
+    classes = np.array(sorted(set(y)), dtype=object)
+    models = {}
+    for name, est in estimators.items():
+        model = _model_cv(name, est, run, rows, y, splits, fits, classes, inner or {})
+        if compared:
+            random = _model_cv(name, est, run, rows, y, compared, fits, classes, inner or {})
+            model = replace(model, random_split=SplitScore(
+                random.accuracy_mean, random.accuracy_std, random.macro_f1_mean))
+        models[name] = model
+    return CVResult(run, models)
+
+
+def _model_cv(name, est, run, rows, y, splits, fits, classes, inner) -> ModelCV:
+    """One model's folds and out-of-fold predictions over ``splits``."""
+    folds, frames, probas = [], [], []
+    for split in splits:
+        if isinstance(est, SoftVoteEnsemble):
+            parts = [fits[(member, split.name)] for member, _ in est.estimators]
+            weights, learnt, seconds = _vote_weights(est, split, y, fits, classes,
+                                                     inner.get(split.name, ()))
+            proba = vote([align_proba(p.proba, p.classes, classes) for p in parts], weights,
+                         learnt=learnt)
+            seconds += sum(p.fit_seconds for p in parts)
+        else:
+            fit = fits[(name, split.name)]
+            proba, seconds = align_proba(fit.proba, fit.classes, classes), fit.fit_seconds
+        predicted = classes[np.argmax(proba, axis=1)]
+        folds.append(FoldScore.of(split.name, y[split.test], predicted, seconds))
+        frames.append(pd.DataFrame({"id": rows["id"].to_numpy()[split.test], "fold": split.name,
+                                    "actual": y[split.test], "predicted": predicted}))
+        probas.append(proba)
+    return ModelCV(name, run, tuple(folds), pd.concat(frames, ignore_index=True),
+                   np.concatenate(probas), tuple(classes))
+
+
+def _vote_weights(est: SoftVoteEnsemble, split: Split, y, fits, classes, inner) -> tuple:
+    """The weights of vote ``est`` in ``split``, whether they are learnt, and the seconds of
+    its members' fits on the ``inner`` splits of the training rows: what
+    :meth:`SoftVoteEnsemble.fit` would learn from the same fits (:func:`vote_weights`)."""
+    if not learns_weights(est.weights, len(split.train)):
+        inner = ()  # the parts of another vote that learns
+    at = np.empty(len(y), dtype=np.int64)
+    at[split.train] = np.arange(len(split.train))  # row -> position in the training part
+    parts = [[fits[(member, part.name)] for member, _ in est.estimators] for part in inner]
+    folds = [(at[part.test], [(f.proba, f.classes) for f in members])
+             for part, members in zip(inner, parts, strict=True)]
+    weights, learnt = vote_weights(est.weights, y[split.train], classes, folds)
+    return weights, learnt, sum(f.fit_seconds for members in parts for f in members)

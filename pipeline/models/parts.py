@@ -1,0 +1,114 @@
+"""The estimator parts the registry's factories assemble: the xgboost wrapper that takes
+class names, the top-F column selection (scikit-learn's ``SelectKBest``), and the alignment
+of probability columns between class sets."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.validation import check_is_fitted
+
+
+class EncodedXGBClassifier(ClassifierMixin, BaseEstimator):
+    """``xgboost.XGBClassifier`` that accepts any labels (class names).
+
+    XGBoost wants integer labels 0..k-1; this wrapper encodes them in ``fit`` and decodes
+    predictions, so a training fold that lacks a class still works.
+
+    Parameters
+    ----------
+    params : dict, optional
+        Keyword arguments of ``xgboost.XGBClassifier`` (``tree_method`` defaults to ``"hist"``).
+    random_state : int, optional
+        Seed of the booster.
+    """
+
+    def __init__(self, params: dict | None = None, random_state: int | None = None):
+        self.params = params
+        self.random_state = random_state
+
+    def _booster_params(self) -> dict:
+        kwargs = {"tree_method": "hist", **(self.params or {})}
+        kwargs["random_state"] = self.random_state
+        return kwargs
+
+    def fit(self, X, y):
+        """Fit on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,)."""
+        from xgboost import XGBClassifier
+
+        self.encoder_ = LabelEncoder().fit(np.asarray(y))
+        self.classes_ = self.encoder_.classes_
+        X = np.asarray(X, dtype=np.float32)
+        self.model_ = XGBClassifier(**self._booster_params())
+        self.model_.fit(X, self.encoder_.transform(np.asarray(y)))
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        check_is_fitted(self, "model_")
+        proba = self.model_.predict_proba(np.asarray(X, dtype=np.float32))
+        if proba.ndim == 1:  # a single class seen in training
+            proba = proba.reshape(-1, 1)
+        return proba
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels, shape (n_samples,)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+def f_scores(X, y) -> tuple[np.ndarray, np.ndarray]:
+    """``f_classif(X, y)`` without its warnings about constant columns: their F is undefined
+    (NaN), which ``SelectKBest`` ranks last."""
+    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
+        warnings.simplefilter("ignore", UserWarning)
+        return f_classif(X, y)
+
+
+def top_f_columns(k: int | None) -> SelectKBest:
+    """The unfitted selection of the ``k`` columns of highest ANOVA F score on the training
+    rows (None: every column); ``X`` (n, d) → (n, min(k, d))."""
+    return SelectKBest(f_scores, k="all" if k is None else k)
+
+
+def fitted_top_f_columns(columns, n_features: int) -> SelectKBest:
+    """The fitted selection that keeps ``columns`` (ascending indices; None: all) of rows of
+    ``n_features`` columns: a saved model's selection read back."""
+    select = top_f_columns(None if columns is None else len(columns))
+    scores = np.ones(n_features) if columns is None else np.zeros(n_features)
+    if columns is not None:
+        scores[np.asarray(columns, dtype=np.intp)] = 1.0  # exactly these rank in the top k
+    select.scores_, select.pvalues_ = scores, 1.0 - scores
+    select.n_features_in_ = n_features
+    return select
+
+
+def selected_columns(select: SelectKBest) -> list[int] | None:
+    """The ascending column indices ``select`` keeps; None when it keeps every column."""
+    if select.k == "all":
+        return None
+    return [int(c) for c in select.get_support(indices=True)]
+
+
+def align_proba(proba: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Reorder probability columns from classes ``source`` to classes ``target``.
+
+    Parameters
+    ----------
+    proba : ndarray, shape (n_samples, len(source))
+    source, target : ndarray of labels
+
+    Returns
+    -------
+    ndarray, shape (n_samples, len(target))
+        Classes missing from ``source`` get probability 0.
+    """
+    out = np.zeros((proba.shape[0], len(target)), dtype=np.float64)
+    where = {label: i for i, label in enumerate(target)}
+    for j, label in enumerate(source):
+        out[:, where[label]] = proba[:, j]
+    return out
