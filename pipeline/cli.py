@@ -11,13 +11,18 @@ import argparse
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core.errors import InputError, UserError
 from pipeline.core.model_names import MODEL_NAMES
 
 if TYPE_CHECKING:
     from pipeline.core.config import Params
+
+#: What a command's handler returns: a result (main prints its report and, for a stage, the
+#: closing line) or an exit code (the handler printed what it had to).
+Outcome = Any
 
 
 def _stages():
@@ -27,34 +32,33 @@ def _stages():
     return stages
 
 
-def _show(result) -> int:
-    """Print a stage's result as the command's output."""
-    print(result.text())
-    return 0
+def _done(name: str, result, seconds: float) -> str:
+    """The one line that ends a stage: what it produced and how long it took."""
+    return f"{name} done in {seconds:.1f} s: {result.produced}"
 
 
-def _cmd_synth(args: argparse.Namespace, params: Params) -> int:
+def _cmd_synth(args: argparse.Namespace, params: Params) -> Outcome:
     if args.scene is None and args.out is None:
         raise UserError("give an output folder: 'synth OUT' (clips) or 'synth --scene OUT'")
     if args.scene is not None and args.out is not None:
         raise UserError("give either OUT (clips) or --scene OUT (long recordings), not both")
     if args.scene is not None:
-        return _show(_stages().synth_scenes(args.scene, params=params, minutes=args.minutes,
-                                         files=args.files, seed=args.seed, force=args.force))
-    return _show(_stages().synth(args.out, params=params, layout=args.layout, clips=args.clips,
-                              seed=args.seed, workers=args.workers, force=args.force))
+        return _stages().synth_scenes(args.scene, params=params, minutes=args.minutes,
+                                   files=args.files, seed=args.seed, force=args.force)
+    return _stages().synth(args.out, params=params, layout=args.layout, clips=args.clips,
+                        seed=args.seed, workers=args.workers, force=args.force)
 
 
-def _cmd_prepare(args: argparse.Namespace, params: Params) -> int:
-    return _show(_stages().prepare(args.out, params=params, dataset=args.dataset, test=args.test,
-                                force=args.force))
+def _cmd_prepare(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().prepare(args.out, params=params, dataset=args.dataset, test=args.test,
+                          force=args.force)
 
 
-def _cmd_features(args: argparse.Namespace, params: Params) -> int:
-    return _show(_stages().features(args.dataset, args.out, params=params,
-                                 scheduler=args.scheduler, workers=args.workers,
-                                 dashboard=args.dashboard, batch_size=args.batch_size,
-                                 force=args.force))
+def _cmd_features(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().features(args.dataset, args.out, params=params,
+                           scheduler=args.scheduler, workers=args.workers,
+                           dashboard=args.dashboard, batch_size=args.batch_size,
+                           force=args.force)
 
 
 def _cmd_models(args: argparse.Namespace, params: Params) -> int:
@@ -64,39 +68,38 @@ def _cmd_models(args: argparse.Namespace, params: Params) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace, params: Params) -> int:
-    return _show(_stages().train(args.features, args.out, params=params, model=args.model,
-                              reports=args.reports, force=args.force))
+def _cmd_train(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().train(args.features, args.out, params=params, model=args.model,
+                        reports=args.reports, force=args.force)
 
 
-def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
-    return _show(_stages().evaluate(args.features, args.reports, params=params, model=args.model,
-                                 scheduler=args.scheduler, workers=args.workers,
-                                 dashboard=args.dashboard, no_summary=args.no_summary,
-                                 summary_only=args.summary_only, force=args.force))
+def _cmd_evaluate(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().evaluate(args.features, args.reports, params=params, model=args.model,
+                           scheduler=args.scheduler, workers=args.workers,
+                           dashboard=args.dashboard, no_summary=args.no_summary,
+                           summary_only=args.summary_only, force=args.force)
 
 
-def _cmd_report(args: argparse.Namespace, params: Params) -> int:
-    return _show(_stages().report(args.reports, params=params, features=args.features,
-                               submission=args.submission, detect=args.detect,
-                               scheduler=args.scheduler, workers=args.workers,
-                               force=args.force))
+def _cmd_report(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().report(args.reports, params=params, features=args.features,
+                         submission=args.submission, detect=args.detect,
+                         scheduler=args.scheduler, workers=args.workers, force=args.force)
 
 
-def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
+def _cmd_tune(args: argparse.Namespace, params: Params) -> Outcome:
     from pipeline.core.config import DEFAULT_PARAMS_FILE
 
-    return _show(_stages().tune(args.model, params=params, features=args.features,
-                             reports=args.reports, scheduler=args.scheduler,
-                             workers=args.workers, dashboard=args.dashboard,
-                             apply_to=(args.params or DEFAULT_PARAMS_FILE) if args.apply
-                             else None, force=args.force))
+    return _stages().tune(args.model, params=params, features=args.features,
+                       reports=args.reports, scheduler=args.scheduler,
+                       workers=args.workers, dashboard=args.dashboard,
+                       apply_to=(args.params or DEFAULT_PARAMS_FILE) if args.apply
+                       else None, force=args.force)
 
 
-def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
-    return _show(_stages().submit(params=params, model=args.model, test=args.test,
-                               features=args.features, models=args.models, out=args.out,
-                               answers=args.answers, force=args.force))
+def _cmd_submit(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().submit(params=params, model=args.model, test=args.test,
+                         features=args.features, models=args.models, out=args.out,
+                         answers=args.answers, force=args.force)
 
 
 def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
@@ -106,30 +109,39 @@ def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
     return 0
 
 
-def _cmd_detect(args: argparse.Namespace, params: Params) -> int:
-    return _show(_stages().detect(args.paths, params=params, models=args.models, out=args.out,
-                               answers=args.answers, model=args.model, window=args.window,
-                               hop=args.hop, threshold=args.threshold, gate_db=args.gate_db,
-                               scheduler=args.scheduler, workers=args.workers,
-                               force=args.force))
+def _cmd_detect(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().detect(args.paths, params=params, models=args.models, out=args.out,
+                         answers=args.answers, model=args.model, window=args.window,
+                         hop=args.hop, threshold=args.threshold, gate_db=args.gate_db,
+                         scheduler=args.scheduler, workers=args.workers,
+                         force=args.force)
 
 
-def _cmd_score(args: argparse.Namespace, params: Params) -> int:
-    return _show(_stages().score(args.submission, args.answers))
+def _cmd_score(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().score(args.submission, args.answers)
 
 
 def _heading(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 74 - len(title)), flush=True)
 
 
-def _cmd_run(args: argparse.Namespace, params: Params) -> int:
+def _cmd_run(args: argparse.Namespace, params: Params) -> Outcome:
+    clock: dict[str, float] = {}
+
+    def started(name: str) -> None:
+        _heading(name)
+        clock[name] = time.perf_counter()
+
+    def finished(name: str, stage_result) -> None:
+        print(stage_result.text())
+        print(_done(name, stage_result, time.perf_counter() - clock[name]), flush=True)
+
     result = _stages().run(params=params, dataset=args.dataset, workdir=args.workdir,
                         scheduler=args.scheduler, workers=args.workers,
-                        dashboard=args.dashboard, started=_heading,
-                        finished=lambda name, stage_result: print(stage_result.text()),
+                        dashboard=args.dashboard, started=started, finished=finished,
                         force=args.force)
     _heading("done")
-    return _show(result)
+    return result
 
 
 def _engine_options(p: argparse.ArgumentParser, *, dashboard: bool = True) -> None:
@@ -297,12 +309,19 @@ def main(argv: list[str] | None = None) -> int:
     previous_int = signal.signal(signal.SIGINT, _interrupt) if in_main_thread else None
     command = ""  # known once the arguments are parsed
     try:
+        started = time.perf_counter()
         args = build_parser().parse_args(argv)
         command = args.command
         from pipeline.core.config import load_params
 
         params = load_params(args.params)
-        return int(args.handler(args, params) or 0)
+        outcome = args.handler(args, params)
+        if hasattr(outcome, "text"):  # a result: its report (a stage's: one closing line)
+            print(outcome.text())
+            if hasattr(outcome, "produced"):
+                print(_done(args.command, outcome, time.perf_counter() - started))
+            return 0
+        return int(outcome or 0)
     except (UserError, InputError) as exc:  # InputError: library code's refusal of values
         print(f"{_prog(command)}: error: {exc}", file=sys.stderr)
         return 2

@@ -38,18 +38,20 @@ def map_tasks(
     func: Callable[..., Any], tasks: Sequence[Any], *, scheduler: Engine | Scheduler | str,
     workers: int = 1, desc: str | None = None, progress: bool = False,
     name: Callable[[Any], str] | None = None, shared: Any = None,
+    sizes: Sequence[int] | None = None,
 ) -> list[Any]:
     """``[func(task) for task in tasks]``, computed as
     :func:`pipeline.engine.cluster.run_tasks` does.
 
     A task that kills its worker process, also when rerun alone, stops the run with a
     :class:`UserError` naming it (``name(task)``); tasks that only shared its worker are
-    rerun, not blamed. ``shared`` is as in :func:`~pipeline.engine.cluster.run_tasks`.
+    rerun, not blamed. ``shared`` and ``sizes`` (units of each task on the progress bar)
+    are as in :func:`~pipeline.engine.cluster.run_tasks`.
     """
     results: list[Any] = [None] * len(tasks)
     with opened(scheduler, workers) as engine:
         for i, result in run_tasks(func, tasks, scheduler=engine, desc=desc, progress=progress,
-                                   shared=shared):
+                                   shared=shared, sizes=sizes):
             results[i] = result
         for i in [i for i, r in enumerate(results) if isinstance(r, TaskCrash)]:
             results[i] = run_alone(func, tasks[i], engine, shared)

@@ -33,6 +33,12 @@ class SubmitResult:
     score: dict
     score_file: Path
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        r = self.submission
+        return f"predictions of {r['n']} test clips ({r['model']}) in {r['out']}"
+
     def text(self) -> str:
         """What the command prints."""
         from pipeline.apps.submission import score_text
@@ -212,6 +218,12 @@ class DetectOutcome:
     :class:`pipeline.apps.detect.DetectResult`)."""
 
     result: Any
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return (f"windows, events and timelines of {len(self.result.files)} file(s) in "
+                f"{self.result.out}")
 
     def text(self) -> str:
         """What the command prints."""
