@@ -185,14 +185,13 @@ def _codes(coded: Any, bins: Any) -> tuple[int, int]:
 
 
 def _rf(params: dict, seed: int):
-    from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import Pipeline
 
-    from pipeline.models.parts import top_f_columns
+    from pipeline.models.parts import BootstrapForest, top_f_columns
 
     params, top = _top_features(params, "rf")
     return Pipeline([("select", top_f_columns(top)),
-                     ("clf", RandomForestClassifier(random_state=seed, **params))])
+                     ("clf", BootstrapForest(random_state=seed, **params))])
 
 
 def _xgb(params: dict, seed: int):
@@ -268,7 +267,7 @@ _BASE = (
         # it serves scores as with more, in a fraction of the time.
         defaults={"n_estimators": 60, "max_features": "sqrt", "max_samples": 0.4,
                   "min_samples_leaf": 1, "top_features": 485, "n_jobs": -1},
-        estimator="sklearn.ensemble:RandomForestClassifier", persist="skops",
+        estimator="pipeline.models.parts:BootstrapForest", persist="skops",
         set_threads=_n_jobs, own_params=frozenset({"top_features"}), fit_cost=2.8,
     ),
     ModelEntry(
