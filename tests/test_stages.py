@@ -156,3 +156,22 @@ def test_prepare_renders_on_a_lent_local_cluster_with_the_same_files(tmp_path, l
     for rel in files:
         assert (tmp_path / "lent" / "synth" / rel).read_bytes() == \
             (tmp_path / "alone" / "synth" / rel).read_bytes()
+
+
+def test_every_stage_result_says_what_it_produced():
+    # The CLI ends every stage (and each stage of `run`) with a line built from `produced`;
+    # predict and score print their answers instead.
+    import importlib
+    import inspect
+    import pkgutil
+
+    import pipeline.stages as package
+
+    missing = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if (cls.__module__ == module.__name__ and hasattr(cls, "text")
+                    and not hasattr(cls, "produced")):
+                missing.append(name)
+    assert sorted(missing) == ["PredictResult", "ScoreResult"]
