@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
+from pipeline.config import MAX_BATCH_SIZE, check_range
 from pipeline.engine import Engine, TaskCrash, opened, run_tasks
 from pipeline.errors import UserError
 from pipeline.schedulers import Scheduler
@@ -87,13 +88,17 @@ def map_batches(
         ``func(item)``, or an :class:`ItemError` for an item that raised or killed its
         worker process.
     """
-    if batch_size < 1:
-        raise UserError(f"batch size must be at least 1, got {batch_size}")
+    check_batch_size(batch_size)
     if not isinstance(scheduler, Engine):
         Engine(scheduler, workers)  # bad arguments are refused now, not at the first result
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     run_batch = partial(_run_batch, func, default_kind)
     return _stream(run_batch, batches, batch_size, scheduler, workers, desc, progress)
+
+
+def check_batch_size(batch_size: int) -> None:
+    """Refuse a batch size outside ``1 .. 100000`` (:class:`UserError`)."""
+    check_range("batch size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
 
 
 def _run_batch(func: Callable[[Any], Any], default_kind: str, batch: Sequence[Any]) -> list[Any]:

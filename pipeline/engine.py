@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
+from pipeline.config import MAX_WORKERS, check_range
 from pipeline.errors import UserError
 from pipeline.schedulers import Scheduler, parse_scheduler
 
@@ -40,8 +41,7 @@ class Engine:
     """
 
     def __init__(self, scheduler: Scheduler | str, workers: int = 1, *, dashboard: bool = False):
-        if workers < 1:
-            raise UserError(f"workers must be at least 1, got {workers}")
+        check_range("workers", workers, 1, MAX_WORKERS, integer=True)
         scheduler = scheduler if isinstance(scheduler, Scheduler) else parse_scheduler(scheduler)
         if dashboard and scheduler.kind == "processes" and find_spec("bokeh") is None:
             raise UserError("the dashboard needs bokeh: "

@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
+from pipeline.config import check_range
 from pipeline.errors import UserError
 from pipeline.registry import BASE_MODELS, MODEL_NAMES, REGISTRY, entry, entry_of, fitted_part
 
@@ -25,6 +26,9 @@ __all__ = [
     "align_proba", "build_estimator", "build_models", "check_model_params", "fit_with_groups",
     "model_params", "resolve_names", "set_n_jobs",
 ]
+
+#: Trees of a forest or boosted model at most: more only adds time and memory.
+MAX_TREES = 10_000
 
 
 class EncodedXGBClassifier(ClassifierMixin, BaseEstimator):
@@ -235,6 +239,10 @@ def check_model_params(names, train_params: dict, *, seed: int) -> None:
     for name in names:
         if entry(name).combines:  # members, weights
             build_estimator(name, train_params.get(name), all_params=train_params)
+    for name in fitted:
+        trees = model_params(name, train_params.get(name)).get("n_estimators")
+        if trees is not None:  # xgboost takes 0 trees and predicts the prior: refused too
+            check_range(f"train.{name}.n_estimators", trees, 1, MAX_TREES, integer=True)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(36, 6)).astype(np.float32)
     y = np.array(["a", "b", "c"] * 12, dtype=object)

@@ -9,11 +9,13 @@ an HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 
 from pipeline.classes import CLASSES
 from pipeline.detect.scores import score_events
@@ -150,3 +152,148 @@ def test_scores_agree_with_sed_eval_where_it_is_installed():
             if kind == "segment_based":
                 assert ours[kind]["error_rate"] == theirs["error_rate"]["error_rate"]
 
+
+
+# --- params.yaml read safely, values within their ranges -----------------------------------
+def _params_file(tmp_path, text: str | bytes):
+    path = tmp_path / "params.yaml"
+    (path.write_bytes if isinstance(text, bytes) else path.write_text)(text)
+    return path
+
+
+def _one_line_error(capsys, argv, command):
+    from pipeline.cli import main
+
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"urbansound {command}: error: ") and err.count("\n") == 1, err
+    assert len(err) < 300, err  # never a whole value
+    return err
+
+
+ALIAS_BOMB = "".join(
+    [f"l{k}: &l{k} [" + ", ".join([f"*l{k - 1}" if k else "lol"] * 9) + "]\n" for k in range(9)]
+    + ["seed: *l8\n"])
+
+
+def test_a_yaml_alias_bomb_fails_fast_in_one_line(tmp_path, capsys):
+    path = _params_file(tmp_path, ALIAS_BOMB)
+    err = _one_line_error(capsys, ["--params", str(path), "models"], "models")
+    assert "line 2: YAML alias *l0" in err and "not allowed" in err
+
+
+def test_a_latin1_params_file_is_one_line(tmp_path, capsys):
+    path = _params_file(tmp_path, "# réglages du projet\nseed: 3\n".encode("latin-1"))
+    err = _one_line_error(capsys, ["--params", str(path), "models"], "models")
+    assert "is not UTF-8 text (byte 0xe9 on line 1)" in err
+
+
+def test_a_params_file_that_is_a_fifo_is_refused_unread(tmp_path, capsys):
+    path = tmp_path / "params.yaml"
+    os.mkfifo(path)  # reading it would block: nobody writes
+    err = _one_line_error(capsys, ["--params", str(path), "models"], "models")
+    assert "is not a regular file" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("features: {n_fft: 16777216}", "features.n_fft must be at least 16 and at most 65536"),
+        ("features: {top_db: -5}", "features.top_db must be above 0"),
+        ("features: {top_db: .nan}", "features.top_db must be above 0"),
+        ("features: {hop_length: 4096}", "features.hop_length must lie between"),
+        ("features: {hop_length: 16}", "features.hop_length must lie between"),
+        ("features: {n_mels: 100000}", "features.n_mels must be at least 1 and at most 512"),
+        ("features: {n_mfcc: 0}", "features.n_mfcc must be at least 1"),
+        ("features: {sr: 1000000000}", "features.sr must be at least 1000"),
+        ("features: {delta_width: 100001}", "features.delta_width must be at least 3"),
+        ("features: {silence_db: .inf}", "features.silence_db"),
+        ("features: {fmax: 1.0e+300}", "features.fmax must be above 0"),
+        ("parallel: {workers: 100000}", "parallel.workers must be at least 1 and at most 64"),
+        ("parallel: {batch_size: 0}", "parallel.batch_size must be at least 1"),
+        ("seed: -1", "seed must be at least 0"),
+        ("evaluate: {n_splits: 1}", "evaluate.n_splits must be at least 2"),
+        ("tune: {n_iter: 1000000000}", "tune.n_iter must be at least 1 and at most 10000"),
+        ("prepare: {synth_clips: 0}", "prepare.synth_clips must be at least 1"),
+        ("detect: {window: .inf}", "detect: window must be above 0 and at most 60 s"),
+        ("detect: {block: 1.0e+30}", "detect: block must be above 0 and at most 3600 s"),
+        ("detect: {merge_gap: .inf}", "detect: merge_gap must be at least 0"),
+        ("features: {n_fft: '" + "x" * 5000 + "'}", "features.n_fft must be an integer"),
+    ],
+)
+def test_out_of_range_params_are_refused_in_one_short_line(tmp_path, capsys, text, needle):
+    path = _params_file(tmp_path, text + "\n")
+    err = _one_line_error(capsys, ["--params", str(path), "models"], "models")
+    assert needle in err
+
+
+@pytest.mark.parametrize("model", ["xgb", "rf"])
+@pytest.mark.parametrize("trees", [0, 10**9])
+def test_no_trees_or_too_many_are_refused(model, trees):
+    from pipeline.errors import UserError
+    from pipeline.estimators import check_model_params
+
+    with pytest.raises(UserError, match=rf"^train\.{model}\.n_estimators must be at least 1 "):
+        check_model_params([model], {model: {"n_estimators": trees}}, seed=0)
+
+
+@pytest.mark.parametrize("value", ["inf", "1e30", "nan", "-inf"])
+@pytest.mark.parametrize("flag", ["--window", "--hop"])
+def test_detect_windows_out_of_range_are_one_line_before_any_folder(
+        tmp_path, capsys, flag, value):
+    out = tmp_path / "out"
+    err = _one_line_error(capsys, ["detect", str(tmp_path / "x.wav"), "--out", str(out),
+                                   f"{flag}={value}"], "detect")
+    assert f"detect: {flag[2:]} must be" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--minutes", "inf"], "--minutes must be above 0 and at most 600"),
+    (["--minutes", "1e30"], "--minutes must be above 0"),
+    (["--files", "100000"], "--files must be at least 1 and at most 1000"),
+])
+def test_scene_sizes_out_of_range_are_one_line_before_any_folder(tmp_path, capsys, args,
+                                                                 needle):
+    out = tmp_path / "scenes"
+    err = _one_line_error(capsys, ["synth", "--scene", str(out), *args], "synth")
+    assert needle in err and not out.exists()
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--clips", "1000000000"], "--clips must be at least 1 and at most 100000"),
+    (["--seed", "-3"], "--seed must be at least 0"),
+])
+def test_clip_counts_out_of_range_are_one_line_before_any_folder(tmp_path, capsys, args,
+                                                                 needle):
+    out = tmp_path / "clips"
+    err = _one_line_error(capsys, ["synth", str(out), *args], "synth")
+    assert needle in err and not out.exists()
+
+
+@pytest.fixture
+def clip_folder(tmp_path):
+    """A plain folder of three 0.5-s clips."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        sf.write(folder / f"c{k}.wav", 0.1 * rng.standard_normal(11025).astype(np.float32),
+                 22050)
+    return folder
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--batch-size", "0"], "batch size must be at least 1"),
+    (["--batch-size", "1000000000"], "batch size must be at least 1 and at most 100000"),
+    (["--workers", "0"], "workers must be at least 1"),
+    (["--workers", "100000"], "workers must be at least 1 and at most 64"),
+])
+def test_feature_run_sizes_are_refused_before_any_folder(clip_folder, tmp_path, capsys, args,
+                                                         needle):
+    out = tmp_path / "store"
+    err = _one_line_error(capsys, ["features", str(clip_folder), "--out", str(out),
+                                   "--scheduler", "sync", *args], "features")
+    assert needle in err
+    assert not out.exists()  # no .parts/<digest>/ left behind

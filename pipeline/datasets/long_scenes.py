@@ -28,6 +28,7 @@ import pandas as pd
 import soundfile as sf
 
 from pipeline.classes import CLASSES
+from pipeline.config import check_range
 from pipeline.datasets.synth import SR, render_ambience, render_source
 from pipeline.errors import UserError
 
@@ -178,10 +179,9 @@ def generate_scenes(out, *, minutes: float, files: int = 1, seed: int = 42,
     from pipeline.io import atomic_write_text
 
     out = Path(out)
-    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0:
-        raise UserError(f"--minutes must be a positive number, got {minutes!r}")
-    if isinstance(files, bool) or not isinstance(files, int) or files < 1:
-        raise UserError(f"--files must be a positive integer, got {files!r}")
+    # An hour of scene is 160 MB of WAV: ten hours and a thousand files bound the disk used.
+    check_range("--minutes", minutes, 0, 600, above=True)
+    check_range("--files", files, 1, 1000, integer=True)
     unknown = sorted(set(classes) - set(CLASSES))
     if unknown or not classes:
         raise UserError(f"unknown or no scene classes: {', '.join(unknown)}")

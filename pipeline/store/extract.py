@@ -142,6 +142,7 @@ def extract_to_store(
     """
     from functools import partial
 
+    from pipeline.batches import check_batch_size
     from pipeline.features import feature_names
     from pipeline.writer_lock import single_writer
 
@@ -149,6 +150,7 @@ def extract_to_store(
     # Impossible parameters and an output place that cannot be written are refused before
     # the lock creates the folder.
     names = feature_names(params)
+    check_batch_size(batch_size)
     check_output_dir(folder, "feature store")
     with single_writer(folder):
         return update_store(
