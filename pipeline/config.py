@@ -81,8 +81,13 @@ MAX_CLIPS = 100_000
 #: Frames overlap at most this many times (n_fft / hop_length): the STFT of a clip costs
 #: memory in proportion, 16x its samples at most.
 MAX_OVERLAP = 16
+#: Longest clip featurized whole, s (15x the longest UrbanSound8K clip). A clip's features
+#: summarise all its frames at once, so its memory grows with its length (about 2 MB per
+#: second); a longer file in a clip dataset is most likely a mistake and becomes an error
+#: row, and ``detect`` analyses long recordings block by block in flat memory.
+MAX_CLIP_SECONDS = 60.0
 #: Longest analysis window of ``detect``, s: a window is a clip for the model.
-MAX_WINDOW_SECONDS = 60.0
+MAX_WINDOW_SECONDS = MAX_CLIP_SECONDS
 #: Workers (processes or threads) of a local engine at most.
 MAX_WORKERS = 64
 #: Items per task at most.

@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
-from pipeline.io import atomic_write_text, path_text
+from pipeline.io import atomic_write_text, check_regular_file, path_text
 
 COLUMNS = ["ID", "Class"]
 _SHOWN = 5
@@ -100,6 +100,7 @@ def warnings_path(out: str | Path) -> Path:
 def read_table(path: str | Path, what: str, columns: list[str]) -> pd.DataFrame:
     """Read a CSV with string columns; missing file or columns is a :class:`UserError`."""
     path = Path(path)
+    check_regular_file(path, what)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:

@@ -297,3 +297,216 @@ def test_feature_run_sizes_are_refused_before_any_folder(clip_folder, tmp_path, 
                                    "--scheduler", "sync", *args], "features")
     assert needle in err
     assert not out.exists()  # no .parts/<digest>/ left behind
+
+
+# --- inputs that are not plain files; symlinked folders; clips too long for a clip model ----
+LONG_MINUTES = 20
+
+
+def _write_long_wav(path, minutes=LONG_MINUTES, sr=8000):
+    """A long 8-kHz noise WAV, written block by block (nothing long sits in memory)."""
+    rng = np.random.default_rng(1)
+    with sf.SoundFile(path, "w", samplerate=sr, channels=1, subtype="PCM_16") as f:
+        for _ in range(minutes):
+            f.write((0.1 * rng.standard_normal(60 * sr)).astype(np.float32))
+
+
+def _run_features(folder, out, capsys):
+    from pipeline.cli import main
+
+    assert main(["features", str(folder), "--out", str(out), "--scheduler", "sync"]) == 0
+    capsys.readouterr()
+    from pipeline.store import ERRORS_FILE, read_features
+
+    return read_features(out), pd.read_csv(out / ERRORS_FILE, keep_default_na=False)
+
+
+def test_features_report_pipes_and_long_clips_and_follow_linked_folders(tmp_path, capsys,
+                                                                        clip_folder):
+    os.mkfifo(clip_folder / "live.wav")  # opened for reading, it would block for ever
+    _write_long_wav(clip_folder / "hour.wav")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sf.write(elsewhere / "linked.wav", np.zeros(4000, np.float32), 8000)
+    (clip_folder / "more").symlink_to(elsewhere, target_is_directory=True)
+    (clip_folder / "loop").symlink_to(clip_folder, target_is_directory=True)  # a link loop
+
+    table, errors = _run_features(clip_folder, tmp_path / "store", capsys)
+    assert sorted(table["id"]) == ["c0", "c1", "c2", "linked"]  # the linked folder, once
+    kinds = dict(zip(errors["id"], errors["kind"], strict=True))
+    assert kinds == {"live": "not_a_file", "hour": "too_long"}
+    messages = dict(zip(errors["id"], errors["message"], strict=True))
+    assert "not a regular file (named pipe)" in messages["live"]
+    assert f"{LONG_MINUTES * 60:.1f} s long, more than the 60 s" in messages["hour"]
+
+
+def test_a_worker_s_memory_is_flat_in_clip_length(tmp_path):
+    """Peak memory (tracemalloc: every numpy allocation) of featurizing a 20-minute file
+    is no more than that of a 4-s clip: the long one is refused from its header."""
+    import tracemalloc
+
+    from pipeline.audio import TooLongAudioError
+    from pipeline.config import FeatureParams
+    from pipeline.store import featurize_clip
+
+    short, long_ = tmp_path / "short.wav", tmp_path / "long.wav"
+    sf.write(short, 0.1 * np.random.default_rng(0).standard_normal(4 * 8000), 8000)
+    _write_long_wav(long_)
+    params = FeatureParams()
+    featurize_clip(str(short), params=params)  # caches (filter banks) filled first
+    peaks = {}
+    for name, path in (("short", short), ("long", long_)):
+        tracemalloc.start()
+        try:
+            featurize_clip(str(path), params=params)
+        except TooLongAudioError as exc:
+            assert name == "long" and exc.kind == "too_long"
+        peaks[name] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peaks["long"] <= peaks["short"], peaks
+
+
+def test_a_clip_just_within_the_limit_is_loaded(tmp_path):
+    from pipeline.audio import load_clip
+    from pipeline.config import MAX_CLIP_SECONDS
+
+    path = tmp_path / "edge.wav"
+    sf.write(path, np.zeros(int(MAX_CLIP_SECONDS * 8000), np.float32), 8000)
+    assert len(load_clip(path, sr=8000, max_seconds=MAX_CLIP_SECONDS)) == MAX_CLIP_SECONDS * 8000
+
+
+def test_an_av_tree_with_a_pipe_for_a_clip_and_for_a_table(tmp_path):
+    from pipeline.datasets import read_dataset
+    from pipeline.errors import UserError
+
+    root = tmp_path / "av"
+    (root / "Test").mkdir(parents=True)
+    (root / "test.csv").write_text("ID\n1\n2\n")
+    sf.write(root / "Test" / "1.wav", np.zeros(800, np.float32), 8000)
+    os.mkfifo(root / "Test" / "2.wav")
+    df = read_dataset(root)
+    assert df.attrs["missing"] == []  # there, but no regular file: extraction says so
+    (root / "test.csv").unlink()
+    os.mkfifo(root / "test.csv")
+    with pytest.raises(UserError, match="test.csv is not a regular file"):
+        read_dataset(root)
+
+
+# --- predict and detect on a real FIFO and on a file name holding a newline ---------------
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """A logistic regression on random rows of the real feature columns (seconds to fit)."""
+    from dataclasses import asdict
+
+    from model_tables import TINY
+
+    from pipeline.config import FeatureParams
+    from pipeline.features import feature_names
+    from pipeline.train import train_models
+
+    names = feature_names(FeatureParams())
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.standard_normal((60, len(names))).astype(np.float32),
+                         columns=names)
+    table.insert(0, "id", [f"r{i}" for i in range(60)])
+    table.insert(1, "label", pd.array(np.asarray(CLASSES[:3])[np.arange(60) % 3],
+                                      dtype="string"))
+    table.insert(2, "fold", pd.array(np.arange(60) % 5 + 1, dtype="Int64"))
+    table.insert(3, "group", pd.array([f"g{i}" for i in range(60)], dtype="string"))
+    table.insert(4, "split", "train")
+    out = tmp_path_factory.mktemp("models")
+    train_models(table, ["logreg"], TINY, seed=0, out_dir=out,
+                 feature_params=asdict(FeatureParams()))
+    return out
+
+
+def _cli(tmp_path, *args):
+    """The command in a child process, so that a hang fails the test instead of stalling it."""
+    import subprocess
+    import sys
+
+    params = tmp_path / "sync.yaml"
+    params.write_text("parallel: {scheduler: sync, workers: 1}\n")
+    return subprocess.run([sys.executable, "-m", "pipeline", "--params", str(params), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_predict_on_a_fifo_and_a_newline_name_gives_one_line_per_clip(tmp_path, tiny_models):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sf.write(folder / "good.wav", np.zeros(8000, np.float32), 8000)
+    sf.write(folder / "two\nlines.wav", np.zeros(8000, np.float32), 8000)
+    os.mkfifo(folder / "live.wav")
+    done = _cli(tmp_path, "predict", str(folder), "--models", str(tiny_models), "--model",
+                "logreg")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 3 and all(len(line.split("\t")) == 3 for line in lines), lines
+    by_id = {line.split("\t")[0]: line.split("\t")[1:] for line in lines}
+    assert set(by_id) == {"good", "live", "two\\nlines"}
+    assert by_id["live"][0] == "ERROR" and "not a regular file (named pipe)" in by_id["live"][1]
+    assert by_id["two\\nlines"][0] in CLASSES
+
+
+def test_detect_on_a_fifo_reports_it_and_analyses_the_rest(tmp_path, tiny_models):
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    sf.write(folder / "street.wav", 0.1 * np.random.default_rng(2).standard_normal(6 * 8000),
+             8000)
+    os.mkfifo(folder / "live.wav")
+    out = tmp_path / "out"
+    done = _cli(tmp_path, "detect", str(folder), "--models", str(tiny_models), "--model",
+                "logreg", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "live.wav: could not be read (not_a_file: " in done.stdout
+    assert "1 file(s) analysed, 1 unreadable" in done.stdout
+    windows = pd.read_csv(out / "windows.csv")
+    assert set(windows["file"].map(lambda f: f.rsplit("/", 1)[-1])) == {"street.wav"}
+
+
+# --- a scheduler address where something else listens --------------------------------------
+@pytest.fixture
+def http_server():
+    """A real HTTP server on 127.0.0.1 (it waits for a request, as a web server does)."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def banner_server():
+    """A TCP server that greets every connection with a text banner (as SSH does)."""
+    import socketserver
+    import threading
+
+    class Banner(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Banner)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("server", "needle"), [
+    ("http_server", "it sent no Dask handshake within 5 s"),
+    ("banner_server", "it answered b'SSH-2.0-'..., not a Dask handshake"),
+])
+def test_a_scheduler_address_that_is_not_dask_is_one_line(request, clip_folder, tmp_path,
+                                                          capsys, server, needle):
+    port = request.getfixturevalue(server)
+    out = tmp_path / "store"
+    err = _one_line_error(capsys, ["features", str(clip_folder), "--out", str(out),
+                                   "--scheduler", f"tcp://127.0.0.1:{port}"], "features")
+    assert f"cannot connect to the Dask scheduler at tcp://127.0.0.1:{port}: {needle}" in err
+    assert not out.exists()

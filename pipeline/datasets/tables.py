@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline.classes import CLASS_ID, CLASSES
 from pipeline.errors import UserError
+from pipeline.io import check_regular_file
 
 COLUMNS = ["id", "path", "label", "fold", "group", "split"]
 SHOWN = 5  # offending lines listed in a message before "..."
@@ -34,6 +35,7 @@ def shown_values(values: pd.Series) -> str:
 
 def read_csv(path: Path) -> pd.DataFrame:
     """Read a metadata CSV as strings: UTF-8 with or without BOM, ',' ';' or tab separated."""
+    check_regular_file(path, "metadata table")
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -108,16 +108,18 @@ def featurize_clip(path: str, *, params: Any) -> np.ndarray:
     Raises
     ------
     pipeline.audio.AudioError
-        When the clip cannot be loaded (its ``kind`` becomes the error row's kind).
+        When the clip cannot be loaded (its ``kind`` becomes the error row's kind), also
+        when it is longer than :data:`pipeline.config.MAX_CLIP_SECONDS` (``too_long``).
     ValueError
         When a feature is not finite.
     """
     from pipeline.allocator import retain_freed_memory
     from pipeline.audio import load_clip
+    from pipeline.config import MAX_CLIP_SECONDS
     from pipeline.features import extract_features
 
     retain_freed_memory()  # once per process: the per-clip arrays then reuse memory
-    y = load_clip(path, sr=params.sr)
+    y = load_clip(path, sr=params.sr, max_seconds=MAX_CLIP_SECONDS)
     values = np.fromiter(extract_features(y, sr=params.sr, params=params).values(), np.float32)
     if not np.isfinite(values).all():
         raise ValueError("non-finite feature values")
