@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import reprlib
 import stat
 import typing
 from dataclasses import dataclass, field
@@ -19,24 +18,12 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, shown
 from pipeline.registry import BASE_MODELS, MODEL_NAMES
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 # A params file is a few kB; anything this large is not one (and is not read into memory).
 MAX_PARAMS_BYTES = 1 << 20
-
-# Values in error messages are cut short: a message is one line, whatever the value.
-_SHORT = reprlib.Repr()
-_SHORT.maxstring = _SHORT.maxother = 40
-_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 4
-_SHORT.maxlevel = 2
-
-
-def shown(value: Any) -> str:
-    """``repr(value)``, truncated to a few dozen characters for an error message."""
-    return _SHORT.repr(value)
-
 
 def check_range(what: str, value: Any, low: float, high: float, *, integer: bool = False,
                 above: bool = False, unit: str = "") -> None:

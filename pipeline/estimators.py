@@ -18,7 +18,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
 from pipeline.config import check_range
-from pipeline.errors import UserError
+from pipeline.errors import UserError, shown
 from pipeline.registry import BASE_MODELS, MODEL_NAMES, REGISTRY, entry, entry_of, fitted_part
 
 __all__ = [
@@ -202,7 +202,7 @@ def _members(name: str, params: dict) -> list[str]:
     if not members or not isinstance(members, list) or any(m not in BASE_MODELS
                                                            for m in members):
         raise UserError(f"train.{name}.members must name models among "
-                        f"{', '.join(BASE_MODELS)}, got {members!r}")
+                        f"{', '.join(BASE_MODELS)}, got {shown(members)}")
     return members
 
 

@@ -9,7 +9,7 @@ from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
-from pipeline.errors import UserError
+from pipeline.errors import UserError, shown
 
 #: Input scalings of a network: per column to mean 0 and variance 1, or through the
 #: column's quantiles onto a standard normal (heavy tails and skew of spectral statistics
@@ -70,7 +70,8 @@ def input_scaler(scaling: str) -> Scaler:
         return StandardScaler()
     if scaling == "quantile":
         return NormalQuantiles(N_QUANTILES, subsample=None)  # every row: no random draw
-    raise UserError(f"train.ffnn.scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+    raise UserError(f"train.ffnn.scaling must be one of {', '.join(SCALINGS)}, "
+                    f"got {shown(scaling)}")
 
 
 def scaler_record(scaler: Scaler) -> dict:

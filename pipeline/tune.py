@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
 from pipeline.engine import Engine, threads_per_task
-from pipeline.errors import UserError
+from pipeline.errors import UserError, shown
 from pipeline.estimators import BASE_MODELS, build_estimator
 from pipeline.evaluate.cv import CVData, FoldFit, fit_folds
 from pipeline.evaluate.plots import png_bytes, pyplot
@@ -55,7 +55,7 @@ def candidates(space: dict, *, search: str = "grid", n_iter: int = 20, seed: int
     if search == "random":
         n = min(n_iter, len(grid))
         return list(ParameterSampler(space, n_iter=n, random_state=seed))
-    raise UserError(f"tune.search must be 'grid' or 'random', got {search!r}")
+    raise UserError(f"tune.search must be 'grid' or 'random', got {shown(search)}")
 
 
 SELECTION_BIASED = ("selection-biased: the maximum over candidates scored on the same folds "
