@@ -32,7 +32,7 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.errors import UserError
 from pipeline.estimators import EncodedXGBClassifier, TopFColumns
-from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json
+from pipeline.io import atomic_write, atomic_write_bytes, atomic_write_json, check_regular_file
 from pipeline.piecewise import codes_from_record, codes_record, network_inputs
 from pipeline.registry import entry_of
 from pipeline.scaling import scaler_from_record, scaler_record
@@ -48,6 +48,7 @@ TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree", "pipeline.estimator
 
 def read_json(path: Path, what: str) -> Any:
     """The JSON document at ``path``; missing or unreadable: a UserError naming ``what``."""
+    check_regular_file(path, what)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -70,6 +71,7 @@ def _save_skops(model: Any, name: str, folder: Path) -> dict:
 def _load_skops(path: Path) -> Any:
     import skops.io as sio
 
+    check_regular_file(path, "model file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
