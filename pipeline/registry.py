@@ -120,10 +120,12 @@ def _logreg(params: dict, seed: int):
 
 def _hidden_sizes(value: Any) -> tuple[int, ...]:
     values = value if isinstance(value, (list, tuple)) else [value]
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                             for v in values):
-        raise UserError(f"train.ffnn.hidden_layer_sizes must be a positive integer or a list of "
-                        f"them, e.g. [256, 128]; got {shown(value)}")
+    # Bounded so that a typo (an extra digit or three) is refused, not a weight matrix of
+    # gigabytes: at most 16 layers of at most 16384 units.
+    if not 0 < len(values) <= 16 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 16384 for v in values):
+        raise UserError(f"train.ffnn.hidden_layer_sizes must be an integer in 1..16384 or a "
+                        f"list of at most 16 of them, e.g. [256, 128]; got {shown(value)}")
     return tuple(values)
 
 
@@ -163,9 +165,11 @@ def _ffnn(params: dict, seed: int):
 
 def _networks(value: Any) -> int | str:
     """Validated ``train.ffnn.networks``: a count >= 1 or ``"auto"``."""
-    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                           and 1 <= value <= 100):
         return value
-    raise UserError(f"train.ffnn.networks must be an integer >= 1 or \"auto\", got {shown(value)}")
+    raise UserError(f"train.ffnn.networks must be an integer in 1..100 or \"auto\", "
+                    f"got {shown(value)}")
 
 
 def _codes(coded: Any, bins: Any) -> tuple[int, int]:

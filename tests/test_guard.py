@@ -510,3 +510,16 @@ def test_a_scheduler_address_that_is_not_dask_is_one_line(request, clip_folder, 
                                    "--scheduler", f"tcp://127.0.0.1:{port}"], "features")
     assert f"cannot connect to the Dask scheduler at tcp://127.0.0.1:{port}: {needle}" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("ffnn", "needle"), [
+    ({"hidden_layer_sizes": [10**9]}, "hidden_layer_sizes must be an integer in 1..16384"),
+    ({"hidden_layer_sizes": [8] * 100}, "list of at most 16 of them"),
+    ({"networks": 10**6}, "networks must be an integer in 1..100"),
+])
+def test_network_sizes_out_of_range_are_refused(ffnn, needle):
+    from pipeline.errors import UserError
+    from pipeline.estimators import check_model_params
+
+    with pytest.raises(UserError, match=needle):
+        check_model_params(["ffnn"], {"ffnn": ffnn}, seed=0)
