@@ -75,6 +75,10 @@ MAX_OVERLAP = 16
 MAX_CLIP_SECONDS = 60.0
 #: Longest analysis window of ``detect``, s: a window is a clip for the model.
 MAX_WINDOW_SECONDS = MAX_CLIP_SECONDS
+#: Longest recording ``detect`` analyses, s (48 h): its window probabilities, frame powers
+#: and picture columns stay in memory (~100 MB a day); a header announcing more (a FLAC
+#: may claim 2**36 samples) is a file error, not an out-of-memory crash.
+MAX_RECORDING_SECONDS = 48 * 3600.0
 #: Workers (processes or threads) of a local engine at most.
 MAX_WORKERS = 64
 #: Items per task at most.
@@ -83,7 +87,7 @@ MAX_BATCH_SIZE = 100_000
 # features.NAME: (low, high, integer, low excluded). The STFT size is bounded by what one
 # clip can use (65536 samples is 3 s at 22050 Hz), the filter banks by their FFT.
 _FEATURE_RANGES = {
-    "sr": (1000, 384_000, True, False),
+    "sr": (1000, 96_000, True, False),
     "n_fft": (16, 65_536, True, False),
     "hop_length": (1, 65_536, True, False),
     "n_mfcc": (1, 256, True, False),

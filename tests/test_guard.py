@@ -206,7 +206,7 @@ def test_a_params_file_that_is_a_fifo_is_refused_unread(tmp_path, capsys):
         ("features: {hop_length: 16}", "features.hop_length must lie between"),
         ("features: {n_mels: 100000}", "features.n_mels must be at least 1 and at most 512"),
         ("features: {n_mfcc: 0}", "features.n_mfcc must be at least 1"),
-        ("features: {sr: 1000000000}", "features.sr must be at least 1000"),
+        ("features: {sr: 1000000000}", "features.sr must be at least 1000 and at most 96000"),
         ("features: {delta_width: 100001}", "features.delta_width must be at least 3"),
         ("features: {silence_db: .inf}", "features.silence_db"),
         ("features: {fmax: 1.0e+300}", "features.fmax must be above 0"),
@@ -448,18 +448,31 @@ def test_predict_on_a_fifo_and_a_newline_name_gives_one_line_per_clip(tmp_path, 
     assert by_id["two\\nlines"][0] in CLASSES
 
 
+def _lying_flac(path):
+    """A 1-s FLAC whose STREAMINFO claims 2**36 - 1 samples (99 days at 8 kHz)."""
+    sf.write(path, np.zeros(8000, np.float32), 8000)
+    data = bytearray(path.read_bytes())
+    # "fLaC", a 4-byte block header, then STREAMINFO: 10 bytes, then 64 bits of sample rate
+    # (20), channels (3), bits per sample (5) and total samples (36).
+    fields = int.from_bytes(data[18:26], "big")
+    data[18:26] = ((fields >> 36 << 36) | (2**36 - 1)).to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+
+
 def test_detect_on_a_fifo_reports_it_and_analyses_the_rest(tmp_path, tiny_models):
     folder = tmp_path / "rec"
     folder.mkdir()
     sf.write(folder / "street.wav", 0.1 * np.random.default_rng(2).standard_normal(6 * 8000),
              8000)
     os.mkfifo(folder / "live.wav")
+    _lying_flac(folder / "lie.flac")
     out = tmp_path / "out"
     done = _cli(tmp_path, "detect", str(folder), "--models", str(tiny_models), "--model",
                 "logreg", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "live.wav: could not be read (not_a_file: " in done.stdout
-    assert "1 file(s) analysed, 1 unreadable" in done.stdout
+    assert "lie.flac: could not be read (too_long: 2386.1 h, more than the 48 h" in done.stdout
+    assert "1 file(s) analysed, 2 unreadable" in done.stdout
     windows = pd.read_csv(out / "windows.csv")
     assert set(windows["file"].map(lambda f: f.rsplit("/", 1)[-1])) == {"street.wav"}
 

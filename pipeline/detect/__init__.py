@@ -144,6 +144,7 @@ def _plan(files: list[FileResult], sr: int, hop_length: int,
     ``error``.
     """
     from pipeline.audio import AudioError, signal_length
+    from pipeline.config import MAX_RECORDING_SECONDS
 
     grids: dict[int, Grid] = {}
     blocks = []
@@ -156,6 +157,10 @@ def _plan(files: list[FileResult], sr: int, hop_length: int,
             continue
         if n == 0:
             f.error = "empty: no audio frames"
+            continue
+        if n > MAX_RECORDING_SECONDS * sr:
+            f.error = (f"too_long: {n / sr / 3600:.1f} h, more than the "
+                       f"{MAX_RECORDING_SECONDS / 3600:g} h a recording may last; split it")
             continue
         grids[i] = grid_for(n, sr=sr, window=params.window, hop=params.hop,
                             multiple=hop_length)
