@@ -45,9 +45,10 @@ def check_range(what: str, value: Any, low: float, high: float, *, integer: bool
     fits = (is_number and math.isfinite(value) and value <= high
             and (value > low if above else value >= low))
     if not fits:
-        kind = "an integer" if integer else "a number"
-        raise UserError(f"{what} must be {'above' if above else 'at least'} {low:g} and at most "
-                        f"{high:g}{unit} ({kind}), got {shown(value)}")
+        kind, bound = ("an integer", "{:d}") if integer else ("a number", "{:g}")
+        raise UserError(f"{what} must be {'above' if above else 'at least'} "
+                        f"{bound.format(low)} and at most {bound.format(high)}{unit} ({kind}), "
+                        f"got {shown(value)}")
 
 
 def _check_fields(obj: Any, where: str, ranges: dict[str, tuple], *,
@@ -300,6 +301,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise UserError(f"params: {where} must be a list, got {shown(value)}")
+        item = typing.get_args(hint)[0]  # tuple[X, ...]: every item an X
+        if item in _SCALARS and not all(_SCALARS[item][0](v) for v in value):
+            raise UserError(f"params: {where} must be a list, each item {_SCALARS[item][1]}, "
+                            f"got {shown(value)}")
         return tuple(value)
     if hint is dict or origin is dict:
         if not isinstance(value, dict):
@@ -313,6 +318,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+def _key(key: Any) -> str:
+    """A YAML key as a message shows it: a name as it is, anything else as a value."""
+    return shown(key)[1:-1] if isinstance(key, str) else shown(key)
+
+
 def _build(cls: type, data: Any, where: str) -> Any:
     """Build dataclass ``cls`` from mapping ``data``; unknown keys are an error."""
     if data is None:
@@ -321,11 +331,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
         raise UserError(f"params: {where or 'the file'} must be a mapping, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)  # YAML keys may be numbers or null too
     if unknown:
         prefix = f"{where}." if where else ""
         raise UserError(
-            f"params: unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"params: unknown key(s) {', '.join(prefix + _key(k) for k in unknown[:5])}; "
             f"known: {', '.join(sorted(names))}"
         )
     kwargs = {
@@ -363,6 +373,8 @@ def parse_params_text(text: str, path: str | Path) -> Any:
         return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
     except _AliasFound as exc:
         raise UserError(f"params file {path}: {exc}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise UserError(f"params file {path} nests lists or mappings too deeply") from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         raise UserError(f"params file {path} is not valid YAML: {first[:200]}") from None

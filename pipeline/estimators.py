@@ -230,10 +230,12 @@ def check_model_params(names, train_params: dict, *, seed: int) -> None:
 
     fitted = list(dict.fromkeys(m for n in names for m in _fitted_models(n, train_params)))
     for name in dict.fromkeys([*names, *fitted]):
-        unknown = sorted(set(train_params.get(name) or {}) - accepted_params(name))
+        # key=str: YAML keys may be numbers or null too
+        unknown = sorted(set(train_params.get(name) or {}) - accepted_params(name), key=str)
         if unknown:
+            listed = ", ".join(str(k)[:40] for k in unknown[:5])
             raise UserError(
-                f"train.{name}: unknown parameter(s) {', '.join(map(str, unknown))}; "
+                f"train.{name}: unknown parameter(s) {listed}; "
                 f"accepted: {', '.join(sorted(accepted_params(name)))}"
             )
     for name in names:

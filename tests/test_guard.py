@@ -536,3 +536,26 @@ def test_network_sizes_out_of_range_are_refused(ffnn, needle):
 
     with pytest.raises(UserError, match=needle):
         check_model_params(["ffnn"], {"ffnn": ffnn}, seed=0)
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("seed: " + "[" * 20000 + "]" * 20000, "nests lists or mappings too deeply"),
+    ("seed: 1\n1: 2\nnull: 3", "unknown key(s) 1, None; known: detect"),
+    ("features:\n  1: 2", "unknown key(s) features.1; known"),
+    ("train:\n  models: [1, null]", "train.models must be a list, each item a string"),
+    ("seed: 99999999999999999999999999999999999999999999999999",
+     "seed must be at least 0 and at most 4294967295 (an integer), got 9999"),
+    ("seed: !!python/object/apply:os.system [ls]", "could not determine a constructor"),
+])
+def test_malformed_params_files_are_one_line(tmp_path, capsys, text, needle):
+    path = _params_file(tmp_path, text + "\n")
+    err = _one_line_error(capsys, ["--params", str(path), "models"], "models")
+    assert needle in err
+
+
+def test_odd_parameter_names_of_a_model_are_one_line():
+    from pipeline.errors import UserError
+    from pipeline.estimators import check_model_params
+
+    with pytest.raises(UserError, match=r"^train\.ffnn: unknown parameter\(s\) 1, None; "):
+        check_model_params(["ffnn"], {"ffnn": {1: 2, None: 3}}, seed=0)
