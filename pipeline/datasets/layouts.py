@@ -44,7 +44,7 @@ from pipeline.datasets.tables import (
     read_csv,
     shown_values,
 )
-from pipeline.errors import UserError
+from pipeline.errors import UserError, shown
 from pipeline.io import atomic_write_text, path_text
 
 __all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset", "write_manifest"]
@@ -241,7 +241,8 @@ def _read_manifest(root: Path) -> pd.DataFrame:
     labels = column(df, ("label",), csv).str.lower()
     bad = (labels != "") & ~labels.isin(list(CLASS_ID))
     if bad.any():
-        raise UserError(f"{csv.name}: unknown class {labels[bad].iloc[0]!r} on {line_numbers(bad)}")
+        raise UserError(f"{csv.name}: unknown class {shown(labels[bad].iloc[0])} on "
+                        f"{line_numbers(bad)}")
     fold_text = column(df, ("fold",), csv)
     folds = pd.to_numeric(fold_text.where(fold_text != ""), errors="coerce")
     bad = (fold_text != "") & (folds.isna() | (folds % 1 != 0))

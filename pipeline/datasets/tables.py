@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.classes import CLASS_ID, CLASSES
-from pipeline.errors import UserError
+from pipeline.errors import UserError, shown
 from pipeline.io import check_regular_file
 
 COLUMNS = ["id", "path", "label", "fold", "group", "split"]
@@ -30,7 +30,7 @@ def line_numbers(mask: pd.Series) -> str:
 
 def shown_values(values: pd.Series) -> str:
     """The distinct ``values`` in order, quoted, the first :data:`SHOWN` of them."""
-    return ", ".join(repr(v) for v in list(dict.fromkeys(values))[:SHOWN])
+    return ", ".join(shown(v) for v in list(dict.fromkeys(values))[:SHOWN])
 
 
 def read_csv(path: Path) -> pd.DataFrame:
