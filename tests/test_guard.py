@@ -559,3 +559,26 @@ def test_odd_parameter_names_of_a_model_are_one_line():
 
     with pytest.raises(UserError, match=r"^train\.ffnn: unknown parameter\(s\) 1, None; "):
         check_model_params(["ffnn"], {"ffnn": {1: 2, None: 3}}, seed=0)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket", "device"])
+def test_special_files_are_never_opened(tmp_path, kind):
+    import socket
+
+    from pipeline.audio import NotAFileError, load_clip, signal_length
+
+    path = tmp_path / f"{kind}.wav"
+    if kind == "fifo":
+        os.mkfifo(path)
+        what = "named pipe"
+    elif kind == "socket":
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))  # the socket file stays after the socket is closed
+        what = "socket"
+    else:
+        path.symlink_to("/dev/zero")  # endless zeros: a read would never end
+        what = "character device"
+    for load in (load_clip, signal_length):
+        with pytest.raises(NotAFileError, match=rf"not a regular file \({what}\)$") as err:
+            load(path)
+        assert err.value.kind == "not_a_file"
