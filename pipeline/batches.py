@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
-from pipeline.config import MAX_BATCH_SIZE, check_range
+from pipeline.config import MAX_BATCH_SIZE
 from pipeline.engine import Engine, TaskCrash, opened, run_tasks
-from pipeline.errors import UserError
+from pipeline.errors import UserError, check_range
 from pipeline.schedulers import Scheduler
 
 

@@ -4,16 +4,16 @@ Every field has a default, so the package also runs where there is no ``params.y
 (an installed ``urbansound`` outside the repository). A key that is not a field is a
 :class:`~pipeline.errors.UserError`: a misspelt parameter must never be silently ignored.
 
-Every number is checked against its range when its dataclass is built (:func:`check_range`),
-so values from the file and from command-line flags (``dataclasses.replace``) meet the
-same bounds before any stage starts. The file itself is read safely: a regular file of at
-most :data:`MAX_PARAMS_BYTES`, UTF-8 text, YAML without aliases.
+Every number is checked against its range when its dataclass is built
+(:func:`~pipeline.errors.check_range`), so values from the file and from command-line flags
+(``dataclasses.replace``) meet the same bounds before any stage starts. The file itself
+is read safely: a regular file of at most :data:`MAX_PARAMS_BYTES`, UTF-8 text, YAML
+without aliases.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import stat
 import typing
@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.errors import UserError, shown
+from pipeline.errors import UserError, check_range, shown
 from pipeline.registry import BASE_MODELS, MODEL_NAMES
 
 DEFAULT_PARAMS_FILE = "params.yaml"
@@ -70,32 +70,6 @@ _FEATURE_RANGES = {
     "band_fmax": (0.0, 192_000.0, False, True),
     "silence_db": (-300.0, 0.0, False, False),
 }
-
-
-def check_range(what: str, value: Any, low: float, high: float, *, integer: bool = False,
-                above: bool = False, unit: str = "") -> None:
-    """Refuse ``value`` unless it is a finite number (an ``int`` when ``integer``) with
-    ``low <= value <= high`` (``low < value`` when ``above``).
-
-    Bounds keep every parameter within what a 4-s clip and a small machine can take, so a
-    typo (an extra digit, ``inf``, ``1e30``) is one line instead of an hour of swapping or
-    an overflow deep inside a stage.
-
-    Raises
-    ------
-    UserError
-        ``"{what} must be at least LOW and at most HIGH{unit} (an integer), got VALUE"``
-        (the value cut short).
-    """
-    is_number = isinstance(value, int if integer else (int, float)) and not isinstance(value,
-                                                                                        bool)
-    fits = (is_number and math.isfinite(value) and value <= high
-            and (value > low if above else value >= low))
-    if not fits:
-        kind, bound = ("an integer", "{:d}") if integer else ("a number", "{:g}")
-        raise UserError(f"{what} must be {'above' if above else 'at least'} "
-                        f"{bound.format(low)} and at most {bound.format(high)}{unit} ({kind}), "
-                        f"got {shown(value)}")
 
 
 def _check_fields(obj: Any, where: str, ranges: dict[str, tuple], *,

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
-from pipeline.config import MAX_WORKERS, check_range
-from pipeline.errors import UserError
+from pipeline.config import MAX_WORKERS
+from pipeline.errors import UserError, check_range
 from pipeline.schedulers import Scheduler, parse_scheduler
 
 #: Seconds to connect to a scheduler address and to hear its greeting.

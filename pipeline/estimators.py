@@ -17,8 +17,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.config import check_range
-from pipeline.errors import UserError, shown
+from pipeline.errors import UserError, check_range, shown
 from pipeline.registry import BASE_MODELS, MODEL_NAMES, REGISTRY, entry, entry_of, fitted_part
 
 __all__ = [

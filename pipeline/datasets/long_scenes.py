@@ -28,9 +28,8 @@ import pandas as pd
 import soundfile as sf
 
 from pipeline.classes import CLASSES
-from pipeline.config import check_range
 from pipeline.datasets.synth import SR, render_ambience, render_source
-from pipeline.errors import UserError
+from pipeline.errors import UserError, check_range
 
 ANNOTATIONS_FILE = "scene_annotations.csv"
 ANNOTATION_COLUMNS = ("file", "start", "end", "class")

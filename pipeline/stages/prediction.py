@@ -124,8 +124,9 @@ def score(submission: str | Path, answers: str | Path) -> ScoreResult:
 
 
 # --- predict ---------------------------------------------------------------------------
-# Backslash and C0 control characters as escapes: a file name may hold any of them.
-_ESCAPES = {**{c: f"\\x{c:02x}" for c in range(32)}, 0x7F: "\\x7f", ord("\\"): "\\\\",
+# C0 control characters as escapes, as pipeline.io.path_text writes undecodable bytes
+# (\xNN): a file name may hold any of them.
+_ESCAPES = {**{c: f"\\x{c:02x}" for c in range(32)}, 0x7F: "\\x7f",
             ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
 
 

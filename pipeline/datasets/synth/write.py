@@ -21,12 +21,12 @@ import soxr
 
 from pipeline.batches import map_tasks
 from pipeline.classes import CLASSES
-from pipeline.config import MAX_CLIPS, check_range
+from pipeline.config import MAX_CLIPS
 from pipeline.datasets.synth.dsp import SR, db
 from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS, METADATA_COLUMNS, N_FOLDS, plan
 from pipeline.datasets.synth.record import claim, planned_files, remove_stale, write_record
 from pipeline.datasets.synth.scenes import mix_scene
-from pipeline.errors import UserError
+from pipeline.errors import UserError, check_range
 from pipeline.io import atomic_write_bytes
 
 LAYOUTS = ("us8k", "av", "both")
