@@ -60,6 +60,12 @@ def map_tasks(
     return results
 
 
+def check_batch_size(batch_size: object) -> None:
+    """Refuse a batch size that is not an integer in ``1 .. 100000`` (before any folder is
+    made)."""
+    check_range("batch size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
+
+
 def map_batches(
     func: Callable[[Any], Any], items: Sequence[Any], *, scheduler: Engine | Scheduler | str,
     workers: int = 1, batch_size: int = 100, default_kind: str = "error",
@@ -94,11 +100,6 @@ def map_batches(
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     run_batch = partial(_run_batch, func, default_kind)
     return _stream(run_batch, batches, batch_size, scheduler, workers, desc, progress)
-
-
-def check_batch_size(batch_size: int) -> None:
-    """Refuse a batch size outside ``1 .. 100000`` (:class:`UserError`)."""
-    check_range("batch size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
 
 
 def _run_batch(func: Callable[[Any], Any], default_kind: str, batch: Sequence[Any]) -> list[Any]:

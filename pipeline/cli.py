@@ -31,19 +31,21 @@ def _cmd_synth(args: argparse.Namespace, params: Params) -> int:
         raise UserError("give either OUT (clips) or --scene OUT (long recordings), not both")
     if args.scene is not None:
         return _show(stages.synth_scenes(args.scene, params=params, minutes=args.minutes,
-                                         files=args.files, seed=args.seed))
+                                         files=args.files, seed=args.seed, force=args.force))
     return _show(stages.synth(args.out, params=params, layout=args.layout, clips=args.clips,
-                              seed=args.seed, workers=args.workers))
+                              seed=args.seed, workers=args.workers, force=args.force))
 
 
 def _cmd_prepare(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.prepare(args.out, params=params, dataset=args.dataset, test=args.test))
+    return _show(stages.prepare(args.out, params=params, dataset=args.dataset, test=args.test,
+                                force=args.force))
 
 
 def _cmd_features(args: argparse.Namespace, params: Params) -> int:
     return _show(stages.features(args.dataset, args.out, params=params,
                                  scheduler=args.scheduler, workers=args.workers,
-                                 dashboard=args.dashboard, batch_size=args.batch_size))
+                                 dashboard=args.dashboard, batch_size=args.batch_size,
+                                 force=args.force))
 
 
 def _cmd_models(args: argparse.Namespace, params: Params) -> int:
@@ -55,14 +57,21 @@ def _cmd_models(args: argparse.Namespace, params: Params) -> int:
 
 def _cmd_train(args: argparse.Namespace, params: Params) -> int:
     return _show(stages.train(args.features, args.out, params=params, model=args.model,
-                              reports=args.reports))
+                              reports=args.reports, force=args.force))
 
 
 def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
     return _show(stages.evaluate(args.features, args.reports, params=params, model=args.model,
                                  scheduler=args.scheduler, workers=args.workers,
                                  dashboard=args.dashboard, no_summary=args.no_summary,
-                                 summary_only=args.summary_only))
+                                 summary_only=args.summary_only, force=args.force))
+
+
+def _cmd_report(args: argparse.Namespace, params: Params) -> int:
+    return _show(stages.report(args.reports, params=params, features=args.features,
+                               submission=args.submission, detect=args.detect,
+                               scheduler=args.scheduler, workers=args.workers,
+                               force=args.force))
 
 
 def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
@@ -72,13 +81,13 @@ def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
                              reports=args.reports, scheduler=args.scheduler,
                              workers=args.workers, dashboard=args.dashboard,
                              apply_to=(args.params or DEFAULT_PARAMS_FILE) if args.apply
-                             else None))
+                             else None, force=args.force))
 
 
 def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
     return _show(stages.submit(params=params, model=args.model, test=args.test,
                                features=args.features, models=args.models, out=args.out,
-                               answers=args.answers))
+                               answers=args.answers, force=args.force))
 
 
 def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
@@ -92,7 +101,8 @@ def _cmd_detect(args: argparse.Namespace, params: Params) -> int:
     return _show(stages.detect(args.paths, params=params, models=args.models, out=args.out,
                                answers=args.answers, model=args.model, window=args.window,
                                hop=args.hop, threshold=args.threshold, gate_db=args.gate_db,
-                               scheduler=args.scheduler, workers=args.workers))
+                               scheduler=args.scheduler, workers=args.workers,
+                               force=args.force))
 
 
 def _cmd_score(args: argparse.Namespace, params: Params) -> int:
@@ -107,7 +117,8 @@ def _cmd_run(args: argparse.Namespace, params: Params) -> int:
     result = stages.run(params=params, dataset=args.dataset, workdir=args.workdir,
                         scheduler=args.scheduler, workers=args.workers,
                         dashboard=args.dashboard, started=_heading,
-                        finished=lambda name, stage_result: print(stage_result.text()))
+                        finished=lambda name, stage_result: print(stage_result.text()),
+                        force=args.force)
     _heading("done")
     return _show(result)
 
@@ -125,6 +136,12 @@ def _store_and_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--features", default="data/features", help="feature store folder")
     p.add_argument("--model", choices=(*MODEL_NAMES, "all"), default="all", metavar="NAME",
                    help="%(choices)s (default: %(default)s)")
+
+
+def _force_option(p: argparse.ArgumentParser) -> None:
+    """``--force``: the one way to replace files the tool did not write."""
+    p.add_argument("--force", action="store_true",
+                   help="replace output files that urbansound did not write (default: refuse)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,12 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes (default: params)")
     p.add_argument("--clips", type=int, default=None, help="number of clips (default: params)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: params)")
+    _force_option(p)
     p.set_defaults(handler=_cmd_synth)
 
     p = sub.add_parser("prepare", help="generate or validate the dataset, write its manifest")
     p.add_argument("--dataset", default=None, help="'synth' or a dataset folder (default: params)")
     p.add_argument("--test", default=None, help="folder with extra test clips (default: params)")
     p.add_argument("--out", default="data/prepared", help="folder of the manifest")
+    _force_option(p)
     p.set_defaults(handler=_cmd_prepare)
 
     p = sub.add_parser("features", help="extract features of a dataset into a Parquet store")
@@ -161,12 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/features", help="feature store folder")
     _engine_options(p)
     p.add_argument("--batch-size", type=int, default=None)
+    _force_option(p)
     p.set_defaults(handler=_cmd_features)
 
     p = sub.add_parser("train", help="fit final models on all labelled clips")
     _store_and_models(p)
     p.add_argument("--out", default="models", help="models folder")
     p.add_argument("--reports", default="reports", help="reports folder (CV accuracy → best)")
+    _force_option(p)
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("models", help="list the models and their parameters (defaults + params)")
@@ -181,7 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only write the per-model reports (cv/NAME/), not the comparison")
     p.add_argument("--summary-only", action="store_true",
                    help="only rebuild the comparison from existing per-model reports")
+    _force_option(p)
     p.set_defaults(handler=_cmd_evaluate)
+
+    p = sub.add_parser("report", help="write the HTML report (index.html) of a reports folder")
+    p.add_argument("--reports", default="reports", help="reports folder written by evaluate")
+    p.add_argument("--features", default=None,
+                   help="feature store (default: beside the reports, else data/features)")
+    p.add_argument("--submission", default=None,
+                   help="submission CSV (default: beside the reports, else data/submission.csv)")
+    p.add_argument("--detect", default=None,
+                   help="detect output folder (default: beside the reports, else data/detect)")
+    _engine_options(p, dashboard=False)
+    _force_option(p)
+    p.set_defaults(handler=_cmd_report)
 
     p = sub.add_parser("tune", help="fold-aware hyper-parameter search")
     p.add_argument("--model", choices=MODEL_NAMES, required=True, metavar="NAME",
@@ -191,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(p)
     p.add_argument("--apply", action="store_true",
                    help="write best_params into train.MODEL of the params file")
+    _force_option(p)
     p.set_defaults(handler=_cmd_tune)
 
     p = sub.add_parser("submit", help="write the leaderboard submission (ID,Class)")
@@ -201,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/submission.csv")
     p.add_argument("--answers", default=None,
                    help="answer key to score against (default: answers.csv of the test folder)")
+    _force_option(p)
     p.set_defaults(handler=_cmd_submit)
 
     p = sub.add_parser("predict", help="classify audio files or folders")
@@ -224,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/detect", help="output folder")
     p.add_argument("--answers", default=None, help="annotation CSV (file,start,end,class) to score")
     _engine_options(p, dashboard=False)
+    _force_option(p)
     p.set_defaults(handler=_cmd_detect)
 
     p = sub.add_parser("score", help="score a submission against an answer key")
@@ -235,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="dataset folder (default: params / embedded)")
     p.add_argument("--workdir", default=None, help="output folder (default: the repository)")
     _engine_options(p)
+    _force_option(p)
     p.set_defaults(handler=_cmd_run)
     return parser
 
@@ -247,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     # processes end them (signal handlers can only be set from the main thread).
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    previous_int = signal.signal(signal.SIGINT, _interrupt) if in_main_thread else None
     try:
         params = load_params(args.params)
         return int(args.handler(args, params) or 0)
@@ -265,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _stopped(command: str, interrupt: KeyboardInterrupt) -> int:
@@ -293,7 +333,21 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum: int, frame: object) -> None:
+    _stop_listening()
     raise Terminated
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _stop_listening()
+    raise KeyboardInterrupt
+
+
+def _stop_listening() -> None:
+    """After the first Ctrl-C or SIGTERM, later ones are ignored: the command is already
+    stopping, and a second interrupt inside the closing of its workers would only print
+    tracebacks (Ctrl-C pressed twice, or a signal to the whole process group)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

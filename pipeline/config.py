@@ -402,3 +402,13 @@ def read_params_text(path: str | Path) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise UserError(f"params file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on "
                         f"line {line}); save it as UTF-8") from None
+
+
+def params_digest(params: Params) -> str:
+    """A short digest of every parameter's value (12 hex digits), shown by the HTML report
+    so two runs' settings can be told apart at a glance."""
+    import hashlib
+    import json
+
+    text = json.dumps(dataclasses.asdict(params), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

@@ -14,6 +14,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
@@ -110,11 +111,13 @@ class Engine:
             # A task killed with its worker comes back at once (allowed_failures=0): callers
             # rerun it alone to tell a culprit from a bystander. The scheduler's HTTP server
             # takes a free port, dashboard or not.
-            client = Client(self._stack.enter_context(LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True,
-                dashboard_address=":0", silence_logs=logging.CRITICAL, preload=[__name__],
-                scheduler_kwargs={"allowed_failures": 0, "dashboard": self.dashboard})),
-                set_as_default=False)
+            with _signals_held():
+                client = Client(self._stack.enter_context(LocalCluster(
+                    n_workers=self.workers, threads_per_worker=1, processes=True,
+                    dashboard_address=":0", silence_logs=logging.CRITICAL, preload=[__name__],
+                    scheduler_kwargs={"allowed_failures": 0, "dashboard": self.dashboard})),
+                    set_as_default=False)
+                self._client = self._stack.enter_context(client)
         else:
             address = self.scheduler.address
             host, _, port = address.removeprefix("tcp://").rpartition(":")
@@ -125,7 +128,7 @@ class Engine:
                 reason = getattr(exc, "strerror", None) or exc
                 raise UserError(f"cannot connect to the Dask scheduler at {address}: {reason}") \
                     from None
-        self._client = self._stack.enter_context(client)
+            self._client = self._stack.enter_context(client)
         if self.dashboard:
             print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
         return self._client
@@ -165,6 +168,32 @@ class Engine:
                 future.release()  # the caller has persisted it: drop the cluster's copy
         finally:
             client.cancel([*futures, *held])  # when the caller stops early, nothing is wanted
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM (blocked: delivered later, not lost) while a local cluster
+    starts.
+
+    The threads and worker processes started meanwhile inherit the block, so a signal to
+    the whole process group never interrupts a worker still importing (a traceback each)
+    nor leaves a half-built cluster that Dask fails to close at exit; it reaches this
+    thread once the cluster is whole and owned by the ``with`` block that closes it.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "pthread_sigmask")):
+        yield
+        return
+    # Starting multiprocessing's resource tracker unblocks both signals in the thread that
+    # starts it (Dask's event loop would, and pass that on to the workers): start it first.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def dask_setup(worker: Any) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.datasets import read_dataset, write_manifest
+from pipeline.datasets import dataset_files, read_dataset, write_manifest
 from pipeline.datasets.layouts import MANIFEST_CSV
 from pipeline.errors import UserError
-from pipeline.io import atomic_write
+from pipeline.io import Outputs, atomic_write
 
 SYNTH = "synth"
 ANSWERS_CSV = "answers.csv"
@@ -26,6 +26,27 @@ ANSWERS_CSV = "answers.csv"
 
 def _test_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["split"] == "test"]
+
+
+def check_synth_runs(out, synth_clips: int, synth_test_clips: int, seed: int, *,
+                     force: bool = False) -> list[tuple[Path, str, int, int]]:
+    """``(folder, layout, clips, seed)`` of the generator's runs for ``dataset="synth"``,
+    each output place checked (:func:`pipeline.datasets.synth.outputs_of`) before any
+    write."""
+    from pipeline.datasets.synth import outputs_of
+
+    out = Path(out)
+    runs = [(out / "synth", "us8k", synth_clips, seed)]
+    if synth_test_clips > 0:
+        runs.append((out / "synth_test", "av", synth_test_clips, seed + 1))
+    for folder, layout, clips, run_seed in runs:
+        outputs_of(folder, layout=layout, clips=clips, seed=run_seed, force=force)
+    return runs
+
+
+def prepare_outputs(out, *, force: bool = False, inputs=()) -> Outputs:
+    """The files of ``out`` that prepare writes or removes (checked now)."""
+    return Outputs(out, [MANIFEST_CSV, ANSWERS_CSV], force=force, inputs=inputs)
 
 
 def prepare_dataset(
@@ -38,6 +59,7 @@ def prepare_dataset(
     seed: int = 42,
     workers: int = 1,
     engine=None,
+    force: bool = False,
 ) -> pd.DataFrame:
     """Generate or validate the dataset and write ``out/manifest.csv``.
 
@@ -60,6 +82,8 @@ def prepare_dataset(
     engine : pipeline.engine.Engine, optional
         An open local ``processes`` engine the generator renders on (see
         :func:`pipeline.datasets.synth.generate`).
+    force : bool
+        Replace files the tool did not write, too (:class:`pipeline.io.Outputs`).
 
     Returns
     -------
@@ -68,30 +92,30 @@ def prepare_dataset(
         ``read_dataset`` plus ``answers`` (path of the answer key, or None).
     """
     out = Path(out)
-    # An answer key in OUT is replaced or removed below only when OUT is an earlier
-    # prepare's folder (it holds the manifest that prepare writes); anyone else's is kept.
-    if (out / ANSWERS_CSV).exists() and not (out / MANIFEST_CSV).is_file():
-        raise UserError(f"{out / ANSWERS_CSV} was not written by 'urbansound prepare' (no "
-                        f"{MANIFEST_CSV} beside it); nothing was changed: choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
     answers = None
     if dataset == SYNTH:
         from pipeline.datasets.synth import generate
 
-        generate(out / "synth", layout="us8k", clips=synth_clips, seed=seed,
-                 workers=workers, engine=engine)
-        parts = [read_dataset(out / "synth" / "UrbanSound8K")]
-        if synth_test_clips > 0:
-            generate(out / "synth_test", layout="av", clips=synth_test_clips, seed=seed + 1,
-                     workers=workers, engine=engine)
-            parts.append(_test_rows(read_dataset(out / "synth_test" / "av")))
-            answers = out / "synth_test" / "av_answer_key.csv"
+        runs = check_synth_runs(out, synth_clips, synth_test_clips, seed, force=force)
+        inputs: list[str] = []
     else:
         parts = [read_dataset(dataset)]
         if parts[0].attrs["layout"] == "manifest" and (Path(dataset) / ANSWERS_CSV).is_file():
             answers = Path(dataset) / ANSWERS_CSV  # an earlier prepare's output, key included
         if test:
             parts.append(_test_rows(read_dataset(test)))
+        inputs = [f for part in parts for f in dataset_files(part)]
+    # The answer key is replaced, or removed when this dataset has none (an earlier one's
+    # must not score this one): either way only when it is the tool's own.
+    outputs = prepare_outputs(out, force=force, inputs=inputs)
+    if dataset == SYNTH:
+        for folder, layout, clips, run_seed in runs:
+            generate(folder, layout=layout, clips=clips, seed=run_seed, workers=workers,
+                     engine=engine, force=force)
+        parts = [read_dataset(out / "synth" / "UrbanSound8K")]
+        if synth_test_clips > 0:
+            parts.append(_test_rows(read_dataset(out / "synth_test" / "av")))
+            answers = out / "synth_test" / "av_answer_key.csv"
     manifest = pd.concat(parts, ignore_index=True)
     clash = manifest["id"][manifest["id"].duplicated()]
     if len(clash):
@@ -104,11 +128,12 @@ def prepare_dataset(
         root=parts[0].attrs["root"],
         missing=[m for part in parts for m in part.attrs["missing"] if m in kept],
     )
-    write_manifest(manifest, out)
     target = out / ANSWERS_CSV
-    if answers is not None and answers.resolve() != target.resolve():
-        atomic_write(target, lambda tmp: shutil.copyfile(answers, tmp))
-    elif answers is None and target.exists():
-        target.unlink()  # an answer key of an earlier dataset must not score this one
+    with outputs:
+        write_manifest(manifest, out)
+        if answers is not None:
+            atomic_write(target, lambda tmp: shutil.copyfile(answers, tmp))
+        elif answers is None:
+            outputs.remove(ANSWERS_CSV)
     manifest.attrs["answers"] = str(target) if answers is not None else None
     return manifest

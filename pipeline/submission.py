@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline.classes import CLASSES
 from pipeline.errors import UserError
-from pipeline.io import atomic_write_text, check_regular_file, path_text
+from pipeline.io import atomic_write_text, check_regular_file, path_text, remove_output
 
 COLUMNS = ["ID", "Class"]
 _SHOWN = 5
@@ -95,6 +95,12 @@ def warnings_path(out: str | Path) -> Path:
     """The warnings file written next to submission ``out``."""
     out = Path(out)
     return out.with_name(f"{out.stem}_warnings.csv")
+
+
+def score_path(submission: str | Path) -> Path:
+    """Where ``submit`` writes the score of ``submission`` (``<stem>_score.json``)."""
+    out = Path(submission)
+    return out.with_name(f"{out.stem}_score.json")
 
 
 def read_table(path: str | Path, what: str, columns: list[str]) -> pd.DataFrame:
@@ -316,7 +322,7 @@ def make_submission(
         problems = problems.assign(assigned=index["majority_class"])
         atomic_write_text(warn, problems.to_csv(index=False))
     else:
-        warn.unlink(missing_ok=True)  # a warnings file of an earlier run would mislead
+        remove_output(warn)  # a warnings file of an earlier run would mislead
     counts = pd.Series(classes).value_counts().reindex(CLASSES, fill_value=0)
     return {"out": str(path), "model": name, "n": len(ids), "warnings": problems,
             "warnings_file": str(warn) if len(problems) else None,

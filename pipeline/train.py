@@ -72,6 +72,7 @@ def train_models(
     out_dir: str | Path,
     feature_params: dict | None = None,
     cv_metrics: CVResult | None = None,
+    force: bool = False,
 ) -> dict:
     """Fit ``names`` on all labelled rows of ``features`` and save them in ``out_dir``.
 
@@ -96,6 +97,9 @@ def train_models(
         The cross-validation of the models (:func:`pipeline.evaluate.collect_reports`, or
         the fresh result of :func:`pipeline.evaluate.cross_validate`): each model's mean
         accuracy is stored with it, and the honest ones decide ``best``.
+    force : bool
+        Replace folders the tool did not write where models go (see
+        :func:`check_model_places`).
 
     Returns
     -------
@@ -106,7 +110,7 @@ def train_models(
     columns = feature_columns(rows)
     X, y = xy(rows, columns)
     out_dir = Path(out_dir)
-    check_model_places(out_dir, names)
+    check_model_places(out_dir, names, force=force)
     scores = {n: m.accuracy_mean for n, m in cv_metrics.models.items()} if cv_metrics else {}
     optimistic = bool(cv_metrics and cv_metrics.run.optimistic)
     groups, _ = recording_groups(rows)  # whole recordings in the network's validation part
@@ -166,25 +170,31 @@ def _members_first(estimators: dict) -> list:
     return sorted(estimators.items(), key=lambda item: isinstance(item[1], SoftVoteEnsemble))
 
 
-def check_model_places(out_dir: str | Path, names: list[str]) -> None:
+def check_model_places(out_dir: str | Path, names: list[str], *, force: bool = False) -> None:
     """Refuse, before any fit, to replace anything that is not one of our model folders.
 
     ``out_dir`` must be a writable folder; ``out_dir/NAME`` must be absent or a model folder
-    (:func:`pipeline.model_index.is_model_folder`); the hidden ``.NAME.new``/``.NAME.old`` of a
-    killed run must hold nothing but model files of NAME.
+    (:func:`pipeline.model_index.is_model_folder`: its descriptor is the proof that the tool
+    wrote it); the hidden ``.NAME.new``/``.NAME.old`` of a killed run must hold nothing but
+    model files of NAME. ``force`` replaces such folders all the same.
     """
     out_dir = check_output_dir(out_dir, "models folder")
     for name in names:
         final = out_dir / name
+        if os.path.lexists(final) and (final.is_symlink() or not final.is_dir()):
+            raise UserError(f"cannot write model folder {final}: it is a file or a link")
+        if force:
+            continue
         if final.exists() and not is_model_folder(final):
             raise UserError(
-                f"{final} exists and is not a model folder written by 'urbansound train'; "
-                "move it away or choose another --out"
+                f"refusing to replace {final}: it is not a model folder written by "
+                "'urbansound train'; nothing was changed (--force replaces it)"
             )
         for leftover in (out_dir / f".{name}.new", out_dir / f".{name}.old"):
             if leftover.exists() and not _only_model_files(leftover, name):
-                raise UserError(f"{leftover} holds files that are not model files of {name}; "
-                                "move it away or choose another --out")
+                raise UserError(f"refusing to replace {leftover}: it holds files that are not "
+                                f"model files of {name}; nothing was changed (--force "
+                                "replaces it)")
 
 
 def _only_model_files(folder: Path, name: str) -> bool:
@@ -207,7 +217,11 @@ def _model_folder(out_dir: Path, name: str):
     for leftover in (new, old):
         shutil.rmtree(leftover, ignore_errors=True)
     new.mkdir(parents=True)
-    yield new
+    try:
+        yield new
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)  # a full disk leaves no half-written fit
+        raise
     if final.exists():
         os.replace(final, old)
     os.replace(new, final)

@@ -1,6 +1,7 @@
 """`dvc repro` end to end in a temporary copy of the repository, on a tiny generated dataset."""
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -87,8 +88,8 @@ def _ran(output: str) -> list[str]:
 
 def _stages(models: list[str]) -> list[str]:
     """Every stage, with one model@NAME stage per model of train.models (dvc.yaml's foreach)."""
-    return ["prepare", "features", *(f"model@{m}" for m in models), "ensemble", "evaluate",
-            "submit"]
+    return ["prepare", "features", *(f"model@{m}" for m in models), "ensemble", "submit",
+            "evaluate"]
 
 
 STAGES = _stages(yaml.safe_load((REPO / "params.yaml").read_text())["train"]["models"])
@@ -146,10 +147,14 @@ def test_repro_then_clean_then_only_what_a_parameter_touches(two_model_repo):
 
     metrics = run("dvc", "metrics", "show")
     assert "models.ffnn.accuracy_mean" in metrics and "reports/metrics.json" in metrics
+    headline = json.loads((root / "reports" / "metrics.json").read_text())["models"]["ffnn"]
+    assert "per_class_recall" not in headline  # the detail lives in reports/cv/NAME/
+    page = (root / "reports" / "index.html").read_text()
+    assert 'id="submission"' in page and "<audio" in page  # evaluate ran after submit
 
     _edit_params(root / "params.yaml", {"train.ffnn": {"alpha": 0.05}})
     status = run("dvc", "status")
     changed = [line.rstrip(":") for line in status.splitlines() if line and not line[0].isspace()]
     assert changed == ["model@ffnn", "ensemble"]  # the ensemble has an ffnn member
-    assert _ran(run("dvc", "repro")) == ["model@ffnn", "ensemble", "evaluate", "submit"]
+    assert _ran(run("dvc", "repro")) == ["model@ffnn", "ensemble", "submit", "evaluate"]
     assert "up to date" in run("dvc", "status")

@@ -88,7 +88,7 @@ def test_prepare_never_removes_an_answer_key_it_did_not_write(prepared, tmp_path
     folder = tmp_path / "downloads"
     folder.mkdir()
     (folder / "answers.csv").write_text("ID,Class\n1,siren\n")
-    with pytest.raises(UserError, match="not written by 'urbansound prepare'"):
+    with pytest.raises(UserError, match="answers.csv: it was not written by urbansound"):
         prepare_dataset(folder, dataset=str(out / "synth" / "UrbanSound8K"))
     assert (folder / "answers.csv").read_text() == "ID,Class\n1,siren\n"
     assert sorted(p.name for p in folder.iterdir()) == ["answers.csv"]

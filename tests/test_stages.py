@@ -33,7 +33,7 @@ TINY = Params(
                       rf={"n_estimators": 5, "n_jobs": 1},
                       ensemble={"members": ["logreg", "rf"]}),
 )
-STAGES = ["prepare", "features", "evaluate", "train", "submit"]
+STAGES = ["prepare", "features", "evaluate", "train", "submit", "report"]
 # The run of the whole_run fixture (conftest.py): every model of params.yaml and the ensemble.
 MODELS = [*yaml.safe_load((REPO / "params.yaml").read_text())["train"]["models"], "ensemble"]
 

@@ -3,9 +3,11 @@
 from pipeline.datasets.layouts import (
     AUDIO_EXTENSIONS,
     COLUMNS,
+    dataset_files,
     describe,
     read_dataset,
     write_manifest,
 )
 
-__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset", "write_manifest"]
+__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "dataset_files", "describe", "read_dataset",
+           "write_manifest"]

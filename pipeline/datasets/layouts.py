@@ -47,7 +47,8 @@ from pipeline.datasets.tables import (
 from pipeline.errors import UserError, shown
 from pipeline.io import atomic_write_text, path_text
 
-__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "describe", "read_dataset", "write_manifest"]
+__all__ = ["AUDIO_EXTENSIONS", "COLUMNS", "dataset_files", "describe", "read_dataset",
+           "write_manifest"]
 
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc",
@@ -123,6 +124,15 @@ def read_dataset(path) -> pd.DataFrame:
         missing=[i for i, p in zip(df["id"], df["path"], strict=True) if not os.path.exists(p)],
     )
     return df
+
+
+def dataset_files(df: pd.DataFrame) -> list[str]:
+    """Every file reading the dataset of manifest ``df`` involves: the tables its layouts
+    keep in its root (an answer key included) and its clips. No output may be one of them.
+    """
+    root = Path(df.attrs["root"])
+    tables = (MANIFEST_CSV, US8K_CSV, "train.csv", "test.csv", "answers.csv")
+    return [*(str(root / t) for t in tables), *df["path"]]
 
 
 def write_manifest(df: pd.DataFrame, folder) -> Path:

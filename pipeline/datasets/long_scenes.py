@@ -18,7 +18,6 @@ Only :func:`pipeline.datasets.synth.render_source` and
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -121,13 +120,15 @@ def write_scene(path: Path, total: int, events: pd.DataFrame, *, seed: int,
                 file_index: int) -> None:
     """Write one scene of ``total`` samples with ``events`` (from :func:`plan_scene`) to ``path``.
 
-    The file is written block by block to a temporary name beside ``path`` and renamed.
+    The file is written block by block to a temporary name beside ``path`` and renamed
+    (:func:`pipeline.io.atomic_write`).
     """
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pending = list(events.itertuples(index=False))
-    active: list[tuple[int, np.ndarray]] = []  # (onset, samples) of events begun
-    number = 0
-    try:
+    from pipeline.io import atomic_write
+
+    def write(tmp: str) -> None:
+        pending = list(events.itertuples(index=False))
+        active: list[tuple[int, np.ndarray]] = []  # (onset, samples) of events begun
+        number = 0
         with sf.SoundFile(tmp, "w", samplerate=SR, channels=1, subtype=SUBTYPE,
                           format="WAV") as out:
             start = 0
@@ -146,13 +147,17 @@ def write_scene(path: Path, total: int, events: pd.DataFrame, *, seed: int,
                 active = [(o, x) for o, x in active if o + len(x) > stop]
                 out.write(np.clip(block, -1.0, 1.0))
                 start = stop
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(path, write)
+
+
+def scene_name(k: int) -> str:
+    """File name of scene ``k`` (0-based)."""
+    return f"scene_{k:02d}.wav"
 
 
 def generate_scenes(out, *, minutes: float, files: int = 1, seed: int = 42,
-                    classes=CLASSES) -> dict:
+                    classes=CLASSES, force: bool = False) -> dict:
     """Write ``files`` scenes of ``minutes`` each and their annotation under ``out``.
 
     Parameters
@@ -168,6 +173,9 @@ def generate_scenes(out, *, minutes: float, files: int = 1, seed: int = 42,
     seed : int
     classes : sequence of str
         Classes drawn for the events (default: all ten).
+    force : bool
+        Replace scenes and annotations the generator did not write, too
+        (:class:`pipeline.io.Outputs`).
 
     Returns
     -------
@@ -175,7 +183,7 @@ def generate_scenes(out, *, minutes: float, files: int = 1, seed: int = 42,
         ``files`` (paths), ``annotations`` (path), ``events``, ``per_class``, ``seconds``
         (time taken), ``duration`` (s of audio per file).
     """
-    from pipeline.io import atomic_write_text
+    from pipeline.io import Outputs, atomic_write_text
 
     out = Path(out)
     # An hour of scene is 160 MB of WAV: ten hours and a thousand files bound the disk used.
@@ -186,22 +194,26 @@ def generate_scenes(out, *, minutes: float, files: int = 1, seed: int = 42,
         raise UserError(f"unknown or no scene classes: {', '.join(unknown)}")
     if out.exists() and not out.is_dir():
         raise UserError(f"output {out} exists and is not a folder")
+    names = [scene_name(k) for k in range(files)]
+    outputs = Outputs(out, [*names, ANNOTATIONS_FILE], force=force)
     started = time.perf_counter()
     total = int(round(minutes * 60 * SR))
     tables, paths = [], []
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        for k in range(files):
-            path = out / f"scene_{k:02d}.wav"
-            events = plan_scene(total, seed=seed, file_index=k, classes=tuple(classes))
-            write_scene(path, total, events, seed=seed, file_index=k)
-            paths.append(str(path))
-            tables.append(pd.DataFrame({
-                "file": path.name, "start": (events["onset"] / SR).round(3),
-                "end": (events["offset"] / SR).round(3), "class": events["label"],
-            }, columns=list(ANNOTATION_COLUMNS)))
-        table = pd.concat(tables, ignore_index=True)
-        atomic_write_text(out / ANNOTATIONS_FILE, table.to_csv(index=False, lineterminator="\n"))
+        with outputs:
+            out.mkdir(parents=True, exist_ok=True)
+            for k in range(files):
+                path = out / names[k]
+                events = plan_scene(total, seed=seed, file_index=k, classes=tuple(classes))
+                write_scene(path, total, events, seed=seed, file_index=k)
+                paths.append(str(path))
+                tables.append(pd.DataFrame({
+                    "file": path.name, "start": (events["onset"] / SR).round(3),
+                    "end": (events["offset"] / SR).round(3), "class": events["label"],
+                }, columns=list(ANNOTATION_COLUMNS)))
+            table = pd.concat(tables, ignore_index=True)
+            atomic_write_text(out / ANNOTATIONS_FILE,
+                              table.to_csv(index=False, lineterminator="\n"))
     except OSError as exc:
         raise UserError(f"cannot write the scenes under {out}: {exc.strerror or exc}") from None
     return {

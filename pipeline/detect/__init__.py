@@ -30,7 +30,13 @@ from pipeline.classes import CLASSES
 from pipeline.detect.events import energy_gate, events_table, find_events, frame_scores
 from pipeline.detect.windows import Grid, blocks_of, featurize_block, grid_for
 from pipeline.engine import Engine
-from pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text, check_output_dir
+from pipeline.io import (
+    Outputs,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    check_output_dir,
+)
 
 WINDOWS_FILE = "windows.csv"
 EVENTS_FILE = "events.csv"
@@ -196,7 +202,7 @@ def _run_blocks(blocks, feature_params, *, scheduler, workers: int, progress: bo
 
 def detect(
     paths, models_dir, *, params, out, scheduler: Engine | str = "sync", workers: int = 1,
-    answers=None, progress: bool = True,
+    answers=None, progress: bool = True, force: bool = False,
 ) -> DetectResult:
     """Detect events in audio files and write the tables, pictures and scores.
 
@@ -215,15 +221,15 @@ def detect(
     answers : path, optional
         Annotation CSV (``file, start, end, class``) to score against.
     progress : bool
+    force : bool
+        Replace files in ``out`` the tool did not write, too (:class:`pipeline.io.Outputs`);
+        an output that is one of the inputs (``answers``) is refused all the same.
 
     Returns
     -------
     DetectResult
     """
-    import pandas as pd
-
-    from pipeline.batches import ItemError
-    from pipeline.detect.scores import read_annotations, score_events
+    from pipeline.detect.scores import read_annotations
     from pipeline.model_index import load_from_index
     from pipeline.submission import model_feature_params
 
@@ -232,9 +238,26 @@ def detect(
     name, model, index = load_from_index(models_dir, params.model)
     feature_params = model_feature_params(index)
     sr = feature_params.sr
-    out = check_output_dir(out, "detect output folder")
-
     files = [FileResult(file, path) for file, path in _input_files(paths)]
+    outputs = Outputs(out, [WINDOWS_FILE, EVENTS_FILE, SCORES_FILE, *_timeline_names(files)],
+                      force=force, inputs=[*([answers] if answers is not None else []),
+                                           *(f.path for f in files)])
+    out = check_output_dir(out, "detect output folder")
+    with outputs:
+        return _detect(files, out, name=name, model=model, sr=sr, params=params,
+                       feature_params=feature_params, annotations=annotations,
+                       scheduler=scheduler, workers=workers, progress=progress,
+                       started=started)
+
+
+def _detect(files, out, *, name, model, sr, params, feature_params, annotations, scheduler,
+            workers, progress, started) -> DetectResult:
+    """:func:`detect` once its outputs are claimed."""
+    import pandas as pd
+
+    from pipeline.batches import ItemError
+    from pipeline.detect.scores import score_events
+
     grids, blocks = _plan(files, sr, feature_params.hop_length, params)
 
     proba = {i: np.zeros((g.n_windows, len(CLASSES))) for i, g in grids.items()}

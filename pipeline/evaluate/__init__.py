@@ -33,6 +33,7 @@ from pipeline.evaluate.reports import (
     collect_reports,
     folds_csv,
     left_out_note,
+    report_files,
     report_text,
     summary_markdown,
     write_model_reports,
@@ -45,5 +46,6 @@ __all__ = [
     "CVData", "CVResult", "CVRun", "FoldFit", "FoldResult", "FoldScore", "ModelCV", "SplitScore",
     "assemble", "collect_reports", "confusion_png", "cross_validate", "fit_fold", "fit_folds",
     "fitted_models", "fold_accuracy_png", "folds_csv", "left_out_note", "png_bytes", "pyplot",
-    "report_text", "summary_markdown", "write_model_reports", "write_reports", "write_summary",
+    "report_files", "report_text", "summary_markdown", "write_model_reports", "write_reports",
+    "write_summary",
 ]

@@ -1,6 +1,7 @@
 """Report files of a cross-validation, and the comparison rebuilt from them.
 
-One model's DVC stage writes ``cv/NAME/{metrics.json, predictions.csv, confusion.png}``
+One model's DVC stage writes ``cv/NAME/{metrics.json, predictions.csv, probabilities.csv,
+confusion.png}``
 (:func:`write_model_reports`); the summary stage reads every model's reports back
 (:func:`collect_reports`) and writes ``metrics.json``, ``summary.md``, ``folds.csv`` and
 ``fold_accuracy.png`` (:func:`write_summary`). All render a :class:`CVResult`.
@@ -25,6 +26,9 @@ from pipeline.evaluate.results import (
     SplitScore,
 )
 from pipeline.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+#: Out-of-fold class probabilities of a model, beside its predictions.csv.
+PROBABILITIES_FILE = "probabilities.csv"
 
 
 def summary_markdown(result: CVResult) -> str:
@@ -103,16 +107,38 @@ def folds_csv(result: CVResult) -> str:
     return table.rename_axis("fold").reset_index().to_csv(index=False)
 
 
+MODEL_FILES = ("metrics.json", "predictions.csv", "confusion.png", PROBABILITIES_FILE)
+SUMMARY_FILES = ("fold_accuracy.png", "folds.csv", "summary.md", "metrics.json")
+
+
+def report_files(names: list[str], *, per_model: bool = True,
+                 summary: bool = True) -> list[str]:
+    """The files (relative to the reports folder) that :func:`write_model_reports` of
+    models ``names`` and :func:`write_summary` write."""
+    files = [f"cv/{n}/{f}" for n in names for f in MODEL_FILES] if per_model else []
+    return files + (list(SUMMARY_FILES) if summary else [])
+
+
 def write_model_reports(result: CVResult, reports_dir: str | Path) -> None:
-    """Write ``cv/NAME/{metrics.json, predictions.csv, confusion.png}`` for every model of
-    ``result``, each file atomically (what one model's DVC stage owns)."""
+    """Write ``cv/NAME/{metrics.json, predictions.csv, probabilities.csv, confusion.png}``
+    for every model of ``result``, each file atomically (what one model's DVC stage owns).
+
+    ``probabilities.csv`` (``id`` and one column per class, out of fold) is what the HTML
+    report reads its probabilities and doubted labels from.
+    """
     for name, model in result.models.items():
         folder = Path(reports_dir) / "cv" / name
-        atomic_write_json(folder / "metrics.json", model.record())
+        metrics, predictions, confusion, _ = (folder / f for f in MODEL_FILES)
+        atomic_write_json(metrics, model.record())
         preds = model.predictions
-        atomic_write_text(folder / "predictions.csv", preds.to_csv(index=False))
+        atomic_write_text(predictions, preds.to_csv(index=False))
+        if model.probabilities is not None:
+            proba = pd.DataFrame(model.probabilities, columns=list(model.classes))
+            proba.insert(0, "id", preds["id"].to_numpy())
+            atomic_write_text(folder / PROBABILITIES_FILE,
+                              proba.to_csv(index=False, float_format="%.6g"))
         png = confusion_png(preds["actual"], preds["predicted"], f"{name} (normalised by row)")
-        atomic_write_bytes(folder / "confusion.png", png)
+        atomic_write_bytes(confusion, png)
 
 
 def collect_reports(
@@ -154,10 +180,26 @@ def _read_model(cv: Path, name: str) -> ModelCV:
                     record.get("store_digest"))
         folds = tuple(FoldScore(**f) for f in record["folds"])
         random_split = SplitScore.from_json(record["summary"].get("random_split"))
+        proba, classes = _read_probabilities(cv / name / PROBABILITIES_FILE, predictions)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"cross-validation report of {name} in {cv} is unreadable: {exc}") \
             from None
-    return ModelCV(name, run, folds, predictions, random_split=random_split)
+    return ModelCV(name, run, folds, predictions, proba, classes, random_split=random_split)
+
+
+def _read_probabilities(path: Path, predictions: pd.DataFrame) -> tuple:
+    """``(probabilities (n_clips, n_classes), classes)`` of ``probabilities.csv``, rows in
+    the order of ``predictions``; ``(None, ())`` when the file is absent (older reports)."""
+    if not path.is_file():
+        return None, ()
+    table = pd.read_csv(path, dtype={"id": str}).set_index("id")
+    classes = tuple(c for c in table.columns if c in CLASSES)
+    if len(classes) != len(table.columns):
+        raise ValueError(f"{PROBABILITIES_FILE} has columns that are not classes")
+    ids = predictions["id"].astype(str)
+    if len(table) != len(ids) or not ids.isin(table.index).all():
+        raise ValueError(f"{PROBABILITIES_FILE} does not hold the clips of predictions.csv")
+    return table.loc[ids, list(classes)].to_numpy(dtype=float), classes
 
 
 def write_summary(result: CVResult, reports_dir: str | Path) -> None:

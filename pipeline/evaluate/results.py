@@ -1,11 +1,11 @@
 """The typed result of a cross-validation, and the JSON records rendered from it.
 
 A :class:`CVResult` holds one :class:`ModelCV` per model: its scores on every held-out fold,
-its out-of-fold predictions (and probabilities, after a fresh run) and, beside an
+its out-of-fold predictions and probabilities and, beside an
 inferred-groups protocol, its scores under a random split. Every summary figure (mean
 accuracy, per-class recall, ``best``) is derived from those, in one place; ``metrics.json``
-and the per-model ``cv/NAME/metrics.json`` are :meth:`CVResult.to_json` and
-:meth:`ModelCV.record`.
+(the headline figures) and the per-model ``cv/NAME/metrics.json`` (with per-class recall
+and fit times) are :meth:`CVResult.to_json` and :meth:`ModelCV.record`.
 """
 
 from __future__ import annotations
@@ -102,8 +102,8 @@ class ModelCV:
     predictions : DataFrame, shape (n_clips, 4)
         ``id, fold, actual, predicted`` of every labelled clip, when it was held out.
     probabilities : ndarray, shape (n_clips, n_classes), or None
-        Out-of-fold class probabilities, rows as ``predictions``, columns ``classes``; None
-        when the result was read back from reports (they are not written).
+        Out-of-fold class probabilities, rows as ``predictions``, columns ``classes``
+        (written to ``cv/NAME/probabilities.csv``); None for reports written without them.
     classes : tuple of str
     random_split : SplitScore or None
         The same model under a random split (optimistic), beside inferred groups only.
@@ -132,14 +132,20 @@ class ModelCV:
         recall = recall_score(actual, predicted, labels=labels, average=None, zero_division=0)
         return {c: round(float(r), 4) for c, r in zip(labels, recall, strict=True)}
 
-    def summary(self) -> dict:
-        """The model's entry under ``models`` in ``metrics.json``."""
+    def headline(self) -> dict:
+        """The model's entry under ``models`` in ``metrics.json``: the figures a run is
+        compared by (per-class recall and fit times stay in ``cv/NAME/metrics.json``)."""
         out = {"accuracy_mean": self.accuracy_mean, "accuracy_std": self.accuracy_std,
-               "macro_f1_mean": self.macro_f1_mean, "per_class_recall": self.per_class_recall,
-               "fit_seconds": self.fit_seconds}
+               "macro_f1_mean": self.macro_f1_mean}
         if self.random_split is not None:
             out["random_split"] = self.random_split.to_json()
         return out
+
+    def summary(self) -> dict:
+        """The model's summary in ``cv/NAME/metrics.json``: the headline figures, per-class
+        recall and the mean fit time."""
+        return {**self.headline(), "per_class_recall": self.per_class_recall,
+                "fit_seconds": self.fit_seconds}
 
     def record(self) -> dict:
         """The content of ``cv/NAME/metrics.json`` (what one model's DVC stage writes)."""
@@ -192,5 +198,5 @@ class CVResult:
         out.update(n_clips=run.n_clips, best=self.best)
         if self.random_split_note:
             out["random_split"] = self.random_split_note
-        out["models"] = {n: m.summary() for n, m in self.models.items()}
+        out["models"] = {n: m.headline() for n, m in self.models.items()}
         return out

@@ -14,7 +14,8 @@ from pipeline.stages.common import engine_for, train_params
 from pipeline.stages.data import features, prepare, synth, synth_scenes
 from pipeline.stages.modelling import evaluate, train, tune
 from pipeline.stages.prediction import detect, predict, score, score_path, submit
+from pipeline.stages.report import report
 
 __all__ = ["RunResult", "Workspace", "detect", "engine_for", "evaluate", "features",
-           "predict", "prepare", "run", "score", "score_path", "submit", "synth",
+           "predict", "prepare", "report", "run", "score", "score_path", "submit", "synth",
            "synth_scenes", "train", "train_params", "tune"]

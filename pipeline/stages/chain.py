@@ -14,6 +14,7 @@ from pipeline.stages.common import SchedulerChoice, engine_for
 from pipeline.stages.data import features, prepare
 from pipeline.stages.modelling import evaluate, train
 from pipeline.stages.prediction import submit
+from pipeline.stages.report import report
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class Workspace:
 
 @dataclass
 class RunResult:
-    """Each stage's result by name (``prepare, features, evaluate, train`` and ``submit``
-    when the dataset has test clips), their wall times in seconds, the places written."""
+    """Each stage's result by name (``prepare, features, evaluate, train``, ``submit``
+    when the dataset has test clips, ``report``), their wall times in seconds, the places
+    written."""
 
     workspace: Workspace
     results: dict[str, Any] = field(default_factory=dict)
@@ -51,6 +53,7 @@ class RunResult:
         ws = self.workspace
         lines = ["stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()),
                  f"metrics:    {ws.reports}/metrics.json (table: {ws.reports}/summary.md)",
+                 f"report:     {ws.reports}/index.html (open it in a browser)",
                  f"models:     {ws.models}/"]
         lines.append(f"submission: {ws.submission}" if "submit" in self.results
                      else "submission: none (the dataset has no test clips)")
@@ -60,7 +63,7 @@ class RunResult:
 def run(*, params: Params, dataset: str | None = None, workdir: str | Path | None = None,
         scheduler: SchedulerChoice = None, workers: int | None = None, dashboard: bool = False,
         started: Callable[[str], None] | None = None,
-        finished: Callable[[str, Any], None] | None = None) -> RunResult:
+        finished: Callable[[str, Any], None] | None = None, force: bool = False) -> RunResult:
     """Prepare, featurize, cross-validate and train every model, and write the submission
     when the dataset has test clips: the outputs of ``dvc repro``, under ``workdir``.
 
@@ -79,19 +82,24 @@ def run(*, params: Params, dataset: str | None = None, workdir: str | Path | Non
         (:func:`~pipeline.stages.data.generation_workers`).
     started, finished : callable, optional
         Called with a stage's name before it runs, and with its name and result after.
+    force : bool
+        Replace files the tool did not write, too. Without it every output of every stage
+        is checked (:class:`pipeline.io.Outputs`) before the first stage starts.
 
     Returns
     -------
     RunResult
     """
     ws = Workspace.at(workdir)
+    check_outputs(ws, params, dataset=dataset, force=force)
     outcome = RunResult(ws)
 
     def stage(name: str, function: Callable[..., Any], *args: Any, **options: Any) -> Any:
         if started is not None:
             started(name)
         start = time.perf_counter()
-        result = outcome.results[name] = function(*args, params=params, **options)
+        result = outcome.results[name] = function(*args, params=params, force=force,
+                                                  **options)
         outcome.seconds[name] = time.perf_counter() - start
         if finished is not None:
             finished(name, result)
@@ -102,9 +110,44 @@ def run(*, params: Params, dataset: str | None = None, workdir: str | Path | Non
         stage("features", features, ws.prepared, ws.features, scheduler=engine)
         # The final fits join the fold fits' queue; train then saves them.
         cv = stage("evaluate", evaluate, ws.features, ws.reports, model="all", scheduler=engine,
-                   refit=True).metrics
+                   refit=True, page=False).metrics
         stage("train", train, ws.features, ws.models, model="all", reports=ws.reports, cv=cv)
         if prepared.test_clips:
             stage("submit", submit, test=ws.prepared, features=ws.features,
                   models=ws.models, out=ws.submission, scheduler=engine)
+        # Last, so the page shows the submission of this run too.
+        stage("report", report, ws.reports, features=ws.features,
+              submission=ws.submission if prepared.test_clips else None, scheduler=engine,
+              metrics=cv)
     return outcome
+
+
+def check_outputs(ws: Workspace, params: Params, *, dataset: str | None = None,
+                  force: bool = False) -> None:
+    """Check every output place of a run before any work (each stage checks its own again
+    when it starts, with its inputs known).
+
+    Raises
+    ------
+    UserError
+        A file the tool did not write where a stage would write (and ``force`` is false).
+    """
+    from pipeline.estimators import resolve_names
+    from pipeline.prepare import SYNTH, check_synth_runs, prepare_outputs
+    from pipeline.stages.data import store_outputs
+    from pipeline.stages.modelling import report_outputs
+    from pipeline.stages.prediction import submission_outputs
+    from pipeline.stages.report import page_outputs
+    from pipeline.train import check_model_places
+
+    p = params.prepare
+    if (dataset or p.dataset) == SYNTH:
+        check_synth_runs(ws.prepared, p.synth_clips, p.synth_test_clips, params.seed,
+                         force=force)
+    prepare_outputs(ws.prepared, force=force)
+    store_outputs(ws.features, force=force)
+    names = resolve_names("all", params.train.models)
+    report_outputs(ws.reports, names, force=force)
+    page_outputs(ws.reports, force=force)
+    check_model_places(ws.models, names, force=force)
+    submission_outputs(ws.submission, force=force)

@@ -41,3 +41,11 @@ def read_store(folder: str | Path) -> tuple[Any, dict]:
     from pipeline.store import read_feature_params, read_features
 
     return read_features(folder), read_feature_params(folder)
+
+
+def store_files(folder: str | Path) -> list[Path]:
+    """The files of a feature store that the model stages read (no output may be one)."""
+    from pipeline.groups import GROUPS_FILE
+    from pipeline.store.table import ERRORS_FILE, FEATURES_FILE, META_FILE
+
+    return [Path(folder) / f for f in (FEATURES_FILE, ERRORS_FILE, META_FILE, GROUPS_FILE)]

@@ -8,7 +8,8 @@ from typing import Any
 
 from pipeline.config import Params
 from pipeline.engine import Engine
-from pipeline.stages.common import SchedulerChoice, engine_for
+from pipeline.io import Outputs
+from pipeline.stages.common import SchedulerChoice, engine_for, store_files
 
 
 # --- synth -----------------------------------------------------------------------------
@@ -41,7 +42,8 @@ class SynthResult:
 
 
 def synth(out: str | Path, *, params: Params, layout: str = "both", clips: int | None = None,
-          seed: int | None = None, workers: int | None = None) -> SynthResult:
+          seed: int | None = None, workers: int | None = None,
+          force: bool = False) -> SynthResult:
     """Write the embedded generated dataset (clips) under ``out``.
 
     Parameters
@@ -53,6 +55,8 @@ def synth(out: str | Path, *, params: Params, layout: str = "both", clips: int |
     clips, seed, workers : int, optional
         Default: ``prepare.synth_clips``, ``seed`` and ``parallel.workers`` of ``params``;
         the files do not depend on ``workers``.
+    force : bool
+        Replace files the generator did not write, too (:class:`pipeline.io.Outputs`).
 
     Returns
     -------
@@ -63,7 +67,8 @@ def synth(out: str | Path, *, params: Params, layout: str = "both", clips: int |
     summary = generate(out, layout=layout,
                        clips=params.prepare.synth_clips if clips is None else clips,
                        seed=params.seed if seed is None else seed,
-                       workers=params.parallel.workers if workers is None else workers)
+                       workers=params.parallel.workers if workers is None else workers,
+                       force=force)
     return SynthResult(summary)
 
 
@@ -87,12 +92,13 @@ class ScenesResult:
 
 
 def synth_scenes(out: str | Path, *, params: Params, minutes: float = 10.0, files: int = 1,
-                 seed: int | None = None) -> ScenesResult:
-    """Write ``files`` long recordings of ``minutes`` each, with annotated events."""
+                 seed: int | None = None, force: bool = False) -> ScenesResult:
+    """Write ``files`` long recordings of ``minutes`` each, with annotated events
+    (``force``: replace files the generator did not write, too)."""
     from pipeline.datasets.long_scenes import generate_scenes
 
     seed = params.seed if seed is None else seed
-    summary = generate_scenes(out, minutes=minutes, files=files, seed=seed)
+    summary = generate_scenes(out, minutes=minutes, files=files, seed=seed, force=force)
     return ScenesResult(str(out), seed, summary)
 
 
@@ -135,7 +141,7 @@ def generation_workers(scheduler: SchedulerChoice, workers: int | None, params: 
 
 def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str | None = None,
             test: str | None = None, scheduler: SchedulerChoice = None,
-            workers: int | None = None) -> PrepareResult:
+            workers: int | None = None, force: bool = False) -> PrepareResult:
     """Generate or validate the dataset and write ``out/manifest.csv``.
 
     Parameters
@@ -149,6 +155,9 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
     scheduler, workers
         The stage's engine choice (:mod:`pipeline.stages.common`); it sets how many
         processes render generated clips (:func:`generation_workers`).
+    force : bool
+        Replace files in ``out`` that the tool did not write, too
+        (:class:`pipeline.io.Outputs`).
 
     Returns
     -------
@@ -165,7 +174,7 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
     manifest = prepare_dataset(out, dataset=dataset or p.dataset,
                                test=test if test is not None else p.test,
                                synth_clips=p.synth_clips, synth_test_clips=p.synth_test_clips,
-                               seed=params.seed, workers=n_workers, engine=lent)
+                               seed=params.seed, workers=n_workers, engine=lent, force=force)
     return PrepareResult(out=str(out), clips=len(manifest),
                          test_clips=int((manifest["split"] == "test").sum()),
                          answers=manifest.attrs["answers"], workers=n_workers,
@@ -200,7 +209,8 @@ class FeaturesResult:
 
 def features(dataset: str | Path, out: str | Path = "data/features", *, params: Params,
              scheduler: SchedulerChoice = None, workers: int | None = None,
-             dashboard: bool = False, batch_size: int | None = None) -> FeaturesResult:
+             dashboard: bool = False, batch_size: int | None = None,
+             force: bool = False) -> FeaturesResult:
     """Extract the features of ``dataset`` into the Parquet store ``out``.
 
     The store is incremental: clips already in its cache are reused.
@@ -216,19 +226,35 @@ def features(dataset: str | Path, out: str | Path = "data/features", *, params: 
         The stage's engine choice (:mod:`pipeline.stages.common`).
     batch_size : int, optional
         Clips per task; default ``parallel.batch_size``.
+    force : bool
+        Replace files in ``out`` that the tool did not write, too
+        (:class:`pipeline.io.Outputs`).
 
     Returns
     -------
     FeaturesResult
     """
-    from pipeline.datasets import read_dataset
+    from pipeline.batches import check_batch_size
+    from pipeline.datasets import dataset_files, read_dataset
     from pipeline.engine import opened
     from pipeline.groups import write_inferred_groups
     from pipeline.store import extract_to_store
 
     manifest = read_dataset(dataset)
     batch_size = params.parallel.batch_size if batch_size is None else batch_size
-    with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+    check_batch_size(batch_size)  # before the store makes its cache folder
+    outputs = store_outputs(out, force=force, inputs=dataset_files(manifest))
+    with outputs, opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
         summary = extract_to_store(manifest, out, params=params.features, scheduler=engine,
                                    batch_size=batch_size)
-    return FeaturesResult(summary, str(engine.scheduler), write_inferred_groups(out))
+    with outputs:
+        groups = write_inferred_groups(out)
+    return FeaturesResult(summary, str(engine.scheduler), groups)
+
+
+def store_outputs(out: str | Path, *, force: bool = False, inputs=()) -> Outputs:
+    """The files ``features`` writes in the feature store ``out`` (checked now)."""
+    from pipeline.store import written_by_extraction
+
+    return Outputs(out, [p.name for p in store_files(out)], force=force, inputs=inputs,
+                   proof=written_by_extraction)

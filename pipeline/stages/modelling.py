@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Params
 from pipeline.errors import UserError
-from pipeline.stages.common import SchedulerChoice, engine_for, read_store, train_params
+from pipeline.io import Outputs
+from pipeline.stages.common import (
+    SchedulerChoice,
+    engine_for,
+    read_store,
+    store_files,
+    train_params,
+)
 
 if TYPE_CHECKING:
     from pipeline.evaluate import CVResult
@@ -29,6 +36,7 @@ class EvaluateResult:
     models: list[str]
     metrics: CVResult
     summary: bool
+    page: Any = None  # the HTML report (:class:`pipeline.stages.report.ReportResult`)
 
     def text(self) -> str:
         from pipeline.evaluate import report_text
@@ -36,7 +44,8 @@ class EvaluateResult:
         where = (f"reports written to {self.reports} (metrics.json, summary.md, folds.csv, "
                  "cv/, plots)" if self.summary
                  else f"per-model reports written to {self.reports}/cv/")
-        return f"{report_text(self.metrics)}\n{where}"
+        return "\n".join([report_text(self.metrics), where,
+                          *([self.page.text()] if self.page is not None else [])])
 
 
 def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> CVResult | None:
@@ -53,9 +62,10 @@ def _cv_metrics(reports: str | Path, names: list[str], digest: str) -> CVResult 
 def evaluate(features: str | Path = "data/features", reports: str | Path = "reports", *,
              params: Params, model: str = "all", scheduler: SchedulerChoice = None,
              workers: int | None = None, dashboard: bool = False, no_summary: bool = False,
-             summary_only: bool = False, refit: bool = False) -> EvaluateResult:
+             summary_only: bool = False, refit: bool = False,
+             force: bool = False, page: bool = True) -> EvaluateResult:
     """Cross-validate ``model`` and write its reports, then the comparison of every
-    configured model that has reports on this store.
+    configured model that has reports on this store and its HTML report.
 
     Parameters
     ----------
@@ -71,6 +81,11 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     refit : bool
         Also fit the models on every labelled clip, queued with the fold fits
         (``metrics.refitted`` of the result, for :func:`train`).
+    force : bool
+        Replace report files the tool did not write, too (:class:`pipeline.io.Outputs`).
+    page : bool
+        Write the HTML report with the comparison (:func:`pipeline.stages.report.report`;
+        ``run`` writes it after the submission instead).
 
     Returns
     -------
@@ -89,28 +104,52 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     if no_summary and summary_only:
         raise UserError("--no-summary and --summary-only exclude each other")
     names = resolve_names(model, params.train.models)
+    outputs = report_outputs(reports, names, per_model=not summary_only,
+                             summary=not no_summary, force=force, inputs=store_files(features))
+    if page and not no_summary:  # the page's own files, checked before any work too
+        from pipeline.stages.report import page_outputs
+
+        page_outputs(reports, force=force, inputs=store_files(features))
     check_output_dir(reports, "reports folder")
     digest = None  # of the current store: reports of another one are left out
     refitted: dict = {}
-    if not summary_only:
-        check_model_params(names, train_params(params), seed=params.seed)
-        table, _ = read_store(features)
-        digest = table.attrs["store_digest"]
-        with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+    # Opened for the whole stage, the engine starts its workers only when tasks come.
+    with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+        if not summary_only:
+            check_model_params(names, train_params(params), seed=params.seed)
+            table, _ = read_store(features)
+            digest = table.attrs["store_digest"]
             metrics = cross_validate(table, names, train_params(params), seed=params.seed,
                                      n_splits=params.evaluate.n_splits, scheduler=engine,
                                      progress=True, refit=refit)
-        write_model_reports(metrics, reports)
-        if no_summary:
-            return EvaluateResult(str(reports), names, metrics, summary=False)
-        refitted = metrics.refitted
-    # The comparison covers every configured model that has reports, not only those rerun.
-    compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
-    if digest is None and (Path(features) / "features.parquet").is_file():
-        digest = read_store(features)[0].attrs["store_digest"]
-    metrics = replace(collect_reports(reports, compared, digest), refitted=refitted)
-    write_summary(metrics, reports)
-    return EvaluateResult(str(reports), compared, metrics, summary=True)
+            with outputs:
+                write_model_reports(metrics, reports)
+            if no_summary:
+                return EvaluateResult(str(reports), names, metrics, summary=False)
+            refitted = metrics.refitted
+        # The comparison covers every configured model that has reports, not only those rerun.
+        compared = list(dict.fromkeys([*resolve_names("all", params.train.models), *names]))
+        if digest is None and (Path(features) / "features.parquet").is_file():
+            digest = read_store(features)[0].attrs["store_digest"]
+        metrics = replace(collect_reports(reports, compared, digest), refitted=refitted)
+        with outputs:
+            write_summary(metrics, reports)
+        written = None
+        if page:
+            from pipeline.stages.report import report
+
+            written = report(reports, params=params, features=features, scheduler=engine,
+                             metrics=metrics, force=force)
+    return EvaluateResult(str(reports), compared, metrics, summary=True, page=written)
+
+
+def report_outputs(reports: str | Path, names: list[str], *, per_model: bool = True,
+                   summary: bool = True, force: bool = False, inputs=()) -> Outputs:
+    """The files ``evaluate`` of models ``names`` writes in ``reports`` (checked now)."""
+    from pipeline.evaluate import report_files
+
+    return Outputs(reports, report_files(names, per_model=per_model, summary=summary),
+                   force=force, inputs=inputs)
 
 
 # --- tune ------------------------------------------------------------------------------
@@ -148,7 +187,7 @@ class TuneResult:
 def tune(model: str, *, params: Params, features: str | Path = "data/features",
          reports: str | Path = "reports", scheduler: SchedulerChoice = None,
          workers: int | None = None, dashboard: bool = False,
-         apply_to: str | Path | None = None) -> TuneResult:
+         apply_to: str | Path | None = None, force: bool = False) -> TuneResult:
     """Fold-aware search over ``tune.spaces.<model>`` of ``params``.
 
     Parameters
@@ -161,7 +200,11 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
     scheduler, workers, dashboard
         The stage's engine choice (:mod:`pipeline.stages.common`).
     apply_to : path, optional
-        A params file whose ``train.<model>`` gets the best parameters.
+        A params file whose ``train.<model>`` gets the best parameters: an edit the user
+        asked for, so not an output that must be the tool's own; a symbolic link is
+        followed (the file it points to is updated).
+    force : bool
+        Replace report files the tool did not write, too (:class:`pipeline.io.Outputs`).
 
     Returns
     -------
@@ -175,6 +218,8 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
     space = params.tune.spaces.get(model)
     if not space:
         raise UserError(f"params: tune.spaces.{model} is not set (the search space)")
+    outputs = Outputs(reports, [f"tune_{model}.{ext}" for ext in ("json", "png")],
+                      force=force, inputs=store_files(features))
     check_output_dir(reports, "reports folder")
     unknown = sorted(set(space) - accepted_params(model))
     if unknown:
@@ -183,7 +228,8 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
     check_model_params([model], train_params(params), seed=params.seed)
     table, _ = read_store(features)
     t = params.tune
-    with opened(engine_for(params, scheduler, workers, dashboard=dashboard)) as engine:
+    with outputs, opened(engine_for(params, scheduler, workers,
+                                    dashboard=dashboard)) as engine:
         out = search(table, model, space, base_params=train_params(params)[model],
                      seed=params.seed, n_splits=params.evaluate.n_splits, search=t.search,
                      n_iter=t.n_iter, heatmap=t.heatmap.get(model), nested=t.nested,
@@ -228,7 +274,7 @@ class TrainResult:
 
 def train(features: str | Path = "data/features", out: str | Path = "models", *,
           params: Params, model: str = "all", reports: str | Path = "reports",
-          cv: CVResult | None = None) -> TrainResult:
+          cv: CVResult | None = None, force: bool = False) -> TrainResult:
     """Fit ``model`` on every labelled clip of the store and save it in ``out``.
 
     Parameters
@@ -243,18 +289,22 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
     cv : CVResult, optional
         The result of this store's :func:`evaluate` in the same run, used instead of the
         reports; the models it refitted are saved as they are.
+    force : bool
+        Replace a folder the tool did not write where a model goes, too.
 
     Returns
     -------
     TrainResult
     """
     from pipeline.estimators import check_model_params, resolve_names
-    from pipeline.train import train_models
+    from pipeline.train import check_model_places, train_models
 
     names = resolve_names(model, params.train.models)
     check_model_params(names, train_params(params), seed=params.seed)
+    check_model_places(out, names, force=force)
     table, feature_params = read_store(features)
     index = train_models(table, names, train_params(params), seed=params.seed, out_dir=out,
+                         force=force,
                          feature_params=feature_params,
                          cv_metrics=cv or _cv_metrics(reports, names,
                                                       table.attrs["store_digest"]))

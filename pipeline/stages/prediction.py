@@ -9,14 +9,17 @@ from typing import Any
 
 from pipeline.config import Params
 from pipeline.errors import UserError
+from pipeline.io import Outputs
 from pipeline.stages.common import SchedulerChoice, engine_for
 
 
 # --- submit ----------------------------------------------------------------------------
 def score_path(submission: str | Path) -> Path:
-    """Where ``submit`` writes the score of ``submission`` (``<stem>_score.json``)."""
-    out = Path(submission)
-    return out.with_name(f"{out.stem}_score.json")
+    """Where ``submit`` writes the score of ``submission``
+    (:func:`pipeline.submission.score_path`; imported when called, so the command starts fast)."""
+    from pipeline.submission import score_path as path
+
+    return path(submission)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ class SubmitResult:
 def submit(*, params: Params, model: str | None = None, test: str | Path | None = None,
            features: str | Path | None = "data/features", models: str | Path = "models",
            out: str | Path = "data/submission.csv", answers: str | Path | None = None,
-           scheduler: SchedulerChoice = None, workers: int | None = None) -> SubmitResult:
+           scheduler: SchedulerChoice = None, workers: int | None = None,
+           force: bool = False) -> SubmitResult:
     """Predict the test clips with ``model``, write the submission ``out`` (``ID,Class``)
     and its score ``<stem>_score.json`` (null without an answer key).
 
@@ -74,33 +78,45 @@ def submit(*, params: Params, model: str | None = None, test: str | Path | None 
         Answer key (``ID,Class``); default ``answers.csv`` of ``test`` when there is one.
     scheduler, workers
         The stage's engine choice (:mod:`pipeline.stages.common`).
+    force : bool
+        Replace files the tool did not write, too (:class:`pipeline.io.Outputs`).
 
     Returns
     -------
     SubmitResult
     """
-    from pipeline.datasets import read_dataset
+    from pipeline.datasets import dataset_files, read_dataset
     from pipeline.engine import opened
     from pipeline.io import atomic_write_json, check_output_file
     from pipeline.submission import make_submission, score
 
     test = test or params.submit.test or "data/prepared"
-    check_output_file(out, "submission file")
-    manifest = read_dataset(test)
-    rows = manifest[manifest["split"] == "test"].reset_index(drop=True)
-    # Only the store's cache of these very files, with the models' feature parameters.
-    with opened(engine_for(params, scheduler, workers)) as engine:
-        result = make_submission(rows, models, out, model=model or params.submit.model,
-                                 store=features or None, scheduler=engine)
     key = Path(answers) if answers else Path(test) / "answers.csv"
     if answers and not key.is_file():
         raise UserError(f"answer key not found: {key}")
-    # Always written, so the score is a stable DVC metric; null without an answer key.
-    scored = {"accuracy": None, "n": result["n"], "answers": None}
-    if key.is_file():
-        scored = {**score(result["out"], key), "answers": str(key)}
-    atomic_write_json(score_path(out), {"model": result["model"], **scored})
+    manifest = read_dataset(test)
+    outputs = submission_outputs(out, force=force, inputs=[*dataset_files(manifest), key])
+    check_output_file(out, "submission file")
+    rows = manifest[manifest["split"] == "test"].reset_index(drop=True)
+    # Only the store's cache of these very files, with the models' feature parameters.
+    with outputs, opened(engine_for(params, scheduler, workers)) as engine:
+        result = make_submission(rows, models, out, model=model or params.submit.model,
+                                 store=features or None, scheduler=engine)
+        # Always written, so the score is a stable DVC metric; null without an answer key.
+        scored = {"accuracy": None, "n": result["n"], "answers": None}
+        if key.is_file():
+            scored = {**score(result["out"], key), "answers": str(key)}
+        atomic_write_json(score_path(out), {"model": result["model"], **scored})
     return SubmitResult(result, scored, score_path(out))
+
+
+def submission_outputs(out: str | Path, *, force: bool = False, inputs=()) -> Outputs:
+    """The files ``submit`` writes beside the submission ``out`` (checked now)."""
+    from pipeline.submission import warnings_path
+
+    out = Path(out)
+    return Outputs(out.parent, [out.name, score_path(out).name, warnings_path(out).name],
+                   force=force, inputs=inputs)
 
 
 # --- score -----------------------------------------------------------------------------
@@ -221,7 +237,8 @@ def detect(paths: list[str | Path], *, params: Params, models: str | Path = "mod
            out: str | Path = "data/detect", answers: str | Path | None = None,
            model: str | None = None, window: float | None = None, hop: float | None = None,
            threshold: float | None = None, gate_db: float | None = None,
-           scheduler: SchedulerChoice = None, workers: int | None = None) -> DetectOutcome:
+           scheduler: SchedulerChoice = None, workers: int | None = None,
+           force: bool = False) -> DetectOutcome:
     """Slide the model over long recordings; write windows, events and timelines.
 
     Parameters
@@ -237,6 +254,8 @@ def detect(paths: list[str | Path], *, params: Params, models: str | Path = "mod
         Replace those of ``params.detect``; None keeps it.
     scheduler, workers
         The stage's engine choice (:mod:`pipeline.stages.common`).
+    force : bool
+        Replace files in ``out`` the tool did not write, too (:class:`pipeline.io.Outputs`).
 
     Returns
     -------
@@ -252,5 +271,6 @@ def detect(paths: list[str | Path], *, params: Params, models: str | Path = "mod
     # closes it when the last block is in, so the workers are gone before the pictures are
     # drawn and the two never add up in memory. An engine the caller opened stays open.
     result = detect_events(paths, models, params=options, out=out,
-                           scheduler=engine_for(params, scheduler, workers), answers=answers)
+                           scheduler=engine_for(params, scheduler, workers), answers=answers,
+                           force=force)
     return DetectOutcome(result)

@@ -40,6 +40,7 @@ from pipeline.store.table import (
     read_features,
     read_meta,
     store_digest,
+    written_by_extraction,
 )
 from pipeline.store.update import update_store
 
@@ -64,4 +65,5 @@ __all__ = [
     "read_meta",
     "store_digest",
     "update_store",
+    "written_by_extraction",
 ]

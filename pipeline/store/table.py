@@ -143,6 +143,20 @@ def write_outputs(
 
 
 # --- reading ---------------------------------------------------------------------------
+def written_by_extraction(folder: str | Path) -> bool:
+    """Whether ``folder`` is a feature store that extraction wrote: its meta.json names the
+    digest of a cache folder ``.parts/<digest>/`` beside it. The proof of a store written
+    before output folders kept a record of their files (:class:`pipeline.io.Outputs`)."""
+    from pipeline.store.cache import PARTS_DIR
+
+    try:
+        digest = json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (isinstance(digest, str) and digest.isalnum()
+            and (Path(folder) / PARTS_DIR / digest).is_dir())
+
+
 def read_features(folder: str | Path) -> pd.DataFrame:
     """Read ``features.parquet`` of a store.
 

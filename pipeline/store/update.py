@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.batches import map_batches
+from pipeline.batches import check_batch_size, map_batches
 from pipeline.engine import Engine, Scheduler
 from pipeline.errors import UserError
 from pipeline.store.cache import (
@@ -78,6 +78,7 @@ def update_store(
     clash = sorted(set(names) & {*MANIFEST_COLUMNS, *KEY_COLUMNS, "kind", "message"})
     if clash:
         raise ValueError(f"feature names clash with store columns: {clash}")
+    check_batch_size(batch_size)  # before the cache folder is made
     digest = fingerprint_digest({"fingerprint": fingerprint, "names": names})
     parts = folder / PARTS_DIR / digest
     try:

@@ -27,11 +27,11 @@ from pipeline.datasets.synth.plan import (
 from pipeline.datasets.synth.recipes import REGISTRY, describe, draw_subtype
 from pipeline.datasets.synth.record import RECORD, RECORD_FORMAT, planned_files
 from pipeline.datasets.synth.scenes import AMBIENCES, render_ambience, render_source
-from pipeline.datasets.synth.write import LAYOUTS, generate, render_clip, wav_bytes
+from pipeline.datasets.synth.write import LAYOUTS, generate, outputs_of, render_clip, wav_bytes
 
 __all__ = [
     "AMBIENCES", "AV_TRAIN_FOLDS", "CLASS_WEIGHTS", "LAYOUTS", "METADATA_COLUMNS", "N_FOLDS",
     "RARE_RATES", "RARE_SUBTYPES", "RATES", "RECORD", "RECORD_FORMAT", "REGISTRY", "SLICE", "SR",
-    "SUBTYPES", "class_counts", "describe", "draw_subtype", "generate", "plan",
+    "SUBTYPES", "class_counts", "describe", "draw_subtype", "generate", "outputs_of", "plan",
     "planned_files", "render_ambience", "render_clip", "render_source", "wav_bytes",
 ]  # fmt: skip

@@ -1,14 +1,15 @@
-"""The generator's record of its own files: only files listed there are ever replaced.
+"""The generator's claim on its output folder: only files it wrote are ever replaced.
 
-``OUT/.urbansound-synth.json`` lists, relative to OUT, every file a run wrote. A later run
-replaces those and removes those it no longer writes; it never touches anything else, and it
+The record is the one of every output folder (:class:`pipeline.io.Outputs`,
+``OUT/.urbansound-files.json``); a folder written before it shared that record keeps its
+``OUT/.urbansound-synth.json``, which is read the same way. A later run replaces the files
+listed there and removes those it no longer writes; it never touches anything else, and it
 refuses (before writing anything) a folder that holds, where it would write, files without a
 record of the generator having written them: a real UrbanSound8K or AV tree, for instance.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -17,14 +18,24 @@ import pandas as pd
 
 from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS
 from pipeline.errors import UserError
-from pipeline.io import atomic_write_json
+from pipeline.io import (
+    LEGACY_RECORDS,
+    OUTPUT_RECORD,
+    RECORD_FORMAT,
+    Outputs,
+    read_record,
+    unchanged,
+)
 
-RECORD = ".urbansound-synth.json"
-RECORD_FORMAT = "urbansound-synth/1"
+RECORD = OUTPUT_RECORD
+LEGACY_RECORD = next(iter(LEGACY_RECORDS))
 # What a run may write directly under OUT; without a record none of these may exist.
 TOP_LEVEL = ("UrbanSound8K", "av", "av_answer_key.csv")
 # Temporary files of the atomic writes (.NAME.XXXXXXXX.tmp*) and links (.NAME.linkPID.tmp).
 _TEMP_RE = re.compile(r"^\.(.+)\.(?:[^.]{8}\.tmp.*|link\d+\.tmp)$")
+
+__all__ = ["LEGACY_RECORD", "RECORD", "RECORD_FORMAT", "claim", "planned_files",
+           "remove_stale"]
 
 
 def planned_files(meta: pd.DataFrame, layout: str) -> list[str]:
@@ -45,77 +56,44 @@ def planned_files(meta: pd.DataFrame, layout: str) -> list[str]:
     return files
 
 
-def _safe_relative(name: object) -> bool:
-    """Whether a record entry names a file inside OUT (no absolute path, no ``..``)."""
-    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name:
-        return False
-    return all(part not in ("", ".", "..") for part in name.split("/"))
-
-
-def _read_record(out: Path) -> set[str] | None:
-    """Files an earlier run recorded under ``out``; None when there is no usable record."""
-    try:
-        record = json.loads((out / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    files = record.get("files") if isinstance(record, dict) else None
-    if record.get("format") != RECORD_FORMAT or not isinstance(files, list):
-        return None
-    if not all(_safe_relative(f) for f in files):
-        return None
-    return set(files)
-
-
-def claim(out: Path, planned: list[str]) -> set[str]:
-    """Check that this run only replaces files the generator wrote; return those files.
+def claim(out: Path, planned: list[str], *, force: bool = False) -> Outputs:
+    """Check that this run only replaces files the generator wrote; return its outputs
+    (``removes``: the earlier run's files it no longer writes, when unchanged).
 
     Raises
     ------
     UserError
         When ``out`` holds, where this run would write, anything without a record of the
-        generator having written it (a real dataset, say).
+        generator having written it (a real dataset, say), unless ``force``.
     """
-    how = f"choose an empty or new folder, or remove {out} first"
-    owned = _read_record(out) if out.is_dir() else set()
-    if owned is None:
-        owned = set()
+    record = read_record(out) if out.is_dir() else None
+    if record is None and not force:
         found = [name for name in TOP_LEVEL if os.path.lexists(out / name)]
         if found:
             raise UserError(
                 f"{out} already holds {found[0]}, which 'urbansound synth' did not write "
-                f"(no {RECORD}); nothing was changed: {how}"
+                f"(no {RECORD}); nothing was changed: choose an empty or new folder, remove "
+                f"{out} first, or --force"
             )
-    foreign = [f for f in planned if f not in owned and os.path.lexists(out / f)]
-    if foreign:
-        raise UserError(
-            f"{out / foreign[0]} was not written by 'urbansound synth' and would be "
-            f"replaced; nothing was changed: {how}"
-        )
-    return owned
+    record = record or {}
+    stale = [f for f in sorted(set(record) - set(planned))
+             if (out / f).is_file() and not (out / f).is_symlink()
+             and unchanged(out / f, record[f])]
+    return Outputs(out, planned, removes=stale, force=force)
 
 
-def write_record(out: Path, files, *, layout: str, clips: int, seed: int) -> None:
-    atomic_write_json(
-        out / RECORD,
-        {"format": RECORD_FORMAT, "layout": layout, "clips": clips, "seed": seed,
-         "files": sorted(files)},
-    )  # fmt: skip
-
-
-def remove_stale(out: Path, stale: set[str], written: set[str]) -> None:
-    """Remove files of an earlier run (listed in its record) that this run did not write.
+def remove_stale(outputs: Outputs) -> None:
+    """Remove files of an earlier run (listed in the record) that this run did not write.
 
     Temporary files that a killed write of one of the generator's own files left behind
     (``.NAME.XXXXXXXX.tmp*`` of the atomic writes, ``.NAME.linkPID.tmp`` of the links) go
     too; nothing else is touched.
     """
-    for name in sorted(stale):
-        path = out / name
-        if path.is_file() and not path.is_symlink():
-            path.unlink()
+    for name in outputs.removes:
+        outputs.remove(name)
     by_folder: dict[Path, set[str]] = {}
-    for name in stale | written:
-        path = out / name
+    for name in (*outputs.removes, *outputs.names):
+        path = outputs.path(name)
         by_folder.setdefault(path.parent, set()).add(path.name)
     for folder, names in by_folder.items():
         if not folder.is_dir():

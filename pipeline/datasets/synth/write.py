@@ -24,10 +24,10 @@ from pipeline.classes import CLASSES
 from pipeline.config import MAX_CLIPS
 from pipeline.datasets.synth.dsp import SR, db
 from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS, METADATA_COLUMNS, N_FOLDS, plan
-from pipeline.datasets.synth.record import claim, planned_files, remove_stale, write_record
+from pipeline.datasets.synth.record import claim, planned_files, remove_stale
 from pipeline.datasets.synth.scenes import mix_scene
 from pipeline.errors import UserError, check_range
-from pipeline.io import atomic_write_bytes
+from pipeline.io import Outputs, atomic_write_bytes, write_target
 
 LAYOUTS = ("us8k", "av", "both")
 
@@ -105,6 +105,7 @@ def _link_atomic(src: Path, dst: Path) -> None:
     A link, not a write, so it cannot go through ``atomic_write_bytes``; the temporary
     name carries the process id, so parallel workers never share one.
     """
+    dst = write_target(dst)
     tmp = dst.with_name(f".{dst.name}.link{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
@@ -169,13 +170,30 @@ def _write_clip(row: dict, *, seed: int, us8k: Path | None, av: Path | None) -> 
         _link_atomic(first, dst) if first is not None else atomic_write_bytes(dst, data)
 
 
+def outputs_of(out, *, layout: str, clips: int, seed: int,
+               force: bool = False) -> tuple[pd.DataFrame, Outputs]:
+    """The plan of a run and the files it writes under ``out``, checked (see
+    :func:`generate`) without writing anything.
+
+    Raises
+    ------
+    UserError
+        Bad arguments or files the generator did not write where it would write.
+    """
+    out = Path(out)
+    _check_args(out, layout, clips, seed)
+    meta = plan(clips, seed)
+    return meta, claim(out, planned_files(meta, layout), force=force)
+
+
 def generate(
     out, *, layout: str = "both", clips: int = 1000, seed: int = 42, workers: int = 1,
-    engine=None,
+    engine=None, force: bool = False,
 ) -> dict:
     """Write the synthetic dataset under ``out``.
 
-    The files written are listed in ``out/.urbansound-synth.json``; a later run into the
+    The files written are listed in ``out/.urbansound-files.json`` (:class:`pipeline.io.Outputs`;
+    the ``.urbansound-synth.json`` of earlier versions is read too); a later run into the
     same folder replaces them and removes those it no longer writes, and never touches any
     other file. A folder that already holds, where a run would write, anything not listed
     there (a real UrbanSound8K or AV tree, for instance) is refused before anything is
@@ -200,6 +218,8 @@ def generate(
     engine : pipeline.engine.Engine, optional
         An open local ``processes`` engine to render on instead (its workers write to this
         machine's disk), so that a run does not start a second cluster.
+    force : bool
+        Replace files the generator did not write, too.
 
     Returns
     -------
@@ -214,44 +234,41 @@ def generate(
         output place that cannot be written.
     """
     out = Path(out)
-    _check_args(out, layout, clips, seed)
     started = time.perf_counter()
-    meta = plan(clips, seed)
-    planned = planned_files(meta, layout)
-    owned = claim(out, planned)
+    meta, outputs = outputs_of(out, layout=layout, clips=clips, seed=seed, force=force)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        # Recorded before the first clip, so a run killed midway still owns what it wrote.
-        write_record(out, owned | set(planned), layout=layout, clips=clips, seed=seed)
-        us8k = out / "UrbanSound8K" if layout in ("us8k", "both") else None
-        av = out / "av" if layout in ("av", "both") else None
-        if us8k is not None:
-            (us8k / "metadata").mkdir(parents=True, exist_ok=True)
-            for k in range(1, N_FOLDS + 1):
-                (us8k / "audio" / f"fold{k}").mkdir(parents=True, exist_ok=True)
-        if av is not None:
-            for name in ("Train", "Test"):
-                (av / name).mkdir(parents=True, exist_ok=True)
+        with outputs:
+            # Recorded before the first clip, so a run killed midway still owns what it wrote.
+            outputs.begin()
+            us8k = out / "UrbanSound8K" if layout in ("us8k", "both") else None
+            av = out / "av" if layout in ("av", "both") else None
+            if us8k is not None:
+                (us8k / "metadata").mkdir(parents=True, exist_ok=True)
+                for k in range(1, N_FOLDS + 1):
+                    (us8k / "audio" / f"fold{k}").mkdir(parents=True, exist_ok=True)
+            if av is not None:
+                for name in ("Train", "Test"):
+                    (av / name).mkdir(parents=True, exist_ok=True)
 
-        write = partial(_write_clip, seed=seed, us8k=us8k, av=av)
-        _run_all(write, meta.to_dict("records"), workers, engine)
+            write = partial(_write_clip, seed=seed, us8k=us8k, av=av)
+            _run_all(write, meta.to_dict("records"), workers, engine)
 
-        train = meta["fold"].isin(AV_TRAIN_FOLDS)
-        if us8k is not None:
-            _write_csv(meta[list(METADATA_COLUMNS)], us8k / "metadata" / "UrbanSound8K.csv")
-        if av is not None:
-            by_id = meta.sort_values("av_id")
-            tr, te = (
-                by_id[by_id["fold"].isin(AV_TRAIN_FOLDS)],
-                by_id[~by_id["fold"].isin(AV_TRAIN_FOLDS)],
-            )
-            _write_csv(pd.DataFrame({"ID": tr["av_id"], "Class": tr["class"]}), av / "train.csv")
-            _write_csv(pd.DataFrame({"ID": te["av_id"]}), av / "test.csv")
-            _write_csv(
-                pd.DataFrame({"ID": te["av_id"], "Class": te["class"]}), out / "av_answer_key.csv"
-            )
-        remove_stale(out, owned - set(planned), set(planned))
-        write_record(out, planned, layout=layout, clips=clips, seed=seed)
+            train = meta["fold"].isin(AV_TRAIN_FOLDS)
+            if us8k is not None:
+                _write_csv(meta[list(METADATA_COLUMNS)],
+                           us8k / "metadata" / "UrbanSound8K.csv")
+            if av is not None:
+                by_id = meta.sort_values("av_id")
+                tr, te = (
+                    by_id[by_id["fold"].isin(AV_TRAIN_FOLDS)],
+                    by_id[~by_id["fold"].isin(AV_TRAIN_FOLDS)],
+                )
+                _write_csv(pd.DataFrame({"ID": tr["av_id"], "Class": tr["class"]}),
+                           av / "train.csv")
+                _write_csv(pd.DataFrame({"ID": te["av_id"]}), av / "test.csv")
+                _write_csv(pd.DataFrame({"ID": te["av_id"], "Class": te["class"]}),
+                           out / "av_answer_key.csv")
+            remove_stale(outputs)
     except OSError as exc:
         raise UserError(f"cannot write the dataset under {out}: {exc.strerror or exc}") from None
 

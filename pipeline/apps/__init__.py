@@ -1,0 +1,1 @@
+"""Applications built on the evaluated models: the HTML report of a run (:mod:`.report`)."""
