@@ -1,11 +1,12 @@
-# Two entry points: `make run` (the whole job on the embedded default) and `make test`.
+# Two entry points: `make run` (the whole job on the embedded default) and `make test`;
+# `make docs` builds the documentation site into docs/_build/html.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # DVC stages call `urbansound`: put the virtual environment first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: run test
+.PHONY: run test docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,14 @@ run: $(PY)
 	@echo "submission: data/submission.csv  (score: data/submission_score.json)"
 
 test: $(PY)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,docs]'
+	# The documentation, warnings as errors: a broken reference or a public function
+	# without a docstring fails the build.
+	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
 	# Two test processes, one per core; a module's tests share one (and its fixtures).
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+docs: $(PY)
+	$(PY) -m pip install -q -e '.[docs]'
+	$(VENV)/bin/sphinx-build -q -b html docs docs/_build/html
+	@echo "documentation: docs/_build/html/index.html"

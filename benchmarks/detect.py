@@ -16,6 +16,9 @@ memory: peak RSS of the ``urbansound detect`` command with its worker processes 
 
 Targets: >= 300x real time on 2 workers; peak RSS < 1 GiB for the hour, and the 10-minute
 file within 10 % of it.
+
+Writes ``benchmarks/results/detect_PART.json`` and ``.md``; ``--quick``: logreg trained on
+30 clips, a 0.5-minute scene (memory: 1 and 0.5 minutes), in one process where it can.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from features import GIB, peak_rss  # noqa: E402  (benchmarks/features.py, same folder)
+from results import add_options, quick_clips, quick_folder, save  # noqa: E402
 
 from pipeline.classes import CLASSES  # noqa: E402
 from pipeline.config import DetectParams, FeatureParams, load_params  # noqa: E402
@@ -42,17 +46,20 @@ from pipeline.store import extract_to_store, read_features, read_meta  # noqa: E
 from pipeline.train import train_models  # noqa: E402
 
 
-def trained_models(cache: Path, clips: int, seed: int, names: list[str]) -> Path:
+def trained_models(cache: Path, clips: int, seed: int, names: list[str],
+                   scheduler: str = "processes") -> Path:
     """Models fitted on ``clips`` generated clips (made once per setting in ``cache``)."""
     root = cache / f"train-{clips}-seed{seed}"
     models = root / "models"
     if not all((models / n / "index.json").is_file() for n in names):
         print(f"training {', '.join(names)} on {clips} generated clips (seed {seed}) ...",
               flush=True)
-        generate(root / "clips", layout="us8k", clips=clips, seed=seed, workers=2)
+        workers = 1 if scheduler == "sync" else 2
+        if not (root / "clips" / "UrbanSound8K").is_dir():
+            generate(root / "clips", layout="us8k", clips=clips, seed=seed, workers=workers)
         store = root / "features"
         extract_to_store(read_dataset(root / "clips"), store, params=FeatureParams(),
-                         scheduler=parse_scheduler("processes"), workers=2, progress=False)
+                         scheduler=parse_scheduler(scheduler), workers=workers, progress=False)
         params = load_params(REPO / "params.yaml")
         t = params.train
         train_models(read_features(store), names,
@@ -77,15 +84,17 @@ def _f(value) -> str:
 
 
 def accuracy(args: argparse.Namespace) -> None:
-    models = trained_models(args.cache, args.train_clips, args.train_seed, args.models)
+    models = trained_models(args.cache, args.train_clips, args.train_seed, args.models,
+                            args.scheduler)
     folder = scene(args.cache, args.minutes, args.scene_seed)
+    figures, rows = {}, []
     for name in args.models:
         with tempfile.TemporaryDirectory() as scratch:
             out = scratch if args.out is None else args.out / name
             result = detect([folder / "scene_00.wav"], models,
                             params=DetectParams(model=name, gate_db=args.gate_db), out=out,
-                            answers=folder / ANNOTATIONS_FILE, scheduler="processes",
-                            workers=2, progress=False)
+                            answers=folder / ANNOTATIONS_FILE, scheduler=args.scheduler,
+                            workers=args.workers, progress=False)
         s = result.scores
         seg, ev = s["segment_based"], s["event_based"]
         gate = "no energy gate" if args.gate_db is None else f"gate_db {args.gate_db:g}"
@@ -96,11 +105,26 @@ def accuracy(args: argparse.Namespace) -> None:
               f"error rate {_f(seg['error_rate'])}")
         print(f"  event-based   F1 micro {_f(ev['f1'])} (P {_f(ev['precision'])}, "
               f"R {_f(ev['recall'])}), macro {_f(ev['macro_f1'])}")
+        figures[name] = {"segment_f1": seg["f1"], "segment_macro_f1": seg["macro_f1"],
+                         "event_f1": ev["f1"], "event_macro_f1": ev["macro_f1"],
+                         "per_class": {c: [seg["per_class"][c]["f1"], ev["per_class"][c]["f1"]]
+                                       for c in CLASSES}}
+        rows.append([name, _f(seg["f1"]), _f(seg["macro_f1"]), _f(ev["f1"]),
+                     _f(ev["macro_f1"])])
         print(f"  {'class':17s} segment F1  event F1  events (ref / detected)")
         for c in CLASSES:
             a, b = seg["per_class"][c], ev["per_class"][c]
             print(f"  {c:17s} {_f(a['f1']):>10s}  {_f(b['f1']):>8s}  "
                   f"{b['n_reference']:3d} / {b['n_detected']:3d}")
+    gate = "no energy gate" if args.gate_db is None else f"gate_db {args.gate_db:g}"
+    save(args, "detect_accuracy",
+         {"minutes": args.minutes, "scene_seed": args.scene_seed, "gate_db": args.gate_db,
+          "train_clips": args.train_clips, "train_seed": args.train_seed, "models": figures},
+         summary=f"`urbansound detect` on a generated {args.minutes:g}-minute scene (seed "
+                 f"{args.scene_seed}, {gate}), models trained on {args.train_clips} clips of "
+                 f"seed {args.train_seed}: segment (1 s) and event (onset ±1 s) F1.",
+         table=[["model", "segment F1 micro", "segment F1 macro", "event F1 micro",
+                 "event F1 macro"], *rows])
 
 
 def speed(args: argparse.Namespace) -> None:
@@ -108,6 +132,7 @@ def speed(args: argparse.Namespace) -> None:
     folder = scene(args.cache, args.minutes, args.scene_seed)
     warm = scene(args.cache, 1, args.scene_seed)
     params = DetectParams(model=args.models[0])
+    rates = {}
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as out, Engine("processes", workers) as engine:
             # Start the worker processes and fill their caches before timing.
@@ -120,6 +145,11 @@ def speed(args: argparse.Namespace) -> None:
         print(f"{workers} worker(s): {result.audio_seconds:.0f} s of audio in {seconds:.1f} s "
               f"= {result.audio_seconds / seconds:.0f}x real time "
               f"(target on 2 workers: 300x)", flush=True)
+        rates[workers] = result.audio_seconds / seconds
+    save(args, "detect_speed", {"minutes": args.minutes, "times_real_time": rates},
+         summary=f"`detect` runs at {rates[1]:.0f}× real time on 1 worker and {rates[2]:.0f}× "
+                 f"on 2 (target 300× on 2).",
+         table=[["workers", "× real time"], *([w, f"{r:.0f}"] for w, r in rates.items())])
 
 
 def memory(args: argparse.Namespace) -> None:
@@ -137,6 +167,12 @@ def memory(args: argparse.Namespace) -> None:
     longest, shortest = max(peaks), min(peaks)
     print(f"peak RSS {longest:g} / {shortest:g} minutes: {peaks[longest] / peaks[shortest]:.2f} "
           f"(flat = 1.00, target within 10 %; limit 1 GiB)")
+    save(args, "detect_memory", {"peak_rss_gib": {m: p / GIB for m, p in peaks.items()}},
+         summary=f"Peak RSS of `urbansound detect` with its workers: {peaks[longest] / GIB:.2f} "
+                 f"GiB on {longest:g} minutes, {peaks[shortest] / GIB:.2f} GiB on {shortest:g} "
+                 f"({peaks[longest] / peaks[shortest]:.2f}; flat = 1.00).",
+         table=[["minutes", "peak RSS GiB"],
+                *([f"{m:g}", f"{p / GIB:.2f}"] for m, p in peaks.items())])
 
 
 def main() -> None:
@@ -152,7 +188,14 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=REPO / "data" / "bench")
     parser.add_argument("--out", type=Path, default=None,
                         help="accuracy: keep each model's detect outputs in OUT/NAME")
+    add_options(parser, "logreg on 30 clips, a 0.5-minute scene, one process where it can")
     args = parser.parse_args()
+    args.scheduler, args.workers = "processes", 2
+    if args.quick:
+        args.models, args.train_clips, args.train_seed, args.minutes = ["logreg"], 30, 42, 0.5
+        args.memory_minutes, args.cache = [1.0, 0.5], quick_folder() / "detect"
+        args.scheduler, args.workers = "sync", 1
+        quick_clips(link=args.cache / "train-30-seed42" / "clips")
     {"accuracy": accuracy, "speed": speed, "memory": memory}[args.part](args)
 
 

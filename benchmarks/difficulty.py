@@ -19,6 +19,10 @@ all under the official 10-fold CV (leave-one-fold-out over ``fold``):
 Generation speed (clips/s on 1 and 2 workers; a timing, so run it on an idle machine)::
 
     PYTHONPATH=. python benchmarks/difficulty.py --clips 1000 --speed-only
+
+Writes ``benchmarks/results/difficulty.json`` and ``.md`` (``difficulty_speed`` with
+``--speed-only``); ``--quick``: 30 clips, no recipes (``models.py`` runs them), in one
+process.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from sklearn.model_selection import StratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from results import add_options, quick_clips, quick_folder, quick_params, save  # noqa: E402
 from tutorial_baseline import clip_features, official_cv  # noqa: E402
 
 from pipeline.classes import CLASSES  # noqa: E402
@@ -58,18 +63,24 @@ def dataset(work: Path, clips: int, seed: int, workers: int) -> pd.DataFrame:
     return pd.read_csv(csv)
 
 
-def generation_speed(clips: int, seed: int, work: Path) -> None:
+def generation_speed(clips: int, seed: int, work: Path, args) -> None:
     """Clips per second of ``generate`` with 1 and 2 workers (a timing: idle machine only)."""
+    rates = {}
     for workers in (1, 2):
         out = work / f"speed-{workers}"
         shutil.rmtree(out, ignore_errors=True)
         s = generate(out, layout="us8k", clips=clips, seed=seed, workers=workers)
         print(f"generation, {workers} worker(s): {clips} clips in {s['seconds']:.1f} s "
               f"= {clips / s['seconds']:.1f} clips/s")
+        rates[workers] = clips / s["seconds"]
         shutil.rmtree(out, ignore_errors=True)
+    save(args, "difficulty_speed", {"clips": clips, "clips_per_second": rates},
+         summary=f"Generation of {clips} clips: {rates[1]:.1f} clips/s in one process, "
+                 f"{rates[2]:.1f} on 2 workers ({rates[2] / rates[1]:.2f}×).")
 
 
-def recipes(meta: pd.DataFrame, root: Path, workers: int) -> dict[str, tuple[float, float]]:
+def recipes(meta: pd.DataFrame, root: Path, workers: int,
+            trees: int = 500) -> dict[str, tuple[float, float]]:
     """The tutorial and the richer recipe under the official folds, printed; name →
     (mean, std) of the fold accuracies, in percent."""
     from concurrent.futures import ProcessPoolExecutor
@@ -81,11 +92,11 @@ def recipes(meta: pd.DataFrame, root: Path, workers: int) -> dict[str, tuple[flo
     y, folds = meta["classID"].to_numpy(), meta["fold"].to_numpy()
 
     def rf():
-        return RandomForestClassifier(n_estimators=500, random_state=0, n_jobs=workers)
+        return RandomForestClassifier(n_estimators=trees, random_state=0, n_jobs=workers)
 
     out = {}
-    for name, x in (("tutorial (mean MFCC-40, RF-500)", np.stack([f[0] for f in feats])),
-                    ("richer (MFCC/delta stats + temporal stats, RF-500)",
+    for name, x in ((f"tutorial (mean MFCC-40, RF-{trees})", np.stack([f[0] for f in feats])),
+                    (f"richer (MFCC/delta stats + temporal stats, RF-{trees})",
                      np.stack([f[1] for f in feats]))):  # fmt: skip
         accs, _ = official_cv(x, y, folds, rf)
         out[name.split()[0]] = (100 * float(np.mean(accs)), 100 * float(np.std(accs)))
@@ -106,15 +117,16 @@ def confused_pairs(pred: pd.DataFrame, top: int = 5) -> list[tuple[str, str, int
     return sorted(pairs, key=lambda p: -p[2])[:top]
 
 
-def random_split_accuracy(table, name, params, seed, workers) -> float:
-    """Mean accuracy of model ``name`` under a stratified random 10-fold split."""
+def random_split_accuracy(table, name, params, seed, workers, scheduler="processes",
+                          n_splits=10) -> float:
+    """Mean accuracy of model ``name`` under a stratified random ``n_splits``-fold split."""
     rows = labelled(table)
     X, y = xy(rows, feature_columns(rows))
     est = build_models([name], params, seed=seed)[name]
-    cv = StratifiedKFold(10, shuffle=True, random_state=seed)
+    cv = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
     splits = [Split(f"split{i + 1}", a, b) for i, (a, b) in enumerate(cv.split(X, y))]
-    fits = [FoldFit(name, est, s, threads_per_task("processes", workers)) for s in splits]
-    results = fit_folds(fits, CVData(X, y), scheduler="processes", workers=workers)
+    fits = [FoldFit(name, est, s, threads_per_task(scheduler, workers)) for s in splits]
+    results = fit_folds(fits, CVData(X, y), scheduler=scheduler, workers=workers)
     accs = [float(np.mean(r.predicted == y[s.test])) for s, r in zip(splits, results, strict=True)]
     return float(np.mean(accs))
 
@@ -129,23 +141,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="reports/difficulty", help="folder of the confusion PNG")
     ap.add_argument("--speed-only", action="store_true", help="only time the generation")
     ap.add_argument("--no-recipes", action="store_true", help="skip the two RF recipes")
+    ap.add_argument("--scheduler", default="processes", help="of the features and the CV")
+    add_options(ap, "30 clips, small models, no recipes, in one process")
     args = ap.parse_args(argv)
+    trees = 500
+    if args.quick:
+        args.clips, args.workers, args.scheduler, args.no_recipes = 30, 1, "sync", True
+        quick = quick_folder() / "difficulty"
+        args.workdir, args.out = str(quick), str(quick / "png")
+        args.params = str(quick_params(quick))
+        quick_clips(link=quick / "synth")
     work = Path(args.workdir or f"data/difficulty-{args.clips}-{args.seed}")
     if args.speed_only:
-        generation_speed(args.clips, args.seed, work)
+        generation_speed(args.clips, args.seed, work, args)
         return 0
 
     meta = dataset(work, args.clips, args.seed, args.workers)
     root = work / "synth" / "UrbanSound8K"
     print(f"{len(meta)} clips, seed {args.seed}; official 10-fold CV")
-    if not args.no_recipes:
-        recipes(meta, root, args.workers)
+    scored = {} if args.no_recipes else recipes(meta, root, args.workers, trees)
 
     from pipeline.cli import main as cli
     from pipeline.store import read_features
 
     store = work / "features"
-    if cli(["features", str(root), "--out", str(store), "--workers", str(args.workers)]):
+    if cli(["features", str(root), "--out", str(store), "--workers", str(args.workers),
+            "--scheduler", args.scheduler]):
         return 1
     table = read_features(store)
     params = load_params(args.params)
@@ -153,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     names = resolve_names("all", params.train.models)  # as `evaluate`: with the ensemble
     metrics = cross_validate(table, names, train_params, seed=params.seed,
-                             scheduler="processes", workers=args.workers)  # fmt: skip
+                             scheduler=args.scheduler, workers=args.workers)  # fmt: skip
     print(f"pipeline models ({time.perf_counter() - t0:.0f} s):")
     for name, m in metrics.models.items():
         print(f"  {name:9s} {100 * m.accuracy_mean:5.1f} % ± {100 * m.accuracy_std:4.1f}")
@@ -167,24 +188,41 @@ def main(argv: list[str] | None = None) -> int:
                                   f"{best}, {args.clips} clips, official folds"))  # fmt: skip
     print(f"best model {best}; confusion matrix: {png}")
     print("top five confused pairs (both directions, % of the two classes' clips):")
-    for a, b, k, share in confused_pairs(pred):
+    pairs = confused_pairs(pred)
+    for a, b, k, share in pairs:
         print(f"  {a} <-> {b}: {k} ({share:.1f} %)")
 
     salience = dict(zip(meta["slice_file_name"].map(lambda s: Path(s).stem), meta["salience"],
                         strict=True))  # fmt: skip
     sal = pred["id"].map(lambda i: salience.get(Path(str(i)).stem))
     ok = pred["actual"] == pred["predicted"]
+    by_salience = {}
     for value, label in ((1, "foreground"), (2, "background")):
         part = ok[sal == value]
+        by_salience[label] = 100 * float(part.mean()) if len(part) else None
         print(f"  {best} on {label} clips: {100 * part.mean():5.1f} % ({len(part)} clips)")
 
     # The leak is measured on the best single model (an ensemble is not one estimator).
     single = max((n for n in metrics.models if n != "ensemble"),
                  key=lambda n: metrics.models[n].accuracy_mean)
-    leak = random_split_accuracy(table, single, train_params, params.seed, args.workers)
+    leak = random_split_accuracy(table, single, train_params, params.seed, args.workers,
+                                 args.scheduler, n_splits=3 if args.quick else 10)
     official = metrics.models[single].accuracy_mean
     print(f"leak: {single} with a random 10-fold split {100 * leak:.1f} % vs official folds "
           f"{100 * official:.1f} % ({100 * (leak - official):+.1f} points)")
+    models = {n: [100 * m.accuracy_mean, 100 * m.accuracy_std]
+              for n, m in metrics.models.items()}
+    rows = [[f"recipe: {n}", f"{m:.1f} ± {sd:.1f}"] for n, (m, sd) in scored.items()]
+    rows += [[f"pipeline `{n}`", f"{m:.1f} ± {sd:.1f}"] for n, (m, sd) in models.items()]
+    rows += [[f"`{single}`, random 10-fold split (the leak)", f"{100 * leak:.1f}"]]
+    save(args, "difficulty",
+         {"clips": len(meta), "seed": args.seed, "recipes": scored, "models": models,
+          "best": best, "confused_pairs": pairs, "best_by_salience": by_salience,
+          "leak_model": single, "random_split": 100 * leak, "official": 100 * official},
+         summary=f"{len(meta)} generated clips (seed {args.seed}), official 10-fold CV: best "
+                 f"model `{best}` {models[best][0]:.1f} %; `{single}` under a random split "
+                 f"{100 * (leak - official):+.1f} points (the recording leak).",
+         table=[["recipe or model", "accuracy % (mean ± std over folds)"], *rows])
     return 0
 
 

@@ -63,6 +63,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ffnn import DIGITS_CONFIG, scaled_split, table  # noqa: E402
+from results import add_options, save  # noqa: E402
 
 from pipeline.nn import FFNNClassifier  # noqa: E402
 
@@ -244,16 +245,23 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3,
                         help="CV repeats of the refined candidates (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random sample")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 6 candidates, 2 refined on 2 repeats")
+    add_options(parser, "3 candidates of 2 epochs on 400 digits, 1 refined on 2 repeats, "
+                        "one ε, one test seed")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.candidates, args.top, args.repeats = 6, 2, 2
+    global SMOOTHING, TEST_SEEDS
+    reference = DIGITS_CONFIG
     t0 = time.perf_counter()
     X, y = load_digits(return_X_y=True)
+    if args.quick:
+        args.candidates, args.top, args.repeats = 3, 1, 2
+        SMOOTHING, TEST_SEEDS = SMOOTHING[:1], TEST_SEEDS[:1]
+        reference = {**DIGITS_CONFIG, "max_iter": 2}
+        X, y = X[:400], y[:400]
     # The raw training part for the CV (each fold scales itself); the scaled split for the test.
     X_fit, _, y_fit, _ = train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
     candidates = sample_candidates(args.candidates, seed=args.seed)
+    if args.quick:
+        candidates = [{**c, "max_iter": 2} for c in candidates]
     with threadpool_limits(1, user_api="blas"):
         results = search(X_fit, y_fit, candidates, top=min(args.top, len(candidates)),
                          repeats=args.repeats)
@@ -262,7 +270,7 @@ def main(argv=None):
         elapsed_cv = time.perf_counter() - t0
         split = scaled_split(X, y)
         acc_winner = test_accuracy(winner, *split)
-        acc_current = test_accuracy(DIGITS_CONFIG, *split)
+        acc_current = test_accuracy(reference, *split)
     rows = [
         [i + 1, f"{100 * r['mean']:.2f}", f"{100 * r['se']:.2f}", f"{100 * r['se_nb']:.2f}",
          N_SPLITS * r["repeats"], describe(r["config"])]
@@ -297,6 +305,16 @@ def main(argv=None):
           " ".join(f"{100 * a:.2f}" for a in acc_current)]],
     )
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
+    save(args, "digits_search",
+         {"candidates": len(candidates), "top": args.top, "repeats": args.repeats,
+          "winner": describe(winner), "winner_test_accuracy": float(acc_winner.mean()),
+          "digits_config_test_accuracy": float(acc_current.mean()),
+          "cv_ranking": rows, "seconds": time.perf_counter() - t0},
+         summary=f"CV search of the network's configuration on the digits' training part "
+                 f"({len(candidates)} candidates): the winner ({describe(winner)}) scored "
+                 f"{100 * acc_winner.mean():.2f} % on the test part, DIGITS_CONFIG "
+                 f"{100 * acc_current.mean():.2f} %.",
+         table=[["rank", "CV acc %", "s.e.", "s.e. (NB)", "folds", "configuration"], *rows])
 
 
 if __name__ == "__main__":

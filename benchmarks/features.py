@@ -22,6 +22,10 @@ measure runs once per round, N interleaved rounds, and the best of each counts.
 Targets: 1 worker >= 1.5x the tutorial's clips/s, 2 workers >= 2.6x (steady state, warm
 workers); whole processes with 2 workers >= 2.0x; peak resident memory of the CLI (with its
 worker processes) < 2 GiB and flat in the number of clips.
+
+Writes ``benchmarks/results/features_speed.json`` (``features_whole``, ``features_memory``)
+and ``.md``; ``--quick``: 30 clips, one round, the ``sync`` engine only (memory: 30 and 60
+clips).
 """
 
 from __future__ import annotations
@@ -43,6 +47,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import add_options, quick_clips, quick_folder, save  # noqa: E402
 
 from pipeline.config import FeatureParams  # noqa: E402
 from pipeline.datasets import read_dataset  # noqa: E402
@@ -150,6 +157,8 @@ def speed(args: argparse.Namespace) -> None:
     warm.attrs = dict(manifest.attrs)
 
     runs = [("sync", 1, 1.5), ("processes", 1, 1.5), ("processes", 2, 2.6)]
+    if args.quick:
+        runs = runs[:1]
     # Steady state: one engine per configuration, open for the whole measure (as one
     # command's stages share one) and warmed up (cluster start-up, lazy imports, numba caches).
     with ExitStack() as stack:
@@ -167,7 +176,8 @@ def speed(args: argparse.Namespace) -> None:
                     partial(engine, manifest, scheduler, args.batch_size, params), n
                 )
                 rates[i] = max(rates[i], rate)
-            again = max(again, tutorial_rate(paths, retain=True))
+            # --quick: one spawned tutorial process, not two (the figures mean nothing anyway).
+            again = base if args.quick else max(again, tutorial_rate(paths, retain=True))
     print(f"clips: {n}; best of {args.repeat} interleaved round(s)")
     print(f"tutorial loop (librosa.load + mfcc mean), serial: {base:7.1f} clips/s")
     for (scheduler, workers, target), rate in zip(runs, rates, strict=True):
@@ -181,7 +191,20 @@ def speed(args: argparse.Namespace) -> None:
     ratios = ", ".join(f"{r / again:.2f}x" for r in rates)
     print(f"tutorial loop with the engine's malloc thresholds (information): {again:7.1f} "
           f"clips/s; the three engine runs above = {ratios} it")
-    profile(paths[:200], params)
+    profile(paths[:5 if args.quick else 200], params)
+    rows = [[f"{sch} × {w}", f"{r:.1f}", f"{r / base:.2f}", f"{r / again:.2f}", target]
+            for (sch, w, target), r in zip(runs, rates, strict=True)]
+    save(args, "features_speed",
+         {"clips": n, "repeat": args.repeat, "tutorial_clips_per_second": base,
+          "tutorial_retained_clips_per_second": again,
+          "engine_clips_per_second": {f"{sch}x{w}": r for (sch, w, _), r in zip(runs, rates,
+                                                                                 strict=True)}},
+         summary=f"The full feature set against the tutorial loop ({base:.1f} clips/s), {n} "
+                 f"clips, best of {args.repeat} interleaved round(s): "
+                 + ", ".join(f"{sch} × {w} {r / base:.2f}×" for (sch, w, _), r in
+                             zip(runs, rates, strict=True)) + ".",
+         table=[["engine", "clips/s", "× tutorial", "× tutorial with the malloc setting",
+                 "target"], *rows])
 
 
 def peak_rss(command: list[str], stdout=subprocess.DEVNULL) -> tuple[float, int]:
@@ -212,7 +235,8 @@ def memory(args: argparse.Namespace) -> None:
     import resource
 
     results = {}
-    for clips in (args.clips, US8K_CLIPS):
+    largest = 2 * args.clips if args.quick else US8K_CLIPS
+    for clips in (args.clips, largest):
         tree = dataset(args.cache, clips)
         with tempfile.TemporaryDirectory() as out:
             command = [
@@ -236,8 +260,14 @@ def memory(args: argparse.Namespace) -> None:
         )
     largest_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     print(f"largest single process (getrusage RUSAGE_CHILDREN): {largest_child / GIB:.2f} GiB")
-    ratio = results[US8K_CLIPS] / results[args.clips]
-    print(f"peak RSS {US8K_CLIPS} / {args.clips} clips: {ratio:.2f} (flat = 1.00; limit 2 GiB)")
+    ratio = results[largest] / results[args.clips]
+    print(f"peak RSS {largest} / {args.clips} clips: {ratio:.2f} (flat = 1.00; limit 2 GiB)")
+    save(args, "features_memory", {"peak_rss_gib": {c: r / GIB for c, r in results.items()},
+                                   "largest_process_gib": largest_child / GIB},
+         summary=f"Peak RSS of `urbansound features` with 2 workers: "
+                 f"{results[largest] / GIB:.2f} GiB on {largest} clips, "
+                 f"{results[args.clips] / GIB:.2f} on {args.clips} ({ratio:.2f}; flat = 1.00).",
+         table=[["clips", "peak RSS GiB"], *([c, f"{r / GIB:.2f}"] for c, r in results.items())])
 
 
 # The tutorial loop as a whole program: imports, then librosa.load + MFCC-40 mean per clip.
@@ -303,6 +333,12 @@ def whole(args: argparse.Namespace) -> None:
     ratio = best["tutorial"] / best["features"]
     print(f"whole process, urbansound features, processes x2: {best['features']:7.1f} s"
           f"  = {ratio:.2f}x the tutorial's speed (target >= 2.0x)")
+    save(args, "features_whole", {"clips": len(paths), "repeat": args.repeat, "seconds": best,
+                                  "ratio": ratio},
+         summary=f"Whole processes on {len(paths)} clips: `urbansound features` (2 workers) "
+                 f"{best['features']:.1f} s against the tutorial program's "
+                 f"{best['tutorial']:.1f} s: {ratio:.2f}× (target 2.0×).",
+         table=[["measure", "seconds"], *([k, f"{v:.2f}"] for k, v in best.items())])
 
 
 def main() -> None:
@@ -314,7 +350,11 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="measure peak RSS instead")
     parser.add_argument("--whole", action="store_true",
                         help="time whole processes and the local cluster's start/stop instead")
+    add_options(parser, "30 clips, one round, the sync engine only, one tutorial process")
     args = parser.parse_args()
+    if args.quick:
+        args.clips, args.repeat, args.cache = 30, 1, quick_folder()
+        quick_clips()  # the clips of cache/synth-30
     # The tutorial's librosa warns on clips shorter than n_fft; the figures are what matters.
     warnings.simplefilter("ignore")
     (memory if args.memory else whole if args.whole else speed)(args)

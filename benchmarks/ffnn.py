@@ -2,7 +2,9 @@
 
 Run from the repository root:
 
-    python benchmarks/ffnn.py [--epochs 10] [--repeats 3]
+    python benchmarks/ffnn.py [--epochs 10] [--repeats 3] [--quick]
+
+Writes ``benchmarks/results/ffnn.json`` and ``.md`` (every table below).
 
 Three parts, one table each:
 
@@ -47,6 +49,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from results import add_options, save  # noqa: E402
+
 from pipeline.nn import FFNNClassifier, FFNNRegressor  # noqa: E402
 
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
@@ -57,6 +61,9 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)
 DIGITS_CONFIG = dict(hidden_layer_sizes=(1024,), alpha=1e-3, max_iter=200, label_smoothing=0.2)
 HIDDEN = (256, 128)
 LR, BATCH, L2 = 1e-3, 64, 1e-4
+# --quick: a few epochs on small problems; every printed table is also kept for the results.
+QUICK = {"on": False}
+TABLES: list[dict] = []
 
 
 def scaled_split(X, y, *, stratify=True, seed=0):
@@ -68,6 +75,7 @@ def scaled_split(X, y, *, stratify=True, seed=0):
 
 
 def table(title, header, rows):
+    TABLES.append({"title": title, "header": header, "rows": rows})
     print(f"\n{title}")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, ["-" * w for w in widths], *rows]:
@@ -78,8 +86,9 @@ def digits_part():
     X, y = load_digits(return_X_y=True)
     X_tr, X_te, y_tr, y_te = scaled_split(X, y)
     ours, theirs = [], []
-    for seed in range(3):
-        ours.append(FFNNClassifier(random_state=seed, **DIGITS_CONFIG).fit(X_tr, y_tr)
+    config = {**DIGITS_CONFIG, "max_iter": 2} if QUICK["on"] else DIGITS_CONFIG
+    for seed in range(1 if QUICK["on"] else 3):
+        ours.append(FFNNClassifier(random_state=seed, **config).fit(X_tr, y_tr)
                     .score(X_te, y_te))
         hidden = DIGITS_CONFIG["hidden_layer_sizes"]
         mlp = MLPClassifier(random_state=seed, hidden_layer_sizes=hidden)
@@ -184,8 +193,8 @@ def load_average():
 
 def epoch_part(epochs, repeats):
     X, y = make_classification(
-        n_samples=8732, n_features=300, n_informative=30, n_redundant=20, n_classes=10,
-        class_sep=3.0, random_state=0,
+        n_samples=600 if QUICK["on"] else 8732, n_features=300, n_informative=30,
+        n_redundant=20, n_classes=10, class_sep=3.0, random_state=0,
     )
     X_tr, X_te, y_tr, y_te = scaled_split(X, y)
     X_tr, X_te = X_tr.astype(np.float32), X_te.astype(np.float32)
@@ -257,7 +266,8 @@ def regression_part():
     X_tr, X_te, z_tr, z_te = train_test_split(X, z, test_size=0.25, random_state=0)
     # A fixed number of epochs for both (tol=0 and patience beyond max_iter).
     common = dict(hidden_layer_sizes=(64, 64), activation="tanh", solver="adam",
-                  learning_rate_init=3e-3, max_iter=1000, tol=0.0, n_iter_no_change=1001,
+                  learning_rate_init=3e-3, max_iter=5 if QUICK["on"] else 1000, tol=0.0,
+                  n_iter_no_change=1001,
                   random_state=0)
     rows = []
     for name, model in [("FFNNRegressor", FFNNRegressor(alpha=1e-5, **common)),
@@ -279,13 +289,23 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip", choices=["digits", "epoch", "regression"], action="append",
                         default=[])
+    add_options(parser, "1 epoch, 1 repeat, 600 rows, digits and Franke over a few epochs")
     args = parser.parse_args(argv)
+    if args.quick:
+        QUICK["on"], args.epochs, args.repeats = True, 1, 1
     if "digits" not in args.skip:
         digits_part()
     if "epoch" not in args.skip:
         epoch_part(args.epochs, args.repeats)
     if "regression" not in args.skip:
         regression_part()
+    epoch = next((t for t in TABLES if t["title"].startswith("epoch time")), None)
+    ratios = "; ".join(f"{row[0]}: {row[1]} ms/epoch, FFNN time ratio {row[4]}"
+                       for row in epoch["rows"]) if epoch else "epoch part skipped"
+    save(args, "ffnn", {"tables": TABLES},
+         summary=f"The from-scratch network against scikit-learn (and PyTorch when installed): "
+                 f"{ratios}.",
+         table=[epoch["header"], *epoch["rows"]] if epoch else None)
 
 
 if __name__ == "__main__":

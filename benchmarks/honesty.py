@@ -25,6 +25,9 @@ draws of whole test recordings (clips of one recording stay together, as the err
 recording's slices go together), so a gap can be read against the leaderboard's own noise.
 
     nice -n 10 python benchmarks/honesty.py --seeds 1 2 3 --clips 1200 --workdir /tmp/honesty
+
+Writes ``benchmarks/results/honesty.json`` and ``.md``; ``--quick``: one seed of 100 clips,
+logreg, 2 splits, no search, in one process.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results import add_options, save
 
 from pipeline.config import FeatureParams, load_params
 from pipeline.datasets import read_dataset
@@ -175,6 +179,20 @@ def run_seed(seed: int, args, params) -> dict:
     return result
 
 
+def quick_settings(args) -> None:
+    """``--quick``: seed 1 only, 100 clips, logreg, 2 splits, no search, in one process (the
+    data shared by the quick runs of honesty, group_threshold and training_size)."""
+    from results import quick_folder, quick_params
+
+    args.seeds, args.clips, args.models, args.scheduler, args.workers = [1], 100, ["logreg"], \
+        "sync", 1
+    args.workdir = str(quick_folder() / "honesty")
+    args.params = str(quick_params(Path(args.workdir)))
+    for name, value in (("tune", []), ("n_splits", 2), ("inner_splits", 2),
+                        ("thresholds", [0.6]), ("draws", 1)):
+        if hasattr(args, name):
+            setattr(args, name, value)
+
 def print_seed(r: dict) -> None:
     print(f"\n=== seed {r['seed']}: {r['train']} training clips from {r['recordings']} "
           f"recordings; {r['inferred_groups']} groups inferred "
@@ -213,7 +231,10 @@ def main() -> None:
     parser.add_argument("--inner-splits", type=int, default=None,
                         help="inner splits of the nested search (default: tune.inner_splits)")
     parser.add_argument("--json", default=None, help="also write the results here")
+    add_options(parser, "one seed of 100 clips, logreg, 2 splits, no search, one process")
     args = parser.parse_args()
+    if args.quick:
+        quick_settings(args)
     params = load_params(args.params)
     results = []
     for seed in args.seeds:
@@ -235,6 +256,18 @@ def main() -> None:
     print(f"the leaderboard's own spread over its test recordings: std {min(spread):.1f}-"
           f"{max(spread):.1f} points; {100 * within:.0f} % of the gaps are within one std")
     print(f"best behind the best leaderboard score: max {max(behind):.1f} points (goal <= 1)")
+    rows = [[r["seed"], name, f"{100 * m['random_split_cv']:.1f}",
+             f"{100 * m['inferred_group_cv']:.1f}", f"{100 * m['true_group_cv']:.1f}",
+             f"{100 * m['leaderboard']:.1f} ± {100 * m['leaderboard_std']:.1f}"]
+            for r in results for name, m in r["models"].items()]
+    save(args, "honesty", {"seeds": results, "max_gap": max(gaps), "mean_gap": np.mean(gaps),
+                           "best_behind_max": max(behind)},
+         summary=f"AV layout, {args.clips} clips per seed (seeds "
+                 f"{', '.join(map(str, args.seeds))}): |inferred-group CV − leaderboard| mean "
+                 f"{np.mean(gaps):.1f}, worst {max(gaps):.1f} points (goal ≤ 3); `best` at most "
+                 f"{max(behind):.1f} points behind the best leaderboard score (goal ≤ 1).",
+         table=[["seed", "model", "random split CV", "inferred groups CV", "true groups CV",
+                 "leaderboard ± its spread"], *rows])
 
 
 if __name__ == "__main__":

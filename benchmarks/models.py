@@ -20,6 +20,8 @@ the same run.
 
 Without ``--features`` a UrbanSound8K-shaped dataset of ``--clips`` clips (``--seed``) is
 generated under ``--workdir`` and its features extracted with the pipeline's own stage.
+Writes ``benchmarks/results/models.json`` and ``.md``; ``--quick``: 30 clips, small models,
+10-tree recipes, in one process.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from sklearn.neural_network import MLPClassifier
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from difficulty import recipes  # noqa: E402
+from results import add_options, quick_folder, quick_params, quick_store, save  # noqa: E402
 
 from pipeline.config import load_params  # noqa: E402
 from pipeline.engine import Engine, threads_per_task  # noqa: E402
@@ -63,7 +66,8 @@ def feature_table(args) -> tuple[pd.DataFrame, Path | None]:
         generate(dataset, layout="us8k", clips=args.clips, seed=args.seed)
     store = work / "features"
     if not (store / "features.parquet").is_file():
-        code = main(["features", str(dataset / "UrbanSound8K"), "--out", str(store)])
+        code = main(["--params", args.params, "features", str(dataset / "UrbanSound8K"),
+                     "--out", str(store)])
         if code:
             sys.exit(code)
     return read_features(store), dataset / "UrbanSound8K"
@@ -113,7 +117,14 @@ def main() -> int:
     ap.add_argument("--peer", action="store_true", help="also scikit-learn's MLPClassifier")
     ap.add_argument("--model-seeds", type=int, default=1,
                     help="repeat the comparison with this many model seeds (default 1)")
+    add_options(ap, "30 clips, small models, 10-tree recipes, in one process")
     args = ap.parse_args()
+    trees = 500
+    if args.quick:
+        args.clips, args.scheduler, args.workers, trees = 30, "sync", 1, 10
+        args.params = str(quick_params(quick_folder() / "models"))
+        args.features = args.features or str(quick_store(Path(args.params)))
+        args.dataset = args.dataset or str(quick_folder() / "synth-30" / "UrbanSound8K")
     params = load_params(args.params)
     table, audio = feature_table(args)
     table = labelled(table)
@@ -121,14 +132,17 @@ def main() -> int:
     protocol, _, splits = make_splits(table, seed=params.seed)
     print(f"{len(y)} labelled clips, {X.shape[1]} features; protocol: {protocol}")
 
+    figures: dict = {"clips": len(y), "features": X.shape[1], "protocol": protocol}
     with Engine(args.scheduler, args.workers) as engine:  # one cluster for every measure
         run = {"scheduler": engine, "workers": args.workers}
         scores = compare(args, params, table, run)
+        figures["models"] = scores
         if args.model_seeds > 1:
-            seed_spread(args, params, table, run, scores)
+            figures["seed_means"] = seed_spread(args, params, table, run, scores)
         if audio is not None:
             meta = pd.read_csv(audio / "metadata" / "UrbanSound8K.csv")
-            richer = recipes(meta, audio, args.workers)["richer"][0]
+            figures["recipes"] = recipes(meta, audio, args.workers, trees)
+            richer = figures["recipes"]["richer"][0]
             best = max(scores, key=scores.get)
             goal(f"best model {best} {scores[best]:.2f} vs richer recipe {richer:.2f} → "
                  f"{scores[best] - richer:+.1f} points (goal >= +8)", scores[best] >= richer + 8)
@@ -142,6 +156,14 @@ def main() -> int:
                   f"{100 * ps:.2f}  fit {pf:6.2f} s/fold")
             goal(f"ffnn {scores['ffnn']:.2f} vs MLPClassifier {100 * pm:.2f}",
                  scores["ffnn"] >= 100 * pm)
+            figures["mlp_peer"] = 100 * pm
+    best = max(scores, key=scores.get)
+    rows = [[f"`{n}`", f"{a:.2f}"] for n, a in scores.items()]
+    rows += [[f"recipe: {n}", f"{m:.1f}"] for n, (m, _) in figures.get("recipes", {}).items()]
+    save(args, "models", figures,
+         summary=f"{len(y)} clips, {X.shape[1]} features, {protocol} CV: best `{best}` "
+                 f"{scores[best]:.2f} %.",
+         table=[["model or recipe", "accuracy %"], *rows])
     return 0
 
 
@@ -166,7 +188,7 @@ def compare(args, params, table, run: dict, *, seed: int | None = None,
     return scores
 
 
-def seed_spread(args, params, table, run: dict, first: dict[str, float]) -> None:
+def seed_spread(args, params, table, run: dict, first: dict[str, float]) -> dict[str, float]:
     """The comparison with ``args.model_seeds`` model seeds (``first`` is that of the
     params' seed): per model the mean and the standard deviation over the seeds, and the
     goals on the means."""
@@ -181,6 +203,7 @@ def seed_spread(args, params, table, run: dict, first: dict[str, float]) -> None
         print(f"{name:9s} accuracy {values.mean():5.2f}, spread over seeds {values.std():4.2f}"
               f" (min {values.min():5.2f}, max {values.max():5.2f})")
     goals(means)
+    return means
 
 
 def goals(scores: dict[str, float]) -> None:

@@ -4,6 +4,11 @@ Each script calls :func:`write_results` once at the end with the figures it meas
 file also records how it was obtained (the command, the date, the machine's cores and CPU
 model, the git commit), so a figure quoted in the documentation can be traced to its run.
 The Markdown beside it is a short rendering for the documentation's Benchmarks page.
+
+Every script also takes ``--quick`` (its smallest settings: it checks that the script runs
+and writes its results, the figures mean nothing) and ``--results DIR`` (:func:`add_options`);
+a quick run writes under ``data/bench/quick`` (or ``$URBANSOUND_BENCH_QUICK``), never into
+``benchmarks/results``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,77 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
+
+
+def quick_folder() -> Path:
+    """Where quick runs keep their data and results (``$URBANSOUND_BENCH_QUICK``)."""
+    return Path(os.environ.get("URBANSOUND_BENCH_QUICK") or REPO / "data" / "bench" / "quick")
+
+
+def add_options(parser, quick: str) -> None:
+    """Add ``--quick`` (``quick`` says what it shrinks) and ``--results DIR`` to ``parser``."""
+    parser.add_argument("--quick", action="store_true",
+                        help=f"smallest settings ({quick}): checks that the script runs; "
+                             "the figures mean nothing")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="folder of the results files (default benchmarks/results; "
+                             "with --quick data/bench/quick/results)")
+
+
+def quick_params(work: Path) -> Path:
+    """A params file for quick runs: the project's, with small models (in ``work``)."""
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["prepare"].update(synth_clips=30, synth_test_clips=20)
+    params["parallel"].update(scheduler="sync", workers=1)
+    params["train"]["rf"] = {"n_estimators": 5, "n_jobs": 1}
+    params["train"]["xgb"] = {"n_estimators": 3, "n_jobs": 1}
+    params["train"]["ffnn"] = {"hidden_layer_sizes": [8], "max_iter": 3, "networks": 1}
+    params["train"]["ensemble"] = {"weights": None}
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def quick_clips(link: Path | None = None) -> Path:
+    """The 30 generated clips (seed 42, UrbanSound8K layout) the quick runs share, made once;
+    their folder, also reachable as ``link`` (a symbolic link) when given."""
+    root = quick_folder() / "synth-30"
+    if not (root / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv").is_file():
+        from pipeline.datasets.synth import generate
+
+        generate(root, layout="us8k", clips=30, seed=42)
+    if link is not None and not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(root, target_is_directory=True)
+    return root
+
+
+def quick_store(params: Path) -> Path:
+    """A feature store of 30 generated clips for quick runs (made once under
+    :func:`quick_folder`, in this process); its folder."""
+    from pipeline.cli import main
+
+    root = quick_clips()
+    store = quick_folder() / "store-30"
+    if not (store / "features.parquet").is_file():
+        if main(["--params", str(params), "features", str(root), "--out", str(store),
+                 "--scheduler", "sync"]):
+            raise SystemExit("quick store: urbansound features failed")
+    return store
+
+
+def save(args, name: str, figures: dict[str, Any], *, summary: str,
+         table: list[list[Any]] | None = None) -> Path:
+    """:func:`write_results` into the folder ``args`` (from :func:`add_options`) names."""
+    out = args.results
+    if out is None:
+        out = quick_folder() / "results" if args.quick else RESULTS
+    if args.quick:
+        summary = "Quick run (smallest settings; the figures mean nothing). " + summary
+    return write_results(name, figures, summary=summary, table=table, out=out, quick=args.quick)
 
 
 def machine() -> dict[str, Any]:
@@ -71,7 +147,7 @@ def _markdown(record: dict[str, Any]) -> str:
 
 def write_results(name: str, figures: dict[str, Any], *, summary: str,
                   table: list[list[Any]] | None = None,
-                  out: Path | None = None) -> Path:
+                  out: Path | None = None, quick: bool = False) -> Path:
     """Write ``<out>/<name>.json`` and ``<out>/<name>.md`` and return the JSON's path.
 
     Parameters
@@ -86,6 +162,8 @@ def write_results(name: str, figures: dict[str, Any], *, summary: str,
         A header row and data rows for the Markdown rendering.
     out : Path, optional
         The results folder; ``benchmarks/results`` by default.
+    quick : bool
+        The run used the script's smallest settings (recorded as ``"quick": true``).
     """
     out = Path(out) if out is not None else RESULTS
     out.mkdir(parents=True, exist_ok=True)
@@ -98,6 +176,7 @@ def write_results(name: str, figures: dict[str, Any], *, summary: str,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         "commit": commit(),
+        "quick": quick,
     }
     path = out / f"{name}.json"
     for target, text in ((path, json.dumps(record, indent=2, default=str) + "\n"),

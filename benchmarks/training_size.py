@@ -9,6 +9,9 @@ Their difference is the part of the CV's pessimism that comes from training size
 
     nice -n 10 python benchmarks/training_size.py --seeds 21 22 23 --clips 8732 \\
         --workdir /tmp/honesty_big
+
+Writes ``benchmarks/results/training_size.json`` and ``.md``; ``--quick``: one seed of 60
+clips, logreg, one draw, in one process.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from honesty import featurized_seed, true_recordings  # noqa: E402
+from honesty import featurized_seed, quick_settings, true_recordings  # noqa: E402
+from results import add_options, save  # noqa: E402
 
 from pipeline.config import load_params  # noqa: E402
 from pipeline.engine import Engine  # noqa: E402
@@ -65,7 +69,10 @@ def main() -> None:
     parser.add_argument("--scheduler", default="processes")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--params", default=None, help="params file (default: ./params.yaml)")
+    add_options(parser, "one seed of 100 clips, logreg, one draw, one process")
     args = parser.parse_args()
+    if args.quick:
+        quick_settings(args)
     params = load_params(args.params)
     print(f"leaderboard accuracy (%), trained on all training recordings vs on "
           f"{args.fraction:.0%} of them ({args.draws} draws)")
@@ -90,6 +97,16 @@ def main() -> None:
     for name, values in losses.items():
         print(f"  {name:8s} {np.mean(values):+.2f} (min {min(values):+.2f}, "
               f"max {max(values):+.2f})")
+    save(args, "training_size",
+         {"seeds": args.seeds, "clips": args.clips, "fraction": args.fraction,
+          "draws": args.draws, "loss_points": losses},
+         summary=f"Leaderboard accuracy lost when trained on {args.fraction:.0%} of the "
+                 f"training recordings instead of all (seeds {', '.join(map(str, args.seeds))},"
+                 f" {args.clips} clips): "
+                 + ", ".join(f"{n} {np.mean(v):+.2f}" for n, v in losses.items()) + " points.",
+         table=[["model", "mean loss (points)", "min", "max"],
+                *([n, f"{np.mean(v):+.2f}", f"{min(v):+.2f}", f"{max(v):+.2f}"]
+                  for n, v in losses.items())])
 
 
 if __name__ == "__main__":

@@ -4,4 +4,5 @@ import sys
 
 from pipeline.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing it (as the API reference does) runs nothing
+    sys.exit(main())

@@ -145,7 +145,7 @@ def _force_option(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand (the commands listed in README.md)."""
+    """The argument parser of every subcommand (the commands of the README and the user guide)."""
     parser = argparse.ArgumentParser(
         prog="urbansound",
         description="Urban sound classification: dataset → features → models → submission.",
@@ -191,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_cmd_train)
 
     p = sub.add_parser("models", help="list the models and their parameters (defaults + params)")
-    p.add_argument("--markdown", action="store_true", help="print the README's registry table")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the documentation's Markdown table")
     p.set_defaults(handler=_cmd_models)
 
     p = sub.add_parser("evaluate", help="cross-validate models under the official folds")

@@ -115,12 +115,14 @@ class TopFColumns(TransformerMixin, BaseEstimator):
         self.k = k
 
     def fit(self, X, y):
+        """Choose the columns on ``X`` (n, d) and labels ``y`` (n,)."""
         X = np.asarray(X)
         self.columns_ = top_columns(X, np.asarray(y), self.k)
         self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X):
+        """The chosen columns of ``X``, shape (n, k)."""
         check_is_fitted(self, "n_features_in_")
         X = np.asarray(X)
         return X if self.columns_ is None else X[:, self.columns_]

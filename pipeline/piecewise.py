@@ -41,6 +41,7 @@ class PiecewiseLinearCodes(TransformerMixin, BaseEstimator):
         self.bins = bins
 
     def fit(self, X, y):
+        """Choose the columns and their quantile edges on ``X`` (n, d), ``y`` (n,)."""
         X = np.asarray(X, dtype=np.float64)
         columns = top_columns(X, np.asarray(y), self.k)
         self.columns_ = np.arange(X.shape[1]) if columns is None else columns
@@ -50,6 +51,7 @@ class PiecewiseLinearCodes(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X) -> np.ndarray:
+        """The codes, shape (n, k * bins)."""
         check_is_fitted(self, "edges_")
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:

@@ -5,7 +5,7 @@ default hyper-parameters, names the format it is saved in (:mod:`pipeline.persis
 how its thread count is set and whether it combines other models. Everything else derives
 from :data:`REGISTRY`: the CLI's ``--model`` choices, the ``train`` section of the params
 (:class:`pipeline.config.TrainParams`), parameter validation and building
-(:mod:`pipeline.estimators`), persistence, and the README's model table
+(:mod:`pipeline.estimators`), persistence, and the documentation's model table
 (:func:`markdown_table`; ``urbansound models`` prints the defaults).
 
 The user's ``train.<name>`` mapping in ``params.yaml`` is merged over the defaults here.
@@ -37,7 +37,7 @@ class ModelEntry:
     name : str
         The model's name: ``--model NAME``, ``train.NAME``, ``models/NAME/``.
     summary : str
-        What the model is, in a few words (the README table).
+        What the model is, in a few words (the documentation's table).
     defaults : mapping
         Default hyper-parameters (``train.NAME`` overrides them key by key).
     estimator : str
@@ -379,7 +379,8 @@ def _threads(e: ModelEntry) -> str:
 
 
 def markdown_table() -> str:
-    """The README's table of the registry (``urbansound models --markdown`` prints it)."""
+    """The documentation's table of the registry (``docs/user_guide/models.md``;
+    ``urbansound models --markdown`` prints it)."""
     rows = ["| name | model | kind | saved as | threads "
             "| defaults (`train.<name>` overrides them) |",
             "|---|---|---|---|---|---|"]

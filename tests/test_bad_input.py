@@ -2,7 +2,7 @@
 
 One Analytics Vidhya tree holds a tiny generated training set and, in ``Test/``, every case
 of ``bad_audio.CASES``. ``urbansound features`` and ``urbansound submit`` run on it as a user
-would; what each case must give is stated in the README under "What happens to bad input".
+would; what each case must give is stated in docs/user_guide/bad_input.md.
 """
 
 from __future__ import annotations

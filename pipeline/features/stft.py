@@ -105,7 +105,7 @@ def frame(
 def power_spectrogram(
     y: np.ndarray, *, n_fft: int, hop_length: int, first: int = 0, stop: int | None = None
 ) -> np.ndarray:
-    """|STFT|² of ``y``, the one spectrogram every spectral feature of a clip shares.
+    """``|STFT|²`` of ``y``, the one spectrogram every spectral feature of a clip shares.
 
     Parameters
     ----------
@@ -126,7 +126,7 @@ def power_spectrogram(
 
 
 def power_of_frames(blocks: list[np.ndarray], *, n_fft: int) -> np.ndarray:
-    """|FFT|² of Hann-windowed frames given as blocks of rows, in one transform.
+    """``|FFT|²`` of Hann-windowed frames given as blocks of rows, in one transform.
 
     Parameters
     ----------

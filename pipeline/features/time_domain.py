@@ -155,7 +155,7 @@ def amplitude_stats(y: np.ndarray) -> dict[str, float]:
     Returns
     -------
     dict
-        ``mean_abs``, ``std``, ``skew``, ``kurt`` (excess), ``peak`` (max |x|) and
+        ``mean_abs``, ``std``, ``skew``, ``kurt`` (excess), ``peak`` (max ``|x|``) and
         ``crest`` (peak / RMS; 0 for digital silence).
     """
     mean, var, skew, kurt = moments(y)

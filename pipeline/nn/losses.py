@@ -45,6 +45,7 @@ class Loss:
     output_activation = ""
 
     def value(self, y, y_hat):
+        """Mean loss of predictions ``y_hat`` against targets ``y``, both (n, k)."""
         raise NotImplementedError
 
     def delta(self, y, y_hat):
@@ -73,6 +74,7 @@ class SoftmaxCrossEntropy(Loss):
     output_activation = "softmax"
 
     def value(self, y, y_hat):
+        """Mean loss of predictions ``y_hat`` against targets ``y``, both (n, k)."""
         eps = np.finfo(np.result_type(y_hat, np.float32)).tiny
         return float(-np.sum(y * np.log(np.maximum(y_hat, eps))) / y.shape[0])
 
@@ -95,6 +97,7 @@ class SigmoidBinaryCrossEntropy(Loss):
     output_activation = "logistic"
 
     def value(self, y, y_hat):
+        """Mean loss of predictions ``y_hat`` against targets ``y``, both (n, k)."""
         eps = np.finfo(np.result_type(y_hat, np.float32)).eps
         p = np.clip(y_hat, eps, 1.0 - eps)
         return float(-np.sum(y * np.log(p) + (1.0 - y) * np.log1p(-p)) / y.shape[0])
@@ -116,6 +119,7 @@ class MeanSquaredError(Loss):
     output_activation = "identity"
 
     def value(self, y, y_hat):
+        """Mean loss of predictions ``y_hat`` against targets ``y``, both (n, k)."""
         return float(0.5 * np.sum((y_hat - y) ** 2) / y.shape[0])
 
     def output_(self, z, y, inv_n):

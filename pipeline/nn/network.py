@@ -191,6 +191,7 @@ class Network:
 
     @property
     def dtype(self):
+        """The floating-point type the network trains in."""
         return self.params.dtype
 
     @property

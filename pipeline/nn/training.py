@@ -112,6 +112,7 @@ class ProgressLine:
         self.t0 = time.perf_counter()
 
     def show(self, epoch, loss, score=None):
+        """Rewrite the line for ``epoch``."""
         if not self.enabled:
             return
         per = (time.perf_counter() - self.t0) / max(epoch, 1)
@@ -122,6 +123,7 @@ class ProgressLine:
         sys.stderr.flush()
 
     def close(self):
+        """End the line."""
         if self.enabled:
             sys.stderr.write("\n")
 

@@ -50,6 +50,7 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
+        """What the command prints."""
         ws = self.workspace
         lines = ["stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()),
                  f"metrics:    {ws.reports}/metrics.json (table: {ws.reports}/summary.md)",

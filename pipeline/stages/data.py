@@ -22,6 +22,7 @@ class SynthResult:
     summary: dict
 
     def text(self) -> str:
+        """What the command prints."""
         s = self.summary
         where = ", ".join(p for p in (s["us8k"], s["av"]) if p)
         lines = [
@@ -82,6 +83,7 @@ class ScenesResult:
     summary: dict
 
     def text(self) -> str:
+        """What the command prints."""
         s = self.summary
         return "\n".join([
             f"wrote {len(s['files'])} scene(s) of {s['duration']:.0f} s (seed {self.seed}) "
@@ -118,11 +120,13 @@ class PrepareResult:
 
     @property
     def manifest_csv(self) -> Path:
+        """The manifest ``prepare`` wrote."""
         from pipeline.datasets.layouts import MANIFEST_CSV
 
         return Path(self.out) / MANIFEST_CSV
 
     def text(self) -> str:
+        """What the command prints."""
         return f"{self.description}\nmanifest written to {self.out}/manifest.csv"
 
 
@@ -193,6 +197,7 @@ class FeaturesResult:
     groups: tuple[Path, int, int] | None = None
 
     def text(self) -> str:
+        """What the command prints."""
         s = self.summary
         failed = sum(s.failed.values())
         by_kind = ", ".join(f"{kind}: {n}" for kind, n in s.failed.items())

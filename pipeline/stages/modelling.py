@@ -39,6 +39,7 @@ class EvaluateResult:
     page: Any = None  # the HTML report (:class:`pipeline.stages.report.ReportResult`)
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.evaluate import report_text
 
         where = (f"reports written to {self.reports} (metrics.json, summary.md, folds.csv, "
@@ -164,6 +165,7 @@ class TuneResult:
     applied: tuple[Path, dict] | None = None
 
     def text(self) -> str:
+        """What the command prints."""
         out = self.search
         lines = ["mean CV accuracy of each candidate (the top one is selection-biased):"]
         for row in sorted(out["results"], key=lambda r: -r["accuracy_mean"]):
@@ -256,6 +258,7 @@ class TrainResult:
     index: dict
 
     def text(self) -> str:
+        """What the command prints."""
         index = self.index
         lines = []
         for name in self.names:

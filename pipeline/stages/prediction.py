@@ -33,6 +33,7 @@ class SubmitResult:
     score_file: Path
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.submission import score_text
 
         result = self.submission
@@ -127,6 +128,7 @@ class ScoreResult:
     score: dict
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.submission import score_text
 
         return score_text(self.score)
@@ -181,6 +183,7 @@ class PredictResult:
         return out
 
     def text(self) -> str:
+        """What the command prints."""
         return "\n".join(self.lines())
 
 
@@ -221,6 +224,7 @@ class DetectOutcome:
     result: Any
 
     def text(self) -> str:
+        """What the command prints."""
         from pipeline.detect import summary_text
         from pipeline.detect.scores import scores_text
 

@@ -23,6 +23,7 @@ class ReportResult:
     summary: Any
 
     def text(self) -> str:
+        """What the command prints."""
         s = self.summary
         return (f"report written to {s.index} ({s.clips} clips listed, {s.with_audio} with an "
                 f"excerpt; up to {s.cell_cap} per confusion cell, {s.doubted} most doubted "

@@ -23,10 +23,12 @@ def logu(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 
 def db(x: float) -> float:
+    """Linear amplitude factor of ``x`` dB."""
     return float(10.0 ** (x / 20.0))
 
 
 def rms(x: np.ndarray) -> float:
+    """Root mean square of ``x`` (shape (n,)), never 0."""
     return float(np.sqrt(np.mean(x**2)) + 1e-12)
 
 
@@ -39,6 +41,7 @@ def active_rms(x: np.ndarray, frame: int = 512) -> float:
 
 
 def unit(x: np.ndarray, active: bool = False) -> np.ndarray:
+    """``x`` (shape (n,)) scaled to unit RMS (over its loud frames when ``active``)."""
     return x / (active_rms(x) if active else rms(x))
 
 
@@ -70,18 +73,22 @@ def filtered(x: np.ndarray, gain_db) -> np.ndarray:
 
 
 def tilt(f: np.ndarray, slope: float, ref: float = 1000.0) -> np.ndarray:
+    """Gain in dB at frequencies ``f`` (Hz) of a tilt of ``slope`` dB per octave about ``ref``."""
     return slope * np.log2(f / ref)
 
 
 def bump(f: np.ndarray, center: float, gain: float, width: float) -> np.ndarray:
+    """Gain in dB at ``f`` (Hz) of a log-Gaussian bump of ``gain`` dB, ``width`` octaves wide."""
     return gain * np.exp(-0.5 * (np.log2(f / center) / width) ** 2)
 
 
 def lowpass(f: np.ndarray, cutoff: float, order: int = 2) -> np.ndarray:
+    """Gain in dB at ``f`` (Hz) of a Butterworth-like low-pass of ``order`` at ``cutoff`` Hz."""
     return -10.0 * order * np.log10(1.0 + (f / cutoff) ** 2)
 
 
 def highpass(f: np.ndarray, cutoff: float, order: int = 2) -> np.ndarray:
+    """Gain in dB at ``f`` (Hz) of a Butterworth-like high-pass of ``order`` at ``cutoff`` Hz."""
     return -10.0 * order * np.log10(1.0 + (cutoff / f) ** 2)
 
 
@@ -127,6 +134,7 @@ def harmonic(rng: np.random.Generator, f0, amps: np.ndarray, n: int) -> np.ndarr
 
 
 def rolloff(n_harm: int, db_per_harm: float) -> np.ndarray:
+    """Amplitudes, shape (n_harm,), of harmonics falling by ``db_per_harm`` dB each."""
     return 10.0 ** (-db_per_harm * np.arange(n_harm) / 20.0)
 
 
@@ -149,6 +157,7 @@ def events(n: int, times: np.ndarray, amps: np.ndarray, kernel: np.ndarray) -> n
 
 
 def decay(tau: float, length: float, attack: float = 0.001) -> np.ndarray:
+    """Envelope of ``length`` s: an ``attack`` s rise, then exponential decay with ``tau`` s."""
     t = np.arange(max(2, int(length * SR))) / SR
     return (1.0 - np.exp(-t / attack)) * np.exp(-t / tau)
 
