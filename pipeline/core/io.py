@@ -471,3 +471,24 @@ class Outputs:
                         folder.rmdir()
                     except OSError:
                         pass
+
+
+def check_regular_file(path: str | os.PathLike, what: str) -> None:
+    """Refuse to read ``path`` unless it is a regular file (or a link to one): a named pipe
+    nobody writes to would block the read forever, a device never ends.
+
+    A path that does not exist passes (the reader says "not found" in its own words).
+
+    Raises
+    ------
+    UserError
+        ``"{what} {path} is not a regular file"``.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{what} {path_text(path)} is not a regular file")

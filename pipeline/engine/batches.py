@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
-from pipeline.core.errors import UserError
+from pipeline.core.config import MAX_BATCH_SIZE
+from pipeline.core.errors import UserError, check_range
 from pipeline.engine.cluster import Engine, TaskCrash, opened, run_tasks
 from pipeline.engine.scheduler_names import Scheduler
 
@@ -63,9 +64,9 @@ def map_tasks(
 
 
 def check_batch_size(batch_size: object) -> None:
-    """Refuse a batch size that is not a positive integer (before any folder is made)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"batch size must be at least 1, got {batch_size!r}")
+    """Refuse a batch size that is not an integer in ``1 .. 100000`` (before any folder is
+    made)."""
+    check_range("batch size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
 
 
 def map_batches(

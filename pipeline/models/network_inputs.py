@@ -19,7 +19,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, shown
 from pipeline.models.parts import RowQuantiles, selected_columns, top_f_columns
 
 #: Input scalings of a network: per column to mean 0 and variance 1, or through the
@@ -60,7 +60,8 @@ def input_scaler(scaling: str) -> Scaler:
     if scaling == "quantile":  # every row (no subsample): no random draw
         return RowQuantiles(n_quantiles=N_QUANTILES, output_distribution="normal",
                             subsample=None)
-    raise UserError(f"train.ffnn.scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+    raise UserError(f"train.ffnn.scaling must be one of {', '.join(SCALINGS)}, "
+                    f"got {shown(scaling)}")
 
 
 def scaler_record(scaler: Scaler) -> dict:

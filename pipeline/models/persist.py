@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from pipeline.core.errors import UserError
-from pipeline.core.io import atomic_write, atomic_write_bytes, atomic_write_json
+from pipeline.core.io import atomic_write, atomic_write_bytes, atomic_write_json, check_regular_file
 from pipeline.models.ensemble import SoftVoteEnsemble
 from pipeline.models.network_inputs import (
     codes_from_record,
@@ -57,6 +57,7 @@ FORMER_TYPES: tuple[str, ...] = ("pipeline.estimators.TopFColumns",)
 
 def read_json(path: Path, what: str) -> Any:
     """The JSON document at ``path``; missing or unreadable: a UserError naming ``what``."""
+    check_regular_file(path, what)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -79,6 +80,7 @@ def _save_skops(model: Any, name: str, folder: Path) -> dict:
 def _load_skops(path: Path) -> Any:
     import skops.io as sio
 
+    check_regular_file(path, "model file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -21,7 +21,8 @@ import soundfile as sf
 import soxr
 from tqdm import tqdm
 
-from pipeline.core.errors import UserError
+from pipeline.core.config import MAX_CLIPS
+from pipeline.core.errors import UserError, check_range
 from pipeline.core.io import Outputs, atomic_write_bytes, write_target
 from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth.dsp import SR, db
@@ -124,10 +125,8 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 def _check_args(out: Path, layout: str, clips: int, seed: int) -> None:
     if layout not in LAYOUTS:
         raise UserError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    if isinstance(clips, bool) or not isinstance(clips, int) or clips < 1:
-        raise UserError(f"--clips must be a positive integer, got {clips!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"--seed must be a non-negative integer, got {seed!r}")
+    check_range("--clips", clips, 1, MAX_CLIPS, integer=True)
+    check_range("--seed", seed, 0, 2**32 - 1, integer=True)
     if out.exists() and not out.is_dir():
         raise UserError(f"output {out} exists and is not a folder")
 
