@@ -466,13 +466,18 @@ def test_detect_on_a_fifo_reports_it_and_analyses_the_rest(tmp_path, tiny_models
              8000)
     os.mkfifo(folder / "live.wav")
     _lying_flac(folder / "lie.flac")
+    (folder / "two\nlines.wav").write_bytes(b"not audio")
     out = tmp_path / "out"
     done = _cli(tmp_path, "detect", str(folder), "--models", str(tiny_models), "--model",
                 "logreg", "--out", str(out))
     assert done.returncode == 0, done.stderr
     assert "live.wav: could not be read (not_a_file: " in done.stdout
     assert "lie.flac: could not be read (too_long: 2386.1 h, more than the 48 h" in done.stdout
-    assert "1 file(s) analysed, 2 unreadable" in done.stdout
+    # a name holding a newline stays on its one line of the summary
+    named = [line for line in done.stdout.splitlines() if "lines.wav" in line]
+    assert len(named) == 1, named
+    assert named[0].startswith(f"{folder}/two\\nlines.wav: could not be read (undecodable")
+    assert "1 file(s) analysed, 3 unreadable" in done.stdout
     windows = pd.read_csv(out / "windows.csv")
     assert set(windows["file"].map(lambda f: f.rsplit("/", 1)[-1])) == {"street.wav"}
 

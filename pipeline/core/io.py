@@ -45,6 +45,18 @@ def path_text(path: str | os.PathLike) -> str:
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
+# C0 control characters as escapes, as path_text writes undecodable bytes (\xNN): a file
+# name may hold any of them, and a printed line must stay one line.
+_ESCAPES = {**{c: f"\\x{c:02x}" for c in range(32)}, 0x7F: "\\x7f",
+            ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def one_line(value: Any) -> str:
+    """``str(value)`` with its control characters escaped (a newline as ``\\n``), so a
+    file name printed in a line or a tab-separated field never breaks it."""
+    return str(value).translate(_ESCAPES)
+
+
 def check_output_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
     """Refuse an output folder that cannot be created or written, before any work starts.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline.core.config import Params
 from pipeline.core.errors import UserError
-from pipeline.core.io import Outputs
+from pipeline.core.io import Outputs, one_line
 from pipeline.stages.common import SchedulerChoice, engine_for
 
 
@@ -149,17 +149,6 @@ def score(submission: str | Path, answers: str | Path) -> ScoreResult:
 
 
 # --- predict ---------------------------------------------------------------------------
-# C0 control characters as escapes, as pipeline.io.path_text writes undecodable bytes
-# (\xNN): a file name may hold any of them.
-_ESCAPES = {**{c: f"\\x{c:02x}" for c in range(32)}, 0x7F: "\\x7f",
-            ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
-
-
-def _field(value: Any) -> str:
-    """``value`` as one field of a tab-separated line (control characters escaped)."""
-    return str(value).translate(_ESCAPES)
-
-
 @dataclass(frozen=True)
 class PredictResult:
     """The model used and one row per clip: ``id, path, class, probability, error``."""
@@ -184,9 +173,9 @@ class PredictResult:
                     record["error"] = row["error"]
                 out.append(json.dumps(record))
             elif ok:
-                out.append(f"{_field(row['id'])}\t{row['class']}\t{row['probability']:.4f}")
+                out.append(f"{one_line(row['id'])}\t{row['class']}\t{row['probability']:.4f}")
             else:
-                out.append(f"{_field(row['id'])}\tERROR\t{_field(row['error'])}")
+                out.append(f"{one_line(row['id'])}\tERROR\t{one_line(row['error'])}")
         return out
 
     def text(self) -> str:

@@ -34,6 +34,7 @@ from pipeline.core.io import (
     atomic_write_json,
     atomic_write_text,
     check_output_dir,
+    one_line,
 )
 from pipeline.datasets.classes import CLASSES
 from pipeline.engine.cluster import Engine
@@ -324,10 +325,10 @@ def summary_text(result: DetectResult) -> str:
     lines = []
     for f in result.files:
         if f.error is not None:
-            lines.append(f"{f.file}: could not be read ({f.error})")
+            lines.append(f"{one_line(f.file)}: could not be read ({one_line(f.error)})")
             continue
         per_class = f.per_class()
-        lines.append(f"{f.file}: {f.duration:.1f} s, {len(f.events)} event(s)")
+        lines.append(f"{one_line(f.file)}: {f.duration:.1f} s, {len(f.events)} event(s)")
         for c, (n, seconds) in per_class.items():
             lines.append(f"  {c:17s} {n:4d} event(s)  {seconds:8.1f} s")
     speed = result.audio_seconds / max(result.seconds, 1e-9)
