@@ -12,8 +12,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-run: $(PY)
+# The package is installed again only when pyproject.toml changes (a stamp per extra), so a
+# second `make run` neither waits for pip nor shows what pip prints about its indexes.
+$(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[dev,docs]'
+	@touch $@ $(VENV)/.installed
+
+run: $(VENV)/.installed
 	dvc repro
 	@echo
 	@cat reports/summary.md
@@ -21,8 +30,7 @@ run: $(PY)
 	@echo "metrics:    reports/metrics.json  (dvc metrics show; plots: dvc plots show)"
 	@echo "submission: data/submission.csv  (score: data/submission_score.json)"
 
-test: $(PY)
-	$(PY) -m pip install -q -e '.[dev,docs]'
+test: $(VENV)/.installed-dev
 	# The import contracts of pyproject.toml: no upward import, the network alone.
 	$(VENV)/bin/lint-imports
 	# The documentation, warnings as errors: a broken reference or a public function

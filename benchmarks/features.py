@@ -6,13 +6,16 @@ the full feature set (``pipeline.store.extract_to_store``) on the same generated
 run with a warm page cache and warmed-up code (lazy imports, caches, worker processes).
 
     python benchmarks/features.py [--clips 1000] [--cache data/bench]
-    python benchmarks/features.py --whole --clips 1200  # whole processes, cluster start/stop
+    python benchmarks/features.py --whole --clips 1200 --repeat 3  # whole processes
     python benchmarks/features.py --memory     # peak RSS of the CLI: 1000 vs 8732 clips
 
 ``--whole`` times what a user waits for: the ``urbansound features`` process from start to
 exit (imports, local cluster start-up and shutdown included) against a process running the
 tutorial loop from start to exit, and the start-up and shutdown of a local cluster of two
-workers on their own.
+workers on their own. Its clips are not the generator's: :func:`foreign_clips` writes them
+with soundfile alone (tones over filtered noise), in UrbanSound8K's mix of formats, so that
+nothing the generator happens to do (its rates, its lengths) flatters the engine. Every
+round's ratio is reported; the goal holds only if each reaches it.
 
 The engine raises glibc's malloc thresholds in every process that featurizes
 (``pipeline.engine.allocator``); for transparency the tutorial loop is timed once more with that
@@ -71,6 +74,53 @@ def dataset(cache: Path, clips: int) -> Path:
         generate(root, layout="us8k", clips=clips, seed=42)
         print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
     return tree
+
+
+# UrbanSound8K's commonest formats, with their shares among those clips.
+FOREIGN_RATES = {44100: 0.61, 48000: 0.29, 96000: 0.07}
+FOREIGN_SUBTYPES = {"PCM_16": 0.66, "PCM_24": 0.32}
+FOREIGN_STEREO = 0.92
+FOREIGN_SECONDS = 4.0
+
+
+def foreign_clips(folder: Path, clips: int, seed: int = 7) -> Path:
+    """A plain folder of ``clips`` WAV files written with soundfile, made once per size.
+
+    Each clip is 4 s of one to three steady or gliding tones over noise coloured by a
+    random one-pole low-pass, at 44.1, 48 or 96 kHz, stereo (92 %) or mono, 16- or 24-bit
+    PCM, drawn with UrbanSound8K's shares of those formats. Nothing of the generator is
+    used, so the files share none of its habits.
+    """
+    import soundfile as sf
+    from scipy.signal import lfilter
+
+    root = folder / f"foreign-{clips}"
+    done = root / ".complete"
+    if done.exists():
+        return root
+    print(f"writing {clips} clips with soundfile into {root} ...", flush=True)
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rates, subtypes = list(FOREIGN_RATES), list(FOREIGN_SUBTYPES)
+    p_rate = np.array(list(FOREIGN_RATES.values()))
+    p_sub = np.array(list(FOREIGN_SUBTYPES.values()))
+    for i in range(clips):
+        sr = int(rates[rng.choice(len(rates), p=p_rate / p_rate.sum())])
+        subtype = subtypes[rng.choice(len(subtypes), p=p_sub / p_sub.sum())]
+        channels = 2 if rng.random() < FOREIGN_STEREO else 1
+        n = int(FOREIGN_SECONDS * sr)
+        t = np.arange(n) / sr
+        pole = rng.uniform(0.5, 0.995)
+        audio = lfilter([1 - pole], [1, -pole], rng.standard_normal((n, channels)), axis=0)
+        audio /= np.abs(audio).max()
+        for _ in range(int(rng.integers(1, 4))):
+            f0, glide = rng.uniform(80, 4000), rng.uniform(-0.3, 0.3)
+            tone = np.sin(2 * np.pi * f0 * (t + glide * t**2 / (2 * FOREIGN_SECONDS)))
+            audio += rng.uniform(0.1, 0.8) * tone[:, None] * rng.uniform(0.5, 1.0, channels)
+        audio *= rng.uniform(0.1, 0.9) / np.abs(audio).max()
+        sf.write(root / f"clip{i:05d}.wav", audio, sr, subtype=subtype)
+    done.touch()
+    return root
 
 
 def tutorial(paths: list[str]) -> None:
@@ -303,9 +353,10 @@ def cluster_costs(workers: int) -> tuple[float, float]:
 
 
 def whole(args: argparse.Namespace) -> None:
-    """Whole processes: ``urbansound features`` (2 workers) against the tutorial program."""
-    tree = dataset(args.cache, args.clips)
-    paths = list(read_dataset(tree)["path"])
+    """Whole processes: ``urbansound features`` (2 workers) against the tutorial program,
+    on a folder of clips written by :func:`foreign_clips`."""
+    tree = foreign_clips(args.cache, args.clips)
+    paths = sorted(str(p) for p in tree.glob("*.wav"))
     for path in paths:  # warm page cache
         Path(path).read_bytes()
     work = Path(tempfile.mkdtemp(prefix="bench-whole-"))
@@ -313,32 +364,42 @@ def whole(args: argparse.Namespace) -> None:
     listing.write_text("\n".join(paths) + "\n")
     features = [sys.executable, "-m", "pipeline", "features", str(tree), "--out",
                 str(work / "store"), "--scheduler", "processes", "--workers", "2"]
-    best = {"start": float("inf"), "stop": float("inf"), "features": float("inf"),
-            "tutorial": float("inf")}
+    tutorial_command = [sys.executable, "-c", TUTORIAL_PROGRAM, str(listing)]
+    rounds = []
     try:
-        for _ in range(args.repeat):  # interleaved rounds; the best of each counts
+        for _ in range(args.repeat):  # interleaved rounds, each ratio on its own
             start, stop = cluster_costs(2)
-            best["start"], best["stop"] = min(best["start"], start), min(best["stop"], stop)
             shutil.rmtree(work / "store", ignore_errors=True)  # nothing from cache
-            best["features"] = min(best["features"], wall_time(features))
-            tutorial_command = [sys.executable, "-c", TUTORIAL_PROGRAM, str(listing)]
-            best["tutorial"] = min(best["tutorial"], wall_time(tutorial_command))
+            seconds = wall_time(features)
+            base = wall_time(tutorial_command)
+            rounds.append({"cluster_start": start, "cluster_stop": stop, "features": seconds,
+                           "tutorial": base, "ratio": base / seconds})
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"clips: {len(paths)}; best of {args.repeat} interleaved round(s)")
-    print(f"local cluster of 2 workers: start-up {best['start']:.2f} s, "
-          f"shutdown {best['stop']:.2f} s (once per command)")
-    print(f"whole process, tutorial loop (librosa.load + MFCC-40 mean): "
-          f"{best['tutorial']:7.1f} s")
-    ratio = best["tutorial"] / best["features"]
-    print(f"whole process, urbansound features, processes x2: {best['features']:7.1f} s"
-          f"  = {ratio:.2f}x the tutorial's speed (target >= 2.0x)")
-    save(args, "features_whole", {"clips": len(paths), "repeat": args.repeat, "seconds": best,
-                                  "ratio": ratio},
-         summary=f"Whole processes on {len(paths)} clips: `urbansound features` (2 workers) "
-                 f"{best['features']:.1f} s against the tutorial program's "
-                 f"{best['tutorial']:.1f} s: {ratio:.2f}× (target 2.0×).",
-         table=[["measure", "seconds"], *([k, f"{v:.2f}"] for k, v in best.items())])
+    print(f"clips: {len(paths)} written by soundfile (not the generator); "
+          f"{args.repeat} interleaved round(s)")
+    table = [["round", "tutorial loop (s)", "urbansound features x2 (s)", "ratio",
+              "cluster start (s)"]]
+    for k, r in enumerate(rounds, 1):
+        print(f"round {k}: tutorial loop {r['tutorial']:6.1f} s, urbansound features "
+              f"(processes x2) {r['features']:6.1f} s = {r['ratio']:.2f}x the tutorial's "
+              f"speed; cluster start-up {r['cluster_start']:.2f} s, shutdown "
+              f"{r['cluster_stop']:.2f} s")
+        table.append([k, f"{r['tutorial']:.1f}", f"{r['features']:.1f}",
+                      f"{r['ratio']:.2f}x", f"{r['cluster_start']:.2f}"])
+    lowest = min(r["ratio"] for r in rounds)
+    verdict = "reached" if lowest >= 2.0 else "NOT reached"
+    print(f"lowest ratio {lowest:.2f}x: goal >= 2.0x in every round {verdict}")
+    save(
+        args, "features_whole",
+        {"clips": len(paths), "formats": {"rates": FOREIGN_RATES, "subtypes": FOREIGN_SUBTYPES,
+                                          "stereo": FOREIGN_STEREO},
+         "rounds": rounds, "lowest_ratio": lowest},
+        summary=(f"Whole processes on {len(paths)} clips written by soundfile (44.1/48/96 "
+                 f"kHz, stereo, 16/24-bit): `urbansound features` on two workers against "
+                 f"the one-process tutorial loop, {lowest:.2f}x at worst over "
+                 f"{len(rounds)} rounds (goal >= 2.0x in each)."),
+        table=table)
 
 
 def main() -> None:

@@ -30,8 +30,7 @@ extensions = [
     "myst_parser",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-# experiments_from_code.md: rows to merge into experiments.md by hand, not a page of its own.
-exclude_patterns = ["_build", "generated/benchmark_results.md", "experiments_from_code.md"]
+exclude_patterns = ["_build", "generated/benchmark_results.md"]
 templates_path = ["_templates"]
 
 # The API reference is generated from the package, so it follows its layout.

@@ -1,8 +1,8 @@
 """The ``urbansound`` command: parse arguments, call one stage function, print its result.
 
-The stages (:mod:`pipeline.stages`) import what they need lazily, so ``urbansound --help``
-is fast. A :class:`~pipeline.core.errors.UserError` anywhere becomes one line on stderr and exit
-code 2.
+The stages (:mod:`pipeline.stages`) are imported only once the signal handlers are set, so
+``urbansound --help`` is fast and a Ctrl-C in the first moments is one line too. A
+:class:`~pipeline.core.errors.UserError` anywhere becomes one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -11,118 +11,138 @@ import argparse
 import signal
 import sys
 import threading
+import time
+from typing import TYPE_CHECKING, Any
 
-from pipeline import stages
-from pipeline.core.config import Params, load_params
 from pipeline.core.errors import InputError, UserError
-from pipeline.models.registry import MODEL_NAMES
+from pipeline.core.model_names import MODEL_NAMES
+
+if TYPE_CHECKING:
+    from pipeline.core.config import Params
+
+#: What a command's handler returns: a result (main prints its report and, for a stage, the
+#: closing line) or an exit code (the handler printed what it had to).
+Outcome = Any
 
 
-def _show(result) -> int:
-    """Print a stage's result as the command's output."""
-    print(result.text())
-    return 0
+def _stages():
+    """:mod:`pipeline.stages`, imported on first use (see the module docstring)."""
+    from pipeline import stages
+
+    return stages
 
 
-def _cmd_synth(args: argparse.Namespace, params: Params) -> int:
+def _done(name: str, result, seconds: float) -> str:
+    """The one line that ends a stage: what it produced and how long it took."""
+    return f"{name} done in {seconds:.1f} s: {result.produced}"
+
+
+def _cmd_synth(args: argparse.Namespace, params: Params) -> Outcome:
     if args.scene is None and args.out is None:
         raise UserError("give an output folder: 'synth OUT' (clips) or 'synth --scene OUT'")
     if args.scene is not None and args.out is not None:
         raise UserError("give either OUT (clips) or --scene OUT (long recordings), not both")
     if args.scene is not None:
-        return _show(stages.synth_scenes(args.scene, params=params, minutes=args.minutes,
-                                         files=args.files, seed=args.seed, force=args.force))
-    return _show(stages.synth(args.out, params=params, layout=args.layout, clips=args.clips,
-                              seed=args.seed, workers=args.workers, force=args.force))
+        return _stages().synth_scenes(args.scene, params=params, minutes=args.minutes,
+                                   files=args.files, seed=args.seed, force=args.force)
+    return _stages().synth(args.out, params=params, layout=args.layout, clips=args.clips,
+                        seed=args.seed, workers=args.workers, force=args.force)
 
 
-def _cmd_prepare(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.prepare(args.out, params=params, dataset=args.dataset, test=args.test,
-                                force=args.force))
+def _cmd_prepare(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().prepare(args.out, params=params, dataset=args.dataset, test=args.test,
+                          force=args.force)
 
 
-def _cmd_features(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.features(args.dataset, args.out, params=params,
-                                 scheduler=args.scheduler, workers=args.workers,
-                                 dashboard=args.dashboard, batch_size=args.batch_size,
-                                 force=args.force))
+def _cmd_features(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().features(args.dataset, args.out, params=params,
+                           scheduler=args.scheduler, workers=args.workers,
+                           dashboard=args.dashboard, batch_size=args.batch_size,
+                           force=args.force)
 
 
 def _cmd_models(args: argparse.Namespace, params: Params) -> int:
     from pipeline.models.registry import describe, markdown_table
 
-    print(markdown_table() if args.markdown else describe(stages.train_params(params)))
+    print(markdown_table() if args.markdown else describe(_stages().train_params(params)))
     return 0
 
 
-def _cmd_train(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.train(args.features, args.out, params=params, model=args.model,
-                              reports=args.reports, with_cv=args.cv, scheduler=args.scheduler,
-                              workers=args.workers, dashboard=args.dashboard,
-                              force=args.force))
+def _cmd_train(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().train(args.features, args.out, params=params, model=args.model,
+                           reports=args.reports, with_cv=args.cv, scheduler=args.scheduler,
+                           workers=args.workers, dashboard=args.dashboard, force=args.force)
 
 
-def _cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.evaluate(args.features, args.reports, params=params, model=args.model,
-                                 scheduler=args.scheduler, workers=args.workers,
-                                 dashboard=args.dashboard, no_summary=args.no_summary,
-                                 summary_only=args.summary_only, force=args.force))
+def _cmd_evaluate(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().evaluate(args.features, args.reports, params=params, model=args.model,
+                           scheduler=args.scheduler, workers=args.workers,
+                           dashboard=args.dashboard, no_summary=args.no_summary,
+                           summary_only=args.summary_only, force=args.force)
 
 
-def _cmd_report(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.report(args.reports, params=params, features=args.features,
-                               submission=args.submission, detect=args.detect,
-                               scheduler=args.scheduler, workers=args.workers,
-                               force=args.force))
+def _cmd_report(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().report(args.reports, params=params, features=args.features,
+                         submission=args.submission, detect=args.detect,
+                         scheduler=args.scheduler, workers=args.workers, force=args.force)
 
 
-def _cmd_tune(args: argparse.Namespace, params: Params) -> int:
+def _cmd_tune(args: argparse.Namespace, params: Params) -> Outcome:
     from pipeline.core.config import DEFAULT_PARAMS_FILE
 
-    return _show(stages.tune(args.model, params=params, features=args.features,
-                             reports=args.reports, scheduler=args.scheduler,
-                             workers=args.workers, dashboard=args.dashboard,
-                             apply_to=(args.params or DEFAULT_PARAMS_FILE) if args.apply
-                             else None, force=args.force))
+    return _stages().tune(args.model, params=params, features=args.features,
+                       reports=args.reports, scheduler=args.scheduler,
+                       workers=args.workers, dashboard=args.dashboard,
+                       apply_to=(args.params or DEFAULT_PARAMS_FILE) if args.apply
+                       else None, force=args.force)
 
 
-def _cmd_submit(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.submit(params=params, model=args.model, test=args.test,
-                               features=args.features, models=args.models, out=args.out,
-                               answers=args.answers, force=args.force))
+def _cmd_submit(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().submit(params=params, model=args.model, test=args.test,
+                         features=args.features, models=args.models, out=args.out,
+                         answers=args.answers, force=args.force)
 
 
 def _cmd_predict(args: argparse.Namespace, params: Params) -> int:
-    result = stages.predict(args.paths, params=params, models=args.models, model=args.model)
+    result = _stages().predict(args.paths, params=params, models=args.models, model=args.model)
     for line in result.lines(json_lines=args.json):
         print(line)
     return 0
 
 
-def _cmd_detect(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.detect(args.paths, params=params, models=args.models, out=args.out,
-                               answers=args.answers, model=args.model, window=args.window,
-                               hop=args.hop, threshold=args.threshold, gate_db=args.gate_db,
-                               scheduler=args.scheduler, workers=args.workers,
-                               force=args.force))
+def _cmd_detect(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().detect(args.paths, params=params, models=args.models, out=args.out,
+                         answers=args.answers, model=args.model, window=args.window,
+                         hop=args.hop, threshold=args.threshold, gate_db=args.gate_db,
+                         scheduler=args.scheduler, workers=args.workers,
+                         force=args.force)
 
 
-def _cmd_score(args: argparse.Namespace, params: Params) -> int:
-    return _show(stages.score(args.submission, args.answers))
+def _cmd_score(args: argparse.Namespace, params: Params) -> Outcome:
+    return _stages().score(args.submission, args.answers)
 
 
 def _heading(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 74 - len(title)), flush=True)
 
 
-def _cmd_run(args: argparse.Namespace, params: Params) -> int:
-    result = stages.run(params=params, dataset=args.dataset, workdir=args.workdir,
+def _cmd_run(args: argparse.Namespace, params: Params) -> Outcome:
+    clock: dict[str, float] = {}
+
+    def started(name: str) -> None:
+        _heading(name)
+        clock[name] = time.perf_counter()
+
+    def finished(name: str, stage_result) -> None:
+        print(stage_result.text())
+        print(_done(name, stage_result, time.perf_counter() - clock[name]), flush=True)
+
+    result = _stages().run(params=params, dataset=args.dataset, workdir=args.workdir,
                         scheduler=args.scheduler, workers=args.workers,
-                        dashboard=args.dashboard, started=_heading,
-                        finished=lambda name, stage_result: print(stage_result.text()),
+                        dashboard=args.dashboard, started=started, finished=finished,
                         force=args.force)
     _heading("done")
-    return _show(result)
+    return result
 
 
 def _engine_options(p: argparse.ArgumentParser, *, dashboard: bool = True) -> None:
@@ -286,39 +306,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``urbansound``; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
     # SIGTERM unwinds the command like Ctrl-C does, so the `with` blocks that own worker
-    # processes end them (signal handlers can only be set from the main thread).
+    # processes end them (signal handlers can only be set from the main thread). Set first,
+    # before the heavy imports, so no moment of the command answers Ctrl-C with a traceback.
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     previous_int = signal.signal(signal.SIGINT, _interrupt) if in_main_thread else None
+    command = ""  # known once the arguments are parsed
     try:
+        started = time.perf_counter()
+        args = build_parser().parse_args(argv)
+        command = args.command
+        from pipeline.core.config import load_params
+
         params = load_params(args.params)
-        return int(args.handler(args, params) or 0)
+        outcome = args.handler(args, params)
+        if hasattr(outcome, "text"):  # a result: its report (a stage's: one closing line)
+            print(outcome.text())
+            if hasattr(outcome, "produced"):
+                print(_done(args.command, outcome, time.perf_counter() - started))
+            return 0
+        return int(outcome or 0)
     except (UserError, InputError) as exc:  # InputError: library code's refusal of values
-        print(f"urbansound {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{_prog(command)}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        return _stopped(args.command, exc)
+        return _stopped(command, exc)
     except Exception as exc:
         # Closing the workers while an interrupt unwinds can raise on its own (a connection
         # closed under a call); the interrupt is still what ended the command.
         interrupt = _interrupt_behind(exc)
         if interrupt is None:
             raise
-        return _stopped(args.command, interrupt)
+        return _stopped(command, interrupt)
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
 
 
+def _prog(command: str) -> str:
+    """How messages name the command: ``urbansound NAME`` (``urbansound`` before parsing)."""
+    return f"urbansound {command}".rstrip()
+
+
 def _stopped(command: str, interrupt: KeyboardInterrupt) -> int:
     """Say that a signal ended ``command``; the shell's exit code for that signal."""
     terminated = isinstance(interrupt, Terminated)
-    print(f"urbansound {command}: {'terminated' if terminated else 'interrupted'}",
-          file=sys.stderr)
+    print(f"{_prog(command)}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
     return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 

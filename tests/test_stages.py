@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,17 @@ def test_run_writes_every_output_and_reports_it(whole_run):
     score = json.loads(submitted.score_file.read_text())
     assert score["model"] == trained.index["best"] and 0 <= score["accuracy"] <= 1
     assert f"submission: {root / 'submission.csv'}" in result.text()
+
+
+def test_run_prints_no_warning_nor_traceback_and_shows_its_progress(whole_run):
+    printed = whole_run.printed
+    # Progress bars of the stages that take time, the generator's included.
+    for bar in ("generating clips", "features", "cross-validation fits"):
+        assert re.search(rf"{bar}[\w ]*: 100%", printed), bar
+    # Every distinct offending line at once (progress bars overwrite lines with \r).
+    lines = re.split(r"[\r\n]", printed)
+    offending = sorted({line.strip() for line in lines if "Warning" in line or "Traceback" in line})
+    assert not offending, "printed during the run:\n" + "\n".join(offending[:20])
 
 
 def test_run_hands_its_workers_to_prepare_and_one_engine_to_the_parallel_stages(whole_run):
@@ -144,3 +156,22 @@ def test_prepare_renders_on_a_lent_local_cluster_with_the_same_files(tmp_path, l
     for rel in files:
         assert (tmp_path / "lent" / "synth" / rel).read_bytes() == \
             (tmp_path / "alone" / "synth" / rel).read_bytes()
+
+
+def test_every_stage_result_says_what_it_produced():
+    # The CLI ends every stage (and each stage of `run`) with a line built from `produced`;
+    # predict and score print their answers instead.
+    import importlib
+    import inspect
+    import pkgutil
+
+    import pipeline.stages as package
+
+    missing = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if (cls.__module__ == module.__name__ and hasattr(cls, "text")
+                    and not hasattr(cls, "produced")):
+                missing.append(name)
+    assert sorted(missing) == ["PredictResult", "ScoreResult"]

@@ -4,6 +4,10 @@ layer and of determinism (the ``whole_run`` fixture of ``conftest.py``)."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+import warnings
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,10 +82,47 @@ class WholeRun:
     seen: list[tuple[str, str]]
     calls: dict[str, Calls]
     outputs: dict[str, object]
+    printed: str
+
+
+# Python's own warning filters (what a command run from a shell applies); pytest's differ.
+_PYTHON_FILTERS = (("default", DeprecationWarning, "__main__"), ("ignore", DeprecationWarning, ""),
+                   ("ignore", PendingDeprecationWarning, ""), ("ignore", ImportWarning, ""),
+                   ("ignore", ResourceWarning, ""))  # fmt: skip
+
+
+@contextmanager
+def printed_to(path: Path):
+    """Send everything printed meanwhile to ``path``: by this process (its streams and
+    its file descriptors 1 and 2, which worker processes started meanwhile inherit) and
+    the warnings raised here, with the filters of a command run from a shell."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "a", buffering=1) as sink, warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        for action, category, module in _PYTHON_FILTERS:
+            warnings.filterwarnings(action, category=category, module=module, append=True)
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with redirect_stdout(sink), redirect_stderr(sink):
+                yield
+        finally:
+            sink.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            for w in caught:
+                sink.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno,
+                                                  w.line))
 
 
 def whole_run(folder: Path) -> WholeRun:
-    """``run`` in this process on a local cluster of two workers, under ``folder``."""
+    """``run`` in this process on a local cluster of two workers, under ``folder``; what
+    it prints (stage reports as the ``run`` command prints them, progress bars, anything
+    its workers print) is kept in ``printed``."""
     import pipeline.apps.submission
     import pipeline.datasets.synth
     import pipeline.evaluation
@@ -91,12 +132,19 @@ def whole_run(folder: Path) -> WholeRun:
     params = load_params(params_file)
     root = folder / "run"
     seen: list[tuple[str, str]] = []
-    with pytest.MonkeyPatch.context() as patch:
+
+    def finished(name, stage_result):
+        seen.append(("end", name))
+        print(stage_result.text())
+
+    log = folder / "printed.txt"
+    with pytest.MonkeyPatch.context() as patch, printed_to(log):
         calls = {"generate": Calls(patch, pipeline.datasets.synth, "generate"),
                  "extract": Calls(patch, pipeline.store, "extract_to_store"),
                  "cv": Calls(patch, pipeline.evaluation, "cross_validate"),
                  "submit": Calls(patch, pipeline.apps.submission, "make_submission")}
         result = stages.run(params=params, workdir=root, scheduler="processes", workers=2,
                             started=lambda name: seen.append(("start", name)),
-                            finished=lambda name, r: seen.append(("end", name)))
-    return WholeRun(root, params_file, params, result, seen, calls, outputs(root))
+                            finished=finished)
+    return WholeRun(root, params_file, params, result, seen, calls, outputs(root),
+                    log.read_text(errors="replace"))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.errors import UserError
-from pipeline.core.io import atomic_write_text, path_text, remove_output
+from pipeline.core.io import atomic_write_text, check_regular_file, path_text, remove_output
 from pipeline.datasets.classes import CLASSES
 
 COLUMNS = ["ID", "Class"]
@@ -106,6 +106,7 @@ def score_path(submission: str | Path) -> Path:
 def read_table(path: str | Path, what: str, columns: list[str]) -> pd.DataFrame:
     """Read a CSV with string columns; missing file or columns is a :class:`UserError`."""
     path = Path(path)
+    check_regular_file(path, what)
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:

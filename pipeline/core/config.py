@@ -3,11 +3,19 @@
 Every field has a default, so the package also runs where there is no ``params.yaml``
 (an installed ``urbansound`` outside the repository). A key that is not a field is a
 :class:`~pipeline.core.errors.UserError`: a misspelt parameter must never be silently ignored.
+
+Every number is checked against its range when its dataclass is built
+(:func:`~pipeline.core.errors.check_range`), so values from the file and from command-line
+flags (``dataclasses.replace``) meet the same bounds before any stage starts. The file itself
+is read safely: a regular file of at most :data:`MAX_PARAMS_BYTES`, UTF-8 text, YAML
+without aliases.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +23,66 @@ from typing import Any
 
 import yaml
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, check_range, shown
 from pipeline.core.model_names import BASE_MODELS, MODEL_NAMES
 
 DEFAULT_PARAMS_FILE = "params.yaml"
+# A params file is a few kB; anything this large is not one (and is not read into memory).
+MAX_PARAMS_BYTES = 1 << 20
+
+#: Generated clips at most (prepare.synth_clips, synth --clips): 12x UrbanSound8K.
+MAX_CLIPS = 100_000
+#: Frames overlap at most this many times (n_fft / hop_length): the STFT of a clip costs
+#: memory in proportion, 16x its samples at most.
+MAX_OVERLAP = 16
+#: Longest clip featurized whole, s (15x the longest UrbanSound8K clip). A clip's features
+#: summarise all its frames at once, so its memory grows with its length (about 2 MB per
+#: second); a longer file in a clip dataset is most likely a mistake and becomes an error
+#: row, and ``detect`` analyses long recordings block by block in flat memory.
+MAX_CLIP_SECONDS = 60.0
+#: Longest analysis window of ``detect``, s: a window is a clip for the model.
+MAX_WINDOW_SECONDS = MAX_CLIP_SECONDS
+#: Longest recording ``detect`` analyses, s (48 h): its window probabilities, frame powers
+#: and picture columns stay in memory (~100 MB a day); a header announcing more (a FLAC
+#: may claim 2**36 samples) is a file error, not an out-of-memory crash.
+MAX_RECORDING_SECONDS = 48 * 3600.0
+#: Workers (processes or threads) of a local engine at most.
+MAX_WORKERS = 64
+#: Items per task at most.
+MAX_BATCH_SIZE = 100_000
+
+# features.NAME: (low, high, integer, low excluded). The STFT size is bounded by what one
+# clip can use (65536 samples is 3 s at 22050 Hz), the filter banks by their FFT.
+_FEATURE_RANGES = {
+    "sr": (1000, 96_000, True, False),
+    "n_fft": (16, 65_536, True, False),
+    "hop_length": (1, 65_536, True, False),
+    "n_mfcc": (1, 256, True, False),
+    "n_mels": (1, 512, True, False),
+    "fmin": (0.0, 192_000.0, False, False),
+    "fmax": (0.0, 192_000.0, False, True),
+    "top_db": (0.0, 300.0, False, True),
+    "delta_width": (3, 99, True, False),
+    "contrast_fmin": (0.0, 192_000.0, False, True),
+    "contrast_bands": (1, 16, True, False),
+    "n_bands": (1, 256, True, False),
+    "band_fmin": (0.0, 192_000.0, False, True),
+    "band_fmax": (0.0, 192_000.0, False, True),
+    "silence_db": (-300.0, 0.0, False, False),
+}
+
+
+def _check_fields(obj: Any, where: str, ranges: dict[str, tuple], *,
+                  numbers_only: frozenset[str] = frozenset()) -> None:
+    """:func:`check_range` of fields ``ranges`` (name: ``(low, high, integer, above)``);
+    fields in ``numbers_only`` are checked only when they hold a number (None, or a value
+    of the wrong type, is left to the code that knows what it means)."""
+    for name, (low, high, integer, above) in ranges.items():
+        value = getattr(obj, name)
+        if name in numbers_only and (isinstance(value, bool)
+                                     or not isinstance(value, (int, float))):
+            continue
+        check_range(f"{where}{name}", value, low, high, integer=integer, above=above)
 
 
 @dataclass(frozen=True)
@@ -29,6 +93,10 @@ class PrepareParams:
     test: str | None = None  # optional second folder whose test clips get predictions
     synth_clips: int = 1000  # generated training clips (official folds)
     synth_test_clips: int = 500  # size of the independent generated AV set (≈38 % test clips)
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "params: prepare.", {"synth_clips": (1, MAX_CLIPS, True, False),
+                                                  "synth_test_clips": (0, MAX_CLIPS, True, False)})
 
 
 @dataclass(frozen=True)
@@ -53,6 +121,18 @@ class FeatureParams:
     band_fmax: float | None = None  # None: sr / 2
     silence_db: float = -60.0  # a frame is silent below this RMS, dB full scale
 
+    def __post_init__(self) -> None:
+        # Ranges only; what depends on several values at once (n_fft even, n_mfcc <= n_mels,
+        # frequencies below Nyquist) is checked by pipeline.features.feature_names.
+        _check_fields(self, "params: features.", _FEATURE_RANGES,
+                      numbers_only=frozenset({"fmax", "band_fmax"}))
+        n_fft, hop = self.n_fft, self.hop_length
+        if not n_fft // MAX_OVERLAP <= hop <= n_fft:
+            raise UserError(f"params: features.hop_length must lie between n_fft / "
+                            f"{MAX_OVERLAP} and n_fft ({n_fft // MAX_OVERLAP} and {n_fft} for "
+                            f"n_fft {n_fft}), got {hop}: a longer hop skips audio, a shorter "
+                            "one multiplies the memory of every clip")
+
 
 @dataclass(frozen=True)
 class ParallelParams:
@@ -62,6 +142,10 @@ class ParallelParams:
     workers: int = 2
     batch_size: int = 100
     dashboard: bool = False  # print the link of Dask's dashboard (local clusters need bokeh)
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "params: parallel.", {"workers": (1, MAX_WORKERS, True, False),
+                                                   "batch_size": (1, MAX_BATCH_SIZE, True, False)})
 
 
 # One field per model name (pipeline/core/model_names.py, checked against the registry).
@@ -86,6 +170,9 @@ class EvaluateParams:
 
     n_splits: int = 10
 
+    def __post_init__(self) -> None:
+        _check_fields(self, "params: evaluate.", {"n_splits": (2, 100, True, False)})
+
 
 @dataclass(frozen=True)
 class TuneParams:
@@ -97,6 +184,10 @@ class TuneParams:
     heatmap: dict = field(default_factory=dict)  # model name → [param on y, param on x]
     nested: bool = True  # also estimate the whole search by nested CV (unbiased)
     inner_splits: int = 3  # inner folds in each outer training part of the nested CV
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "params: tune.", {"n_iter": (1, 10_000, True, False),
+                                               "inner_splits": (2, 100, True, False)})
 
 
 @dataclass(frozen=True)
@@ -131,20 +222,25 @@ class DetectParams:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
                 raise UserError(f"detect: {name} must be a positive number of seconds, "
-                                f"got {value!r}")
+                                f"got {shown(value)}")
+        for name, high in (("window", MAX_WINDOW_SECONDS), ("hop", MAX_WINDOW_SECONDS),
+                           ("block", 3600.0)):
+            check_range(f"detect: {name}", getattr(self, name), 0.0, high, above=True,
+                        unit=" s")
         if self.hop > self.window:
             raise UserError(f"detect: hop ({self.hop} s) must not exceed window "
                             f"({self.window} s), or parts of the audio are never analysed")
         if self.block < self.hop:
             raise UserError(f"detect: block ({self.block} s) must be at least hop ({self.hop} s)")
         if not 0.0 < self.threshold <= 1.0:
-            raise UserError(f"detect: threshold must lie in (0, 1], got {self.threshold!r}")
+            raise UserError(f"detect: threshold must lie in (0, 1], got {shown(self.threshold)}")
         for name in ("merge_gap", "min_duration", "gate_db"):
             value = getattr(self, name)
             if name == "gate_db" and value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise UserError(f"detect: {name} must be a number >= 0, got {value!r}")
+                raise UserError(f"detect: {name} must be a number >= 0, got {shown(value)}")
+            check_range(f"detect: {name}", value, 0.0, 200.0 if name == "gate_db" else 86_400.0)
 
 
 @dataclass(frozen=True)
@@ -160,6 +256,10 @@ class Params:
     tune: TuneParams = field(default_factory=TuneParams)
     submit: SubmitParams = field(default_factory=SubmitParams)
     detect: DetectParams = field(default_factory=DetectParams)
+
+    def __post_init__(self) -> None:
+        # numpy's and scikit-learn's seeds: 0 <= seed < 2**32
+        check_range("params: seed", self.seed, 0, 2**32 - 1, integer=True)
 
 
 #: Scalar type hints: (does a YAML value fit it, what the error says it must be). YAML's
@@ -179,18 +279,27 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise UserError(f"params: {where} must be a list, got {value!r}")
+            raise UserError(f"params: {where} must be a list, got {shown(value)}")
+        item = typing.get_args(hint)[0]  # tuple[X, ...]: every item an X
+        if item in _SCALARS and not all(_SCALARS[item][0](v) for v in value):
+            raise UserError(f"params: {where} must be a list, each item {_SCALARS[item][1]}, "
+                            f"got {shown(value)}")
         return tuple(value)
     if hint is dict or origin is dict:
         if not isinstance(value, dict):
-            raise UserError(f"params: {where} must be a mapping, got {value!r}")
+            raise UserError(f"params: {where} must be a mapping, got {shown(value)}")
         return dict(value)
     if hint in _SCALARS:
         accepts, what = _SCALARS[hint]
         if not accepts(value):
-            raise UserError(f"params: {where} must be {what}, got {value!r}")
+            raise UserError(f"params: {where} must be {what}, got {shown(value)}")
         return float(value) if hint is float else value
     return value
+
+
+def _key(key: Any) -> str:
+    """A YAML key as a message shows it: a name as it is, anything else as a value."""
+    return shown(key)[1:-1] if isinstance(key, str) else shown(key)
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -198,14 +307,14 @@ def _build(cls: type, data: Any, where: str) -> Any:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise UserError(f"params: {where or 'the file'} must be a mapping, got {data!r}")
+        raise UserError(f"params: {where or 'the file'} must be a mapping, got {shown(data)}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)  # YAML keys may be numbers or null too
     if unknown:
         prefix = f"{where}." if where else ""
         raise UserError(
-            f"params: unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+            f"params: unknown key(s) {', '.join(prefix + _key(k) for k in unknown[:5])}; "
             f"known: {', '.join(sorted(names))}"
         )
     kwargs = {
@@ -215,35 +324,84 @@ def _build(cls: type, data: Any, where: str) -> Any:
     return cls(**kwargs)
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases: ``*name`` makes a value refer to another, and
+    nested ones expand exponentially (a few lines can stand for gigabytes)."""
+
+    def compose_node(self, parent, index):  # noqa: D102 (PyYAML's hook)
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise _AliasFound(f"line {event.start_mark.line + 1}: YAML alias *{event.anchor} "
+                              "(aliases are not allowed in a params file: write the value out)")
+        return super().compose_node(parent, index)
+
+
+class _AliasFound(yaml.YAMLError):
+    pass
+
+
+def parse_params_text(text: str, path: str | Path) -> Any:
+    """The YAML document of params file ``path`` (its ``text``), without aliases.
+
+    Raises
+    ------
+    UserError
+        Not valid YAML, or a YAML alias.
+    """
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
+    except _AliasFound as exc:
+        raise UserError(f"params file {path}: {exc}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise UserError(f"params file {path} nests lists or mappings too deeply") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+        raise UserError(f"params file {path} is not valid YAML: {first[:200]}") from None
+
+
 def load_params(path: str | Path | None = None) -> Params:
     """Read parameters from ``path``.
 
     With ``path=None``, ``./params.yaml`` is read if it exists, otherwise the defaults
-    are used. A named file that does not exist is a :class:`UserError`.
+    are used. A named file that does not exist is a :class:`UserError`, as are a file that
+    is not UTF-8 text, uses YAML aliases, or holds a value out of its range.
     """
     if path is None:
         path = Path(DEFAULT_PARAMS_FILE)
         if not path.exists():
             return Params()
     path = Path(path)
-    text = read_params_text(path)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-        raise UserError(f"params file {path} is not valid YAML: {first}") from None
-    return _build(Params, data, "")
+    return _build(Params, parse_params_text(read_params_text(path), path), "")
 
 
 def read_params_text(path: str | Path) -> str:
-    """The text of params file ``path``; a missing or unreadable file is a :class:`UserError`."""
+    """The text of params file ``path``.
+
+    Raises
+    ------
+    UserError
+        A missing or unreadable file, one that is not a regular file (a named pipe would
+        block the read), larger than :data:`MAX_PARAMS_BYTES`, or not UTF-8 text.
+    """
     path = Path(path)
     try:
-        return path.read_text(encoding="utf-8")
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"params file {path} is not a regular file")
+        if info.st_size > MAX_PARAMS_BYTES:
+            raise UserError(f"params file {path} is {info.st_size} bytes; a params file is a "
+                            f"few kB (at most {MAX_PARAMS_BYTES} bytes)")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"params file not found: {path}") from None
     except OSError as exc:
         raise UserError(f"cannot read params file {path}: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UserError(f"params file {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on "
+                        f"line {line}); save it as UTF-8") from None
 
 
 def params_digest(params: Params) -> str:

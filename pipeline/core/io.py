@@ -197,9 +197,14 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def atomic_write_parquet(path: str | os.PathLike, table) -> None:
     """Write the ``pyarrow.Table`` ``table`` to ``path`` atomically."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    # Dictionary encoding pays for repeated values (ids, labels, error kinds), not for
+    # measured floats, where building the dictionary costs more than the rest of the write.
+    measured = (pa.types.is_floating, pa.types.is_list, pa.types.is_fixed_size_list)
+    dictionary = [f.name for f in table.schema if not any(is_(f.type) for is_ in measured)]
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp, use_dictionary=dictionary))
 
 
 # --- ownership -----------------------------------------------------------------------------
@@ -466,3 +471,24 @@ class Outputs:
                         folder.rmdir()
                     except OSError:
                         pass
+
+
+def check_regular_file(path: str | os.PathLike, what: str) -> None:
+    """Refuse to read ``path`` unless it is a regular file (or a link to one): a named pipe
+    nobody writes to would block the read forever, a device never ends.
+
+    A path that does not exist passes (the reader says "not found" in its own words).
+
+    Raises
+    ------
+    UserError
+        ``"{what} {path} is not a regular file"``.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{what} {path_text(path)} is not a regular file")

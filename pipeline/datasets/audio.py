@@ -6,8 +6,11 @@ resamples it (``quality="HQ"``). libsndfile detects the format from the file's c
 FLAC or Ogg data named ``.wav`` loads as what it really is.
 
 A clip that cannot be loaded raises one of the :class:`AudioError` subclasses. Each has a
-class attribute ``kind`` (``"missing"``, ``"undecodable"``, ``"empty"``, ``"non_finite"``)
-that later stages write into their error rows, and a one-line message naming the file.
+class attribute ``kind`` (``"missing"``, ``"not_a_file"``, ``"undecodable"``, ``"too_long"``,
+``"empty"``, ``"non_finite"``) that later stages write into their error rows, and a one-line
+message naming the file. A named pipe, socket or device is never opened (reading a pipe
+nobody writes to blocks forever), and a clip whose header announces more than
+``max_seconds`` is refused before a sample is decoded.
 
 Truncated files (a data chunk cut short) load what is there, never an error:
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +39,8 @@ __all__ = [
     "EmptyAudioError",
     "MissingAudioError",
     "NonFiniteAudioError",
+    "NotAFileError",
+    "TooLongAudioError",
     "UndecodableAudioError",
     "load_clip",
     "load_clip_info",
@@ -65,6 +71,18 @@ class MissingAudioError(AudioError):
     """The file does not exist."""
 
     kind = "missing"
+
+
+class NotAFileError(AudioError):
+    """The path is a named pipe, socket or device: never opened (a pipe would block)."""
+
+    kind = "not_a_file"
+
+
+class TooLongAudioError(AudioError):
+    """The header announces more audio than a clip may hold (``max_seconds``)."""
+
+    kind = "too_long"
 
 
 class UndecodableAudioError(AudioError):
@@ -105,11 +123,22 @@ class ClipInfo:
         return self.frames / self.samplerate if self.samplerate else 0.0
 
 
+_SPECIAL = ((stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"),
+            (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+
+
 def _open(path: str) -> sf.SoundFile:
-    if not os.path.exists(path):
-        raise MissingAudioError(path, "no such file")
-    if os.path.isdir(path):
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise MissingAudioError(path, "no such file") from None
+    except OSError as exc:
+        raise UndecodableAudioError(path, f"cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
         raise UndecodableAudioError(path, "is a folder, not an audio file")
+    if not stat.S_ISREG(mode):
+        what = next((name for test, name in _SPECIAL if test(mode)), "special file")
+        raise NotAFileError(path, f"not a regular file ({what})")
     try:
         # Bytes, because a file name that is not valid UTF-8 cannot be encoded back from str.
         return sf.SoundFile(os.fsencode(path))
@@ -257,7 +286,7 @@ def _read_mono(path: str, f: sf.SoundFile, frames: int) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def load_clip(path, sr: int | None = 22050) -> np.ndarray:
+def load_clip(path, sr: int | None = 22050, *, max_seconds: float | None = None) -> np.ndarray:
     """Load an audio file as float32 mono at ``sr`` Hz.
 
     Parameters
@@ -267,6 +296,9 @@ def load_clip(path, sr: int | None = 22050) -> np.ndarray:
         whatever its extension.
     sr : int or None
         Target sample rate; ``None`` keeps the file's own rate.
+    max_seconds : float, optional
+        Refuse a file whose header announces more audio than this, before decoding it:
+        a clip's memory grows with its length.
 
     Returns
     -------
@@ -277,6 +309,10 @@ def load_clip(path, sr: int | None = 22050) -> np.ndarray:
     ------
     MissingAudioError
         The file does not exist.
+    NotAFileError
+        A named pipe, socket or device (never opened).
+    TooLongAudioError
+        Longer than ``max_seconds``.
     UndecodableAudioError
         Not audio, cut inside its header, or an unsupported codec.
     EmptyAudioError
@@ -287,6 +323,10 @@ def load_clip(path, sr: int | None = 22050) -> np.ndarray:
     path = os.fspath(path)
     with _open(path) as f:
         native = f.samplerate
+        if max_seconds is not None and f.frames > max_seconds * native:
+            raise TooLongAudioError(
+                path, f"{f.frames / native:.1f} s long, more than the {max_seconds:g} s a clip "
+                "may last ('urbansound detect' analyses long recordings)")
         try:
             y = _read_mono(path, f, _usable_frames(f))
         except (sf.SoundFileError, RuntimeError) as exc:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, shown
 from pipeline.core.io import atomic_write_text, path_text
 from pipeline.datasets.classes import CLASS_ID, CLASSES
 from pipeline.datasets.tables import (
@@ -95,19 +95,19 @@ def read_dataset(path) -> pd.DataFrame:
     if not root.exists():
         raise UserError(f"dataset not found: {root}")
     root = root.resolve()
-    if root.is_file():
+    if not root.is_dir():  # one file; a named pipe too, which extraction reports unopened
         if root.suffix.lower() not in AUDIO_EXTENSIONS:
             raise UserError(f"{root}: not a dataset folder or an audio file; {EXPECTED}")
         df, layout = _folder_rows([root]), "folder"
         root = root.parent
-    elif (root / MANIFEST_CSV).is_file():
+    elif (root / MANIFEST_CSV).exists():
         df, layout = _read_manifest(root), "manifest"
-    elif (root / US8K_CSV).is_file():
+    elif (root / US8K_CSV).exists():
         df, layout = _read_us8k(root), "us8k"
-    elif (root / "UrbanSound8K" / US8K_CSV).is_file():
+    elif (root / "UrbanSound8K" / US8K_CSV).exists():
         root = root / "UrbanSound8K"
         df, layout = _read_us8k(root), "us8k"
-    elif (root / "train.csv").is_file() or (root / "test.csv").is_file():
+    elif (root / "train.csv").exists() or (root / "test.csv").exists():
         df, layout = _read_av(root), "av"
     else:
         files = _audio_files(root)
@@ -119,7 +119,9 @@ def read_dataset(path) -> pd.DataFrame:
     df.attrs.update(
         layout=layout,
         root=str(root),
-        missing=[i for i, p in zip(df["id"], df["path"], strict=True) if not os.path.isfile(p)],
+        # A path that exists but is no regular file (a named pipe, say) is not missing:
+        # extraction reports what it is, without opening it.
+        missing=[i for i, p in zip(df["id"], df["path"], strict=True) if not os.path.exists(p)],
     )
     return df
 
@@ -249,7 +251,8 @@ def _read_manifest(root: Path) -> pd.DataFrame:
     labels = column(df, ("label",), csv).str.lower()
     bad = (labels != "") & ~labels.isin(list(CLASS_ID))
     if bad.any():
-        raise UserError(f"{csv.name}: unknown class {labels[bad].iloc[0]!r} on {line_numbers(bad)}")
+        raise UserError(f"{csv.name}: unknown class {shown(labels[bad].iloc[0])} on "
+                        f"{line_numbers(bad)}")
     fold_text = column(df, ("fold",), csv)
     folds = pd.to_numeric(fold_text.where(fold_text != ""), errors="coerce")
     bad = (fold_text != "") & (folds.isna() | (folds % 1 != 0))
@@ -298,7 +301,7 @@ def _read_av(root: Path) -> pd.DataFrame:
         ("test", "test.csv", "Test", False),
     ):
         csv = root / csv_name
-        if not csv.is_file():
+        if not csv.exists():
             continue
         df = read_csv(csv)
         ids = column(df, ("ID",), csv)
@@ -317,10 +320,24 @@ def _read_av(root: Path) -> pd.DataFrame:
 
 
 def _audio_files(root: Path) -> list[Path]:
-    """Audio files in ``root`` and its subfolders, sorted; hidden files (``._x.wav``) skipped."""
+    """Audio files in ``root`` and its subfolders, sorted; hidden files (``._x.wav``) skipped.
+
+    Symlinked subfolders are followed; a folder reached again (a link to an ancestor, two
+    links to one place) is searched once, so a loop of links ends.
+    """
     found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            info = os.stat(folder)
+        except OSError:  # vanished or unreadable: os.walk has nothing in it either
+            dirs[:] = []
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [
             Path(folder) / f for f in files
             if not f.startswith(".") and Path(f).suffix.lower() in AUDIO_EXTENSIONS

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, check_range
 from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth import SR, render_ambience, render_source
 
@@ -186,10 +186,9 @@ def generate_scenes(out, *, minutes: float, files: int = 1, seed: int = 42,
     from pipeline.core.io import Outputs, atomic_write_text
 
     out = Path(out)
-    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes > 0:
-        raise UserError(f"--minutes must be a positive number, got {minutes!r}")
-    if isinstance(files, bool) or not isinstance(files, int) or files < 1:
-        raise UserError(f"--files must be a positive integer, got {files!r}")
+    # An hour of scene is 160 MB of WAV: ten hours and a thousand files bound the disk used.
+    check_range("--minutes", minutes, 0, 600, above=True)
+    check_range("--files", files, 1, 1000, integer=True)
     unknown = sorted(set(classes) - set(CLASSES))
     if unknown or not classes:
         raise UserError(f"unknown or no scene classes: {', '.join(unknown)}")

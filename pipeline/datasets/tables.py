@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, shown
+from pipeline.core.io import check_regular_file
 from pipeline.datasets.classes import CLASS_ID, CLASSES
 
 COLUMNS = ["id", "path", "label", "fold", "group", "split"]
@@ -29,11 +30,12 @@ def line_numbers(mask: pd.Series) -> str:
 
 def shown_values(values: pd.Series) -> str:
     """The distinct ``values`` in order, quoted, the first :data:`SHOWN` of them."""
-    return ", ".join(repr(v) for v in list(dict.fromkeys(values))[:SHOWN])
+    return ", ".join(shown(v) for v in list(dict.fromkeys(values))[:SHOWN])
 
 
 def read_csv(path: Path) -> pd.DataFrame:
     """Read a metadata CSV as strings: UTF-8 with or without BOM, ',' ';' or tab separated."""
+    check_regular_file(path, "metadata table")
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:

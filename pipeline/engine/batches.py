@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, NamedTuple
 
-from pipeline.core.errors import UserError
+from pipeline.core.config import MAX_BATCH_SIZE
+from pipeline.core.errors import UserError, check_range
 from pipeline.engine.cluster import Engine, TaskCrash, opened, run_tasks
 from pipeline.engine.scheduler_names import Scheduler
 
@@ -38,18 +39,20 @@ def map_tasks(
     func: Callable[..., Any], tasks: Sequence[Any], *, scheduler: Engine | Scheduler | str,
     workers: int = 1, desc: str | None = None, progress: bool = False,
     name: Callable[[Any], str] | None = None, shared: Any = None,
+    sizes: Sequence[int] | None = None,
 ) -> list[Any]:
     """``[func(task) for task in tasks]``, computed as
     :func:`pipeline.engine.cluster.run_tasks` does.
 
     A task that kills its worker process, also when rerun alone, stops the run with a
     :class:`UserError` naming it (``name(task)``); tasks that only shared its worker are
-    rerun, not blamed. ``shared`` is as in :func:`~pipeline.engine.cluster.run_tasks`.
+    rerun, not blamed. ``shared`` and ``sizes`` (units of each task on the progress bar)
+    are as in :func:`~pipeline.engine.cluster.run_tasks`.
     """
     results: list[Any] = [None] * len(tasks)
     with opened(scheduler, workers) as engine:
         for i, result in run_tasks(func, tasks, scheduler=engine, desc=desc, progress=progress,
-                                   shared=shared):
+                                   shared=shared, sizes=sizes):
             results[i] = result
         for i in [i for i, r in enumerate(results) if isinstance(r, TaskCrash)]:
             results[i] = run_alone(func, tasks[i], engine, shared)
@@ -61,9 +64,9 @@ def map_tasks(
 
 
 def check_batch_size(batch_size: object) -> None:
-    """Refuse a batch size that is not a positive integer (before any folder is made)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise UserError(f"batch size must be at least 1, got {batch_size!r}")
+    """Refuse a batch size that is not an integer in ``1 .. 100000`` (before any folder is
+    made)."""
+    check_range("batch size", batch_size, 1, MAX_BATCH_SIZE, integer=True)
 
 
 def map_batches(

@@ -23,8 +23,46 @@ from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
-from pipeline.core.errors import UserError
+from pipeline.core.config import MAX_WORKERS
+from pipeline.core.errors import UserError, check_range
 from pipeline.engine.scheduler_names import Scheduler, parse_scheduler
+
+#: Seconds to connect to a scheduler address and to hear its greeting.
+CONNECT_TIMEOUT = 5.0
+
+
+class NotDaskError(OSError):
+    """Something listens at the address, but it is not a Dask scheduler."""
+
+
+def _expect_dask(host: str, port: int, timeout: float) -> None:
+    """Connect to ``host:port`` and wait for the greeting a Dask scheduler sends first.
+
+    On a new connection the scheduler writes its handshake before reading anything: a
+    length-prefixed message (an 8-byte frame length, then msgpack). Something else (an
+    HTTP server, which waits for a request) says nothing, or something else; Dask's own
+    client would wait for the handshake without a time limit.
+
+    Raises
+    ------
+    OSError
+        Nothing listens (refused, unreachable, timed out), or :class:`NotDaskError`.
+    """
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        head = b""
+        try:
+            while len(head) < 8:
+                chunk = sock.recv(8 - len(head))
+                if not chunk:
+                    raise NotDaskError("it closed the connection without a Dask handshake")
+                head += chunk
+        except TimeoutError:
+            raise NotDaskError(f"it sent no Dask handshake within {timeout:g} s; is it a "
+                               "Dask scheduler's address?") from None
+    # The handshake is ~100 bytes; a text greeting read as a length is absurdly large.
+    if not 0 < int.from_bytes(head, "little") < 1 << 20:
+        raise NotDaskError(f"it answered {head!r}..., not a Dask handshake; is it a Dask "
+                           "scheduler's address?")
 
 
 class TaskCrash(NamedTuple):
@@ -41,8 +79,7 @@ class Engine:
     """
 
     def __init__(self, scheduler: Scheduler | str, workers: int = 1, *, dashboard: bool = False):
-        if workers < 1:
-            raise UserError(f"workers must be at least 1, got {workers}")
+        check_range("workers", workers, 1, MAX_WORKERS, integer=True)
         scheduler = scheduler if isinstance(scheduler, Scheduler) else parse_scheduler(scheduler)
         if dashboard and scheduler.kind == "processes" and find_spec("bokeh") is None:
             raise UserError("the dashboard needs bokeh: "
@@ -85,8 +122,8 @@ class Engine:
             address = self.scheduler.address
             host, _, port = address.removeprefix("tcp://").rpartition(":")
             try:  # a refused connection is final: say so now, not after Dask's retries
-                socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
-                client = Client(address, timeout="10s", set_as_default=False)
+                _expect_dask(host.strip("[]"), int(port), CONNECT_TIMEOUT)
+                client = Client(address, timeout=f"{CONNECT_TIMEOUT}s", set_as_default=False)
             except (OSError, TimeoutError) as exc:
                 reason = getattr(exc, "strerror", None) or exc
                 raise UserError(f"cannot connect to the Dask scheduler at {address}: {reason}") \

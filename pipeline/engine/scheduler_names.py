@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, shown
 
 LOCAL_SCHEDULERS = ("sync", "threads", "processes")
 
@@ -32,4 +32,4 @@ def parse_scheduler(text: str) -> Scheduler:
     host, sep, port = value.removeprefix("tcp://").rpartition(":")
     if value.startswith("tcp://") and host and sep and port.isdigit() and 0 < int(port) < 65536:
         return Scheduler("distributed", value)
-    raise UserError(f"unknown scheduler {text!r}: use sync, threads, processes or tcp://HOST:PORT")
+    raise UserError(f"unknown scheduler {shown(text)}: use sync, threads, processes or tcp://HOST:PORT")

@@ -227,7 +227,7 @@ def cross_validate(
     refitted = {**{r.key: (r.model, r.fit_seconds) for r in results if r.model is not None},
                 **final}
     if refit:
-        refitted.update(fitted_votes(estimators, data, results, inner.get(ALL_ROWS, ()),
+        refitted.update(_fitted_votes(estimators, data, results, inner.get(ALL_ROWS, ()),
                                      refitted))
     cv = assemble(rows, estimators, run, splits, results, compared=compared, inner=inner)
     return replace(cv, refitted=refitted, models={
@@ -263,11 +263,12 @@ def _earlier_folds(model: ModelCV | None, setting: dict, digest: str | None,
     return results
 
 
-def fitted_votes(estimators: Mapping[str, Any], data: CVData, results: Sequence[FoldResult],
+def _fitted_votes(estimators: Mapping[str, Any], data: CVData, results: Sequence[FoldResult],
                  inner: Sequence[Split], refitted: Mapping[str, tuple[Any, float]]) -> dict:
     """Name → ``(fitted vote, seconds)`` of every vote among ``estimators``, from its
     members fitted on all rows (``refitted``) and their fits on the ``inner`` parts of all
-    rows: the vote :meth:`SoftVoteEnsemble.fit` would fit from the same fits."""
+    rows: the vote :meth:`~pipeline.models.ensemble.SoftVoteEnsemble.fit` would fit from
+    the same fits."""
     fits = {(r.key, r.split): r for r in results}
     every_row = Split(ALL_ROWS, np.arange(len(data.y)), np.arange(0))
     votes = {}

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.cluster.hierarchy import fcluster, linkage
 
 from pipeline.core.errors import UserError
 
@@ -74,6 +73,9 @@ def infer_groups(
     if not columns:
         raise UserError("cannot infer recording groups: the feature table has no "
                         f"'{IDENTITY_PREFIX}*' columns")
+    # Imported here: commands that infer no groups (most) need not load scipy.cluster.
+    from scipy.cluster.hierarchy import fcluster, linkage
+
     X = features[columns].to_numpy(dtype=np.float64)
     scale = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(scale > 0, scale, 1.0) / np.sqrt(X.shape[1])

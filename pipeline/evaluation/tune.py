@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, shown
 from pipeline.core.io import atomic_write_bytes, atomic_write_json
 from pipeline.engine.cluster import Engine, threads_per_task
 from pipeline.evaluation.cv import CVData, FoldFit, fit_folds
@@ -55,7 +55,7 @@ def candidates(space: dict, *, search: str = "grid", n_iter: int = 20, seed: int
     if search == "random":
         n = min(n_iter, len(grid))
         return list(ParameterSampler(space, n_iter=n, random_state=seed))
-    raise UserError(f"tune.search must be 'grid' or 'random', got {search!r}")
+    raise UserError(f"tune.search must be 'grid' or 'random', got {shown(search)}")
 
 
 SELECTION_BIASED = ("selection-biased: the maximum over candidates scored on the same folds "

@@ -13,7 +13,6 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft
-import scipy.signal
 
 # librosa's floor for logarithms of power.
 AMIN = 1e-10
@@ -45,6 +44,9 @@ def scratch(name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
 @lru_cache(maxsize=8)
 def hann_window(n_fft: int) -> np.ndarray:
     """Periodic Hann window (``scipy.signal.get_window("hann", n_fft)``), float32, (n_fft,)."""
+    # Imported here: a process that only names the features need not load scipy.signal.
+    import scipy.signal
+
     return readonly(scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32))
 
 

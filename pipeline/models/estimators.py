@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, check_range, shown
 from pipeline.models.registry import (
     BASE_MODELS,
     MODEL_NAMES,
@@ -100,7 +100,7 @@ def _members(name: str, params: dict) -> list[str]:
     if not members or not isinstance(members, list) or any(m not in BASE_MODELS
                                                            for m in members):
         raise UserError(f"train.{name}.members must name models among "
-                        f"{', '.join(BASE_MODELS)}, got {members!r}")
+                        f"{', '.join(BASE_MODELS)}, got {shown(members)}")
     return members
 
 
@@ -110,6 +110,10 @@ def fitted_base_models(name: str, train_params: dict) -> list[str]:
         return [name]
     members = model_params(name, train_params.get(name)).get("members")
     return [m for m in members if m in BASE_MODELS] if isinstance(members, list) else []
+
+
+#: Trees of a forest or boosted model at most: more only adds time and memory.
+MAX_TREES = 10_000
 
 
 def check_model_params(names, train_params: dict, *, seed: int) -> None:
@@ -126,12 +130,18 @@ def check_model_params(names, train_params: dict, *, seed: int) -> None:
     """
     fitted = list(dict.fromkeys(m for n in names for m in fitted_base_models(n, train_params)))
     for name in dict.fromkeys([*names, *fitted]):
-        unknown = sorted(set(train_params.get(name) or {}) - accepted_params(name))
+        # key=str: YAML keys may be numbers or null too
+        unknown = sorted(set(train_params.get(name) or {}) - accepted_params(name), key=str)
         if unknown:
+            listed = ", ".join(str(k)[:40] for k in unknown[:5])
             raise UserError(
-                f"train.{name}: unknown parameter(s) {', '.join(map(str, unknown))}; "
+                f"train.{name}: unknown parameter(s) {listed}; "
                 f"accepted: {', '.join(sorted(accepted_params(name)))}"
             )
+    for name in fitted:
+        trees = model_params(name, train_params.get(name)).get("n_estimators")
+        if trees is not None:  # xgboost takes 0 trees and predicts the prior: refused too
+            check_range(f"train.{name}.n_estimators", trees, 1, MAX_TREES, integer=True)
     for name in dict.fromkeys([*names, *fitted]):
         build_estimator(name, train_params.get(name), seed=seed, all_params=train_params)
 

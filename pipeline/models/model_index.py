@@ -31,6 +31,8 @@ def is_model_folder(folder: str | Path) -> bool:
     itself, with a known format tag and version.
     """
     folder = Path(folder)
+    if not (folder / f"{folder.name}.json").is_file():  # a named pipe would block the read
+        return False
     try:
         desc = json.loads((folder / f"{folder.name}.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

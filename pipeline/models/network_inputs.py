@@ -19,8 +19,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from pipeline.core.errors import UserError
-from pipeline.models.parts import selected_columns, top_f_columns
+from pipeline.core.errors import UserError, shown
+from pipeline.models.parts import RowQuantiles, selected_columns, top_f_columns
 
 #: Input scalings of a network: per column to mean 0 and variance 1, or through the
 #: column's quantiles onto a standard normal.
@@ -58,9 +58,10 @@ def input_scaler(scaling: str) -> Scaler:
     if scaling == "standard":
         return StandardScaler()
     if scaling == "quantile":  # every row (no subsample): no random draw
-        return QuantileTransformer(n_quantiles=N_QUANTILES, output_distribution="normal",
-                                   subsample=None)
-    raise UserError(f"train.ffnn.scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+        return RowQuantiles(n_quantiles=N_QUANTILES, output_distribution="normal",
+                            subsample=None)
+    raise UserError(f"train.ffnn.scaling must be one of {', '.join(SCALINGS)}, "
+                    f"got {shown(scaling)}")
 
 
 def scaler_record(scaler: Scaler) -> dict:
@@ -92,8 +93,8 @@ def scaler_from_record(record: dict) -> Scaler:
     references = np.asarray(record["references"], dtype=np.float64)
     if quantiles.ndim != 2 or references.shape != (quantiles.shape[0],):
         raise ValueError("quantiles and references do not fit together")
-    scaler = QuantileTransformer(n_quantiles=len(references),
-                                 output_distribution=record["output_distribution"])
+    scaler = RowQuantiles(n_quantiles=len(references),
+                          output_distribution=record["output_distribution"], subsample=None)
     scaler.quantiles_, scaler.references_ = quantiles, references
     scaler.n_quantiles_, scaler.n_features_in_ = len(references), quantiles.shape[1]
     return scaler

@@ -1,15 +1,19 @@
 """The estimator parts the registry's factories assemble: the xgboost wrapper that takes
-class names, the top-F column selection (scikit-learn's ``SelectKBest``), and the alignment
-of probability columns between class sets."""
+class names, the random forest and the quantile scaling sized to small training sets, the
+top-F column selection (scikit-learn's ``SelectKBest``), and the alignment of probability
+columns between class sets."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_selection import SelectKBest, f_classif
-from sklearn.preprocessing import LabelEncoder
+from sklearn.preprocessing import LabelEncoder, QuantileTransformer
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -59,6 +63,57 @@ class EncodedXGBClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Predicted labels, shape (n_samples,)."""
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+#: Fewest rows a tree of :class:`BootstrapForest` draws (all of them when there are fewer).
+MIN_BOOTSTRAP = 10
+
+
+class BootstrapForest(RandomForestClassifier):
+    """``RandomForestClassifier`` whose fractional ``max_samples`` never draws fewer than
+    :data:`MIN_BOOTSTRAP` rows per tree.
+
+    A fraction of a tiny training part (an inner fold of a few dozen clips) would grow trees
+    on a handful of rows, which scikit-learn rightly warns about; the floor keeps such trees
+    meaningful and leaves every larger fit exactly as the fraction says.
+    """
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on ``X`` (n_samples, n_features), ``y`` (n_samples,)."""
+        fraction, n = self.max_samples, len(y)
+        if not (self.bootstrap and isinstance(fraction, float)
+                and int(fraction * n) < MIN_BOOTSTRAP):
+            return super().fit(X, y, sample_weight=sample_weight)
+        with fit_parameters(self, max_samples=min(n, MIN_BOOTSTRAP)):
+            return super().fit(X, y, sample_weight=sample_weight)
+
+
+class RowQuantiles(QuantileTransformer):
+    """``QuantileTransformer`` that keeps no more quantiles than it has training rows.
+
+    scikit-learn makes the same reduction on its own, with a warning for every small fit
+    (an inner fold of a few dozen clips); here it is the stated behaviour.
+    """
+
+    def fit(self, X, y=None):
+        """Fit the quantiles of ``X`` (n_samples, n_features)."""
+        rows = len(X)
+        if rows >= self.n_quantiles:
+            return super().fit(X, y)
+        with fit_parameters(self, n_quantiles=max(rows, 1)):
+            return super().fit(X, y)
+
+
+@contextmanager
+def fit_parameters(estimator, **params) -> Iterator[None]:
+    """Set ``params`` on ``estimator`` for one fit and restore them after it: a fit must
+    leave the parameters as they were given."""
+    given = {name: getattr(estimator, name) for name in params}
+    estimator.set_params(**params)
+    try:
+        yield
+    finally:
+        estimator.set_params(**given)
 
 
 def f_scores(X, y) -> tuple[np.ndarray, np.ndarray]:

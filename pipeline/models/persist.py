@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from pipeline.core.errors import UserError
-from pipeline.core.io import atomic_write, atomic_write_bytes, atomic_write_json
+from pipeline.core.io import atomic_write, atomic_write_bytes, atomic_write_json, check_regular_file
 from pipeline.models.ensemble import SoftVoteEnsemble
 from pipeline.models.network_inputs import (
     codes_from_record,
@@ -49,13 +49,15 @@ FORMAT_VERSION = 1
 
 #: Types that skops does not trust by default but a saved model of ours may contain.
 #: Anything else in a ``.skops`` file makes loading fail.
-TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree", "pipeline.models.parts.f_scores")
+TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree", "pipeline.models.parts.f_scores",
+                                  "pipeline.models.parts.BootstrapForest")
 #: Types of ours that models saved before the package took its present layout hold.
 FORMER_TYPES: tuple[str, ...] = ("pipeline.estimators.TopFColumns",)
 
 
 def read_json(path: Path, what: str) -> Any:
     """The JSON document at ``path``; missing or unreadable: a UserError naming ``what``."""
+    check_regular_file(path, what)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -78,6 +80,7 @@ def _save_skops(model: Any, name: str, folder: Path) -> dict:
 def _load_skops(path: Path) -> Any:
     import skops.io as sio
 
+    check_regular_file(path, "model file")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.core.errors import UserError
+from pipeline.core.errors import UserError, shown
 from pipeline.core.model_names import BASE_MODELS, MODEL_NAMES
 
 
@@ -125,10 +125,12 @@ def _logreg(params: dict, seed: int):
 
 def _hidden_sizes(value: Any) -> tuple[int, ...]:
     values = value if isinstance(value, (list, tuple)) else [value]
-    if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                             for v in values):
-        raise UserError(f"train.ffnn.hidden_layer_sizes must be a positive integer or a list of "
-                        f"them, e.g. [256, 128]; got {value!r}")
+    # Bounded so that a typo (an extra digit or three) is refused, not a weight matrix of
+    # gigabytes: at most 16 layers of at most 16384 units.
+    if not 0 < len(values) <= 16 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 16384 for v in values):
+        raise UserError(f"train.ffnn.hidden_layer_sizes must be an integer in 1..16384 or a "
+                        f"list of at most 16 of them, e.g. [256, 128]; got {shown(value)}")
     return tuple(values)
 
 
@@ -138,7 +140,7 @@ def _top_features(params: dict, name: str) -> tuple[dict, int | None]:
     top = params.pop("top_features", None)
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise UserError(f"train.{name}.top_features must be null or a positive integer, "
-                        f"got {top!r}")
+                        f"got {shown(top)}")
     return params, top
 
 
@@ -166,9 +168,11 @@ def _ffnn(params: dict, seed: int):
 
 def _networks(value: Any) -> int | str:
     """Validated ``train.ffnn.networks``: a count >= 1 or ``"auto"``."""
-    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)
+                           and 1 <= value <= 100):
         return value
-    raise UserError(f"train.ffnn.networks must be an integer >= 1 or \"auto\", got {value!r}")
+    raise UserError(f"train.ffnn.networks must be an integer in 1..100 or \"auto\", "
+                    f"got {shown(value)}")
 
 
 def _codes(coded: Any, bins: Any) -> tuple[int, int]:
@@ -178,21 +182,20 @@ def _codes(coded: Any, bins: Any) -> tuple[int, int]:
 
     if not whole(coded, 0):
         raise UserError(f"train.ffnn.coded_columns must be an integer >= 0 (0: none), "
-                        f"got {coded!r}")
+                        f"got {shown(coded)}")
     if not whole(bins, 2):
-        raise UserError(f"train.ffnn.code_bins must be an integer >= 2, got {bins!r}")
+        raise UserError(f"train.ffnn.code_bins must be an integer >= 2, got {shown(bins)}")
     return coded, bins
 
 
 def _rf(params: dict, seed: int):
-    from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import Pipeline
 
-    from pipeline.models.parts import top_f_columns
+    from pipeline.models.parts import BootstrapForest, top_f_columns
 
     params, top = _top_features(params, "rf")
     return Pipeline([("select", top_f_columns(top)),
-                     ("clf", RandomForestClassifier(random_state=seed, **params))])
+                     ("clf", BootstrapForest(random_state=seed, **params))])
 
 
 def _xgb(params: dict, seed: int):
@@ -218,7 +221,7 @@ def _soft_vote(params: dict, seed: int, members: list):
     ):
         raise UserError(f"train.ensemble.weights must be null (equal), auto, learnt or "
                         f"{len(members)} non-negative numbers (one per member, not all 0), "
-                        f"got {weights!r}")
+                        f"got {shown(weights)}")
     routes = {name: groups_route(est) for name, est in members}
     return SoftVoteEnsemble(members, weights=weights,
                             groups_params={n: r for n, r in routes.items() if r is not None})
@@ -268,7 +271,7 @@ _BASE = (
         # it serves scores as with more, in a fraction of the time.
         defaults={"n_estimators": 60, "max_features": "sqrt", "max_samples": 0.4,
                   "min_samples_leaf": 1, "top_features": 485, "n_jobs": -1},
-        estimator="sklearn.ensemble:RandomForestClassifier", persist="skops",
+        estimator="pipeline.models.parts:BootstrapForest", persist="skops",
         set_threads=_n_jobs, own_params=frozenset({"top_features"}), fit_cost=2.8,
     ),
     ModelEntry(
@@ -310,7 +313,7 @@ def entry(name: str) -> ModelEntry:
     try:
         return REGISTRY[name]
     except (KeyError, TypeError):
-        raise UserError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}") from None
+        raise UserError(f"unknown model {shown(name)}; known: {', '.join(MODEL_NAMES)}") from None
 
 
 def fitted_part(model: Any) -> Any:

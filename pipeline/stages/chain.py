@@ -49,6 +49,11 @@ class RunResult:
     results: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return f"stages {', '.join(self.results)}; their outputs are listed above"
+
     def text(self) -> str:
         """What the command prints."""
         ws = self.workspace

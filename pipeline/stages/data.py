@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,12 @@ class SynthResult:
     channels, us8k, av, answer_key``)."""
 
     summary: dict
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        s = self.summary
+        return f"{s['clips']} clips under {', '.join(p for p in (s['us8k'], s['av']) if p)}"
 
     def text(self) -> str:
         """What the command prints."""
@@ -82,6 +89,12 @@ class ScenesResult:
     seed: int
     summary: dict
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        s = self.summary
+        return f"{len(s['files'])} scene(s) with {s['events']} events under {self.out}"
+
     def text(self) -> str:
         """What the command prints."""
         s = self.summary
@@ -117,6 +130,12 @@ class PrepareResult:
     answers: str | None
     workers: int
     description: str
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return (f"manifest of {self.clips} clips ({self.test_clips} test) at "
+                f"{self.manifest_csv}")
 
     @property
     def manifest_csv(self) -> Path:
@@ -168,17 +187,24 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
     PrepareResult
     """
     from pipeline.datasets import describe
-    from pipeline.datasets.prepare import prepare_dataset
+    from pipeline.datasets.prepare import SYNTH, prepare_dataset
+    from pipeline.engine.cluster import opened
 
     p = params.prepare
     n_workers = generation_workers(scheduler, workers, params)
-    # A run's open local cluster renders the clips too, rather than a second one.
+    # A run's open local cluster renders the clips too, rather than a second one; without
+    # one, the training and the test set share a local cluster opened here.
     lent = (scheduler if isinstance(scheduler, Engine) and scheduler.scheduler.kind == "processes"
             else None)
-    manifest = prepare_dataset(out, dataset=dataset or p.dataset,
-                               test=test if test is not None else p.test,
-                               synth_clips=p.synth_clips, synth_test_clips=p.synth_test_clips,
-                               seed=params.seed, workers=n_workers, engine=lent, force=force)
+    if lent is None and (dataset or p.dataset) == SYNTH and n_workers > 1:
+        lent = Engine("processes", n_workers)
+    with opened(lent) if lent is not None else nullcontext() as engine:
+        manifest = prepare_dataset(out, dataset=dataset or p.dataset,
+                                   test=test if test is not None else p.test,
+                                   synth_clips=p.synth_clips,
+                                   synth_test_clips=p.synth_test_clips,
+                                   seed=params.seed, workers=n_workers, engine=engine,
+                                   force=force)
     return PrepareResult(out=str(out), clips=len(manifest),
                          test_clips=int((manifest["split"] == "test").sum()),
                          answers=manifest.attrs["answers"], workers=n_workers,
@@ -195,6 +221,13 @@ class FeaturesResult:
     summary: Any
     scheduler: str
     groups: tuple[Path, int, int] | None = None
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        s = self.summary
+        return (f"features of {s.featurized} clips ({sum(s.failed.values())} failed) in "
+                f"{s.folder}")
 
     def text(self) -> str:
         """What the command prints."""

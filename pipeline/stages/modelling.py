@@ -38,6 +38,12 @@ class EvaluateResult:
     summary: bool
     page: Any = None  # the HTML report (:class:`pipeline.stages.report.ReportResult`)
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        what = "reports and the comparison" if self.summary else "reports"
+        return f"cross-validation {what} of {', '.join(self.models)} in {self.reports}"
+
     def text(self) -> str:
         """What the command prints."""
         from pipeline.evaluation import report_text
@@ -197,6 +203,11 @@ class TuneResult:
     written: list[str]
     applied: tuple[Path, dict] | None = None
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return f"search of {self.model}: {len(self.written)} file(s) written"
+
     def text(self) -> str:
         """What the command prints."""
         out = self.search
@@ -290,6 +301,14 @@ class TrainResult:
     names: list[str]
     index: dict
     evaluated: EvaluateResult | None = None  # the cross-validation run first, if any
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        if self.evaluated is not None:
+            return (f"{len(self.names)} model(s) cross-validated (reports in "
+                    f"{self.evaluated.reports}/cv/), fitted and saved in {self.out}")
+        return f"{len(self.names)} model(s) fitted and saved in {self.out}"
 
     def text(self) -> str:
         """What the command prints."""

@@ -33,6 +33,12 @@ class SubmitResult:
     score: dict
     score_file: Path
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        r = self.submission
+        return f"predictions of {r['n']} test clips ({r['model']}) in {r['out']}"
+
     def text(self) -> str:
         """What the command prints."""
         from pipeline.apps.submission import score_text
@@ -143,6 +149,17 @@ def score(submission: str | Path, answers: str | Path) -> ScoreResult:
 
 
 # --- predict ---------------------------------------------------------------------------
+# C0 control characters as escapes, as pipeline.io.path_text writes undecodable bytes
+# (\xNN): a file name may hold any of them.
+_ESCAPES = {**{c: f"\\x{c:02x}" for c in range(32)}, 0x7F: "\\x7f",
+            ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def _field(value: Any) -> str:
+    """``value`` as one field of a tab-separated line (control characters escaped)."""
+    return str(value).translate(_ESCAPES)
+
+
 @dataclass(frozen=True)
 class PredictResult:
     """The model used and one row per clip: ``id, path, class, probability, error``."""
@@ -152,7 +169,8 @@ class PredictResult:
 
     def lines(self, *, json_lines: bool = False) -> list[str]:
         """One line per clip: ``id<TAB>class<TAB>probability`` (or ``ERROR`` and the
-        reason), or a JSON object with ``json_lines``."""
+        reason), or a JSON object with ``json_lines``. Control characters of a file name
+        (a newline, a tab) are escaped (``\\n``, ``\\t``), so a line is always one clip."""
         import json
 
         out = []
@@ -166,9 +184,9 @@ class PredictResult:
                     record["error"] = row["error"]
                 out.append(json.dumps(record))
             elif ok:
-                out.append(f"{row['id']}\t{row['class']}\t{row['probability']:.4f}")
+                out.append(f"{_field(row['id'])}\t{row['class']}\t{row['probability']:.4f}")
             else:
-                out.append(f"{row['id']}\tERROR\t{row['error']}")
+                out.append(f"{_field(row['id'])}\tERROR\t{_field(row['error'])}")
         return out
 
     def text(self) -> str:
@@ -212,6 +230,12 @@ class DetectOutcome:
     :class:`pipeline.apps.detect.DetectResult`)."""
 
     result: Any
+
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return (f"windows, events and timelines of {len(self.result.files)} file(s) in "
+                f"{self.result.out}")
 
     def text(self) -> str:
         """What the command prints."""

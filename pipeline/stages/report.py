@@ -22,6 +22,11 @@ class ReportResult:
 
     summary: Any
 
+    @property
+    def produced(self) -> str:
+        """One line: what was written."""
+        return f"{self.summary.index} ({self.summary.clips} clips to listen to)"
+
     def text(self) -> str:
         """What the command prints."""
         s = self.summary

@@ -108,16 +108,18 @@ def featurize_clip(path: str, *, params: Any) -> np.ndarray:
     Raises
     ------
     pipeline.datasets.audio.AudioError
-        When the clip cannot be loaded (its ``kind`` becomes the error row's kind).
+        When the clip cannot be loaded (its ``kind`` becomes the error row's kind), also
+        when it is longer than :data:`pipeline.core.config.MAX_CLIP_SECONDS` (``too_long``).
     ValueError
         When a feature is not finite.
     """
+    from pipeline.core.config import MAX_CLIP_SECONDS
     from pipeline.datasets.audio import load_clip
     from pipeline.engine.allocator import retain_freed_memory
     from pipeline.features import extract_features
 
     retain_freed_memory()  # once per process: the per-clip arrays then reuse memory
-    y = load_clip(path, sr=params.sr)
+    y = load_clip(path, sr=params.sr, max_seconds=MAX_CLIP_SECONDS)
     values = np.fromiter(extract_features(y, sr=params.sr, params=params).values(), np.float32)
     if not np.isfinite(values).all():
         raise ValueError("non-finite feature values")
@@ -142,6 +144,7 @@ def extract_to_store(
     """
     from functools import partial
 
+    from pipeline.engine.batches import check_batch_size
     from pipeline.engine.writer_lock import single_writer
     from pipeline.features import feature_names
 
@@ -149,6 +152,7 @@ def extract_to_store(
     # Impossible parameters and an output place that cannot be written are refused before
     # the lock creates the folder.
     names = feature_names(params)
+    check_batch_size(batch_size)
     check_output_dir(folder, "feature store")
     with single_writer(folder):
         return update_store(

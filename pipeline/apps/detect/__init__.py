@@ -149,6 +149,7 @@ def _plan(files: list[FileResult], sr: int, hop_length: int,
     their feature frames. Reads only headers; a file whose header cannot be read gets its
     ``error``.
     """
+    from pipeline.core.config import MAX_RECORDING_SECONDS
     from pipeline.datasets.audio import AudioError, signal_length
 
     grids: dict[int, Grid] = {}
@@ -162,6 +163,10 @@ def _plan(files: list[FileResult], sr: int, hop_length: int,
             continue
         if n == 0:
             f.error = "empty: no audio frames"
+            continue
+        if n > MAX_RECORDING_SECONDS * sr:
+            f.error = (f"too_long: {n / sr / 3600:.1f} h, more than the "
+                       f"{MAX_RECORDING_SECONDS / 3600:g} h a recording may last; split it")
             continue
         grids[i] = grid_for(n, sr=sr, window=params.window, hop=params.hop,
                             multiple=hop_length)

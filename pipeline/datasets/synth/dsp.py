@@ -6,15 +6,23 @@ smooth ``gain_db(freqs)`` curves and applied in the FFT domain.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import scipy.fft as sfft
-from scipy.signal import oaconvolve
 
 SR = 22050  # synthesis rate of every recipe
 SPEED_OF_SOUND = 343.0  # m/s
 
 _TABLE = 2048
-_TABLE_X = np.arange(_TABLE + 1, dtype=float)
+
+
+def _oaconvolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``scipy.signal.oaconvolve(x, kernel)``, imported on first use: the process that
+    plans a dataset and hands its clips to workers never needs scipy.signal."""
+    from scipy.signal import oaconvolve
+
+    return oaconvolve(x, kernel)
 
 
 def logu(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -49,6 +57,14 @@ _GAIN_GRID = np.linspace(0.0, SR / 2, 2049)
 _GAIN_GRID_HZ = np.maximum(_GAIN_GRID, 1.0)
 
 
+@lru_cache(maxsize=16)
+def _bin_freqs(m: int) -> np.ndarray:
+    # Clips of a set share a handful of lengths: their bin grids are reused.
+    freqs = np.arange(m // 2 + 1) * (SR / m)
+    freqs.flags.writeable = False
+    return freqs
+
+
 def gain_curve(m: int, gain_db) -> np.ndarray:
     """Linear gain of the ``m``-point real FFT bins for the dB curve ``gain_db(freqs)``.
 
@@ -56,7 +72,31 @@ def gain_curve(m: int, gain_db) -> np.ndarray:
     much cheaper than evaluating logs and exponentials at every bin.
     """
     coarse = 10.0 ** (gain_db(_GAIN_GRID_HZ) / 20.0)
-    return np.interp(np.arange(m // 2 + 1) * (SR / m), _GAIN_GRID, coarse)
+    return _interpolated_gain(m, coarse.tobytes())
+
+
+@lru_cache(maxsize=64)
+def _interpolated_gain(m: int, coarse: bytes) -> np.ndarray:
+    # Curves recur (the cars of a street, a microphone over a recording's slices): the
+    # interpolation to every bin is done once per curve and length. Callers only read it.
+    gain = np.interp(_bin_freqs(m), _GAIN_GRID, np.frombuffer(coarse))
+    gain.flags.writeable = False
+    return gain
+
+
+def _interp_grid(x: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp(x, arange(len(fp)), fp)`` for ``0 <= x < len(fp) - 1``, shape of ``x``.
+
+    On an integer grid the interval of each point is its integer part, so a gather replaces
+    ``np.interp``'s search; the arithmetic (slope times offset plus left value) is
+    ``np.interp``'s, so the results are the same to the bit. ``x`` is overwritten.
+    """
+    j = x.astype(np.intp)
+    x -= j
+    out = np.diff(fp)[j]
+    out *= x
+    out += fp[j]
+    return out
 
 
 def filtered(x: np.ndarray, gain_db) -> np.ndarray:
@@ -99,9 +139,17 @@ def noise(rng: np.random.Generator, n: int, gain_db) -> np.ndarray:
     """
     m = sfft.next_fast_len(n, real=True)
     k = m // 2 + 1
-    spec = (rng.standard_normal(k) + 1j * rng.standard_normal(k)) * gain_curve(m, gain_db)
+    # The real parts are drawn before the imaginary ones; each is scaled by the real gain
+    # in place (what the complex product would compute, without its temporaries).
+    spec = np.empty(k, dtype=complex)
+    parts = spec.view(float).reshape(k, 2)
+    gain = gain_curve(m, gain_db)
+    np.multiply(rng.standard_normal(k), gain, out=parts[:, 0])
+    np.multiply(rng.standard_normal(k), gain, out=parts[:, 1])
     spec[0] = 0.0
-    return unit(sfft.irfft(spec, m)[:n])
+    x = sfft.irfft(spec, m)[:n]
+    x /= rms(x)
+    return x
 
 
 def wavetable(rng: np.random.Generator, amps: np.ndarray, f_max: float) -> np.ndarray:
@@ -120,8 +168,13 @@ def wavetable(rng: np.random.Generator, amps: np.ndarray, f_max: float) -> np.nd
 def play(rng: np.random.Generator, table: np.ndarray, f0, n: int) -> np.ndarray:
     """Read ``table`` at fundamental ``f0`` (Hz, scalar or shape (n,)); shape (n,)."""
     f0 = np.broadcast_to(np.asarray(f0, dtype=float), (n,))
-    phase = (np.cumsum(f0) / SR + rng.random()) % 1.0
-    return np.interp(phase * _TABLE, _TABLE_X, table)
+    phase = np.cumsum(f0)
+    phase /= SR
+    phase += rng.random()
+    # The phase is positive, so x - floor(x) is x % 1 exactly (both are exact), and faster.
+    phase -= np.floor(phase)
+    phase *= _TABLE
+    return _interp_grid(phase, table)
 
 
 def harmonic(rng: np.random.Generator, f0, amps: np.ndarray, n: int) -> np.ndarray:
@@ -153,7 +206,7 @@ def events(n: int, times: np.ndarray, amps: np.ndarray, kernel: np.ndarray) -> n
     np.add.at(imp, idx[ok], np.asarray(amps)[ok])
     if len(kernel) == 0 or not ok.any():
         return imp
-    return oaconvolve(imp, kernel)[:n]
+    return _oaconvolve(imp, kernel)[:n]
 
 
 def decay(tau: float, length: float, attack: float = 0.001) -> np.ndarray:
@@ -191,7 +244,7 @@ def room_ir(rng: np.random.Generator, rt60: float) -> np.ndarray:
 
 def reverb(x: np.ndarray, tail: np.ndarray, wet_db: float) -> np.ndarray:
     """``x`` (shape (n,)) plus its convolution with ``tail`` at ``wet_db`` dB; shape (n,)."""
-    return x + db(wet_db) * oaconvolve(x, tail)[: len(x)]
+    return x + db(wet_db) * _oaconvolve(x, tail)[: len(x)]
 
 
 def pass_by(
