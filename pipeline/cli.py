@@ -70,7 +70,8 @@ def _cmd_models(args: argparse.Namespace, params: Params) -> int:
 
 def _cmd_train(args: argparse.Namespace, params: Params) -> Outcome:
     return _stages().train(args.features, args.out, params=params, model=args.model,
-                        reports=args.reports, force=args.force)
+                           reports=args.reports, with_cv=args.cv, scheduler=args.scheduler,
+                           workers=args.workers, dashboard=args.dashboard, force=args.force)
 
 
 def _cmd_evaluate(args: argparse.Namespace, params: Params) -> Outcome:
@@ -208,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     _store_and_models(p)
     p.add_argument("--out", default="models", help="models folder")
     p.add_argument("--reports", default="reports", help="reports folder (CV accuracy → best)")
+    p.add_argument("--cv", action="store_true",
+                   help="cross-validate first and write the per-model reports (evaluate "
+                        "--no-summary), the final fits queued with the fold fits")
+    _engine_options(p)
     _force_option(p)
     p.set_defaults(handler=_cmd_train)
 

@@ -76,7 +76,7 @@ def repo(tmp_path_factory):
 @pytest.fixture(scope="module")
 def two_model_repo(tmp_path_factory):
     """The project with tiny parameters and two of its models (the ensemble keeps its
-    default members, all of them): each model@NAME stage is two commands of its own, and
+    default members, all of them): each model@NAME stage is a command of its own, and
     their definitions are checked on the full list above."""
     return _make_repo(tmp_path_factory, {**TINY, "train": {"models": REPRO_MODELS}})
 

@@ -224,15 +224,19 @@ def test_refit_queues_the_final_fits_and_train_saves_them_with_their_own_threads
               "ensemble": {"members": ["logreg", "rf"]}}
     names = ["logreg", "rf", "ensemble"]
     cv = cross_validate(df, names, params, scheduler=local_engine, workers=2, refit=True)
-    assert set(cv.refitted) == {"logreg", "rf"}  # the ensemble is its members' vote
+    # The vote is made of its members' final fits and their fits on the parts of all rows.
+    assert set(cv.refitted) == {"logreg", "rf", "ensemble"}
     assert cross_validate(df, names, params, scheduler="sync").models["rf"].accuracy_mean == \
         cv.models["rf"].accuracy_mean  # the final fits change no fold's score
     rf_fold_fit, seconds = cv.refitted["rf"]
     assert rf_fold_fit[-1].n_jobs == 1 and seconds > 0  # fitted beside another task
     X, _ = xy(df, feature_columns(df))
+    # With the recording groups the cross-validation used, as the train stage passes them
+    # (the vote's weights are learnt on parts of whole recordings).
+    groups = recording_groups(df)[0]
     reused = train_models(df, names, params, seed=42, out_dir=tmp_path / "reused",
-                          cv_metrics=cv)
-    fresh = train_models(df, names, params, seed=42, out_dir=tmp_path / "fresh")
+                          cv_metrics=cv, groups=groups)
+    fresh = train_models(df, names, params, seed=42, out_dir=tmp_path / "fresh", groups=groups)
     for name in names:
         saved = load_model(name, tmp_path / "reused" / name)
         np.testing.assert_allclose(saved.predict_proba(X),
@@ -246,3 +250,80 @@ def test_refit_queues_the_final_fits_and_train_saves_them_with_their_own_threads
     cv.refitted["rf"] = (rf_fold_fit, 999.0)
     other = train_models(df, ["rf"], params, seed=42, out_dir=tmp_path / "other", cv_metrics=cv)
     assert other["models"]["rf"]["fit_seconds"] < 999.0
+
+
+
+def _fits_of(monkeypatch) -> list:
+    """The fold fits queued by every cross-validation from now on (which then runs them)."""
+    import pipeline.evaluation.cv as cv_module
+
+    queued, real = [], cv_module.fit_folds
+
+    def spy(fits, *args, **kwargs):
+        queued.extend(fits)
+        return real(fits, *args, **kwargs)
+
+    monkeypatch.setattr(cv_module, "fit_folds", spy)
+    return queued
+
+
+def _splits_fitted(queued: list) -> dict[str, set[str]]:
+    """Model → the names of the splits it was fitted on, from the fits ``queued`` (emptied)."""
+    names: dict[str, set[str]] = {}
+    for fit in queued:
+        names.setdefault(fit.key, set()).add(fit.split.name)
+    queued.clear()
+    return names
+
+
+@pytest.mark.slow
+def test_the_ensemble_stage_reuses_its_members_fits_only_when_their_setting_matches(
+        tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from pipeline import stages
+    from pipeline.core.config import ParallelParams, Params, TrainParams
+    from pipeline.evaluation.cv import ALL_ROWS
+    from pipeline.stages.common import read_store
+
+    store, reports, models = tmp_path / "features", tmp_path / "reports", tmp_path / "models"
+    store.mkdir()
+    df = feature_table(120)
+    df.to_parquet(store / "features.parquet")
+    (store / "meta.json").write_text(json.dumps({"fingerprint": {"params": {}}}))
+    X, _ = xy(df, feature_columns(df))
+    params = Params(parallel=ParallelParams(scheduler="sync", workers=1), train=TrainParams(
+        models=("logreg", "rf"), logreg=TINY["logreg"], rf=TINY["rf"],
+        ensemble={"members": ["logreg", "rf"], "weights": "learnt"}))
+    for name in ("logreg", "rf"):  # the model stages, one command each
+        stages.train(store, models, params=params, model=name, reports=reports, with_cv=True)
+    queued = _fits_of(monkeypatch)
+
+    def ensemble_stage(params: Params) -> dict[str, set[str]]:
+        """Run it; check its figures and saved vote against a vote that fits every member
+        itself; return what it fitted."""
+        result = stages.train(store, models, params=params, model="ensemble", reports=reports,
+                              with_cv=True)
+        ran = _splits_fitted(queued)
+        table = read_store(store)[0]
+        alone = cross_validate(table, ["ensemble"], stages.train_params(params), refit=True)
+        queued.clear()
+        ours, fresh = result.evaluated.metrics.models["ensemble"], alone.models["ensemble"]
+        assert ours.accuracy_mean == fresh.accuracy_mean
+        np.testing.assert_array_equal(ours.probabilities, fresh.probabilities)
+        np.testing.assert_allclose(load_model("ensemble", models / "ensemble").predict_proba(X),
+                                   alone.refitted["ensemble"][0].predict_proba(X), atol=1e-12)
+        return ran
+
+    reused = ensemble_stage(params)
+    # The members' folds and final fits come from their stages: only the fits that learn
+    # the vote's weights inside every outer training part (and all rows) run.
+    for member in ("logreg", "rf"):
+        assert reused[member] and all("/inner" in s for s in reused[member])
+        assert any(s.startswith(f"{ALL_ROWS}/") for s in reused[member])
+    # rf's parameters change but its stage has not rerun: its reports and saved fit are of
+    # another setting, so the ensemble fits rf itself (and still reuses logreg's).
+    other = replace(params, train=replace(params.train, rf={**TINY["rf"], "n_estimators": 7}))
+    refit = ensemble_stage(other)
+    assert {"fold1", ALL_ROWS} <= refit["rf"]
+    assert all("/inner" in s for s in refit["logreg"])

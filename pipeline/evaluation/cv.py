@@ -3,7 +3,13 @@
 The feature matrix reaches each worker once (the engine's ``shared`` data); a task carries
 only its estimator and the row positions of its split. With ``refit``, the final fit of
 every model on all rows joins the same queue (what ``train`` saves), so ``run`` fills the
-workers' idle tail of the fold fits with it instead of fitting afterwards.
+workers' idle tail of the fold fits with it instead of fitting afterwards; a vote's fits on
+the parts of all rows that learn its weights join it too.
+
+A vote's members need not be fitted again where their own cross-validation (``earlier``)
+or final fit (``final``) was made on the same store with the same setting: their out-of-fold
+probabilities are what refitting them would give. The fits that learn the vote's weights
+inside every outer training part are the vote's own and always run.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pipeline.models.ensemble import (
     vote_weights,
     weight_splits,
 )
-from pipeline.models.estimators import build_models, fit_with_groups
+from pipeline.models.estimators import build_models, fit_setting, fit_with_groups
 from pipeline.models.parts import align_proba
 from pipeline.models.registry import REGISTRY, set_n_jobs
 from pipeline.store.rows import feature_columns, labelled, xy
@@ -144,6 +150,8 @@ def cross_validate(
     workers: int = 1,
     progress: bool = False,
     refit: bool = False,
+    earlier: Mapping[str, ModelCV] | None = None,
+    final: Mapping[str, tuple[Any, float]] | None = None,
 ) -> CVResult:
     """Cross-validate models ``names`` on the labelled rows of ``features``.
 
@@ -165,8 +173,19 @@ def cross_validate(
         Show a progress bar of the fits on stderr.
     refit : bool
         Also fit every model of :func:`fitted_models` on all labelled rows, in the same
-        queue: :attr:`CVResult.refitted` holds them (what
+        queue, and every vote from those fits: :attr:`CVResult.refitted` holds them (what
         :func:`pipeline.models.train.train_models` saves).
+    earlier : mapping, optional
+        Name → an earlier cross-validation of a vote's member
+        (:func:`pipeline.evaluation.reports.readable_reports`). Its out-of-fold
+        probabilities stand for the member's fits on the protocol's splits when it was made
+        on this store (``store_digest``), with this setting
+        (:func:`pipeline.models.estimators.fit_setting`) and the same held-out folds;
+        otherwise the member is fitted as usual.
+    final : mapping, optional
+        Name → ``(model, fit seconds)`` of a vote's member already fitted on every
+        labelled row of this store with this setting (a saved model, checked by the
+        caller): with ``refit`` it is used, not fitted again.
 
     Returns
     -------
@@ -182,23 +201,86 @@ def cross_validate(
                  for s in random_splits(rows, n_splits=n_splits, seed=seed)[2]]
                 if protocol.startswith(INFERRED_PROTOCOL) else [])
     estimators = build_models(names, train_params, seed=seed)
+    settings = {n: fit_setting(n, train_params, seed=seed)
+                for n in [*estimators, *fitted_models(estimators)]}
+    digest = features.attrs.get("store_digest")
     n_jobs = threads_per_task(scheduler, workers)
+    # Members a vote needs but nobody asked to report: their earlier folds may stand in.
+    members = [m for m in vote_members(estimators) if m not in estimators]
+    reused = [r for m in members for r in _earlier_folds(
+        (earlier or {}).get(m), settings[m], digest, rows, splits) or ()]
+    done = {(r.key, r.split) for r in reused}
     fits = [FoldFit(n, e, s, n_jobs) for n, e in fitted_models(estimators).items()
-            for s in [*splits, *compared]]
-    inner = inner_parts(estimators, [*splits, *compared], data)
+            for s in [*splits, *compared] if (n, s.name) not in done]
+    every_row = Split(ALL_ROWS, np.arange(len(y)), np.arange(0))
+    inner = inner_parts(estimators, [*splits, *compared, *([every_row] if refit else [])], data)
     fits += [FoldFit(m, e, part, n_jobs) for m, e in vote_members(estimators).items()
              for parts in inner.values() for part in parts]
+    final = {m: fit for m, fit in (final or {}).items() if m in members} if refit else {}
     if refit:
-        every_row = Split(ALL_ROWS, np.arange(len(y)), np.arange(0))
         fits += [FoldFit(n, e, every_row, n_jobs, keep=True)
-                 for n, e in fitted_models(estimators).items()]
-    results = fit_folds(costliest_first(fits), data, scheduler=scheduler, workers=workers,
-                        desc="cross-validation fits" + (" and final fits" if refit else ""),
-                        progress=progress)
-    run = CVRun(protocol, optimistic, int(len(y)), features.attrs.get("store_digest"))
-    refitted = {r.key: (r.model, r.fit_seconds) for r in results if r.model is not None}
-    return replace(assemble(rows, estimators, run, splits, results, compared=compared,
-                            inner=inner), refitted=refitted)
+                 for n, e in fitted_models(estimators).items() if n not in final]
+    results = reused + fit_folds(
+        costliest_first(fits), data, scheduler=scheduler, workers=workers,
+        desc="cross-validation fits" + (" and final fits" if refit else ""), progress=progress)
+    run = CVRun(protocol, optimistic, int(len(y)), digest)
+    refitted = {**{r.key: (r.model, r.fit_seconds) for r in results if r.model is not None},
+                **final}
+    if refit:
+        refitted.update(_fitted_votes(estimators, data, results, inner.get(ALL_ROWS, ()),
+                                     refitted))
+    cv = assemble(rows, estimators, run, splits, results, compared=compared, inner=inner)
+    return replace(cv, refitted=refitted, models={
+        n: replace(m, setting=settings[n]) for n, m in cv.models.items()})
+
+
+def _earlier_folds(model: ModelCV | None, setting: dict, digest: str | None,
+                   rows: pd.DataFrame, splits: Sequence[Split]) -> list[FoldResult] | None:
+    """The fold results of ``splits`` recorded by an earlier cross-validation ``model`` of
+    these ``rows``: None unless it was made on store ``digest``, with ``setting``, and held
+    out every row in the split of the same name (then its probabilities are those a fit
+    now would give)."""
+    if (model is None or model.probabilities is None or digest is None
+            or model.run.store_digest != digest or model.setting != setting):
+        return None
+    ids = rows["id"].astype(str).to_numpy()
+    recorded = pd.Index(model.predictions["id"].astype(str))
+    if len(recorded) != len(ids) or not recorded.is_unique:
+        return None
+    at = recorded.get_indexer(ids)  # row -> its line in the report
+    if (at < 0).any():
+        return None
+    held_in = model.predictions["fold"].astype(str).to_numpy()[at]
+    seconds = {f.fold: f.fit_seconds for f in model.folds}
+    classes = np.asarray(model.classes, dtype=object)
+    results = []
+    for split in splits:
+        if split.name not in seconds or not np.array_equal(np.flatnonzero(held_in == split.name),
+                                                          np.sort(split.test)):
+            return None
+        results.append(FoldResult(model.name, split.name, model.probabilities[at[split.test]],
+                                  classes, seconds[split.name]))
+    return results
+
+
+def _fitted_votes(estimators: Mapping[str, Any], data: CVData, results: Sequence[FoldResult],
+                 inner: Sequence[Split], refitted: Mapping[str, tuple[Any, float]]) -> dict:
+    """Name → ``(fitted vote, seconds)`` of every vote among ``estimators``, from its
+    members fitted on all rows (``refitted``) and their fits on the ``inner`` parts of all
+    rows: the vote :meth:`~pipeline.models.ensemble.SoftVoteEnsemble.fit` would fit from
+    the same fits."""
+    fits = {(r.key, r.split): r for r in results}
+    every_row = Split(ALL_ROWS, np.arange(len(data.y)), np.arange(0))
+    votes = {}
+    for name, est in estimators.items():
+        if not isinstance(est, SoftVoteEnsemble):
+            continue
+        folds, seconds = _inner_folds(est, every_row, data.y, fits, inner)
+        members = {m: refitted[m][0] for m, _ in est.estimators}
+        vote_est = clone(est).fit(data.X, data.y, data.groups, fitted=members,
+                                  fold_probas=folds)
+        votes[name] = (vote_est, seconds + sum(refitted[m][1] for m in members))
+    return votes
 
 
 def inner_parts(estimators: Mapping[str, Any], splits: Sequence[Split],
@@ -315,6 +397,15 @@ def _vote_weights(est: SoftVoteEnsemble, split: Split, y, fits, classes, inner) 
     """The weights of vote ``est`` in ``split``, whether they are learnt, and the seconds of
     its members' fits on the ``inner`` splits of the training rows: what
     :meth:`SoftVoteEnsemble.fit` would learn from the same fits (:func:`vote_weights`)."""
+    folds, seconds = _inner_folds(est, split, y, fits, inner)
+    weights, learnt = vote_weights(est.weights, y[split.train], classes, folds)
+    return weights, learnt, seconds
+
+
+def _inner_folds(est: SoftVoteEnsemble, split: Split, y, fits, inner) -> tuple[list, float]:
+    """The members' probabilities on the ``inner`` splits of ``split``'s training rows, as
+    :func:`vote_weights` reads them (none when vote ``est`` does not learn its weights
+    there), and the seconds of those fits."""
     if not learns_weights(est.weights, len(split.train)):
         inner = ()  # the parts of another vote that learns
     at = np.empty(len(y), dtype=np.int64)
@@ -322,5 +413,4 @@ def _vote_weights(est: SoftVoteEnsemble, split: Split, y, fits, classes, inner) 
     parts = [[fits[(member, part.name)] for member, _ in est.estimators] for part in inner]
     folds = [(at[part.test], [(f.proba, f.classes) for f in members])
              for part, members in zip(inner, parts, strict=True)]
-    weights, learnt = vote_weights(est.weights, y[split.train], classes, folds)
-    return weights, learnt, sum(f.fit_seconds for members in parts for f in members)
+    return folds, sum(f.fit_seconds for members in parts for f in members)

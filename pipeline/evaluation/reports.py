@@ -135,8 +135,8 @@ def write_model_reports(result: CVResult, reports_dir: str | Path) -> None:
         if model.probabilities is not None:
             proba = pd.DataFrame(model.probabilities, columns=list(model.classes))
             proba.insert(0, "id", preds["id"].to_numpy())
-            atomic_write_text(folder / PROBABILITIES_FILE,
-                              proba.to_csv(index=False, float_format="%.6g"))
+            # Every digit: an ensemble may vote with these instead of refitting the model.
+            atomic_write_text(folder / PROBABILITIES_FILE, proba.to_csv(index=False))
         png = confusion_png(preds["actual"], preds["predicted"], f"{name} (normalised by row)")
         atomic_write_bytes(confusion, png)
 
@@ -167,6 +167,19 @@ def collect_reports(
     return CVResult(runs.pop(), models, tuple(left_out))
 
 
+def readable_reports(reports_dir: str | Path, names: list[str]) -> dict[str, ModelCV]:
+    """The ``cv/NAME/`` reports of ``names`` that can be read, whatever their store: what an
+    ensemble may reuse (:func:`pipeline.evaluation.cross_validate`'s ``earlier``, which
+    checks them); missing or unreadable ones are left out."""
+    found = {}
+    for name in names:
+        try:
+            found[name] = _read_model(Path(reports_dir) / "cv", name)
+        except UserError:
+            continue
+    return found
+
+
 def _read_model(cv: Path, name: str) -> ModelCV:
     """One model's cross-validation from ``cv/NAME/metrics.json`` and ``predictions.csv``."""
     try:
@@ -184,7 +197,8 @@ def _read_model(cv: Path, name: str) -> ModelCV:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"cross-validation report of {name} in {cv} is unreadable: {exc}") \
             from None
-    return ModelCV(name, run, folds, predictions, proba, classes, random_split=random_split)
+    return ModelCV(name, run, folds, predictions, proba, classes, random_split=random_split,
+                   setting=record.get("setting"))
 
 
 def _read_probabilities(path: Path, predictions: pd.DataFrame) -> tuple:

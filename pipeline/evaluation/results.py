@@ -107,6 +107,10 @@ class ModelCV:
     classes : tuple of str
     random_split : SplitScore or None
         The same model under a random split (optimistic), beside inferred groups only.
+    setting : dict or None
+        Seed and hyper-parameters the model was fitted with
+        (:func:`pipeline.models.estimators.fit_setting`): an ensemble reuses the folds of a
+        member whose setting is its own. None for reports written without it.
     """
 
     name: str
@@ -116,6 +120,7 @@ class ModelCV:
     probabilities: np.ndarray | None = None
     classes: tuple[str, ...] = ()
     random_split: SplitScore | None = None
+    setting: dict | None = None
 
     # Fold summaries, rounded as reported (and as compared for best).
     accuracy_mean = _over_folds("accuracy", np.mean, "Mean fold accuracy.")
@@ -151,8 +156,8 @@ class ModelCV:
         """The content of ``cv/NAME/metrics.json`` (what one model's DVC stage writes)."""
         return {"model": self.name, "protocol": self.run.protocol,
                 "optimistic": self.run.optimistic, "n_clips": self.run.n_clips,
-                "store_digest": self.run.store_digest, "summary": self.summary(),
-                "folds": [asdict(f) for f in self.folds]}
+                "store_digest": self.run.store_digest, "setting": self.setting,
+                "summary": self.summary(), "folds": [asdict(f) for f in self.folds]}
 
 
 @dataclass(frozen=True, eq=False)

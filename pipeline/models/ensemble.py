@@ -149,19 +149,25 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
         self.weights = weights
         self.groups_params = groups_params
 
-    def fit(self, X, y, groups=None, fitted=None):
+    def fit(self, X, y, groups=None, fitted=None, fold_probas=None):
         """Fit a clone of every member on ``X`` (n_samples, n_features), ``y`` (n_samples,).
 
         ``groups`` (n_samples,), the recording of every row, reaches the members that use
         it (the network's early stopping) and keeps recordings whole in the inner
         cross-validation. ``fitted`` (name → model) holds members already fitted on these
-        same rows with the same parameters: they are used as they are.
+        same rows with the same parameters: they are used as they are. ``fold_probas``
+        holds the members' probabilities on the splits of :func:`weight_splits` of these
+        rows (as :func:`vote_weights` reads them), computed elsewhere from the same fits
+        (the cross-validation's queue): the weights are learnt from them instead.
         """
         fitted = fitted or {}
         X, y = np.asarray(X), np.asarray(y)
         self.classes_ = np.unique(y)
-        folds = (self._fold_probas(X, y, groups) if learns_weights(self.weights, len(y))
-                 else [])
+        if fold_probas is not None:
+            folds = fold_probas
+        else:
+            folds = (self._fold_probas(X, y, groups) if learns_weights(self.weights, len(y))
+                     else [])
         self.weights_, self.learnt_ = vote_weights(self.weights, y, self.classes_, folds)
         self.named_estimators_ = {
             name: fitted[name] if name in fitted else self._fit_member(name, est, X, y, groups)

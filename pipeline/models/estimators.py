@@ -8,6 +8,8 @@ merged over the registry's defaults; the one ``seed`` becomes every ``random_sta
 
 from __future__ import annotations
 
+import json
+
 from pipeline.core.errors import UserError, check_range, shown
 from pipeline.models.registry import (
     BASE_MODELS,
@@ -20,7 +22,7 @@ from pipeline.models.registry import (
 
 __all__ = [
     "accepted_params", "build_estimator", "build_models", "check_model_params",
-    "fit_with_groups", "model_params", "resolve_names",
+    "fit_setting", "fit_with_groups", "fitted_base_models", "model_params", "resolve_names",
 ]
 
 
@@ -70,6 +72,21 @@ def model_params(name: str, overrides: dict | None = None) -> dict:
     return merged
 
 
+def fit_setting(name: str, train_params: dict, *, seed: int) -> dict:
+    """What a fit of model ``name`` depends on besides its rows: the seed and its merged
+    hyper-parameters (a combination's members' too), as JSON values.
+
+    It is recorded with the model's reports and saved fit, so that a fit is reused (by the
+    ensemble, say) only for the very setting it was made with.
+    """
+    setting: dict = {"seed": seed, "params": model_params(name, train_params.get(name))}
+    if entry(name).combines:
+        setting["members"] = {m: model_params(m, train_params.get(m))
+                              for m in fitted_base_models(name, train_params)}
+    # Through JSON: tuples become lists, so a recorded setting compares equal to a fresh one.
+    return json.loads(json.dumps(setting, sort_keys=True, default=str))
+
+
 def accepted_params(name: str) -> set[str]:
     """Hyper-parameters model ``name`` accepts in ``train.<name>`` (its estimator's
     ``get_params()``, less ``random_state``, which the one seed sets)."""
@@ -87,7 +104,7 @@ def _members(name: str, params: dict) -> list[str]:
     return members
 
 
-def _fitted_models(name: str, train_params: dict) -> list[str]:
+def fitted_base_models(name: str, train_params: dict) -> list[str]:
     """The base models that fitting model ``name`` fits: itself, or a combination's members."""
     if not entry(name).combines:
         return [name]
@@ -111,7 +128,7 @@ def check_model_params(names, train_params: dict, *, seed: int) -> None:
     ------
     UserError
     """
-    fitted = list(dict.fromkeys(m for n in names for m in _fitted_models(n, train_params)))
+    fitted = list(dict.fromkeys(m for n in names for m in fitted_base_models(n, train_params)))
     for name in dict.fromkeys([*names, *fitted]):
         # key=str: YAML keys may be numbers or null too
         unknown = sorted(set(train_params.get(name) or {}) - accepted_params(name), key=str)

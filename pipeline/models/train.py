@@ -16,7 +16,7 @@ import pandas as pd
 from pipeline.core.errors import UserError
 from pipeline.core.io import check_output_dir
 from pipeline.models.ensemble import SoftVoteEnsemble
-from pipeline.models.estimators import build_models, fit_with_groups, model_params
+from pipeline.models.estimators import build_models, fit_setting, fit_with_groups, model_params
 from pipeline.models.model_index import (
     INDEX_FILE,
     is_model_folder,
@@ -24,7 +24,7 @@ from pipeline.models.model_index import (
     read_index,
     write_index,
 )
-from pipeline.models.persist import save_model
+from pipeline.models.persist import load_model, save_model
 from pipeline.models.registry import set_n_jobs
 from pipeline.store.rows import feature_columns, labelled, xy
 
@@ -44,7 +44,8 @@ def train_models(
     """Fit ``names`` on all labelled rows of ``features`` and save them in ``out_dir``.
 
     A model the cross-validation already fitted on these rows (``cv_metrics.refitted``,
-    a run with ``refit``) is saved as it is, not fitted again.
+    a run with ``refit``) is saved as it is, not fitted again; so is an ensemble's member
+    saved in ``out_dir`` from this store with the same setting (:func:`saved_fit`).
 
     Parameters
     ----------
@@ -87,11 +88,18 @@ def train_models(
     counts = pd.Series(y).value_counts()
     majority = sorted(counts[counts == counts.max()].index)[0]  # ties: alphabetical
     fits = _refitted(cv_metrics, features, train_params)  # an ensemble reuses its members'
+    digest = features.attrs.get("store_digest")
     for name, estimator in _members_first(build_models(names, train_params, seed=seed)):
         start = time.perf_counter()
+        setting = fit_setting(name, train_params, seed=seed)
         if name in fits:
             estimator, seconds = fits[name]
         elif isinstance(estimator, SoftVoteEnsemble):
+            for m, _ in estimator.estimators:
+                saved = None if m in fits else saved_fit(
+                    out_dir, m, digest, fit_setting(m, train_params, seed=seed))
+                if saved is not None:
+                    fits[m] = saved
             reused = {m: fits[m][0] for m, _ in estimator.estimators if m in fits}
             estimator.fit(X, y, groups, fitted=reused)
             # Its cost is its members' fits, as in cross-validation.
@@ -101,7 +109,8 @@ def train_models(
             seconds = time.perf_counter() - start
         fits[name] = (estimator, seconds)
         entry = {"descriptor": f"{name}.json", "fit_seconds": round(seconds, 3),
-                 "cv_accuracy": scores.get(name), "cv_optimistic": optimistic}
+                 "cv_accuracy": scores.get(name), "cv_optimistic": optimistic,
+                 "store_digest": digest, "setting": setting}
         with _model_folder(out_dir, name) as folder:
             save_model(estimator, name, folder)
             write_index(folder, {
@@ -116,6 +125,24 @@ def train_models(
     index = read_index(out_dir)
     index["removed"] = removed
     return index
+
+
+def saved_fit(out_dir: str | Path, name: str, store_digest: str | None,
+              setting: dict) -> tuple[Any, float] | None:
+    """``(model, fit seconds)`` of model ``name`` saved in ``out_dir`` when it was fitted on
+    every labelled row of the store ``store_digest`` with ``setting``
+    (:func:`pipeline.models.estimators.fit_setting`), else None (also when it cannot be
+    read): a fit an ensemble can use as its member."""
+    folder = Path(out_dir) / name
+    if store_digest is None or not is_model_folder(folder):
+        return None
+    try:
+        entry = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))["models"][name]
+        if entry.get("store_digest") != store_digest or entry.get("setting") != setting:
+            return None
+        return load_model(name, folder), float(entry["fit_seconds"])
+    except (OSError, UserError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _refitted(cv_metrics: Any, features: pd.DataFrame,

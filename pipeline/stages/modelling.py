@@ -70,7 +70,8 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
              params: Params, model: str = "all", scheduler: SchedulerChoice = None,
              workers: int | None = None, dashboard: bool = False, no_summary: bool = False,
              summary_only: bool = False, refit: bool = False,
-             force: bool = False, page: bool = True) -> EvaluateResult:
+             models: str | Path | None = None, force: bool = False,
+             page: bool = True) -> EvaluateResult:
     """Cross-validate ``model`` and write its reports, then the comparison of every
     configured model that has reports on this store and its HTML report.
 
@@ -88,6 +89,11 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
     refit : bool
         Also fit the models on every labelled clip, queued with the fold fits
         (``metrics.refitted`` of the result, for :func:`train`).
+    models : path, optional
+        With ``refit``, a models folder whose saved fits of an ensemble's members are used
+        when they were made from this store with the same setting
+        (:func:`pipeline.models.train.saved_fit`). The members' reports in ``reports``
+        stand in for their fold fits on the same terms, whether or not this is given.
     force : bool
         Replace report files the tool did not write, too (:class:`pipeline.core.io.Outputs`).
     page : bool
@@ -106,6 +112,7 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
         write_model_reports,
         write_summary,
     )
+    from pipeline.evaluation.reports import readable_reports
     from pipeline.models.estimators import check_model_params, resolve_names
 
     if no_summary and summary_only:
@@ -126,9 +133,13 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
             check_model_params(names, train_params(params), seed=params.seed)
             table, _ = read_store(features)
             digest = table.attrs["store_digest"]
+            members = _other_members(names, params)
             metrics = cross_validate(table, names, train_params(params), seed=params.seed,
                                      n_splits=params.evaluate.n_splits, scheduler=engine,
-                                     progress=True, refit=refit)
+                                     progress=True, refit=refit,
+                                     earlier=readable_reports(reports, members),
+                                     final=_saved_fits(models, members, params, digest)
+                                     if refit and models is not None else None)
             with outputs:
                 write_model_reports(metrics, reports)
             if no_summary:
@@ -148,6 +159,28 @@ def evaluate(features: str | Path = "data/features", reports: str | Path = "repo
             written = report(reports, params=params, features=features, scheduler=engine,
                              metrics=metrics, force=force)
     return EvaluateResult(str(reports), compared, metrics, summary=True, page=written)
+
+
+def _other_members(names: list[str], params: Params) -> list[str]:
+    """The members of the ensembles among ``names`` that are not themselves in ``names``
+    (fitted only for the vote: their earlier fits may stand in)."""
+    from pipeline.models.estimators import fitted_base_models
+
+    return list(dict.fromkeys(m for n in names
+                              for m in fitted_base_models(n, train_params(params))
+                              if m not in names))
+
+
+def _saved_fits(models: str | Path, names: list[str], params: Params, digest: str) -> dict:
+    """Name → ``(model, seconds)`` of the models ``names`` saved in ``models`` from this
+    store with their current setting (:func:`pipeline.models.train.saved_fit`)."""
+    from pipeline.models.estimators import fit_setting
+    from pipeline.models.train import saved_fit
+
+    found = {name: saved_fit(models, name, digest,
+                             fit_setting(name, train_params(params), seed=params.seed))
+             for name in names}
+    return {name: fit for name, fit in found.items() if fit is not None}
 
 
 def report_outputs(reports: str | Path, names: list[str], *, per_model: bool = True,
@@ -267,16 +300,20 @@ class TrainResult:
     features: str
     names: list[str]
     index: dict
+    evaluated: EvaluateResult | None = None  # the cross-validation run first, if any
 
     @property
     def produced(self) -> str:
         """One line: what was written."""
+        if self.evaluated is not None:
+            return (f"{len(self.names)} model(s) cross-validated (reports in "
+                    f"{self.evaluated.reports}/cv/), fitted and saved in {self.out}")
         return f"{len(self.names)} model(s) fitted and saved in {self.out}"
 
     def text(self) -> str:
         """What the command prints."""
         index = self.index
-        lines = []
+        lines = [self.evaluated.text()] if self.evaluated is not None else []
         for name in self.names:
             entry = index["models"][name]
             cv = entry.get("cv_accuracy")
@@ -293,7 +330,9 @@ class TrainResult:
 
 def train(features: str | Path = "data/features", out: str | Path = "models", *,
           params: Params, model: str = "all", reports: str | Path = "reports",
-          cv: CVResult | None = None, force: bool = False) -> TrainResult:
+          cv: CVResult | None = None, with_cv: bool = False,
+          scheduler: SchedulerChoice = None, workers: int | None = None,
+          dashboard: bool = False, force: bool = False) -> TrainResult:
     """Fit ``model`` on every labelled clip of the store and save it in ``out``.
 
     Parameters
@@ -308,6 +347,11 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
     cv : CVResult, optional
         The result of this store's :func:`evaluate` in the same run, used instead of the
         reports; the models it refitted are saved as they are.
+    with_cv : bool
+        Cross-validate first (the per-model reports of ``evaluate --no-summary``) with the
+        final fits in the same queue, on one engine: what a model's DVC stage runs.
+    scheduler, workers, dashboard
+        The engine of ``with_cv`` (:mod:`pipeline.stages.common`); a plain fit runs here.
     force : bool
         Replace a folder the tool did not write where a model goes, too.
 
@@ -323,6 +367,12 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
     names = resolve_names(model, params.train.models)
     check_model_params(names, train_params(params), seed=params.seed)
     check_model_places(out, names, force=force)
+    evaluated = None
+    if with_cv:
+        evaluated = evaluate(features, reports, params=params, model=model,
+                             scheduler=scheduler, workers=workers, dashboard=dashboard,
+                             no_summary=True, refit=True, models=out, force=force)
+        cv = evaluated.metrics
     table, feature_params = read_store(features)
     index = train_models(table, names, train_params(params), seed=params.seed, out_dir=out,
                          force=force,
@@ -330,4 +380,4 @@ def train(features: str | Path = "data/features", out: str | Path = "models", *,
                          cv_metrics=cv or _cv_metrics(reports, names,
                                                       table.attrs["store_digest"]),
                          groups=recording_groups(labelled(table))[0])
-    return TrainResult(str(out), str(features), names, index)
+    return TrainResult(str(out), str(features), names, index, evaluated)
