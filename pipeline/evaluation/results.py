@@ -154,9 +154,10 @@ class ModelCV:
 
     def record(self) -> dict:
         """The content of ``cv/NAME/metrics.json`` (what one model's DVC stage writes)."""
+        setting = {} if self.setting is None else {"setting": self.setting}  # None: not known
         return {"model": self.name, "protocol": self.run.protocol,
                 "optimistic": self.run.optimistic, "n_clips": self.run.n_clips,
-                "store_digest": self.run.store_digest, "setting": self.setting,
+                "store_digest": self.run.store_digest, **setting,
                 "summary": self.summary(), "folds": [asdict(f) for f in self.folds]}
 
 
