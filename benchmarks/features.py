@@ -257,16 +257,19 @@ def speed(args: argparse.Namespace) -> None:
                  "target"], *rows])
 
 
-def peak_rss(command: list[str], stdout=subprocess.DEVNULL) -> tuple[float, int]:
+def peak_rss(command: list[str], stdout=subprocess.DEVNULL, *, code: Path = REPO,
+             cwd: Path | None = None) -> tuple[float, int]:
     """Run ``command``; return (seconds, peak summed RSS in bytes of it and its children).
 
-    ``stdout`` (a file object, or DEVNULL) receives the command's output.
+    ``stdout`` (a file object, or DEVNULL) receives the command's output; ``code`` is the
+    folder whose ``pipeline`` package it runs (a ``cwd`` holding none, so that one is found).
     """
     import psutil
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(code)}
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+                            cwd=cwd)
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:

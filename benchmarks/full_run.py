@@ -5,7 +5,11 @@ Generates 8732 clips (plus the independent test set) once into a work folder, th
 submission scored against the answer key. Generation is timed and reported separately: a
 user with the real dataset does not generate it.
 
-    python benchmarks/full_run.py [--clips 8732] [--work data/bench/full]
+    python benchmarks/full_run.py [--clips 8732] [--work data/bench/full] [--repeat 2]
+                                  [--peer 7fc717a]
+
+``--peer REF`` times the code of an earlier commit in the same rounds, interleaved (its
+``pipeline`` package, exported with ``git archive``, run in the same environment).
 
 Target: the run (everything after generation) within 150 s on 2 cores.
 
@@ -29,6 +33,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from features import GIB, REPO, peak_rss  # noqa: E402
 from results import add_options, quick_clips, quick_folder, quick_params, save  # noqa: E402
+from synth import export  # noqa: E402
 
 TARGET_SECONDS = 150
 
@@ -45,10 +50,29 @@ def urbansound(params: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "pipeline", "--params", str(params), *args]
 
 
+def run_once(code: Path, params: Path, dataset: Path, work: Path, name: str) -> dict:
+    """One cold ``urbansound run`` of the package under ``code``: seconds, peak, its log."""
+    out = work / f"run-{name}"
+    shutil.rmtree(out, ignore_errors=True)  # a cold run: no feature cache, no models
+    log = work / f"run-{name}.log"
+    with log.open("w") as stdout:
+        seconds, peak = peak_rss(
+            urbansound(params, "run", "--dataset", str(dataset), "--workdir", str(out)), stdout,
+            code=code, cwd=work)
+    text = log.read_text()
+    accuracy = re.findall(r"^accuracy (\S+)", text, flags=re.M)
+    return {"seconds": seconds, "peak": peak, "out": out, "log": log,
+            "stages": re.search(r"stage times: (.*)", text).group(1),
+            "submission": float(accuracy[-1]) if accuracy else None}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8732)
     parser.add_argument("--work", type=Path, default=REPO / "data" / "bench" / "full")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (best of them counts)")
+    parser.add_argument("--peer", default="none",
+                        help="commit whose run is timed in the same rounds, or 'none'")
     add_options(parser, "the 30 shared clips, no submission, small models, in one process")
     args = parser.parse_args()
     if args.quick:
@@ -66,36 +90,45 @@ def main() -> None:
     else:
         print(f"generated dataset reused from {dataset}")
 
-    out = work / "run"
-    shutil.rmtree(out, ignore_errors=True)  # a cold run: no feature cache, no models
-    log = work / "run.log"
-    with log.open("w") as stdout:
-        seconds, peak = peak_rss(
-            urbansound(params, "run", "--dataset", str(dataset), "--workdir", str(out)), stdout
-        )
-    text = log.read_text()
-    stages = re.search(r"stage times: (.*)", text).group(1)
-    accuracy = re.findall(r"^accuracy (\S+)", text, flags=re.M)
-    print(f"urbansound run on {args.clips} clips: {seconds:.1f} s wall "
-          f"({seconds / TARGET_SECONDS:.2f} of the {TARGET_SECONDS} s target)")
-    print(f"stage times: {stages}")
+    codes = {"current": REPO}
+    if args.peer != "none":
+        codes["peer"] = export(args.peer, work / "peer-code")
+    runs: dict[str, list[dict]] = {name: [] for name in codes}
+    for round_ in range(1, args.repeat + 1):
+        for name, code in codes.items():  # interleaved, so both meet the same machine
+            run = run_once(code, params, dataset, work, name)
+            runs[name].append(run)
+            print(f"round {round_}, {name}: urbansound run on {args.clips} clips: "
+                  f"{run['seconds']:.1f} s wall; stage times: {run['stages']}")
+    best = {name: min(r["seconds"] for r in rs) for name, rs in runs.items()}
+    last = runs["current"][-1]
+    seconds, peak = best["current"], max(r["peak"] for r in runs["current"])
+    ratio = f", speed {best['peer'] / seconds:.2f}x the peer's" \
+        if "peer" in best else ""
+    print(f"best of {args.repeat}: {seconds:.1f} s ({seconds / TARGET_SECONDS:.2f} of the "
+          f"{TARGET_SECONDS} s target){ratio}")
     print(f"peak RSS (CLI + workers): {peak / GIB:.2f} GiB")
-    print((out / "reports" / "summary.md").read_text())
-    if accuracy:
-        print(f"submission accuracy against the answer key: {accuracy[-1]}")
-    print(f"full log: {log}")
-    metrics = json.loads((out / "reports" / "metrics.json").read_text())
+    print((last["out"] / "reports" / "summary.md").read_text())
+    if last["submission"] is not None:
+        print(f"submission accuracy against the answer key: {last['submission']}")
+    print(f"full log: {last['log']}")
+    metrics = json.loads((last["out"] / "reports" / "metrics.json").read_text())
     models = {n: m.get("accuracy_mean") for n, m in metrics.get("models", {}).items()}
+    rounds = [[name, i + 1, f"{r['seconds']:.1f}", r["stages"],
+               "n/a" if r["submission"] is None else f"{r['submission']:.4f}"]
+              for i in range(args.repeat) for name, rs in runs.items() for r in rs[i : i + 1]]
+    peer = f" against {best['peer']:.1f} s for the code of {args.peer} ({ratio[2:]})" \
+        if "peer" in best else ""
     save(args, "full_run",
          {"clips": args.clips, "seconds": seconds, "target_seconds": TARGET_SECONDS,
-          "stage_times": stages, "peak_rss_gib": peak / GIB, "cv_accuracy": models,
-          "best": metrics.get("best"),
-          "submission_accuracy": float(accuracy[-1]) if accuracy else None},
-         summary=f"`urbansound run` on {args.clips} generated clips: {seconds:.1f} s wall "
-                 f"({seconds / TARGET_SECONDS:.2f} of the {TARGET_SECONDS} s target), peak RSS "
-                 f"{peak / GIB:.2f} GiB; stage times {stages}.",
-         table=[["model", "CV accuracy"],
-                *([n, "n/a" if a is None else f"{a:.4f}"] for n, a in models.items())])
+          "rounds": {name: [r["seconds"] for r in rs] for name, rs in runs.items()},
+          "peer": args.peer, "stage_times": last["stages"], "peak_rss_gib": peak / GIB,
+          "cv_accuracy": models, "best": metrics.get("best"),
+          "submission_accuracy": {name: rs[-1]["submission"] for name, rs in runs.items()}},
+         summary=f"`urbansound run` on {args.clips} generated clips, best of {args.repeat}: "
+                 f"{seconds:.1f} s wall{peer}; peak RSS {peak / GIB:.2f} GiB. CV accuracy: "
+                 + ", ".join(f"{n} {a:.4f}" for n, a in models.items() if a is not None) + ".",
+         table=[["code", "round", "seconds", "stage times", "submission"], *rounds])
 
 
 if __name__ == "__main__":

@@ -160,10 +160,15 @@ def _store_and_models(p: argparse.ArgumentParser) -> None:
                    help="%(choices)s (default: %(default)s)")
 
 
-def _force_option(p: argparse.ArgumentParser) -> None:
-    """``--force``: the one way to replace files the tool did not write."""
-    p.add_argument("--force", action="store_true",
-                   help="replace output files that urbansound did not write (default: refuse)")
+def _command(sub, name: str, handler, help: str, *, force: bool = True):
+    """The parser of subcommand ``name``, run by ``handler``; a command that writes files
+    takes ``--force``, the one way to replace files the tool did not write."""
+    p = sub.add_parser(name, help=help)
+    p.set_defaults(handler=handler)
+    if force:
+        p.add_argument("--force", action="store_true",
+                       help="replace output files that urbansound did not write (default: refuse)")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("synth", help="generate the embedded UrbanSound8K-shaped dataset")
+    p = _command(sub, "synth", _cmd_synth, "generate the embedded UrbanSound8K-shaped dataset")
     p.add_argument("out", nargs="?", default=None, help="output folder (clips)")
     p.add_argument("--scene", default=None, metavar="OUT",
                    help="write long recordings with annotated events to OUT instead of clips")
@@ -187,25 +192,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes (default: params)")
     p.add_argument("--clips", type=int, default=None, help="number of clips (default: params)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: params)")
-    _force_option(p)
-    p.set_defaults(handler=_cmd_synth)
 
-    p = sub.add_parser("prepare", help="generate or validate the dataset, write its manifest")
+    p = _command(sub, "prepare", _cmd_prepare,
+                 "generate or validate the dataset, write its manifest")
     p.add_argument("--dataset", default=None, help="'synth' or a dataset folder (default: params)")
     p.add_argument("--test", default=None, help="folder with extra test clips (default: params)")
     p.add_argument("--out", default="data/prepared", help="folder of the manifest")
-    _force_option(p)
-    p.set_defaults(handler=_cmd_prepare)
 
-    p = sub.add_parser("features", help="extract features of a dataset into a Parquet store")
+    p = _command(sub, "features", _cmd_features,
+                 "extract features of a dataset into a Parquet store")
     p.add_argument("dataset", help="UrbanSound8K tree, Analytics Vidhya tree or folder of audio")
     p.add_argument("--out", default="data/features", help="feature store folder")
     _engine_options(p)
     p.add_argument("--batch-size", type=int, default=None)
-    _force_option(p)
-    p.set_defaults(handler=_cmd_features)
 
-    p = sub.add_parser("train", help="fit final models on all labelled clips")
+    p = _command(sub, "train", _cmd_train, "fit final models on all labelled clips")
     _store_and_models(p)
     p.add_argument("--out", default="models", help="models folder")
     p.add_argument("--reports", default="reports", help="reports folder (CV accuracy → best)")
@@ -213,15 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cross-validate first and write the per-model reports (evaluate "
                         "--no-summary), the final fits queued with the fold fits")
     _engine_options(p)
-    _force_option(p)
-    p.set_defaults(handler=_cmd_train)
 
-    p = sub.add_parser("models", help="list the models and their parameters (defaults + params)")
+    p = _command(sub, "models", _cmd_models,
+                 "list the models and their parameters (defaults + params)", force=False)
     p.add_argument("--markdown", action="store_true",
                    help="print the documentation's Markdown table")
-    p.set_defaults(handler=_cmd_models)
 
-    p = sub.add_parser("evaluate", help="cross-validate models under the official folds")
+    p = _command(sub, "evaluate", _cmd_evaluate, "cross-validate models under the official folds")
     _store_and_models(p)
     p.add_argument("--reports", default="reports", help="reports folder")
     _engine_options(p)
@@ -229,10 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only write the per-model reports (cv/NAME/), not the comparison")
     p.add_argument("--summary-only", action="store_true",
                    help="only rebuild the comparison from existing per-model reports")
-    _force_option(p)
-    p.set_defaults(handler=_cmd_evaluate)
 
-    p = sub.add_parser("report", help="write the HTML report (index.html) of a reports folder")
+    p = _command(sub, "report", _cmd_report,
+                 "write the HTML report (index.html) of a reports folder")
     p.add_argument("--reports", default="reports", help="reports folder written by evaluate")
     p.add_argument("--features", default=None,
                    help="feature store (default: beside the reports, else data/features)")
@@ -241,10 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detect", default=None,
                    help="detect output folder (default: beside the reports, else data/detect)")
     _engine_options(p, dashboard=False)
-    _force_option(p)
-    p.set_defaults(handler=_cmd_report)
 
-    p = sub.add_parser("tune", help="fold-aware hyper-parameter search")
+    p = _command(sub, "tune", _cmd_tune, "fold-aware hyper-parameter search")
     p.add_argument("--model", choices=MODEL_NAMES, required=True, metavar="NAME",
                    help="%(choices)s")
     p.add_argument("--features", default="data/features", help="feature store folder")
@@ -252,10 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(p)
     p.add_argument("--apply", action="store_true",
                    help="write best_params into train.MODEL of the params file")
-    _force_option(p)
-    p.set_defaults(handler=_cmd_tune)
 
-    p = sub.add_parser("submit", help="write the leaderboard submission (ID,Class)")
+    p = _command(sub, "submit", _cmd_submit, "write the leaderboard submission (ID,Class)")
     p.add_argument("--model", default=None, help="model name or 'best' (default: params)")
     p.add_argument("--test", default=None, help="dataset with the test clips (default: params)")
     p.add_argument("--features", default="data/features", help="feature store to reuse")
@@ -263,17 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/submission.csv")
     p.add_argument("--answers", default=None,
                    help="answer key to score against (default: answers.csv of the test folder)")
-    _force_option(p)
-    p.set_defaults(handler=_cmd_submit)
 
-    p = sub.add_parser("predict", help="classify audio files or folders")
+    p = _command(sub, "predict", _cmd_predict, "classify audio files or folders", force=False)
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--model", default="best", help="model name or 'best'")
     p.add_argument("--models", default="models", help="models folder")
     p.add_argument("--json", action="store_true", help="print JSON lines")
-    p.set_defaults(handler=_cmd_predict)
 
-    p = sub.add_parser("detect", help="find when each class sounds in long recordings")
+    p = _command(sub, "detect", _cmd_detect, "find when each class sounds in long recordings")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     p.add_argument("--model", default=None, help="model name or 'best' (default: params)")
     p.add_argument("--models", default="models", help="models folder")
@@ -287,20 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="data/detect", help="output folder")
     p.add_argument("--answers", default=None, help="annotation CSV (file,start,end,class) to score")
     _engine_options(p, dashboard=False)
-    _force_option(p)
-    p.set_defaults(handler=_cmd_detect)
 
-    p = sub.add_parser("score", help="score a submission against an answer key")
+    p = _command(sub, "score", _cmd_score, "score a submission against an answer key", force=False)
     p.add_argument("submission")
     p.add_argument("--answers", required=True, help="answer key CSV (ID,Class)")
-    p.set_defaults(handler=_cmd_score)
 
-    p = sub.add_parser("run", help="every stage, no DVC needed")
+    p = _command(sub, "run", _cmd_run, "every stage, no DVC needed")
     p.add_argument("--dataset", default=None, help="dataset folder (default: params / embedded)")
     p.add_argument("--workdir", default=None, help="output folder (default: the repository)")
     _engine_options(p)
-    _force_option(p)
-    p.set_defaults(handler=_cmd_run)
     return parser
 
 
@@ -323,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = args.handler(args, params)
         if hasattr(outcome, "text"):  # a result: its report (a stage's: one closing line)
             print(outcome.text())
-            if hasattr(outcome, "produced"):
+            if getattr(outcome, "produced", None):
                 print(_done(args.command, outcome, time.perf_counter() - started))
             return 0
         return int(outcome or 0)

@@ -166,12 +166,16 @@ def test_every_stage_result_says_what_it_produced():
     import pkgutil
 
     import pipeline.stages as package
+    from pipeline.stages.common import StageResult
 
     missing = []
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         for name, cls in inspect.getmembers(module, inspect.isclass):
-            if (cls.__module__ == module.__name__ and hasattr(cls, "text")
-                    and not hasattr(cls, "produced")):
+            if (cls.__module__ != module.__name__ or not hasattr(cls, "text")
+                    or cls is StageResult):
+                continue
+            assert issubclass(cls, StageResult), name
+            if cls.produced is StageResult.produced:
                 missing.append(name)
     assert sorted(missing) == ["PredictResult", "ScoreResult"]

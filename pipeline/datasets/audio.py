@@ -57,9 +57,14 @@ _ADPCM = frozenset({"IMA_ADPCM", "MS_ADPCM"})
 
 
 class AudioError(Exception):
-    """A clip that cannot be loaded; ``kind`` names the reason for error rows."""
+    """A clip that cannot be loaded; ``kind`` names the reason for error rows (a subclass
+    gives its own: ``class MissingAudioError(AudioError, kind="missing")``)."""
 
     kind = "audio"
+
+    def __init_subclass__(cls, *, kind: str, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.kind = kind
 
     def __init__(self, path, reason: str):
         self.path = os.fspath(path)
@@ -67,40 +72,28 @@ class AudioError(Exception):
         super().__init__(f"{self.path}: {reason}")
 
 
-class MissingAudioError(AudioError):
+class MissingAudioError(AudioError, kind="missing"):
     """The file does not exist."""
 
-    kind = "missing"
 
-
-class NotAFileError(AudioError):
+class NotAFileError(AudioError, kind="not_a_file"):
     """The path is a named pipe, socket or device: never opened (a pipe would block)."""
 
-    kind = "not_a_file"
 
-
-class TooLongAudioError(AudioError):
+class TooLongAudioError(AudioError, kind="too_long"):
     """The header announces more audio than a clip may hold (``max_seconds``)."""
 
-    kind = "too_long"
 
-
-class UndecodableAudioError(AudioError):
+class UndecodableAudioError(AudioError, kind="undecodable"):
     """The file exists but is not audio libsndfile can decode (or is cut inside its header)."""
 
-    kind = "undecodable"
 
-
-class EmptyAudioError(AudioError):
+class EmptyAudioError(AudioError, kind="empty"):
     """The file decodes to zero frames."""
 
-    kind = "empty"
 
-
-class NonFiniteAudioError(AudioError):
+class NonFiniteAudioError(AudioError, kind="non_finite"):
     """The decoded samples contain NaN or infinity (possible in float WAVs)."""
-
-    kind = "non_finite"
 
 
 @dataclass(frozen=True)

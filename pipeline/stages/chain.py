@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.core.config import Params
 from pipeline.engine.cluster import opened
-from pipeline.stages.common import SchedulerChoice, engine_for
+from pipeline.stages.common import SchedulerChoice, StageResult, engine_for
 from pipeline.stages.data import features, prepare
 from pipeline.stages.modelling import evaluate, train
 from pipeline.stages.prediction import submit
@@ -40,7 +40,7 @@ class Workspace:
 
 
 @dataclass
-class RunResult:
+class RunResult(StageResult):
     """Each stage's result by name (``prepare, features, evaluate, train``, ``submit``
     when the dataset has test clips, ``report``), their wall times in seconds, the places
     written."""
@@ -51,11 +51,9 @@ class RunResult:
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
         return f"stages {', '.join(self.results)}; their outputs are listed above"
 
     def text(self) -> str:
-        """What the command prints."""
         ws = self.workspace
         lines = ["stage times: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()),
                  f"metrics:    {ws.reports}/metrics.json (table: {ws.reports}/summary.md)",

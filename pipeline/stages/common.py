@@ -14,6 +14,21 @@ from typing import Any
 from pipeline.core.config import Params
 from pipeline.engine.cluster import Engine
 
+
+class StageResult:
+    """What a stage returns to the command line: the text it prints and, for a stage that
+    writes files, the closing line's account of them."""
+
+    @property
+    def produced(self) -> str | None:
+        """One line: what was written (None: nothing worth a closing line)."""
+        return None
+
+    def text(self) -> str:
+        """What the command prints."""
+        raise NotImplementedError
+
+
 #: Where a stage's tasks run: an engine, a scheduler name, or None for params.yaml's.
 SchedulerChoice = Engine | str | None
 

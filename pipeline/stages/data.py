@@ -10,12 +10,12 @@ from typing import Any
 from pipeline.core.config import Params
 from pipeline.core.io import Outputs
 from pipeline.engine.cluster import Engine
-from pipeline.stages.common import SchedulerChoice, engine_for, store_files
+from pipeline.stages.common import SchedulerChoice, StageResult, engine_for, store_files
 
 
 # --- synth -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SynthResult:
+class SynthResult(StageResult):
     """A generated clip dataset: :func:`pipeline.datasets.synth.generate`'s summary
     (``clips, seed, layout, seconds, per_class, per_fold, train, test, rates, subtypes,
     channels, us8k, av, answer_key``)."""
@@ -23,18 +23,20 @@ class SynthResult:
     summary: dict
 
     @property
+    def folders(self) -> str:
+        """The layouts' folders written, comma-separated."""
+        return ", ".join(p for p in (self.summary["us8k"], self.summary["av"]) if p)
+
+    @property
     def produced(self) -> str:
-        """One line: what was written."""
-        s = self.summary
-        return f"{s['clips']} clips under {', '.join(p for p in (s['us8k'], s['av']) if p)}"
+        return f"{self.summary['clips']} clips under {self.folders}"
 
     def text(self) -> str:
-        """What the command prints."""
         s = self.summary
-        where = ", ".join(p for p in (s["us8k"], s["av"]) if p)
         lines = [
-            f"wrote {s['clips']} clips (seed {s['seed']}, layout {s['layout']}) to {where} in "
-            f"{s['seconds']:.1f} s ({s['clips'] / max(s['seconds'], 1e-9):.1f} clips/s)",
+            f"wrote {s['clips']} clips (seed {s['seed']}, layout {s['layout']}) to "
+            f"{self.folders} in {s['seconds']:.1f} s "
+            f"({s['clips'] / max(s['seconds'], 1e-9):.1f} clips/s)",
             "per class: " + ", ".join(f"{c} {k}" for c, k in s["per_class"].items()),
             "per fold:  " + ", ".join(f"{f}:{k}" for f, k in s["per_fold"].items()),
         ]
@@ -81,7 +83,7 @@ def synth(out: str | Path, *, params: Params, layout: str = "both", clips: int |
 
 
 @dataclass(frozen=True)
-class ScenesResult:
+class ScenesResult(StageResult):
     """Generated long recordings: :func:`pipeline.datasets.long_scenes.generate_scenes`'s
     summary (``files, duration, events, seconds, per_class, annotations``)."""
 
@@ -91,12 +93,10 @@ class ScenesResult:
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
-        s = self.summary
-        return f"{len(s['files'])} scene(s) with {s['events']} events under {self.out}"
+        return (f"{len(self.summary['files'])} scene(s) with {self.summary['events']} events "
+                f"under {self.out}")
 
     def text(self) -> str:
-        """What the command prints."""
         s = self.summary
         return "\n".join([
             f"wrote {len(s['files'])} scene(s) of {s['duration']:.0f} s (seed {self.seed}) "
@@ -119,7 +119,7 @@ def synth_scenes(out: str | Path, *, params: Params, minutes: float = 10.0, file
 
 # --- prepare ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PrepareResult:
+class PrepareResult(StageResult):
     """The manifest written: its folder, clip counts, the answer key (or None), the
     processes given to the generator (used only when the dataset is generated) and the
     dataset's description."""
@@ -133,7 +133,6 @@ class PrepareResult:
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
         return (f"manifest of {self.clips} clips ({self.test_clips} test) at "
                 f"{self.manifest_csv}")
 
@@ -145,7 +144,6 @@ class PrepareResult:
         return Path(self.out) / MANIFEST_CSV
 
     def text(self) -> str:
-        """What the command prints."""
         return f"{self.description}\nmanifest written to {self.out}/manifest.csv"
 
 
@@ -213,7 +211,7 @@ def prepare(out: str | Path = "data/prepared", *, params: Params, dataset: str |
 
 # --- features --------------------------------------------------------------------------
 @dataclass(frozen=True)
-class FeaturesResult:
+class FeaturesResult(StageResult):
     """The feature store written (:class:`pipeline.store.StoreSummary`), the scheduler it
     ran on, and the recording groups inferred when the table has neither folds nor groups
     (``(path, n_groups, n_clips)`` or None)."""
@@ -224,13 +222,11 @@ class FeaturesResult:
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
         s = self.summary
         return (f"features of {s.featurized} clips ({sum(s.failed.values())} failed) in "
                 f"{s.folder}")
 
     def text(self) -> str:
-        """What the command prints."""
         s = self.summary
         failed = sum(s.failed.values())
         by_kind = ", ".join(f"{kind}: {n}" for kind, n in s.failed.items())

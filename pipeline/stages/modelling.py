@@ -15,6 +15,7 @@ from pipeline.core.errors import UserError
 from pipeline.core.io import Outputs
 from pipeline.stages.common import (
     SchedulerChoice,
+    StageResult,
     engine_for,
     read_store,
     store_files,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 # --- evaluate --------------------------------------------------------------------------
 @dataclass(frozen=True)
-class EvaluateResult:
+class EvaluateResult(StageResult):
     """Reports written to ``reports``: per-model ones (``cv/NAME/``) unless only the
     comparison was rebuilt, the comparison (metrics.json, summary.md, folds.csv, plots)
     when ``summary`` is true, and the :class:`~pipeline.evaluation.CVResult` they render."""
@@ -40,12 +41,10 @@ class EvaluateResult:
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
         what = "reports and the comparison" if self.summary else "reports"
         return f"cross-validation {what} of {', '.join(self.models)} in {self.reports}"
 
     def text(self) -> str:
-        """What the command prints."""
         from pipeline.evaluation import report_text
 
         where = (f"reports written to {self.reports} (metrics.json, summary.md, folds.csv, "
@@ -194,7 +193,7 @@ def report_outputs(reports: str | Path, names: list[str], *, per_model: bool = T
 
 # --- tune ------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class TuneResult:
+class TuneResult(StageResult):
     """A search of ``model``'s space: :func:`pipeline.evaluation.tune.tune`'s result, the files
     written, and ``(params file, best parameters)`` when they were applied."""
 
@@ -205,11 +204,9 @@ class TuneResult:
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
         return f"search of {self.model}: {len(self.written)} file(s) written"
 
     def text(self) -> str:
-        """What the command prints."""
         out = self.search
         lines = ["mean CV accuracy of each candidate (the top one is selection-biased):"]
         for row in sorted(out["results"], key=lambda r: -r["accuracy_mean"]):
@@ -292,7 +289,7 @@ def tune(model: str, *, params: Params, features: str | Path = "data/features",
 
 # --- train -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class TrainResult:
+class TrainResult(StageResult):
     """Models fitted into ``out``: their names and the folder's merged models index
     (:func:`pipeline.models.train.train_models`)."""
 
@@ -304,14 +301,12 @@ class TrainResult:
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
         if self.evaluated is not None:
             return (f"{len(self.names)} model(s) cross-validated (reports in "
                     f"{self.evaluated.reports}/cv/), fitted and saved in {self.out}")
         return f"{len(self.names)} model(s) fitted and saved in {self.out}"
 
     def text(self) -> str:
-        """What the command prints."""
         index = self.index
         lines = [self.evaluated.text()] if self.evaluated is not None else []
         for name in self.names:

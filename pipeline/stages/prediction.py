@@ -10,7 +10,7 @@ from typing import Any
 from pipeline.core.config import Params
 from pipeline.core.errors import UserError
 from pipeline.core.io import Outputs, one_line
-from pipeline.stages.common import SchedulerChoice, engine_for
+from pipeline.stages.common import SchedulerChoice, StageResult, engine_for
 
 
 # --- submit ----------------------------------------------------------------------------
@@ -24,7 +24,7 @@ def score_path(submission: str | Path) -> Path:
 
 
 @dataclass(frozen=True)
-class SubmitResult:
+class SubmitResult(StageResult):
     """The submission written (:func:`pipeline.apps.submission.make_submission`'s result:
     ``out, model, n, warnings, warnings_file, counts``) and its score (``accuracy`` None
     without an answer key), written to ``score_file``."""
@@ -35,12 +35,10 @@ class SubmitResult:
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
         r = self.submission
         return f"predictions of {r['n']} test clips ({r['model']}) in {r['out']}"
 
     def text(self) -> str:
-        """What the command prints."""
         from pipeline.apps.submission import score_text
 
         result = self.submission
@@ -129,13 +127,12 @@ def submission_outputs(out: str | Path, *, force: bool = False, inputs=()) -> Ou
 
 # --- score -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ScoreResult:
+class ScoreResult(StageResult):
     """:func:`pipeline.apps.submission.score` of a submission against an answer key."""
 
     score: dict
 
     def text(self) -> str:
-        """What the command prints."""
         from pipeline.apps.submission import score_text
 
         return score_text(self.score)
@@ -150,7 +147,7 @@ def score(submission: str | Path, answers: str | Path) -> ScoreResult:
 
 # --- predict ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PredictResult:
+class PredictResult(StageResult):
     """The model used and one row per clip: ``id, path, class, probability, error``."""
 
     model: str
@@ -179,7 +176,6 @@ class PredictResult:
         return out
 
     def text(self) -> str:
-        """What the command prints."""
         return "\n".join(self.lines())
 
 
@@ -214,7 +210,7 @@ def predict(paths: list[str | Path], *, params: Params, models: str | Path = "mo
 
 # --- detect ----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DetectOutcome:
+class DetectOutcome(StageResult):
     """What :func:`pipeline.apps.detect.detect` wrote (a
     :class:`pipeline.apps.detect.DetectResult`)."""
 
@@ -222,12 +218,10 @@ class DetectOutcome:
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
         return (f"windows, events and timelines of {len(self.result.files)} file(s) in "
                 f"{self.result.out}")
 
     def text(self) -> str:
-        """What the command prints."""
         from pipeline.apps.detect import summary_text
         from pipeline.apps.detect.scores import scores_text
 

@@ -10,25 +10,23 @@ from typing import TYPE_CHECKING, Any
 from pipeline.core.config import Params
 from pipeline.core.errors import UserError
 from pipeline.core.io import Outputs
-from pipeline.stages.common import SchedulerChoice, engine_for, store_files
+from pipeline.stages.common import SchedulerChoice, StageResult, engine_for, store_files
 
 if TYPE_CHECKING:
     from pipeline.evaluation import CVResult
 
 
 @dataclass(frozen=True)
-class ReportResult:
+class ReportResult(StageResult):
     """The page written (:class:`pipeline.apps.report.ReportSummary`)."""
 
     summary: Any
 
     @property
     def produced(self) -> str:
-        """One line: what was written."""
         return f"{self.summary.index} ({self.summary.clips} clips to listen to)"
 
     def text(self) -> str:
-        """What the command prints."""
         s = self.summary
         return (f"report written to {s.index} ({s.clips} clips listed, {s.with_audio} with an "
                 f"excerpt; up to {s.cell_cap} per confusion cell, {s.doubted} most doubted "
