@@ -11,18 +11,12 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft as sfft
 
+from pipeline.datasets.synth.conv import convolve
+
 SR = 22050  # synthesis rate of every recipe
 SPEED_OF_SOUND = 343.0  # m/s
 
 _TABLE = 2048
-
-
-def _oaconvolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """``scipy.signal.oaconvolve(x, kernel)``, imported on first use: the process that
-    plans a dataset and hands its clips to workers never needs scipy.signal."""
-    from scipy.signal import oaconvolve
-
-    return oaconvolve(x, kernel)
 
 
 def logu(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -206,7 +200,7 @@ def events(n: int, times: np.ndarray, amps: np.ndarray, kernel: np.ndarray) -> n
     np.add.at(imp, idx[ok], np.asarray(amps)[ok])
     if len(kernel) == 0 or not ok.any():
         return imp
-    return _oaconvolve(imp, kernel)[:n]
+    return convolve(imp, kernel)
 
 
 def decay(tau: float, length: float, attack: float = 0.001) -> np.ndarray:
@@ -242,9 +236,13 @@ def room_ir(rng: np.random.Generator, rt60: float) -> np.ndarray:
     return tail / (np.sqrt(np.sum(tail**2)) + 1e-12)
 
 
-def reverb(x: np.ndarray, tail: np.ndarray, wet_db: float) -> np.ndarray:
-    """``x`` (shape (n,)) plus its convolution with ``tail`` at ``wet_db`` dB; shape (n,)."""
-    return x + db(wet_db) * _oaconvolve(x, tail)[: len(x)]
+def reverb(x: np.ndarray, tail: np.ndarray, wet_db: float,
+           spec: np.ndarray | None = None) -> np.ndarray:
+    """``x`` (shape (n,)) plus its convolution with ``tail`` at ``wet_db`` dB; shape (n,).
+
+    ``spec`` is ``conv.kernel_spectrum(tail, n)`` when the caller keeps it.
+    """
+    return x + db(wet_db) * convolve(x, tail, spec)
 
 
 def pass_by(

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from pipeline.datasets.classes import CLASSES
+from pipeline.datasets.synth.conv import kernel_spectrum
 from pipeline.datasets.synth.dsp import (
     SR,
     bump,
@@ -239,13 +240,22 @@ def _room(seed: int, rt60: float) -> np.ndarray:
     return room_ir(np.random.default_rng(seed), rt60)
 
 
+@lru_cache(maxsize=8)
+def _room_spectrum(seed: int, rt60: float, n: int) -> np.ndarray:
+    # A clip's source and intruder, and a recording's full slices, share room and length.
+    spec = kernel_spectrum(_room(seed, rt60), n)
+    spec.flags.writeable = False
+    return spec
+
+
 def place(x: np.ndarray, mic: dict, salience: int, rng: np.random.Generator) -> np.ndarray:
     """``x`` (shape (n,)) heard at the distance its salience means, in the recording's room."""
-    tail = _room(mic["room_seed"], mic["rt60"])
+    room = mic["room_seed"], mic["rt60"]
     if salience == 2:
         cutoff = rng.uniform(*FAR_LOWPASS)
         x = filtered(x, lambda f: lowpass(f, cutoff))
-    return reverb(x, tail, rng.uniform(*WET_DB[salience]))
+    return reverb(x, _room(*room), rng.uniform(*WET_DB[salience]),
+                  _room_spectrum(*room, len(x)))
 
 
 # --- sources -------------------------------------------------------------------------------
