@@ -173,6 +173,15 @@ def test_us8k_tree_matches_metadata(both):
     assert len(wavs) == 40
 
 
+def test_record_holds_the_fingerprint_of_every_file_written(both):
+    out, _ = both
+    record = json.loads((out / synth.RECORD).read_text())["files"]
+    assert len(record) == 2 * 40 + 4  # clips of both layouts, the four CSVs
+    for name, fp in record.items():  # the workers' fingerprints are those of the files
+        data = (out / name).read_bytes()
+        assert fp == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}, name
+
+
 def test_av_split_and_answer_key(both):
     out, _ = both
     meta = pd.read_csv(out / "UrbanSound8K" / "metadata" / "UrbanSound8K.csv")

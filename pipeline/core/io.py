@@ -242,6 +242,11 @@ def fingerprint(path: str | os.PathLike) -> dict:
     return {"size": os.stat(path).st_size, "sha256": _digest(Path(path))}
 
 
+def fingerprint_bytes(data: bytes) -> dict:
+    """:func:`fingerprint` of a file holding ``data``, without reading it back."""
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def unchanged(path: str | os.PathLike, recorded: dict | None) -> bool:
     """Whether the file at ``path`` still has the size and contents ``recorded``.
 
@@ -387,6 +392,7 @@ class Outputs:
         self._absolute = {os.path.abspath(self.folder / n) for n in self.names}
         self._begun = False
         self._folders: set[Path] = set()
+        self._known: dict[str, dict] = {}
         self._check(list(inputs), proof)
 
     def _check(self, inputs: Iterable[str | os.PathLike],
@@ -444,6 +450,12 @@ class Outputs:
             self.begin()
             path.unlink()
 
+    def written(self, name: str, fp: dict) -> None:
+        """Note the :func:`fingerprint` of output ``name``, taken by its writer from the
+        bytes it wrote (:func:`fingerprint_bytes`), so :meth:`commit` need not read the
+        file back (writers in other processes return it with their results)."""
+        self._known[name] = fp
+
     def commit(self) -> None:
         """Record the fingerprints of the outputs that exist now, drop the others."""
         if not self._begun:
@@ -452,7 +464,9 @@ class Outputs:
         for name in (*self.names, *self.removes):
             path = self.path(name)
             if name in self.names and path.is_file():
-                record[name] = fingerprint(path)
+                known = self._known.get(name)
+                same_size = known is not None and os.stat(path).st_size == known["size"]
+                record[name] = known if same_size else fingerprint(path)
             else:
                 record.pop(name, None)
         if record:

@@ -34,8 +34,18 @@ TOP_LEVEL = ("UrbanSound8K", "av", "av_answer_key.csv")
 # Temporary files of the atomic writes (.NAME.XXXXXXXX.tmp*) and links (.NAME.linkPID.tmp).
 _TEMP_RE = re.compile(r"^\.(.+)\.(?:[^.]{8}\.tmp.*|link\d+\.tmp)$")
 
-__all__ = ["LEGACY_RECORD", "RECORD", "RECORD_FORMAT", "claim", "planned_files",
-           "remove_stale"]
+__all__ = ["LEGACY_RECORD", "RECORD", "RECORD_FORMAT", "av_file", "claim", "planned_files",
+           "remove_stale", "us8k_file"]
+
+
+def us8k_file(fold: int, name: str) -> str:
+    """Where a clip lies in the UrbanSound8K layout (POSIX path relative to OUT)."""
+    return f"UrbanSound8K/audio/fold{fold}/{name}"
+
+
+def av_file(fold: int, av_id: int) -> str:
+    """Where a clip lies in the AV layout (POSIX path relative to OUT)."""
+    return f"av/{'Train' if fold in AV_TRAIN_FOLDS else 'Test'}/{av_id}.wav"
 
 
 def planned_files(meta: pd.DataFrame, layout: str) -> list[str]:
@@ -43,16 +53,11 @@ def planned_files(meta: pd.DataFrame, layout: str) -> list[str]:
     files = []
     if layout in ("us8k", "both"):
         files.append("UrbanSound8K/metadata/UrbanSound8K.csv")
-        files += [
-            f"UrbanSound8K/audio/fold{f}/{n}"
-            for f, n in zip(meta["fold"], meta["slice_file_name"], strict=True)
-        ]
+        files += [us8k_file(f, n)
+                  for f, n in zip(meta["fold"], meta["slice_file_name"], strict=True)]
     if layout in ("av", "both"):
         files += ["av/train.csv", "av/test.csv", "av_answer_key.csv"]
-        files += [
-            f"av/{'Train' if f in AV_TRAIN_FOLDS else 'Test'}/{i}.wav"
-            for f, i in zip(meta["fold"], meta["av_id"], strict=True)
-        ]
+        files += [av_file(f, i) for f, i in zip(meta["fold"], meta["av_id"], strict=True)]
     return files
 
 

@@ -23,11 +23,17 @@ from tqdm import tqdm
 
 from pipeline.core.config import MAX_CLIPS
 from pipeline.core.errors import UserError, check_range
-from pipeline.core.io import Outputs, atomic_write_bytes, write_target
+from pipeline.core.io import Outputs, atomic_write_bytes, fingerprint_bytes, write_target
 from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth.dsp import SR, db
 from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS, METADATA_COLUMNS, N_FOLDS, plan
-from pipeline.datasets.synth.record import claim, planned_files, remove_stale
+from pipeline.datasets.synth.record import (
+    av_file,
+    claim,
+    planned_files,
+    remove_stale,
+    us8k_file,
+)
 from pipeline.datasets.synth.scenes import mix_scene
 from pipeline.engine.batches import map_tasks
 
@@ -137,8 +143,10 @@ CHUNK = 16
 PROGRESS = "generating clips"
 
 
-def _run_all(write, rows: list[dict], workers: int, engine=None, progress: bool = True) -> None:
-    """Call ``write(row)`` for every row, on ``workers`` processes when more than one.
+def _run_all(write, rows: list[dict], workers: int, engine=None,
+             progress: bool = True) -> dict[str, dict]:
+    """Call ``write(row)`` for every row, on ``workers`` processes when more than one;
+    return the union of the dicts the calls return.
 
     The one place that decides how clips are spread over processes: chunks of rows are
     tasks of a local cluster (:mod:`pipeline.engine.cluster`): ``engine`` when one is lent (an
@@ -146,43 +154,43 @@ def _run_all(write, rows: list[dict], workers: int, engine=None, progress: bool 
     clip has its own random stream, so the files do not depend on the chunking or the
     worker count. ``progress`` shows a bar of the clips written on stderr.
     """
+    chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
     if (engine is not None or workers > 1) and len(rows) > 1:
-        chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
-        map_tasks(partial(_write_rows, write), chunks, scheduler=engine or "processes",
-                  workers=min(workers, len(chunks)), desc=PROGRESS, progress=progress,
-                  sizes=[len(chunk) for chunk in chunks],
-                  name=lambda chunk: f"rendering clip {chunk[0]['slice_file_name']} and the "
-                                     f"{len(chunk) - 1} after it")
+        done = map_tasks(partial(_write_rows, write), chunks, scheduler=engine or "processes",
+                         workers=min(workers, len(chunks)), desc=PROGRESS, progress=progress,
+                         sizes=[len(chunk) for chunk in chunks],
+                         name=lambda chunk: f"rendering clip {chunk[0]['slice_file_name']} "
+                                            f"and the {len(chunk) - 1} after it")
     else:
+        done = []
         with tqdm(total=len(rows), desc=PROGRESS, file=sys.stderr, disable=not progress) as bar:
-            for start in range(0, len(rows), CHUNK):
-                _write_rows(write, rows[start : start + CHUNK])
-                bar.update(len(rows[start : start + CHUNK]))
+            for chunk in chunks:
+                done.append(_write_rows(write, chunk))
+                bar.update(len(chunk))
+    return {key: value for result in done for key, value in result.items()}
 
 
-def _write_rows(write, rows: list[dict]) -> None:
+def _write_rows(write, rows: list[dict]) -> dict:
     from pipeline.engine.allocator import retain_freed_memory
 
     # Rendering allocates and frees arrays of a clip's length by the dozen; Dask's workers
     # return freed memory to the kernel at once (MALLOC_TRIM_THRESHOLD_), so every such
     # array would cost fresh page faults. Once per process, keep it for reuse instead.
     retain_freed_memory()
-    for row in rows:
-        write(row)
+    return {key: value for row in rows for key, value in write(row).items()}
 
 
-def _write_clip(row: dict, *, seed: int, us8k: Path | None, av: Path | None) -> None:
-    """Render one planned clip and write it to the layouts asked for."""
+def _write_clip(row: dict, *, seed: int, out: Path, layout: str) -> dict[str, dict]:
+    """Render one planned clip and write it to the layouts asked for; return the
+    fingerprints of the files written (:meth:`pipeline.core.io.Outputs.written`)."""
     audio, sr = render_clip(row, seed)
     data = wav_bytes(audio, sr, row["subtype"])
-    first = None
-    if us8k is not None:
-        first = us8k / "audio" / f"fold{row['fold']}" / row["slice_file_name"]
-        atomic_write_bytes(first, data)
-    if av is not None:
-        sub = "Train" if row["fold"] in AV_TRAIN_FOLDS else "Test"
-        dst = av / sub / f"{row['av_id']}.wav"
-        _link_atomic(first, dst) if first is not None else atomic_write_bytes(dst, data)
+    names = [*([us8k_file(row["fold"], row["slice_file_name"])] if layout != "av" else []),
+             *([av_file(row["fold"], row["av_id"])] if layout != "us8k" else [])]
+    atomic_write_bytes(out / names[0], data)
+    for name in names[1:]:  # the AV copy of a clip of both layouts
+        _link_atomic(out / names[0], out / name)
+    return dict.fromkeys(names, fingerprint_bytes(data))
 
 
 def outputs_of(out, *, layout: str, clips: int, seed: int,
@@ -268,8 +276,10 @@ def generate(
                 for name in ("Train", "Test"):
                     (av / name).mkdir(parents=True, exist_ok=True)
 
-            write = partial(_write_clip, seed=seed, us8k=us8k, av=av)
-            _run_all(write, meta.to_dict("records"), workers, engine, progress)
+            write = partial(_write_clip, seed=seed, out=out, layout=layout)
+            written = _run_all(write, meta.to_dict("records"), workers, engine, progress)
+            for name, fp in written.items():
+                outputs.written(name, fp)
 
             train = meta["fold"].isin(AV_TRAIN_FOLDS)
             if us8k is not None:
