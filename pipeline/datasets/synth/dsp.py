@@ -47,6 +47,17 @@ def unit(x: np.ndarray, active: bool = False) -> np.ndarray:
     return x / (active_rms(x) if active else rms(x))
 
 
+@lru_cache(maxsize=16)
+def seconds(n: int) -> np.ndarray:
+    """``np.arange(n) / SR``, the time (s) of each of ``n`` samples; shape (n,), read-only.
+
+    Shared: a clip's recipes, ambience and scene all need the time axis of its length.
+    """
+    t = np.arange(n) / SR
+    t.flags.writeable = False
+    return t
+
+
 _GAIN_GRID = np.linspace(0.0, SR / 2, 2049)
 _GAIN_GRID_HZ = np.maximum(_GAIN_GRID, 1.0)
 
@@ -153,10 +164,22 @@ def wavetable(rng: np.random.Generator, amps: np.ndarray, f_max: float) -> np.nd
     """
     k_max = max(1, int(0.45 * SR / max(f_max, 1.0)))
     amps = np.asarray(amps, dtype=float)[:k_max]
-    grid = np.arange(_TABLE + 1) / _TABLE
-    k = np.arange(1, len(amps) + 1)[:, None]
     phases = rng.uniform(0, 2 * np.pi, (len(amps), 1))
-    return (amps[:, None] * np.sin(2 * np.pi * k * grid + phases)).sum(0)
+    # amps·sin(2πk·t + phase), summed over the harmonics k, with one temporary.
+    waves = _harmonic_angles(len(amps)) + phases
+    np.sin(waves, out=waves)
+    waves *= amps[:, None]
+    return waves.sum(0)
+
+
+@lru_cache(maxsize=64)
+def _harmonic_angles(count: int) -> np.ndarray:
+    # 2πk·t of the harmonics k = 1..count over one table period, shape (count, 2049).
+    grid = np.arange(_TABLE + 1) / _TABLE
+    k = np.arange(1, count + 1)[:, None]
+    angles = 2 * np.pi * k * grid
+    angles.flags.writeable = False
+    return angles
 
 
 def play(rng: np.random.Generator, table: np.ndarray, f0, n: int) -> np.ndarray:
@@ -189,7 +212,8 @@ def smooth_walk(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
     """Zero-mean, unit-std random curve, shape (n,), varying at about ``rate`` Hz."""
     m = max(2, int(np.ceil(n / SR * rate)) + 2)
     pts = rng.standard_normal(m)
-    return np.interp(np.arange(n) / SR * rate, np.arange(m), pts)
+    # np.interp(t * rate, arange(m), pts), by the gather: the points lie on the integers.
+    return _interp_grid(seconds(n) * rate, pts)
 
 
 def events(n: int, times: np.ndarray, amps: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -211,7 +235,7 @@ def decay(tau: float, length: float, attack: float = 0.001) -> np.ndarray:
 
 def gate(n: int, spans: list[tuple[float, float]], attack: float, release: float) -> np.ndarray:
     """Envelope, shape (n,), that is 1 over each (start, end) span with linear ramps."""
-    t = np.arange(n) / SR
+    t = seconds(n)
     env = np.zeros(n)
     for a, b in spans:
         up = np.clip((t - a) / attack, 0.0, 1.0)
@@ -254,7 +278,7 @@ def pass_by(
     at ``t_closest`` s; the heard frequency is f·c/(c − v·cos θ) and the amplitude falls as
     1/r (normalised to 1 at the closest point).
     """
-    t = np.arange(n) / SR - t_closest
+    t = seconds(n) - t_closest
     along = speed * t
     r = np.sqrt(along**2 + distance**2)
     radial = -speed * along / r  # velocity component towards the microphone

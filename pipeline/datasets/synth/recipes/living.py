@@ -92,7 +92,7 @@ def growl(rec):
     bark = _barks(rec, f0=f0 * 2.5, size=1.2, length=0.2, per_burst=2, gap=0.3)
 
     def render(n, rng):
-        t = np.arange(n) / dsp.SR
+        t = dsp.seconds(n)
         rough = 0.5 + 0.5 * np.sin(2 * np.pi * pulse * t) ** 2
         x = _vocal(rng, n, f0, formants, -3.0, 1.0 + 0.05 * dsp.smooth_walk(rng, n, 2.0)) * rough
         x *= 0.2 + 0.8 * syllables(rng, n, 0.6, 0.2, (0.6, 1.0))
@@ -183,7 +183,7 @@ def clapping_chant(rec):
         times = t0 + beat * np.arange(int(n / dsp.SR / beat) + 2)
         clap = dsp.decay(0.01, 0.04, 0.0005) * rng.standard_normal(int(0.04 * dsp.SR))
         x = dsp.unit(dsp.events(n, times, np.ones(len(times)), clap))
-        idx = np.clip(((np.arange(n) / dsp.SR - t0) / beat).astype(int), 0, None)
+        idx = np.clip(((dsp.seconds(n) - t0) / beat).astype(int), 0, None)
         semis = np.asarray(steps)[idx % len(steps)]
         env = syllables(rng, n, 1.0 / beat, 0.1, (0.7, 0.9))
         for v in voices:

@@ -144,7 +144,7 @@ def singer(rec):
 
     def render(n, rng):
         notes = rng.choice(scale, int(n / dsp.SR / beat) + 2)
-        idx = np.clip((np.arange(n) / dsp.SR / beat).astype(int), 0, len(notes) - 1)
+        idx = np.clip((dsp.seconds(n) / beat).astype(int), 0, len(notes) - 1)
         f0 = voice["f0"] * 2.0 ** (notes[idx] / 12.0) * (1 + 0.006 * np.sin(
             2 * np.pi * 5.5 * np.arange(n) / dsp.SR))
         env = syllables(rng, n, 1.0 / beat, 0.15, (0.8, 1.0))

@@ -50,7 +50,7 @@ def _horn(rec, *, tones, n_harm, roll, taps, attack, p_moving):
     def render(n, rng):
         spans = _spans(rng, n / dsp.SR, taps, tap_len, gap)
         doppler, level = _moved(n, rng, motion)
-        t = np.arange(n) / dsp.SR
+        t = dsp.seconds(n)
         # The diaphragm starts a little flat and settles within ~30 ms of each onset.
         droop = np.ones(n)
         for a, _ in spans:
@@ -113,7 +113,7 @@ def _siren(rec, pitch):
 
 def _sweep(rec, lo, hi, period, skew):
     def pitch(n, rng):
-        u = (np.arange(n) / dsp.SR / period + rng.random()) % 1.0
+        u = (dsp.seconds(n) / period + rng.random()) % 1.0
         # Asymmetric sweep: a rise over ``skew`` of the period, then a slower fall.
         s = np.where(u < skew, u / skew, (1.0 - u) / (1.0 - skew))
         return lo * (hi / lo) ** (0.5 - 0.5 * np.cos(np.pi * s))
@@ -138,7 +138,7 @@ def yelp(rec):
 
 def _alternating(rec, lo, ratio, half):
     def pitch(n, rng):
-        u = (np.arange(n) / dsp.SR / (2 * half) + rng.random()) % 1.0
+        u = (dsp.seconds(n) / (2 * half) + rng.random()) % 1.0
         return np.where(u < 0.5, lo, lo * ratio)
 
     return _siren(rec, pitch)

@@ -17,7 +17,7 @@ from pipeline.datasets.synth.recipes.catalogue import subtype
 # --- drilling -----------------------------------------------------------------------------
 def _load_curve(rng, n, rate):
     """Load (0..1), shape (n,): the bit biting into material in bouts of 0.3–1.5 s."""
-    load, tt, dur = np.zeros(n), np.arange(n) / dsp.SR, n / dsp.SR
+    load, tt, dur = np.zeros(n), dsp.seconds(n), n / dsp.SR
     for _ in range(rng.poisson(rate * dur) + 1):
         a, length = rng.uniform(-0.5, dur), rng.uniform(0.3, 1.5)
         inside = (tt >= a) & (tt < a + length)
@@ -29,7 +29,7 @@ def _trigger(rng, n, on, off):
     """Trigger envelope, shape (n,): the motor runs for ``on`` s, stops for ``off`` s, with
     a 50 ms spin-up and a 150 ms spin-down."""
     env, t, dur = np.zeros(n), -rng.uniform(0, on[1]), n / dsp.SR
-    tt = np.arange(n) / dsp.SR
+    tt = dsp.seconds(n)
     while t < dur:
         end = t + rng.uniform(*on)
         i, j = max(0, int(t * dsp.SR)), min(n, int((end + 0.15) * dsp.SR))

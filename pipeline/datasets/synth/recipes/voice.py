@@ -41,11 +41,17 @@ def syllables(rng: np.random.Generator, n: int, rate: float, pause: float,
         if rng.random() > pause:
             spans.append((t, t + span))
         t += span * rng.uniform(1.0, 1.6)
-    env = np.zeros(n)
+    env, t = np.zeros(n), dsp.seconds(n)
     for a, b in spans:
         i, j = max(0, int(np.ceil(a * dsp.SR))), min(n, int(np.ceil(b * dsp.SR)))
         if i < j:
-            env[i:j] = np.sin(np.pi * (np.arange(i, j) / dsp.SR - a) / (b - a)) ** 0.7
+            # sin(π(t − a)/(b − a))**0.7, computed in place in the envelope.
+            bump = env[i:j]
+            np.subtract(t[i:j], a, out=bump)
+            bump *= np.pi
+            bump /= b - a
+            np.sin(bump, out=bump)
+            bump **= 0.7
     return env
 
 
@@ -72,7 +78,11 @@ def speak(rng: np.random.Generator, n: int, v: dict, *, pause: float = 0.3,
         breath = _breath(rng, n, v["F"])
     if env is None:
         env = syllables(rng, n, v["rate"], pause)
-    return dsp.db(v["gain"]) * env * (src + dsp.db(breath_db) * breath)
+    # gain·env·(src + breath_gain·breath), with two temporaries instead of four.
+    out = breath * dsp.db(breath_db)
+    out += src
+    out *= env * dsp.db(v["gain"])
+    return out
 
 
 def babble(rng: np.random.Generator, n: int, voices: list[dict], **kw) -> np.ndarray:
