@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -47,19 +48,28 @@ def export(ref: str, into: Path) -> Path:
     return into
 
 
-def synth_seconds(code: Path, out: Path, clips: int, workers: int) -> float:
-    """Wall seconds of one ``urbansound synth`` process running the package under ``code``."""
+def synth_seconds(code: Path, out: Path, clips: int, workers: int) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, its worker processes included) of one
+    ``urbansound synth`` process running the package under ``code``.
+
+    CPU time is less moved than wall time by other work on a shared machine.
+    """
     shutil.rmtree(out, ignore_errors=True)
     # The working directory holds no `pipeline` folder, so PYTHONPATH picks the package.
     env = {**os.environ, "PYTHONPATH": str(code)}
     command = [sys.executable, "-m", "pipeline", "synth", str(out), "--clips", str(clips),
                "--workers", str(workers), "--seed", "42"]
-    start = time.perf_counter()
+    before, start = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, cwd=out.parent, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
-    return seconds
+    return seconds, _children_cpu() - before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def wav_files(out: Path) -> list[Path]:
@@ -99,12 +109,14 @@ def main() -> None:
         if args.peer != "none":
             codes["peer"] = export(args.peer, work / "peer-code")
         best = {(name, w): float("inf") for name in codes for w in WORKERS}
+        cpu = dict(best)
         reading = float("inf")
         for _ in range(args.repeat):
             for name, code in codes.items():
                 for w in WORKERS:
                     out = work / f"{name}-{w}"
-                    best[name, w] = min(best[name, w], synth_seconds(code, out, args.clips, w))
+                    wall, used = synth_seconds(code, out, args.clips, w)
+                    best[name, w], cpu[name, w] = min(best[name, w], wall), min(cpu[name, w], used)
             reading = min(reading, read_seconds(wav_files(work / "current-2")))
         files = wav_files(work / "current-1")
         workers_agree = same_files(files, work / "current-1", work / "current-2")
@@ -116,13 +128,14 @@ def main() -> None:
     n = args.clips
     rate = {key: n / s for key, s in best.items()}
     print(f"clips: {n}; best of {args.repeat} interleaved round(s); whole processes")
-    table = [["generator", "workers", "seconds", "clips/s", "x peer"]]
+    table = [["generator", "workers", "seconds", "clips/s", "x peer", "CPU seconds"]]
     for (name, w), seconds in best.items():
         ratio = rate[name, w] / rate["peer", w] if "peer" in codes else None
         shown = f"{ratio:.2f}x" if ratio is not None else "-"
         print(f"{name:<8} {w} worker(s): {seconds:6.1f} s = {rate[name, w]:6.1f} clips/s"
-              f"  ({shown} the peer)")
-        table.append([name, w, f"{seconds:.1f}", f"{rate[name, w]:.1f}", shown])
+              f"  ({shown} the peer); {cpu[name, w]:.1f} s of CPU")
+        table.append([name, w, f"{seconds:.1f}", f"{rate[name, w]:.1f}", shown,
+                      f"{cpu[name, w]:.1f}"])
     print(f"reading the {n} clips back with soundfile: {reading:.2f} s = {n / reading:.0f} "
           "clips/s")
     print(f"files identical between 1 and 2 workers: {workers_agree} of {len(files)}")
@@ -131,6 +144,7 @@ def main() -> None:
     figures = {
         "clips": n, "repeat": args.repeat, "peer": args.peer,
         "seconds": {f"{name}_{w}": s for (name, w), s in best.items()},
+        "cpu_seconds": {f"{name}_{w}": s for (name, w), s in cpu.items()},
         "clips_per_s": {f"{name}_{w}": r for (name, w), r in rate.items()},
         "read_seconds": reading, "read_clips_per_s": n / reading,
         "identical_across_workers": workers_agree, "identical_to_peer": peer_agrees,
