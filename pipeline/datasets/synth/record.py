@@ -56,7 +56,9 @@ def planned_files(meta: pd.DataFrame, layout: str) -> list[str]:
         files += [us8k_file(f, n)
                   for f, n in zip(meta["fold"], meta["slice_file_name"], strict=True)]
     if layout in ("av", "both"):
-        files += ["av/train.csv", "av/test.csv", "av_answer_key.csv"]
+        if meta["fold"].isin(AV_TRAIN_FOLDS).any():
+            files.append("av/train.csv")
+        files += ["av/test.csv", "av_answer_key.csv"]
         files += [av_file(f, i) for f, i in zip(meta["fold"], meta["av_id"], strict=True)]
     return files
 
