@@ -31,7 +31,7 @@ from pipeline.stages.data import generation_workers
 from pipeline.store import read_features
 from pipeline.store.rows import labelled, xy
 
-# The run's network stops at max_iter=20 before it converges, as meant.
+# The run's network stops at max_iter=5 before it converges, as meant.
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
 
