@@ -179,6 +179,22 @@ def test_same_seed_same_bytes_other_seed_differs(both, tmp_path):
     assert not set(other.values()) & set(_files(out).values())
 
 
+def test_test_only_renders_the_test_clips_of_the_same_plan(both, tmp_path):
+    # prepare's independent test set: only its test folds are read, so only they are made,
+    # byte for byte those of the full run.
+    out, _ = both
+    summary = synth.generate(tmp_path, layout="av", clips=40, seed=3, test_only=True)
+    full = _files(out / "av")
+    written = _files(tmp_path / "av")
+    assert sorted(written) == sorted(n for n in full if n != "train.csv"
+                                     and not n.startswith("Train/"))
+    assert all(written[n] == full[n] for n in written)
+    assert (tmp_path / "av_answer_key.csv").read_bytes() == (out / "av_answer_key.csv").read_bytes()
+    assert summary["train"] == 0 and summary["test"] == summary["clips"] == len(written) - 1
+    record = json.loads((tmp_path / synth.RECORD).read_text())
+    assert set(record["files"]) == {f"av/{n}" for n in written} | {"av_answer_key.csv"}
+
+
 @pytest.mark.parametrize(("layout", "present", "absent"), [
     ("us8k", ["UrbanSound8K/metadata/UrbanSound8K.csv"], ["av", "av_answer_key.csv"]),
     ("av", ["av/train.csv", "av/test.csv", "av_answer_key.csv"], ["UrbanSound8K"]),

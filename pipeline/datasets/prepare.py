@@ -29,18 +29,19 @@ def _test_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_synth_runs(out, synth_clips: int, synth_test_clips: int, seed: int, *,
-                     force: bool = False) -> list[tuple[Path, str, int, int]]:
-    """``(folder, layout, clips, seed)`` of the generator's runs for ``dataset="synth"``,
+                     force: bool = False) -> list[tuple[Path, dict]]:
+    """``(folder, arguments of generate)`` of the generator's runs for ``dataset="synth"``,
     each output place checked (:func:`pipeline.datasets.synth.outputs_of`) before any
-    write."""
+    write. Of the test set only its test clips are rendered: nothing reads the others."""
     from pipeline.datasets.synth import outputs_of
 
     out = Path(out)
-    runs = [(out / "synth", "us8k", synth_clips, seed)]
+    runs = [(out / "synth", {"layout": "us8k", "clips": synth_clips, "seed": seed})]
     if synth_test_clips > 0:
-        runs.append((out / "synth_test", "av", synth_test_clips, seed + 1))
-    for folder, layout, clips, run_seed in runs:
-        outputs_of(folder, layout=layout, clips=clips, seed=run_seed, force=force)
+        runs.append((out / "synth_test", {"layout": "av", "clips": synth_test_clips,
+                                          "seed": seed + 1, "test_only": True}))
+    for folder, run in runs:
+        outputs_of(folder, force=force, **run)
     return runs
 
 
@@ -109,9 +110,8 @@ def prepare_dataset(
     # must not score this one): either way only when it is the tool's own.
     outputs = prepare_outputs(out, force=force, inputs=inputs)
     if dataset == SYNTH:
-        for folder, layout, clips, run_seed in runs:
-            generate(folder, layout=layout, clips=clips, seed=run_seed, workers=workers,
-                     engine=engine, force=force)
+        for folder, run in runs:
+            generate(folder, workers=workers, engine=engine, force=force, **run)
         parts = [read_dataset(out / "synth" / "UrbanSound8K")]
         if synth_test_clips > 0:
             parts.append(_test_rows(read_dataset(out / "synth_test" / "av")))

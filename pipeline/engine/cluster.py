@@ -99,6 +99,11 @@ class Engine:
         if stack is not None:
             stack.close()
 
+    @property
+    def running(self) -> bool:
+        """Whether the scheduler is up: a local cluster started, or a cluster connected."""
+        return self._client is not None
+
     def client(self) -> Any:
         """The :class:`dask.distributed.Client`; a local cluster starts on first use."""
         if self._client is not None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline.core.config import Params
 from pipeline.core.errors import UserError
 from pipeline.core.io import Outputs
+from pipeline.engine.cluster import Engine
 from pipeline.stages.common import SchedulerChoice, StageResult, engine_for, store_files
 
 if TYPE_CHECKING:
@@ -73,8 +74,9 @@ def report(reports: str | Path = "reports", *, params: Params,
         Feature store, submission CSV and detection folder shown with it; default
         :func:`default_places`. Missing ones are left out of the page.
     scheduler, workers
-        The stage's engine choice (:mod:`pipeline.stages.common`): excerpts and
-        thumbnails are computed on it.
+        Where the excerpts and thumbnails are computed (:mod:`pipeline.stages.common`). By
+        default in this process, or on a lent engine that is already running: the page
+        shows a bounded number of clips, fewer than a new cluster's start-up is worth.
     metrics : CVResult, optional
         The comparison to show (evaluate's own); default: rebuilt from the reports.
     force : bool
@@ -109,6 +111,8 @@ def report(reports: str | Path = "reports", *, params: Params,
 
             digest = read_store(chosen["features"])[0].attrs["store_digest"]
         metrics = collect_reports(reports, reported_models(reports), digest)
+    if scheduler is None or (isinstance(scheduler, Engine) and not scheduler.running):
+        scheduler = "sync"
     with opened(engine_for(params, scheduler, workers)) as engine, outputs:
         summary = write_report(metrics, reports, sources=Sources(**chosen),
                                params_digest=params_digest(params), scheduler=engine,

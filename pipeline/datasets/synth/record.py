@@ -48,7 +48,9 @@ def planned_files(meta: pd.DataFrame, layout: str) -> list[str]:
             for f, n in zip(meta["fold"], meta["slice_file_name"], strict=True)
         ]
     if layout in ("av", "both"):
-        files += ["av/train.csv", "av/test.csv", "av_answer_key.csv"]
+        if meta["fold"].isin(AV_TRAIN_FOLDS).any():
+            files.append("av/train.csv")
+        files += ["av/test.csv", "av_answer_key.csv"]
         files += [
             f"av/{'Train' if f in AV_TRAIN_FOLDS else 'Test'}/{i}.wav"
             for f, i in zip(meta["fold"], meta["av_id"], strict=True)

@@ -185,10 +185,10 @@ def _write_clip(row: dict, *, seed: int, us8k: Path | None, av: Path | None) -> 
         _link_atomic(first, dst) if first is not None else atomic_write_bytes(dst, data)
 
 
-def outputs_of(out, *, layout: str, clips: int, seed: int,
-               force: bool = False) -> tuple[pd.DataFrame, Outputs]:
-    """The plan of a run and the files it writes under ``out``, checked (see
-    :func:`generate`) without writing anything.
+def outputs_of(out, *, layout: str, clips: int, seed: int, force: bool = False,
+               test_only: bool = False) -> tuple[pd.DataFrame, Outputs]:
+    """The plan of a run (its rows to render) and the files it writes under ``out``,
+    checked (see :func:`generate`) without writing anything.
 
     Raises
     ------
@@ -198,12 +198,14 @@ def outputs_of(out, *, layout: str, clips: int, seed: int,
     out = Path(out)
     _check_args(out, layout, clips, seed)
     meta = plan(clips, seed)
+    if test_only:
+        meta = meta[~meta["fold"].isin(AV_TRAIN_FOLDS)].reset_index(drop=True)
     return meta, claim(out, planned_files(meta, layout), force=force)
 
 
 def generate(
     out, *, layout: str = "both", clips: int = 1000, seed: int = 42, workers: int = 1,
-    engine=None, force: bool = False, progress: bool = True,
+    engine=None, force: bool = False, progress: bool = True, test_only: bool = False,
 ) -> dict:
     """Write the synthetic dataset under ``out``.
 
@@ -238,6 +240,9 @@ def generate(
         Replace files the generator did not write, too.
     progress : bool
         Show a progress bar of the clips written on stderr.
+    test_only : bool
+        Render only the clips of the plan's AV test folds (7–10), the same bytes as in a
+        full run: an independent test set without its training part (no ``train.csv``).
 
     Returns
     -------
@@ -253,7 +258,8 @@ def generate(
     """
     out = Path(out)
     started = time.perf_counter()
-    meta, outputs = outputs_of(out, layout=layout, clips=clips, seed=seed, force=force)
+    meta, outputs = outputs_of(out, layout=layout, clips=clips, seed=seed, force=force,
+                               test_only=test_only)
     try:
         with outputs:
             # Recorded before the first clip, so a run killed midway still owns what it wrote.
@@ -281,8 +287,9 @@ def generate(
                     by_id[by_id["fold"].isin(AV_TRAIN_FOLDS)],
                     by_id[~by_id["fold"].isin(AV_TRAIN_FOLDS)],
                 )
-                _write_csv(pd.DataFrame({"ID": tr["av_id"], "Class": tr["class"]}),
-                           av / "train.csv")
+                if len(tr):
+                    _write_csv(pd.DataFrame({"ID": tr["av_id"], "Class": tr["class"]}),
+                               av / "train.csv")
                 _write_csv(pd.DataFrame({"ID": te["av_id"]}), av / "test.csv")
                 _write_csv(pd.DataFrame({"ID": te["av_id"], "Class": te["class"]}),
                            out / "av_answer_key.csv")
