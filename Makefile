@@ -37,10 +37,8 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	# The import contracts of pyproject.toml: no upward import, the network alone.
 	$(VENV)/bin/lint-imports
-	# The documentation, warnings as errors: a broken reference or a public function
-	# without a docstring fails the build.
-	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
 	# Two test processes, one per core; a module's tests share one (and its fixtures).
+	# tests/test_docs.py builds the documentation with warnings as errors.
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 docs: $(PY)

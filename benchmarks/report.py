@@ -10,8 +10,8 @@ with every file it links (``index.html``, ``doubted_labels.csv``, ``clips/``, ``
 where ``data/full`` holds ``params.yaml`` and the run's folder ``run/`` (made with
 ``urbansound --params data/full/params.yaml run --workdir data/full/run``, 8732 clips).
 Targets: the page with its files under 30 MB, written in under 30 s on 2 cores.
-``--quick``: the report of the quick run of ``full_run.py`` (30 generated clips, made here
-when missing), once, in one process.
+``--quick``: the report of the quick run of ``full_run.py`` (30 generated clips; its
+``run-current`` folder, or a run made here when missing), once, in one process.
 """
 
 from __future__ import annotations
@@ -47,16 +47,21 @@ def main() -> None:
     from pipeline.core.config import load_params
 
     runs = (("processes", 2), ("sync", 1))
+    run = Path(args.work) / "run"
     if args.quick:
         args.work, args.repeat, runs = quick_folder() / "full_run", 1, (("sync", 1),)
-        if not (args.work / "run" / "reports" / "doubted_labels.csv").is_file():
+        # full_run.py --quick's run (same folder, same params) when it was made, else one here.
+        run = args.work / "run-current"
+        if not (run / "reports" / "doubted_labels.csv").is_file():
+            run = args.work / "run"
+        if not (run / "reports" / "doubted_labels.csv").is_file():
             params = quick_params(args.work)
             if cli(["--params", str(params), "run", "--dataset", str(quick_clips()),
-                    "--workdir", str(args.work / "run"), "--force"]):
+                    "--workdir", str(run), "--force"]):
                 raise SystemExit("report --quick: urbansound run failed")
     work = Path(args.work)
     params = load_params(work / "params.yaml")
-    reports = work / "run" / "reports"
+    reports = run / "reports"
     n_clips = sum(1 for _ in open(reports / "doubted_labels.csv")) - 1
     timings: dict[str, list[float]] = {"processes": [], "sync": []}
     summary = None

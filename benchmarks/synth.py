@@ -97,11 +97,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds (best counts)")
-    parser.add_argument("--peer", default=PEER, help="commit of the peer generator, or 'none'")
-    add_options(parser, "12 clips, one round")
+    parser.add_argument("--peer", default=None,
+                        help=f"commit of the peer generator, or 'none' (default {PEER}; "
+                             "with --quick none)")
+    add_options(parser, "12 clips, one round, no peer unless --peer names one")
     args = parser.parse_args()
     if args.quick:
         args.clips, args.repeat = 12, 1
+    if args.peer is None:
+        args.peer = "none" if args.quick else PEER
 
     work = Path(tempfile.mkdtemp(prefix="bench-synth-"))
     try:

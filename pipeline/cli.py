@@ -299,7 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     previous_int = signal.signal(signal.SIGINT, _interrupt) if in_main_thread else None
     command = ""  # known once the arguments are parsed
+    masked = None
     try:
+        if in_main_thread and hasattr(signal, "pthread_sigmask"):
+            # A parent may start us with both signals blocked (inherited by fork and exec):
+            # they would never arrive. One already pending is delivered here, inside `try`.
+            masked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
         started = time.perf_counter()
         args = build_parser().parse_args(argv)
         command = args.command
@@ -329,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
+        if masked is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, masked)
 
 
 def _prog(command: str) -> str:

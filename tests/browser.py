@@ -9,6 +9,7 @@ import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -89,3 +90,40 @@ class Dom(HTMLParser):
             model, actual, predicted, count = self._cell
             self.cells[(model, actual, predicted)] = (count, "".join(self._text).strip())
             self._cell = None
+
+
+def check_page(reports: Path) -> Dom:
+    """Render ``reports/index.html`` in Chromium and check what every page must hold:
+    every picture and player points at a file inside the reports folder, nothing is
+    fetched from elsewhere, the confusion tables hold the counts of ``predictions.csv``
+    and link to lists that exist, and the doubted list is sorted by probability."""
+    dom = Dom(rendered_dom(reports / "index.html"))
+    root = reports.resolve()
+    media = [(tag, a) for tag, a in dom.sources if tag in ("img", "audio", "source", "video")]
+    assert any(tag == "img" for tag, _ in media)
+    for tag, a in media:
+        target = (root / a["src"]).resolve()
+        assert target.is_file() and target.is_relative_to(root), (tag, a["src"])
+        if tag == "audio":
+            assert a["preload"] == "none" and "controls" in a
+    assert not [a for tag, a in dom.sources if tag in ("script", "link", "iframe")
+                and (a.get("src") or a.get("href"))]  # nothing loaded from elsewhere
+    for tag, a in dom.sources:
+        href = a.get("href", "")
+        if tag == "a" and href.startswith("#"):
+            assert href[1:] in dom.ids, href
+        elif tag == "a":
+            assert (root / href).resolve().is_relative_to(root) and ":" not in href, href
+    for model in (p.parent.name for p in (reports / "cv").glob("*/predictions.csv")):
+        preds = pd.read_csv(reports / "cv" / model / "predictions.csv", dtype=str)
+        counts = preds.groupby(["actual", "predicted"]).size()
+        shown = {(a, p): n for (m, a, p), (n, _) in dom.cells.items() if m == model}
+        assert {k: n for k, n in shown.items() if n} == counts.to_dict()
+        # The count shown is the count; a count's link to its list was checked above.
+        assert all(text == (str(n) if n else "·")
+                   for (m, _, _), (n, text) in dom.cells.items() if m == model)
+    probabilities = [p for _, p in dom.doubted]
+    assert probabilities and probabilities == sorted(probabilities)
+    worklist = pd.read_csv(reports / "doubted_labels.csv", dtype={"id": str})
+    assert [i for i, _ in dom.doubted] == list(worklist["id"][: len(dom.doubted)])
+    return dom

@@ -6,6 +6,23 @@ import pytest
 
 from pipeline.engine.cluster import Engine
 
+#: The test files that take longest, longest first. ``--dist loadfile`` deals whole files
+#: to the workers in collection order (pyproject.toml turns off xdist's reordering by test
+#: count, which put the few-test, long files last): started first, they leave the short
+#: files to fill in, so both workers finish together.
+LONGEST_FIRST = ("test_benchmarks.py", "test_stages.py", "test_dvc.py", "test_docs.py",
+                 "test_bad_input.py",
+                 "test_ownership.py", "test_evaluate.py", "test_synth.py",
+                 "test_features_cli.py", "test_processes.py", "test_guard.py",
+                 "test_parallel.py", "test_reliability.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Collect the files of :data:`LONGEST_FIRST` first, in its order (a stable sort: the
+    other files, and the tests within a file, keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(scope="session")
 def local_engine():

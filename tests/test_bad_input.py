@@ -271,7 +271,8 @@ def test_tolerated_tables_are_read(capsys, tmp_path, private_tmp, make, featuriz
 
 # --- killed submissions ------------------------------------------------------------------
 @pytest.mark.slow
-def test_killed_submit_never_leaves_a_partial_file(bad_tree, bad_store, bad_models, tmp_path):
+def test_killed_submit_never_leaves_a_partial_file(bad_tree, bad_store, bad_models, tmp_path,
+                                                  capsys):
     av, _ = bad_tree
     store, _ = bad_store
 
@@ -315,7 +316,9 @@ def test_killed_submit_never_leaves_a_partial_file(bad_tree, bad_store, bad_mode
             final = out.parent / name
             assert not final.exists() or final.read_bytes() == content
     assert kills >= 1
-    subprocess.run(argv(out), env=environment(), check=True, capture_output=True, cwd=REPO)
+    # The rerun in this process: the same command, without another interpreter's start-up.
+    code, _, err = run(capsys, *argv(out)[3:])
+    assert code == 0, err
     for name, content in expected.items():
         assert (out.parent / name).read_bytes() == content
     # The rerun also removed any temporary file a killed write left behind.
@@ -430,7 +433,7 @@ def _first_write(proc: subprocess.Popen, out: Path) -> float:
 
 
 @pytest.mark.slow
-def test_killed_training_leaves_only_complete_models(bad_store, tmp_path):
+def test_killed_training_leaves_only_complete_models(bad_store, tmp_path, capsys):
     store, _ = bad_store
     table = read_features(store)
     columns = feature_columns(table)
@@ -468,5 +471,6 @@ def test_killed_training_leaves_only_complete_models(bad_store, tmp_path):
             # whatever is visible is a complete fit, equal to the uninterrupted one
             for name, predicted in _predictions(out, X).items():
                 assert predicted == expected[name]
-    subprocess.run(argv(out), env=environment(), check=True, capture_output=True, cwd=REPO)
+    code, _, err = run(capsys, *argv(out)[3:])  # the rerun, in this process
+    assert code == 0, err
     assert _predictions(out, X) == expected

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.slow
 # One thread per fit: on a busy machine, OpenMP threads spinning at their barriers make a
 # two-thread xgboost fit of 30 clips take seconds instead of milliseconds.
 TINY = {
-    "prepare": {"synth_clips": 30, "synth_test_clips": 20},
+    "prepare": {"synth_clips": 30, "synth_test_clips": 10},
     "parallel": {"scheduler": "sync", "workers": 1},
     "train.rf": {"n_estimators": 10, "n_jobs": 1},
     "train.xgb": {"n_estimators": 5, "n_jobs": 1},
-    "train.ffnn": {"hidden_layer_sizes": [16], "max_iter": 20, "networks": 1},
+    "train.ffnn": {"hidden_layer_sizes": [16], "max_iter": 5, "networks": 1},
     # The plain mean: the stages are under test here, the learnt vote in test_vote.py and
     # test_stages.py (its inner fits would triple the ensemble stage's fits).
     "train.ensemble": {"weights": None},

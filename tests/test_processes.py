@@ -156,6 +156,19 @@ def test_ctrl_c_prints_one_line_and_ends_the_workers(long_dataset, tmp_path):
     assert_nothing_survives(pid)
 
 
+def test_a_ctrl_c_pending_under_a_blocked_mask_still_stops_the_command():
+    # Started with SIGINT blocked and already pending (both survive fork and exec), the
+    # command would never hear it: it unblocks it once its handler is set.
+    def blocked_and_pending():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        os.kill(os.getpid(), signal.SIGINT)
+
+    done = subprocess.run([sys.executable, "-m", "pipeline", "models"], capture_output=True,
+                          text=True, preexec_fn=blocked_and_pending, timeout=60)
+    assert done.returncode == 128 + signal.SIGINT, done.stdout
+    assert done.stderr == "urbansound: interrupted\n"
+
+
 def test_an_error_while_a_signal_unwinds_is_reported_as_the_signal(monkeypatch, capsys):
     # Closing the workers under an interrupt may raise on its own (a connection closed
     # under a call): the signal ended the command, and says so on one line.

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import io
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from browser import Dom, rendered_dom, screenshot
+from browser import check_page
 from recordings import av_with_recordings
 
 from pipeline import stages
-from pipeline.apps.report.media import EXCERPT_SECONDS, excerpt_wav, loudest_span, media_name
+from pipeline.apps.report.media import excerpt_wav, loudest_span, media_name
 from pipeline.apps.report.selection import select_clips
-from pipeline.cli import main
 from pipeline.core.config import ParallelParams, Params, TrainParams
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -25,113 +22,6 @@ PNG = b"\x89PNG\r\n\x1a\n"
 #: One quick model on this process's scheduler, for the runs made here.
 ONE_MODEL = Params(parallel=ParallelParams(scheduler="sync", workers=1),
                    train=TrainParams(models=("logreg",), logreg={"max_iter": 200}))
-
-
-def check_page(reports: Path) -> Dom:
-    """Render ``reports/index.html`` in Chromium and check what every page must hold:
-    every picture and player points at a file inside the reports folder, nothing is
-    fetched from elsewhere, the confusion tables hold the counts of ``predictions.csv``
-    and link to lists that exist, and the doubted list is sorted by probability."""
-    dom = Dom(rendered_dom(reports / "index.html"))
-    root = reports.resolve()
-    media = [(tag, a) for tag, a in dom.sources if tag in ("img", "audio", "source", "video")]
-    assert any(tag == "img" for tag, _ in media)
-    for tag, a in media:
-        target = (root / a["src"]).resolve()
-        assert target.is_file() and target.is_relative_to(root), (tag, a["src"])
-        if tag == "audio":
-            assert a["preload"] == "none" and "controls" in a
-    assert not [a for tag, a in dom.sources if tag in ("script", "link", "iframe")
-                and (a.get("src") or a.get("href"))]  # nothing loaded from elsewhere
-    for tag, a in dom.sources:
-        href = a.get("href", "")
-        if tag == "a" and href.startswith("#"):
-            assert href[1:] in dom.ids, href
-        elif tag == "a":
-            assert (root / href).resolve().is_relative_to(root) and ":" not in href, href
-    for model in (p.parent.name for p in (reports / "cv").glob("*/predictions.csv")):
-        preds = pd.read_csv(reports / "cv" / model / "predictions.csv", dtype=str)
-        counts = preds.groupby(["actual", "predicted"]).size()
-        shown = {(a, p): n for (m, a, p), (n, _) in dom.cells.items() if m == model}
-        assert {k: n for k, n in shown.items() if n} == counts.to_dict()
-        # The count shown is the count; a count's link to its list was checked above.
-        assert all(text == (str(n) if n else "·")
-                   for (m, _, _), (n, text) in dom.cells.items() if m == model)
-    probabilities = [p for _, p in dom.doubted]
-    assert probabilities and probabilities == sorted(probabilities)
-    worklist = pd.read_csv(reports / "doubted_labels.csv", dtype={"id": str})
-    assert [i for i, _ in dom.doubted] == list(worklist["id"][: len(dom.doubted)])
-    return dom
-
-
-def test_the_page_of_a_run_opens_from_the_file_system(whole_run, tmp_path):
-    reports = whole_run.root / "reports"
-    dom = check_page(reports)
-    page = (reports / "index.html").read_text()
-    assert "http://" not in page and "https://" not in page
-    for name in whole_run.result.results["train"].names:
-        assert f'data-model="{name}"' in page
-    best = whole_run.result.results["train"].index["best"]
-    assert f'<tr class="best" data-model="{best}">' in page
-    assert 'id="submission"' in page and 'id="salience"' in page
-    # Every excerpt plays everywhere: 16-bit PCM at 22050 Hz, at most a few seconds.
-    wavs = sorted((reports / "clips").glob("*.wav"))
-    assert wavs and len(wavs) == len(list((reports / "clips").glob("*.png")))
-    for wav in wavs[:5]:
-        info = sf.info(wav)
-        assert (info.samplerate, info.subtype, info.channels) == (22050, "PCM_16", 1)
-        assert 0 < info.duration <= EXCERPT_SECONDS + 1e-6
-    assert len(dom.doubted) == min(50, len(pd.read_csv(reports / "doubted_labels.csv")))
-    shot = screenshot(reports / "index.html", tmp_path / "report.png")
-    assert shot.read_bytes().startswith(PNG) and shot.stat().st_size > 20_000
-    print(f"screenshot of the report: {shot}")
-
-
-def test_the_report_command_rewrites_a_copied_reports_folder(whole_run, tmp_path, capsys):
-    copy = tmp_path / "reports"
-    shutil.copytree(whole_run.root / "reports", copy)
-    for old in (copy / "index.html", *(copy / "clips").iterdir()):
-        old.unlink()
-    command = ["report", "--reports", str(copy), "--features",
-               str(whole_run.root / "features"), "--scheduler", "sync"]
-    (copy / "index.html").write_text("my own notes")  # a page the tool did not write
-    assert main(command) == 2
-    assert "refusing to replace" in capsys.readouterr().err
-    assert (copy / "index.html").read_text() == "my own notes"
-    assert main([*command, "--force"]) == 0
-    assert "report written to" in capsys.readouterr().out
-    check_page(copy)
-    assert main(["report", "--reports", str(tmp_path / "none")]) == 2
-    assert "no cross-validation reports" in capsys.readouterr().err
-
-
-def _dataset_with_failures(whole_run, folder: Path) -> Path:
-    """A manifest of the whole run's training clips and two clips that cannot be read."""
-    manifest = pd.read_csv(whole_run.root / "prepared" / "manifest.csv", dtype=str)
-    train = manifest[manifest["split"] == "train"].copy()
-    train["path"] = [str((whole_run.root / "prepared" / p).resolve()) for p in train["path"]]
-    folder.mkdir()
-    (folder / "empty.wav").write_bytes(b"")
-    (folder / "noise.wav").write_bytes(b"not audio at all" * 20)
-    bad = pd.DataFrame({"id": ["broken-empty", "broken-noise"],
-                        "path": [str(folder / "empty.wav"), str(folder / "noise.wav")],
-                        "label": ["dog_bark", "siren"], "fold": ["1", "2"],
-                        "group": ["b1", "b2"], "split": "train"})
-    pd.concat([train, bad]).to_csv(folder / "manifest.csv", index=False)
-    return folder
-
-
-def test_a_run_with_failed_clips_and_one_model(whole_run, tmp_path):
-    data = _dataset_with_failures(whole_run, tmp_path / "dataset")
-    store, reports = tmp_path / "features", tmp_path / "reports"
-    stages.features(data, store, params=ONE_MODEL)
-    result = stages.evaluate(store, reports, params=ONE_MODEL, model="logreg")
-    assert "report written to" in result.text()
-    dom = check_page(reports)
-    page = (reports / "index.html").read_text()
-    assert {m for m, _, _ in dom.cells} == {"logreg"}
-    assert 'id="failed"' in page and "broken-empty" in page and "broken-noise" in page
-    assert "2 failed" in page
 
 
 def test_a_run_on_an_av_table_with_inferred_groups(tmp_path):

@@ -1,19 +1,33 @@
 """The stage layer called from Python, without the command line, on a tiny generated dataset
-(the run of the ``whole_run`` fixture, ``conftest.py``)."""
+(the run of the ``whole_run`` fixture, ``conftest.py``), and the determinism of the whole run:
+the command line's ``run`` on 1 worker against that run of the same parameters on 2.
+
+The determinism test lives here, not in a file of its own, because ``--dist loadfile`` gives
+each file to one worker and the fixture's run (seconds) would otherwise be made twice.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import yaml
-from whole_run import REPO
+from browser import check_page, screenshot
+from whole_run import REPO, outputs
 
 from pipeline import stages
+from pipeline.apps.report.media import EXCERPT_SECONDS
+from pipeline.cli import main
 from pipeline.core.config import ParallelParams, Params, TrainParams
 from pipeline.datasets import read_dataset
 from pipeline.datasets.classes import CLASSES
@@ -23,7 +37,7 @@ from pipeline.stages.data import generation_workers
 from pipeline.store import read_features
 from pipeline.store.rows import labelled, xy
 
-# The run's network stops at max_iter=20 before it converges, as meant.
+# The run's network stops at max_iter=5 before it converges, as meant.
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")]
 
@@ -125,6 +139,21 @@ def test_the_final_fits_queued_with_the_folds_are_the_models_train_fits_alone(wh
     assert run_index["models"]["rf"]["fit_seconds"] > 0
 
 
+def test_two_runs_on_two_worker_counts_agree(whole_run, tmp_path):
+    # Same parameters and seed: the same features, metrics (timings aside) and submission,
+    # from one run to the next and whatever the worker count.
+    subprocess.run(
+        [sys.executable, "-m", "pipeline", "--params", str(whole_run.params_file), "run",
+         "--workdir", str(tmp_path), "--scheduler", "processes", "--workers", "1"],
+        check=True, capture_output=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    first = outputs(tmp_path)
+    assert first["metrics"]["models"]  # a real comparison was written
+    # An independent run: agreeing shows run-to-run and worker-count determinism.
+    assert first == whole_run.outputs
+
+
 @pytest.mark.parametrize(("scheduler", "workers", "expected"),
                          [("sync", 3, 1), ("threads", 3, 1), ("processes", 3, 3),
                           (None, None, 1), ("processes", None, 1)])
@@ -179,3 +208,79 @@ def test_every_stage_result_says_what_it_produced():
             if cls.produced is StageResult.produced:
                 missing.append(name)
     assert sorted(missing) == ["PredictResult", "ScoreResult"]
+
+# --- the HTML report of the whole run (here, so the run is made once per test process) ---
+PNG = b"\x89PNG\r\n\x1a\n"
+#: One quick model on this process's scheduler.
+ONE_MODEL = Params(parallel=ParallelParams(scheduler="sync", workers=1),
+                   train=TrainParams(models=("logreg",), logreg={"max_iter": 200}))
+
+
+def test_the_page_of_a_run_opens_from_the_file_system(whole_run, tmp_path):
+    reports = whole_run.root / "reports"
+    dom = check_page(reports)
+    page = (reports / "index.html").read_text()
+    assert "http://" not in page and "https://" not in page
+    for name in whole_run.result.results["train"].names:
+        assert f'data-model="{name}"' in page
+    best = whole_run.result.results["train"].index["best"]
+    assert f'<tr class="best" data-model="{best}">' in page
+    assert 'id="submission"' in page and 'id="salience"' in page
+    # Every excerpt plays everywhere: 16-bit PCM at 22050 Hz, at most a few seconds.
+    wavs = sorted((reports / "clips").glob("*.wav"))
+    assert wavs and len(wavs) == len(list((reports / "clips").glob("*.png")))
+    for wav in wavs[:5]:
+        info = sf.info(wav)
+        assert (info.samplerate, info.subtype, info.channels) == (22050, "PCM_16", 1)
+        assert 0 < info.duration <= EXCERPT_SECONDS + 1e-6
+    assert len(dom.doubted) == min(50, len(pd.read_csv(reports / "doubted_labels.csv")))
+    shot = screenshot(reports / "index.html", tmp_path / "report.png")
+    assert shot.read_bytes().startswith(PNG) and shot.stat().st_size > 20_000
+    print(f"screenshot of the report: {shot}")
+
+
+def test_the_report_command_rewrites_a_copied_reports_folder(whole_run, tmp_path, capsys):
+    copy = tmp_path / "reports"
+    shutil.copytree(whole_run.root / "reports", copy)
+    for old in (copy / "index.html", *(copy / "clips").iterdir()):
+        old.unlink()
+    command = ["report", "--reports", str(copy), "--features",
+               str(whole_run.root / "features"), "--scheduler", "sync"]
+    (copy / "index.html").write_text("my own notes")  # a page the tool did not write
+    assert main(command) == 2
+    assert "refusing to replace" in capsys.readouterr().err
+    assert (copy / "index.html").read_text() == "my own notes"
+    assert main([*command, "--force"]) == 0
+    assert "report written to" in capsys.readouterr().out
+    check_page(copy)
+    assert main(["report", "--reports", str(tmp_path / "none")]) == 2
+    assert "no cross-validation reports" in capsys.readouterr().err
+
+
+def _dataset_with_failures(whole_run, folder: Path) -> Path:
+    """A manifest of the whole run's training clips and two clips that cannot be read."""
+    manifest = pd.read_csv(whole_run.root / "prepared" / "manifest.csv", dtype=str)
+    train = manifest[manifest["split"] == "train"].copy()
+    train["path"] = [str((whole_run.root / "prepared" / p).resolve()) for p in train["path"]]
+    folder.mkdir()
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "noise.wav").write_bytes(b"not audio at all" * 20)
+    bad = pd.DataFrame({"id": ["broken-empty", "broken-noise"],
+                        "path": [str(folder / "empty.wav"), str(folder / "noise.wav")],
+                        "label": ["dog_bark", "siren"], "fold": ["1", "2"],
+                        "group": ["b1", "b2"], "split": "train"})
+    pd.concat([train, bad]).to_csv(folder / "manifest.csv", index=False)
+    return folder
+
+
+def test_a_run_with_failed_clips_and_one_model(whole_run, tmp_path):
+    data = _dataset_with_failures(whole_run, tmp_path / "dataset")
+    store, reports = tmp_path / "features", tmp_path / "reports"
+    stages.features(data, store, params=ONE_MODEL)
+    result = stages.evaluate(store, reports, params=ONE_MODEL, model="logreg")
+    assert "report written to" in result.text()
+    dom = check_page(reports)
+    page = (reports / "index.html").read_text()
+    assert {m for m, _, _ in dom.cells} == {"logreg"}
+    assert 'id="failed"' in page and "broken-empty" in page and "broken-noise" in page
+    assert "2 failed" in page
