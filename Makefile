@@ -9,11 +9,12 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 .PHONY: run test docs
 
 # uv installs the packages in seconds where pip takes about a minute; where uv cannot be
-# had, pip does the same install.
+# had, pip does the same install. Both compile the bytecode now, as Python may be told not
+# to write it (PYTHONDONTWRITEBYTECODE) and would then compile every import of every run.
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	-$(PY) -m pip install -q uv
-INSTALL = if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) $(1); \
+INSTALL = if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) $(1); \
 	else $(PY) -m pip install -q $(1); fi
 
 # The package is installed again only when pyproject.toml changes (a stamp per extra), so a
