@@ -69,16 +69,22 @@ def excerpt_wav(y: np.ndarray, sr: int = EXCERPT_SR,
 def thumbnail_png(y: np.ndarray, palette: bytes, sr: int = EXCERPT_SR) -> bytes:
     """A log-mel spectrogram of ``y`` (shape (m,)) as a palette PNG, ``THUMB_MELS`` pixels
     high (low frequencies at the bottom), one column per frame of ``_HOP`` samples."""
-    import librosa
     from PIL import Image
 
-    y = y[: int(THUMB_SECONDS * sr)]
+    from pipeline.features.mfcc import log_mel, mel_basis
+    from pipeline.features.stft import power_spectrogram
+
+    # The features' own spectrogram: librosa's would JIT-compile numba code on the first
+    # call in a new environment, seconds longer than the whole page takes.
+    y = np.asarray(y[: int(THUMB_SECONDS * sr)], dtype=np.float32)
     n_fft = 1024
-    if len(y) < n_fft:  # a clip shorter than one frame still gets its one column
-        y = np.pad(y, (0, n_fft - len(y)))
-    mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=_HOP,
-                                         n_mels=THUMB_MELS, center=False)
-    db = librosa.power_to_db(mel, ref=np.max(mel) if np.max(mel) > 0 else 1.0, top_db=80.0)
+    power = power_spectrogram(y, n_fft=n_fft, hop_length=_HOP)
+    basis = mel_basis(sr=sr, n_fft=n_fft, n_mels=THUMB_MELS, fmin=0.0, fmax=sr / 2)
+    db = log_mel(power, basis=basis, top_db=80.0)
+    if power.any():
+        db -= db.max()  # 0 dB at the loudest cell, as power_to_db(ref=max) gives
+    else:
+        db[:] = -80.0  # silence is the darkest level
     # 32 grey levels compress much better than 256 and look the same at this size.
     levels = np.clip(np.round((db + 80.0) / 80.0 * 31), 0, 31).astype(np.uint8) * 8
     image = Image.fromarray(levels[::-1], mode="L").convert("P")
