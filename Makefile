@@ -9,11 +9,13 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 .PHONY: run test docs
 
 # uv installs the packages in seconds where pip takes about a minute; where uv cannot be
-# had, pip does the same install. Both compile the bytecode now, as Python may be told not
-# to write it (PYTHONDONTWRITEBYTECODE) and would then compile every import of every run.
+# had, pip does the same install. uv compiles the bytecode at install, as pip does: Python
+# may be told not to write it (PYTHONDONTWRITEBYTECODE), and would then compile every import
+# of every stage.
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	-$(PY) -m pip install -q uv
+comma := ,
 INSTALL = if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) $(1); \
 	else $(PY) -m pip install -q $(1); fi
 
@@ -24,7 +26,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(call INSTALL,-e '.[dev,docs]')
+	$(call INSTALL,-e '.[dev$(comma)docs]')
 	@touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed
