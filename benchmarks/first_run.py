@@ -34,17 +34,22 @@ from results import REPO, add_options, save  # noqa: E402
 GOALS = {"make run": 240.0, "dvc repro": 120.0, "make test": 240.0}
 
 
-def timed(command: list[str], cwd: Path, env: dict, log: Path) -> tuple[float, str]:
-    """Wall seconds of ``command`` and its output (also written to ``log``); a failure
-    stops the benchmark with the end of the output."""
+def timed(command: list[str], cwd: Path, env: dict, log: Path,
+          stop: bool = True) -> tuple[float, str]:
+    """Wall seconds of ``command`` and its output (also written to ``log``). A failure
+    stops the benchmark with the end of the output, or with ``stop=False`` is reported
+    and timed like a success (a failing test still took its time)."""
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - start
+    log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(done.stdout)
     if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed in {cwd} (log {log}):\n"
-                         f"{done.stdout[-3000:]}")
+        message = f"{' '.join(command)} failed in {cwd} (log {log}):\n{done.stdout[-3000:]}"
+        if stop:
+            raise SystemExit(message)
+        print(message, flush=True)
     return seconds, done.stdout
 
 
@@ -80,14 +85,15 @@ def main() -> None:
     dry = ["-n"] if args.quick else []
     figures: dict[str, list] = {"make run": [], "install": [], "dvc repro": [],
                                 "make test": [], "stages": [], "tests": []}
+    logs = REPO / "data" / "bench" / "first_run"  # kept, to read a failure afterwards
     with tempfile.TemporaryDirectory(prefix="first-run-") as tmp:
         root = Path(tmp)
         for r in range(1, rounds + 1):
             if args.only in (None, "run"):
                 clone, env = fresh_clone(root, f"run-{r}")
                 install, _ = timed(["make", *dry, ".venv/.installed"], clone, env,
-                                   root / f"install-{r}.log")
-                job, out = timed(["make", *dry, "run"], clone, env, root / f"run-{r}.log")
+                                   logs / f"install-{r}.log")
+                job, out = timed(["make", *dry, "run"], clone, env, logs / f"run-{r}.log")
                 figures["install"].append(install)
                 figures["dvc repro"].append(job)
                 figures["make run"].append(install + job)
@@ -97,7 +103,7 @@ def main() -> None:
             if args.only in (None, "test"):
                 clone, env = fresh_clone(root, f"test-{r}")
                 command = ["make", "-n", "test"] if args.quick else ["bash", ".ci/run"]
-                seconds, out = timed(command, clone, env, root / f"test-{r}.log")
+                seconds, out = timed(command, clone, env, logs / f"test-{r}.log", stop=False)
                 summary = re.findall(r"^=*\s*(\d+ passed.*?)\s*=*$", out, flags=re.M)
                 figures["make test"].append(seconds)
                 figures["tests"].append(summary[-1] if summary else "")

@@ -296,11 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     # processes end them (signal handlers can only be set from the main thread). Set first,
     # before the heavy imports, so no moment of the command answers Ctrl-C with a traceback.
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
-    previous_int = signal.signal(signal.SIGINT, _interrupt) if in_main_thread else None
+    handlers = masked = None
     command = ""  # known once the arguments are parsed
-    masked = None
-    try:
+    try:  # from the first line: a signal at any moment of main() is answered in one line
+        if in_main_thread:
+            handlers = (signal.signal(signal.SIGTERM, _terminate),
+                        signal.signal(signal.SIGINT, _interrupt))
         if in_main_thread and hasattr(signal, "pthread_sigmask"):
             # A parent may start us with both signals blocked (inherited by fork and exec):
             # they would never arrive. One already pending is delivered here, inside `try`.
@@ -331,9 +332,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return _stopped(command, interrupt)
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
-            signal.signal(signal.SIGINT, previous_int)
+        if handlers is not None:
+            signal.signal(signal.SIGTERM, handlers[0])
+            signal.signal(signal.SIGINT, handlers[1])
         if masked is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, masked)
 
