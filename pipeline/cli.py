@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()
     handlers = masked = None
     command = ""  # known once the arguments are parsed
+    _received.clear()
     try:  # from the first line: a signal at any moment of main() is answered in one line
         if in_main_thread:
             handlers = (signal.signal(signal.SIGTERM, _terminate),
@@ -313,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
 
         params = load_params(args.params)
         outcome = args.handler(args, params)
+        if _received:  # the signal's exception was swallowed on its way: it still stops us
+            raise _received[0]
         if hasattr(outcome, "text"):  # a result: its report (a stage's: one closing line)
             print(outcome.text())
             if getattr(outcome, "produced", None):
@@ -368,13 +371,20 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the program stands like the KeyboardInterrupt of Ctrl-C."""
 
 
+#: The signal that stopped the command, kept in case its exception is swallowed: a bare
+#: ``except:`` in some library (an import, a JIT compiler) would otherwise lose it.
+_received: list[type[KeyboardInterrupt]] = []
+
+
 def _terminate(signum: int, frame: object) -> None:
     _stop_listening()
+    _received.append(Terminated)
     raise Terminated
 
 
 def _interrupt(signum: int, frame: object) -> None:
     _stop_listening()
+    _received.append(KeyboardInterrupt)
     raise KeyboardInterrupt
 
 

@@ -169,6 +169,24 @@ def test_a_ctrl_c_pending_under_a_blocked_mask_still_stops_the_command():
     assert done.stderr == "urbansound: interrupted\n"
 
 
+def test_a_ctrl_c_swallowed_by_library_code_still_stops_the_command(monkeypatch, capsys):
+    # A bare `except:` somewhere below (an import, a JIT compiler) may eat the
+    # KeyboardInterrupt; the command that carried on still ends as interrupted.
+    import pipeline.cli as cli
+
+    def swallowing(args, params):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except BaseException:  # what such library code does
+            pass
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_score", swallowing)
+    assert main(["score", "s.csv", "--answers", "a.csv"]) == 128 + signal.SIGINT
+    assert capsys.readouterr().err == "urbansound score: interrupted\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
 def test_an_error_while_a_signal_unwinds_is_reported_as_the_signal(monkeypatch, capsys):
     # Closing the workers under an interrupt may raise on its own (a connection closed
     # under a call): the signal ended the command, and says so on one line.
