@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
+from terminal import interruptible
 from whole_run import REPO, write_params
 
 from pipeline.cli import main
@@ -361,7 +362,7 @@ def _interrupt_features(ws: Workspace, out: Path, moment: str) -> tuple[int, str
          str(ws.dataset), "--out", str(out), "--scheduler", "processes", "--workers", "2",
          "--batch-size", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, start_new_session=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)})
+        env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=interruptible)
     seen = b""
     if moment == "spawn":
         me = psutil.Process(proc.pid)

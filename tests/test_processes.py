@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from dask_cluster import REPO
+from terminal import interruptible
 
 from pipeline.cli import main
 from pipeline.datasets.synth import generate
@@ -74,15 +75,7 @@ def start_features(dataset: Path, out: Path, *args: object) -> subprocess.Popen:
     return subprocess.Popen(
         urbansound("features", dataset, "--out", out, "--batch-size", 1, *args),
         env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True, preexec_fn=_interruptible)
-
-
-def _interruptible() -> None:
-    """In the child before exec: Ctrl-C's default action back. A shell without job control
-    starts a background command (``bash .ci/run &``) with SIGINT ignored, every descendant
-    inherits that, and Python then installs no KeyboardInterrupt handler: the command would
-    never see the Ctrl-C these tests send, as a user's foreground command does."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+        text=True, preexec_fn=interruptible)
 
 
 def wait_for_a_part(proc: subprocess.Popen, out: Path) -> None:
@@ -182,9 +175,10 @@ def test_a_ctrl_c_swallowed_by_library_code_still_stops_the_command(monkeypatch,
         return 0
 
     monkeypatch.setattr(cli, "_cmd_score", swallowing)
+    before = signal.getsignal(signal.SIGINT)
     assert main(["score", "s.csv", "--answers", "a.csv"]) == 128 + signal.SIGINT
     assert capsys.readouterr().err == "urbansound score: interrupted\n"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert signal.getsignal(signal.SIGINT) is before  # restored
 
 
 def test_an_error_while_a_signal_unwinds_is_reported_as_the_signal(monkeypatch, capsys):
