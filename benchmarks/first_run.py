@@ -110,10 +110,12 @@ def main() -> None:
                 print(f"round {r}: make test (bash .ci/run) {seconds:.1f} s"
                       + (f": {summary[-1]}" if summary else ""), flush=True)
     best = {k: min(v) for k, v in figures.items() if v and k in GOALS}
-    met = {k: best[k] <= GOALS[k] for k in best}
+    # A dry run (--quick) runs nothing: its zero seconds say nothing of the goals.
+    met = {k: None if args.quick else best[k] <= GOALS[k] for k in best}
     for k in best:
         print(f"{k}: best {best[k]:.1f} s, worst {max(figures[k]):.1f} s "
-              f"(goal {GOALS[k]:.0f} s: {'met' if met[k] else 'not met'})")
+              f"(goal {GOALS[k]:.0f} s: "
+              f"{'not measured' if met[k] is None else 'met' if met[k] else 'not met'})")
     table = [["round", "make run (s)", "install (s)", "dvc repro (s)", "make test (s)"]]
     for i in range(rounds):
         row = [i + 1]
