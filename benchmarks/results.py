@@ -50,7 +50,8 @@ def quick_params(work: Path) -> Path:
     params["parallel"].update(scheduler="sync", workers=1)
     params["train"]["rf"] = {"n_estimators": 5, "n_jobs": 1}
     params["train"]["xgb"] = {"n_estimators": 3, "n_jobs": 1}
-    params["train"]["ffnn"] = {"hidden_layer_sizes": [8], "max_iter": 3, "networks": 1}
+    params["train"]["ffnn"] = {"hidden_layer_sizes": [8], "max_iter": 3, "networks": 1,
+                               "scaling": "standard"}
     params["train"]["ensemble"] = {"weights": None}
     work.mkdir(parents=True, exist_ok=True)
     path = work / "params.yaml"

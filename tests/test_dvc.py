@@ -21,7 +21,8 @@ TINY = {
     "parallel": {"scheduler": "sync", "workers": 1},
     "train.rf": {"n_estimators": 10, "n_jobs": 1},
     "train.xgb": {"n_estimators": 5, "n_jobs": 1},
-    "train.ffnn": {"hidden_layer_sizes": [16], "max_iter": 5, "networks": 1},
+    "train.ffnn": {"hidden_layer_sizes": [16], "max_iter": 5, "networks": 1,
+                   "scaling": "standard"},
     # The plain mean: the stages are under test here, the learnt vote in test_vote.py and
     # test_stages.py (its inner fits would triple the ensemble stage's fits).
     "train.ensemble": {"weights": None},
