@@ -4,6 +4,7 @@ the columns they choose, the registry's parameters, the saved model) and its sca
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -160,3 +161,15 @@ def test_the_quantile_scaling_is_scikit_learns_onto_a_normal():
     scaler = input_scaler("quantile")
     assert isinstance(scaler, QuantileTransformer)
     assert scaler.output_distribution == "normal" and scaler.subsample is None
+
+
+def test_the_quantile_scaling_of_fewer_rows_than_quantiles_warns_nothing():
+    # An inner fold of a small set: 36 rows against 100 quantiles (the whole-run tests
+    # standardise instead, so this is the check that a small run stays quiet).
+    X = np.random.default_rng(2).normal(size=(36, 3))
+    scaler = clone(input_scaler("quantile"))
+    assert scaler.n_quantiles > len(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = scaler.fit(X).transform(X)
+    assert np.isfinite(out).all() and scaler.n_quantiles > len(X)  # given parameters kept
