@@ -1,0 +1,63 @@
+"""Run benchmark scripts one after another in this one interpreter, as ``python SCRIPT ARGS``
+would, and write each one's exit code and error to a JSON file.
+
+    python tests/bench_driver.py OUTCOME.json SCRIPT [ARGS ...] [-- SCRIPT [ARGS ...]] ...
+
+``tests/test_benchmarks.py`` runs every script's ``--quick`` settings through it: one start
+of Python and one import of the scientific stack for all of them, instead of one each.
+Each script runs as ``__main__`` with its own ``sys.argv``, warning filters and working
+state restored after it; a script that fails does not stop the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import runpy
+import sys
+import traceback
+import warnings
+from pathlib import Path
+
+
+def run_script(path: str, args: list[str]) -> dict:
+    """Exit code and end of the error output of ``python path *args``, run here."""
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    errors = io.StringIO()
+    sys.argv = [path, *args]
+    sys.path.insert(0, str(Path(path).resolve().parent))  # as Python does for a script
+    code = 0
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(errors):
+            runpy.run_path(path, run_name="__main__")
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        if stop.code is not None and not isinstance(stop.code, int):
+            errors.write(f"{stop.code}\n")
+    except BaseException:  # noqa: BLE001  (reported as the script's failure, like Python would)
+        code = 1
+        errors.write(traceback.format_exc())
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    return {"code": code, "stderr": errors.getvalue()[-3000:]}
+
+
+def main(argv: list[str]) -> None:
+    outcome_file, rest = Path(argv[0]), argv[1:]
+    commands, current = [], []
+    for item in [*rest, "--"]:
+        if item == "--":
+            if current:
+                commands.append(current)
+            current = []
+        else:
+            current.append(item)
+    outcome = {}
+    for path, *args in commands:
+        outcome[Path(path).name] = run_script(path, args)
+        outcome_file.write_text(json.dumps(outcome))  # what finished, even if Python dies later
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
