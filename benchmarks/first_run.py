@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import REPO, add_options, save  # noqa: E402
+from results import REPO, add_options, quick_folder, save  # noqa: E402
 
 GOALS = {"make run": 240.0, "dvc repro": 120.0, "make test": 240.0}
 
@@ -85,7 +85,8 @@ def main() -> None:
     dry = ["-n"] if args.quick else []
     figures: dict[str, list] = {"make run": [], "install": [], "dvc repro": [],
                                 "make test": [], "stages": [], "tests": []}
-    logs = REPO / "data" / "bench" / "first_run"  # kept, to read a failure afterwards
+    # Kept, to read a failure afterwards; a quick run's beside its other files.
+    logs = (quick_folder() if args.quick else REPO / "data" / "bench") / "first_run"
     with tempfile.TemporaryDirectory(prefix="first-run-") as tmp:
         root = Path(tmp)
         for r in range(1, rounds + 1):
