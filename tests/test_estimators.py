@@ -90,6 +90,29 @@ def test_top_f_columns_keep_the_most_class_dependent_columns():
     np.testing.assert_array_equal(top_f_columns(None).fit(X, names).transform(X), X)
 
 
+def test_columns_without_variance_are_chosen_without_a_warning_even_from_threads():
+    # The `threads` scheduler fits side by side in one process. Silencing the note per call
+    # (warnings.catch_warnings) swapped the process's filter list, and one thread restored
+    # another's: the note reached the terminal in some runs.
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(1)
+    codes = np.repeat(np.arange(3), 30)
+    X = rng.normal(size=(90, 40))
+    X[:, [3, 17]] = 0.0  # no variance at all
+    X[:, 5] = codes  # none inside the classes
+    top_f_columns(10).fit(X, codes)  # its first call may add its filter, once
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        with ThreadPoolExecutor(4) as pool:
+            chosen = list(pool.map(lambda _: top_f_columns(10).fit(X, codes).get_support(),
+                                   range(200)))
+        assert not [str(w.message) for w in caught]
+    assert warnings.filters == before
+    assert all((c == chosen[0]).all() for c in chosen) and chosen[0][5]
+    assert not chosen[0][3] and not chosen[0][17]
+
+
 def test_rf_ffnn_and_xgb_choose_their_columns_with_one_selection(data):
     X, y = data
     for name in ("rf", "ffnn", "xgb"):

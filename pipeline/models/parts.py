@@ -5,6 +5,7 @@ columns between class sets."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -116,11 +117,31 @@ def fit_parameters(estimator, **params) -> Iterator[None]:
         estimator.set_params(**given)
 
 
+#: ``f_classif``'s note on columns without variance inside the classes, which
+#: :func:`f_scores` expects: their F is undefined (NaN) and ``SelectKBest`` ranks them last.
+_CONSTANT_NOTE = {"message": r"(?s)Features \[.*\] are constant\.", "category": UserWarning,
+                  "module": r"sklearn\.feature_selection"}
+
+
+def _ignore_constant_note() -> None:
+    """Put the filter of :data:`_CONSTANT_NOTE` in the process's list, once.
+
+    Not ``warnings.catch_warnings`` around each call: it swaps the process's filter list,
+    so fits running side by side in threads (the ``threads`` scheduler) restored one
+    another's lists and let the note through. Checked at every call, as a harness (pytest)
+    may reset the list.
+    """
+    ignore = ("ignore", re.compile(_CONSTANT_NOTE["message"], re.I), UserWarning,
+              re.compile(_CONSTANT_NOTE["module"]), 0)
+    if ignore not in warnings.filters:
+        warnings.filterwarnings("ignore", **_CONSTANT_NOTE)
+
+
 def f_scores(X, y) -> tuple[np.ndarray, np.ndarray]:
-    """``f_classif(X, y)`` without its warnings about constant columns: their F is undefined
-    (NaN), which ``SelectKBest`` ranks last."""
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore", UserWarning)
+    """``f_classif(X, y)`` without its note about columns without variance, nor numpy's
+    warnings for them: their F is undefined (NaN), ranked last by ``SelectKBest``."""
+    _ignore_constant_note()
+    with np.errstate(divide="ignore", invalid="ignore"):  # numpy's state is per thread
         return f_classif(X, y)
 
 
