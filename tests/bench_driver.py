@@ -5,8 +5,8 @@ would, and write each one's exit code and error to a JSON file.
 
 ``tests/test_benchmarks.py`` runs every script's ``--quick`` settings through it: one start
 of Python and one import of the scientific stack for all of them, instead of one each.
-Each script runs as ``__main__`` with its own ``sys.argv``, warning filters and working
-state restored after it; a script that fails does not stop the others.
+Each script runs as ``__main__`` with its own ``sys.argv``; ``sys.argv``, ``sys.path`` and
+the warning filters are restored after it. A script that fails does not stop the others.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ def run_script(path: str, args: list[str]) -> dict:
     try:
         with warnings.catch_warnings(), contextlib.redirect_stderr(errors):
             runpy.run_path(path, run_name="__main__")
-    except SystemExit as stop:
-        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
-        if stop.code is not None and not isinstance(stop.code, int):
+    except SystemExit as stop:  # sys.exit(n), or sys.exit("message") as Python prints it
+        if stop.code is None or isinstance(stop.code, int):
+            code = stop.code or 0
+        else:
+            code = 1
             errors.write(f"{stop.code}\n")
-    except BaseException:  # noqa: BLE001  (reported as the script's failure, like Python would)
+    except Exception:  # reported as the script's failure, as Python would
         code = 1
         errors.write(traceback.format_exc())
     finally:
