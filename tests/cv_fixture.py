@@ -43,7 +43,7 @@ def case(name: str):
 
 
 def fake_fits(rows, splits) -> dict[tuple[str, str], dict]:
-    """``{(model, split name): {proba, classes, fit_seconds}}`` for the fitted models."""
+    """``{(model, split name): {proba, classes, fit_seconds, rows}}`` for the fitted models."""
     y = rows["label"].astype(object).to_numpy()
     rng = np.random.default_rng(7)
     fits = {}
@@ -53,5 +53,6 @@ def fake_fits(rows, splits) -> dict[tuple[str, str], dict]:
             classes = np.array(sorted(set(y[split.train])), dtype=object)
             proba = rng.dirichlet(np.ones(len(classes)), size=len(split.test))
             fits[(model, split.name)] = {"proba": proba, "classes": classes,
-                                         "fit_seconds": 0.125 * (k + 1) + 0.01 * i}
+                                         "fit_seconds": 0.125 * (k + 1) + 0.01 * i,
+                                         "rows": split.test}
     return fits

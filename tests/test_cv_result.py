@@ -27,7 +27,7 @@ GOLDEN = Path(__file__).parent / "data" / "cv_golden"
 def result_of(name: str) -> CVResult:
     """The typed result of the golden case's fixed fits."""
     rows, protocol, optimistic, splits, compared = case(name)
-    fits = [FoldResult(model, split, f["proba"], f["classes"], f["fit_seconds"])
+    fits = [FoldResult(model, split, f["proba"], f["classes"], f["fit_seconds"], f["rows"])
             for (model, split), f in fake_fits(rows, [*splits, *compared]).items()]
     run = CVRun(protocol, optimistic, len(rows), DIGEST)
     return assemble(rows, build_models(NAMES, PARAMS, seed=42), run, splits, fits,

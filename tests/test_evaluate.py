@@ -17,6 +17,7 @@ from pipeline.evaluation import (
     write_reports,
     write_summary,
 )
+from pipeline.evaluation.cv import SHARED_FROM, shared_parts
 from pipeline.evaluation.groups import recording_groups
 from pipeline.evaluation.splits import OPTIMISTIC_WARNING, make_splits
 from pipeline.evaluation.tune import candidates, tune
@@ -148,16 +149,21 @@ def test_summary_and_plots(us8k_run):
 @pytest.mark.parametrize("weights", [None, "learnt"])
 def test_ensemble_score_equals_refitting_the_soft_vote(us8k_run, weights):
     """Scored from its members' fold fits (and, learning its weights, their fits on the
-    inner parts), the vote is exactly the vote fitted in every fold."""
+    inner parts the outer folds share), the vote is exactly the vote fitted in every fold
+    on those parts."""
     df, metrics, reports = us8k_run
     _, _, splits = make_splits(df)
+    assert len(splits) >= SHARED_FROM  # the ten official folds: the parts are shared
+    parts = shared_parts(splits)[0]
     X, y = xy(df, feature_columns(df))
     groups = recording_groups(df)[0]
     tiny = {**TINY, "ensemble": {"members": ["logreg", "rf"], "weights": weights}}
     accs, probas = [], []
     for s in splits:
         model = build_estimator("ensemble", tiny["ensemble"], seed=42, all_params=tiny)
-        model.fit(X[s.train], y[s.train], groups[s.train])
+        at = {row: i for i, row in enumerate(s.train)}  # row -> position in the training part
+        model.fit(X[s.train], y[s.train], groups[s.train], weight_parts=[
+            ([at[r] for r in p.train], [at[r] for r in p.test]) for p in parts[s.name]])
         assert (model.weights_ is None) is (weights is None)
         accs.append(np.mean(model.predict(X[s.test]) == y[s.test]))
         probas.append(model.predict_proba(X[s.test]))
@@ -317,13 +323,15 @@ def test_the_ensemble_stage_reuses_its_members_fits_only_when_their_setting_matc
 
     reused = ensemble_stage(params)
     # The members' folds and final fits come from their stages: only the fits that learn
-    # the vote's weights inside every outer training part (and all rows) run.
+    # the vote's weights inside every outer training part (and all rows) run: the ten
+    # outer folds share one fit per pair of their five blocks, the final fit has 3 parts.
+    outer = {s.name for s in make_splits(df)[2]} | {ALL_ROWS}
     for member in ("logreg", "rf"):
-        assert reused[member] and all("/inner" in s for s in reused[member])
-        assert any(s.startswith(f"{ALL_ROWS}/") for s in reused[member])
+        assert len(reused[member]) == 10 + 3 and not reused[member] & outer
+        assert sum(s.startswith(f"{ALL_ROWS}/") for s in reused[member]) == 3
     # rf's parameters change but its stage has not rerun: its reports and saved fit are of
     # another setting, so the ensemble fits rf itself (and still reuses logreg's).
     other = replace(params, train=replace(params.train, rf={**TINY["rf"], "n_estimators": 7}))
     refit = ensemble_stage(other)
     assert {"fold1", ALL_ROWS} <= refit["rf"]
-    assert all("/inner" in s for s in refit["logreg"])
+    assert refit["logreg"] == reused["logreg"]

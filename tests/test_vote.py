@@ -5,10 +5,13 @@ import json
 import numpy as np
 import pytest
 from model_tables import TINY, matrix
+from sklearn.base import clone
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.core.errors import UserError
+from pipeline.evaluation.cv import shared_parts
+from pipeline.evaluation.splits import Split
 from pipeline.models.ensemble import (
     LEARN_ROWS,
     WEIGHT_FOLDS,
@@ -82,6 +85,47 @@ def test_weight_splits_keep_recordings_whole_and_test_every_row_once():
         assert set(groups[train]).isdisjoint(groups[test])
     assert [t.tolist() for _, t in weight_splits(y, groups)] == [t.tolist() for _, t in splits]
     assert weight_splits(y, np.zeros(120)) == []  # one recording: nothing to learn from
+
+
+@pytest.mark.parametrize("k", [10, 11])
+def test_shared_parts_never_train_on_the_outer_fold_and_fit_once_per_pair_of_blocks(k):
+    fold = np.arange(12 * k) % k
+    splits = [Split(f"fold{f}", np.flatnonzero(fold != f), np.flatnonzero(fold == f))
+              for f in range(k)]
+    parts, fits = shared_parts(splits)
+    assert len(fits) == 10  # five blocks (the odd fold joins the last), one fit per pair
+    for fit in fits:
+        assert set(fit.train).isdisjoint(fit.test)
+        assert len(fit.train) + len(fit.test) == len(fold)
+    for outer in splits:
+        inner = parts[outer.name]
+        assert len(inner) == 4
+        learnt = np.concatenate([p.test for p in inner])
+        assert len(set(learnt)) == len(learnt) and set(learnt) < set(outer.train)
+        partner = set(fold[outer.train]) - set(fold[learnt])  # the fold paired with outer's
+        assert len(partner) == 1 + (k == 11 and outer.name in ("fold8", "fold9", "fold10"))
+        for p in inner:
+            assert set(outer.test).isdisjoint(p.train) and set(p.train).isdisjoint(p.test)
+            assert set(fold[p.train]).isdisjoint(fold[p.test])  # whole folds
+            assert p.name in {f.name for f in fits}
+            fit = next(f for f in fits if f.name == p.name)
+            assert np.array_equal(fit.train, p.train) and set(p.test) <= set(fit.test)
+    # Ten folds: every inner training part is six of them, two thirds of the outer's nine.
+    if k == 10:
+        assert {len(set(fold[p.train])) for ps in parts.values() for p in ps} == {6}
+
+
+def test_a_vote_learns_only_from_the_rows_its_parts_test():
+    X, y = matrix(120)
+    vote_est = noisy_vote("learnt")
+    tested = [(np.arange(80, 120), np.arange(0, 40)), (np.arange(0, 40), np.arange(80, 120))]
+    with_gap = clone(vote_est).fit(X, y, weight_parts=tested)
+    assert with_gap.learnt_ and np.isfinite(with_gap.weights_).all()
+    # The same parts without the rows 40-79 that no part tested: the same weights.
+    keep = np.r_[0:40, 80:120]
+    alone = clone(vote_est).fit(X[keep], y[keep], weight_parts=[
+        (np.arange(40, 80), np.arange(0, 40)), (np.arange(0, 40), np.arange(40, 80))])
+    np.testing.assert_allclose(with_gap.weights_, alone.weights_, rtol=1e-12)
 
 
 def noisy_vote(weights):

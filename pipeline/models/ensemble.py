@@ -9,8 +9,9 @@ or too sharp is corrected. Out-of-fold means a cross-validation of the training 
 (:func:`weight_splits`: :data:`WEIGHT_FOLDS` parts, whole recordings), which costs
 (``WEIGHT_FOLDS`` − 1) × the members' fits: ``weights="auto"`` learns only up to
 :data:`LEARN_ROWS` training rows, where fits are cheap and members differ most, and takes the
-plain mean above. The cross-validation of the ensemble runs the same member fits as tasks of
-its own and learns the weights from them with the same :func:`vote_weights`.
+plain mean above. The cross-validation of the ensemble runs the member fits as tasks of its
+own and learns the weights from them with the same :func:`vote_weights`; with ten folds or
+more its outer folds share those fits (:func:`pipeline.evaluation.cv.shared_parts`).
 """
 
 from __future__ import annotations
@@ -95,19 +96,23 @@ def vote_weights(weights, y: np.ndarray, classes: np.ndarray,
     classes : ndarray, shape (n_classes,)
         Sorted classes the probabilities are aligned to (those of ``y`` among them).
     fold_probas : sequence of (test, member probabilities)
-        For every split of :func:`weight_splits`: the positions (into ``y``) of its test
-        rows and, per member, ``(proba, proba_classes)`` predicted for them. Only read
-        when the setting learns its weights on ``len(y)`` rows; none: equal weights.
+        For every part of the training rows that learns the weights (those of
+        :func:`weight_splits`, or others given): the positions (into ``y``) of its test
+        rows and, per member, ``(proba, proba_classes)`` predicted for them. Rows in no
+        part's test are not learnt from. Only read when the setting learns its weights on
+        ``len(y)`` rows; none: equal weights.
     """
     if not learns_weights(weights, len(y)):
         return given_weights(weights), False
     if not fold_probas:  # fewer than two recordings: nothing to learn from
         return None, False
     probas = np.zeros((len(fold_probas[0][1]), len(y), len(classes)))
+    seen = np.zeros(len(y), dtype=bool)  # the parts may leave rows out: they do not count
     for test, members in fold_probas:
+        seen[test] = True
         for i, (proba, proba_classes) in enumerate(members):
             probas[i, test] = align_proba(proba, proba_classes, classes)
-    return learn_weights(probas, np.searchsorted(classes, y)).tolist(), True
+    return learn_weights(probas[:, seen], np.searchsorted(classes, y[seen])).tolist(), True
 
 
 def log_pool(probas, weights) -> np.ndarray:
@@ -149,7 +154,7 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
         self.weights = weights
         self.groups_params = groups_params
 
-    def fit(self, X, y, groups=None, fitted=None, fold_probas=None):
+    def fit(self, X, y, groups=None, fitted=None, fold_probas=None, weight_parts=None):
         """Fit a clone of every member on ``X`` (n_samples, n_features), ``y`` (n_samples,).
 
         ``groups`` (n_samples,), the recording of every row, reaches the members that use
@@ -159,6 +164,9 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
         holds the members' probabilities on the splits of :func:`weight_splits` of these
         rows (as :func:`vote_weights` reads them), computed elsewhere from the same fits
         (the cross-validation's queue): the weights are learnt from them instead.
+        ``weight_parts``, a list of ``(train, test)`` row positions, replaces the parts of
+        :func:`weight_splits` (the cross-validation shares its parts across outer folds:
+        :func:`pipeline.evaluation.cv.shared_parts`).
         """
         fitted = fitted or {}
         X, y = np.asarray(X), np.asarray(y)
@@ -166,8 +174,8 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
         if fold_probas is not None:
             folds = fold_probas
         else:
-            folds = (self._fold_probas(X, y, groups) if learns_weights(self.weights, len(y))
-                     else [])
+            folds = (self._fold_probas(X, y, groups, weight_parts)
+                     if learns_weights(self.weights, len(y)) else [])
         self.weights_, self.learnt_ = vote_weights(self.weights, y, self.classes_, folds)
         self.named_estimators_ = {
             name: fitted[name] if name in fitted else self._fit_member(name, est, X, y, groups)
@@ -182,11 +190,11 @@ class SoftVoteEnsemble(ClassifierMixin, BaseEstimator):
         extra = {} if groups is None or param is None else {param: groups}
         return clone(estimator).fit(X, y, **extra)
 
-    def _fold_probas(self, X, y, groups) -> list:
-        """The members' probabilities on the test part of every split of
-        :func:`weight_splits` (see :func:`vote_weights`)."""
+    def _fold_probas(self, X, y, groups, parts=None) -> list:
+        """The members' probabilities on the test part of every split of ``parts``
+        (default :func:`weight_splits`; see :func:`vote_weights`)."""
         folds = []
-        for train, test in weight_splits(y, groups):
+        for train, test in weight_splits(y, groups) if parts is None else parts:
             part_groups = None if groups is None else np.asarray(groups)[train]
             members = [self._fit_member(name, est, X[train], y[train], part_groups)
                        for name, est in self.estimators]
