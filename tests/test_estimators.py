@@ -120,6 +120,18 @@ def test_rf_ffnn_and_xgb_choose_their_columns_with_one_selection(data):
         assert type(select) is type(top_f_columns(5)) and select.k == 5
 
 
+def test_more_top_features_than_columns_keep_them_all_without_a_warning(data):
+    X, y = data
+    for name in ("rf", "ffnn", "xgb"):
+        model = build_estimator(name, {**TINY[name], "top_features": X.shape[1] + 1}, seed=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, y)
+        assert not [str(w.message) for w in caught], name
+        assert model[0].get_support().all() and model[0].k == X.shape[1] + 1
+        assert model.predict_proba(X).shape == (len(X), len(set(y)))
+
+
 def test_ensemble_reuses_members_fitted_on_the_same_rows(data):
     X, y = data
     ens = build_estimator("ensemble", {"members": ["logreg", "rf"], "weights": None}, seed=3,

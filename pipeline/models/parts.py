@@ -145,13 +145,27 @@ def f_scores(X, y) -> tuple[np.ndarray, np.ndarray]:
         return f_classif(X, y)
 
 
-def top_f_columns(k: int | None) -> SelectKBest:
+class TopFColumns(SelectKBest):
+    """``SelectKBest`` whose ``k`` at or above the columns of ``X`` keeps them all, as a
+    stated behaviour: scikit-learn does the same with a warning at every fit, which a store
+    of fewer columns than ``top_features`` (other feature settings, a table of one's own)
+    would print for every model and fold."""
+
+    def fit(self, X, y=None):
+        """Score the columns of ``X`` (n_samples, n_features) against the classes ``y``."""
+        if self.k == "all" or self.k < np.shape(X)[1]:
+            return super().fit(X, y)
+        with fit_parameters(self, k="all"):
+            return super().fit(X, y)
+
+
+def top_f_columns(k: int | None) -> TopFColumns:
     """The unfitted selection of the ``k`` columns of highest ANOVA F score on the training
     rows (None: every column); ``X`` (n, d) → (n, min(k, d))."""
-    return SelectKBest(f_scores, k="all" if k is None else k)
+    return TopFColumns(f_scores, k="all" if k is None else k)
 
 
-def fitted_top_f_columns(columns, n_features: int) -> SelectKBest:
+def fitted_top_f_columns(columns, n_features: int) -> TopFColumns:
     """The fitted selection that keeps ``columns`` (ascending indices; None: all) of rows of
     ``n_features`` columns: a saved model's selection read back."""
     select = top_f_columns(None if columns is None else len(columns))
