@@ -50,7 +50,8 @@ FORMAT_VERSION = 1
 #: Types that skops does not trust by default but a saved model of ours may contain.
 #: Anything else in a ``.skops`` file makes loading fail.
 TRUSTED_TYPES: tuple[str, ...] = ("sklearn.tree._tree.Tree", "pipeline.models.parts.f_scores",
-                                  "pipeline.models.parts.BootstrapForest")
+                                  "pipeline.models.parts.BootstrapForest",
+                                  "pipeline.models.parts.TopFColumns")
 #: Types of ours that models saved before the package took its present layout hold.
 FORMER_TYPES: tuple[str, ...] = ("pipeline.estimators.TopFColumns",)
 
