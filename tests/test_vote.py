@@ -10,7 +10,7 @@ from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
 
 from pipeline.core.errors import UserError
-from pipeline.evaluation.cv import shared_parts
+from pipeline.evaluation.cv import CVData, FoldResult, inner_parts, shared_parts
 from pipeline.evaluation.splits import Split
 from pipeline.models.ensemble import (
     LEARN_ROWS,
@@ -113,6 +113,35 @@ def test_shared_parts_never_train_on_the_outer_fold_and_fit_once_per_pair_of_blo
     # Ten folds: every inner training part is six of them, two thirds of the outer's nine.
     if k == 10:
         assert {len(set(fold[p.train])) for ps in parts.values() for p in ps} == {6}
+
+
+def test_only_the_protocols_folds_share_inner_fits_a_random_split_keeps_recordings_whole():
+    rows = 240
+    groups = np.arange(rows) // 4  # 60 recordings of four rows
+    y = np.array(["a", "b", "c"], dtype=object)[groups % 3]
+    by_group = groups % 10  # the protocol's folds keep recordings whole
+    protocol = [Split(f"fold{f}", np.flatnonzero(by_group != f), np.flatnonzero(by_group == f))
+                for f in range(10)]
+    cut = np.random.default_rng(0).permutation(rows) % 10  # a random split cuts them
+    compared = [Split(f"random-split{f}", np.flatnonzero(cut != f), np.flatnonzero(cut == f))
+                for f in range(10)]
+    estimators = {"ensemble": noisy_vote("learnt")}
+    data = CVData(np.zeros((rows, 1)), y, groups)
+    parts, fits = inner_parts(estimators, [protocol, compared], data)
+    assert all(p.name.startswith("without ") for s in protocol for p in parts[s.name])
+    for outer in compared:
+        assert [p.name for p in parts[outer.name]] == [f"{outer.name}/inner{k}" for k in (1, 2, 3)]
+        for p in parts[outer.name]:
+            assert set(groups[p.train]).isdisjoint(groups[p.test])
+            assert set(p.train) | set(p.test) == set(outer.train)
+    assert len(fits) == 10 + 10 * 3  # shared by the protocol's folds, three per random fold
+
+
+def test_a_fit_asked_for_rows_it_did_not_predict_says_so():
+    fit = FoldResult("m", "s", np.eye(3), np.array(["a", "b", "c"]), 0.1, np.array([2, 5, 7]))
+    np.testing.assert_array_equal(fit.proba_of(np.array([5, 7])), np.eye(3)[1:])
+    with pytest.raises(ValueError, match="did not predict"):
+        fit.proba_of(np.array([5, 6]))
 
 
 def test_a_vote_learns_only_from_the_rows_its_parts_test():

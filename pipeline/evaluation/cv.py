@@ -101,10 +101,12 @@ class FoldResult:
         """The probabilities of the test rows at positions ``rows``, a subset of ``self.rows``
         (a fit shared by several outer folds predicts more rows than each one learns from);
         shape (len(rows), n_classes)."""
-        if np.array_equal(rows, self.rows):
-            return self.proba
-        line = np.full(int(self.rows.max()) + 1, -1)
+        if np.array_equal(rows, self.rows) or not len(rows):
+            return self.proba[: len(rows)]
+        line = np.full(max(int(self.rows.max()), int(np.max(rows))) + 1, -1)
         line[self.rows] = np.arange(len(self.rows))
+        if (line[rows] < 0).any():
+            raise ValueError(f"{self.split} did not predict every row asked for")
         return self.proba[line[rows]]
 
     @property
@@ -178,7 +180,8 @@ def cross_validate(
         Feature table (``id, label, fold, group, split`` + feature columns).
     names : list of str
         Registry names; ``ensemble`` is scored from its members' out-of-fold
-        probabilities (identical to refitting the soft vote in every fold).
+        probabilities and, when it learns its weights, their fits on inner parts: identical
+        to refitting the soft vote in every fold on those parts (:func:`inner_parts`).
     train_params : dict
         ``{model name: hyper-parameters}``.
     seed, n_splits : int
@@ -311,11 +314,12 @@ def inner_parts(estimators: Mapping[str, Any], families: Sequence[Sequence[Split
     estimators : mapping
         Model name → unfitted estimator; the votes among them decide where weights are learnt.
     families : sequence of sequences of Split
-        Outer splits whose test parts cover the rows once each (the protocol's, the compared
-        random split's), or the final fit's single split. A family of at least
-        :data:`SHARED_FROM` splits shares its inner fits (:func:`shared_parts`); otherwise
-        every outer training part has the parts of
-        :func:`pipeline.models.ensemble.weight_splits`, named ``OUTER/innerK``.
+        Outer splits whose test parts cover the rows once each: the protocol's first, then
+        the compared random split's, or the final fit's single split. The protocol's keep
+        recordings whole: with at least :data:`SHARED_FROM` splits its outer folds share
+        their inner fits (:func:`shared_parts`). Every other outer training part has the
+        parts of :func:`pipeline.models.ensemble.weight_splits` (whole recordings, where a
+        random split cuts them), named ``OUTER/innerK``.
     data : CVData
 
     Returns
@@ -330,10 +334,10 @@ def inner_parts(estimators: Mapping[str, Any], families: Sequence[Sequence[Split
     votes = [e for e in estimators.values() if isinstance(e, SoftVoteEnsemble)]
     parts: dict[str, list[Split]] = {}
     fits: dict[str, Split] = {}
-    for family in families:
+    for k, family in enumerate(families):
         learning = [s for s in family
                     if any(learns_weights(v.weights, len(s.train)) for v in votes)]
-        if len(family) >= SHARED_FROM and len(learning) == len(family):
+        if k == 0 and len(family) >= SHARED_FROM and len(learning) == len(family):
             views, shared = shared_parts(family)
             parts.update(views)
             fits.update((s.name, s) for s in shared)
@@ -498,7 +502,8 @@ def _vote_weights(est: SoftVoteEnsemble, split: Split, y, fits, classes, inner) 
 def _inner_folds(est: SoftVoteEnsemble, split: Split, y, fits, inner) -> tuple[list, float]:
     """The members' probabilities on the ``inner`` splits of ``split``'s training rows, as
     :func:`vote_weights` reads them (none when vote ``est`` does not learn its weights
-    there), and the seconds of those fits."""
+    there), and the seconds of those fits: what refitting the vote of ``split`` costs, so a
+    fit that outer folds share counts in each of them."""
     if not learns_weights(est.weights, len(split.train)):
         inner = ()  # the parts of another vote that learns
     at = np.empty(len(y), dtype=np.int64)
