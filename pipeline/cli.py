@@ -25,6 +25,38 @@ if TYPE_CHECKING:
 Outcome = Any
 
 
+#: The modules whose functions a command's local worker processes run: imported by the
+#: process the workers fork from while the command imports its own
+#: (:func:`pipeline.engine.cluster.start_worker_server`).
+_SYNTH_TASKS = ("pipeline.datasets.synth.write",)
+_CLIP_TASKS = ("pipeline.store.extract",)
+_FIT_TASKS = ("pipeline.evaluation.cv",)
+WORKER_MODULES = {
+    "synth": _SYNTH_TASKS, "prepare": _SYNTH_TASKS, "features": _CLIP_TASKS,
+    "train": _FIT_TASKS, "evaluate": _FIT_TASKS, "tune": _FIT_TASKS, "submit": _CLIP_TASKS,
+    "detect": ("pipeline.apps.detect.windows",), "report": ("pipeline.apps.report.media",),
+    "run": (*_SYNTH_TASKS, *_CLIP_TASKS, *_FIT_TASKS),
+}  # fmt: skip
+
+
+def _start_worker_server(args: argparse.Namespace, params: Params) -> None:
+    """Start the process of :data:`WORKER_MODULES` when the command runs local workers."""
+    from pipeline.engine.scheduler_names import parse_scheduler
+
+    if args.command not in WORKER_MODULES:
+        return
+    if args.command == "synth":  # more than one worker: a local cluster
+        workers = params.parallel.workers if args.workers is None else args.workers
+        if not (isinstance(workers, int) and workers > 1):
+            return
+    elif parse_scheduler(getattr(args, "scheduler", None) or params.parallel.scheduler).kind \
+            != "processes":
+        return
+    from pipeline.engine.cluster import start_worker_server
+
+    start_worker_server(WORKER_MODULES[args.command])
+
+
 def _stages():
     """:mod:`pipeline.stages`, imported on first use (see the module docstring)."""
     from pipeline import stages
@@ -313,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         from pipeline.core.config import load_params
 
         params = load_params(args.params)
+        _start_worker_server(args, params)
         outcome = args.handler(args, params)
         if _received:  # the signal's exception was swallowed on its way: it still stops us
             raise _received[0]

@@ -55,6 +55,16 @@ def test_groups_without_folds_keep_recordings_together():
         assert set(groups[split.test]).isdisjoint(groups[split.train])
 
 
+def test_a_class_rarer_than_the_splits_is_said_in_the_protocol_not_warned(recwarn):
+    df = feature_table(200, folds=False)
+    rare = df["label"].iloc[0]
+    keep = (df["label"] != rare) | (df.groupby("label").cumcount() < 3)
+    protocol, _, splits = make_splits(df[keep].reset_index(drop=True), n_splits=5)
+    assert f"{rare} has only 3 clips, so it is absent from some test parts" in protocol
+    assert len(splits) == 5 and [str(w.message) for w in recwarn] == []
+    assert "absent" not in make_splits(df, n_splits=5)[0]
+
+
 @pytest.fixture(scope="module")
 def av_metrics(tmp_path_factory):
     reports = tmp_path_factory.mktemp("reports")

@@ -352,10 +352,20 @@ def _running(proc: subprocess.Popen) -> bool:
     return False
 
 
+def _a_worker_forked(command: psutil.Process) -> bool:
+    """Whether a worker process of ``command`` runs: forked from its fork server, it shows
+    the server's command line (two such processes, the server and a worker)."""
+    try:
+        return sum("forkserver" in " ".join(child.cmdline())
+                   for child in command.children(recursive=True)) >= 2
+    except psutil.NoSuchProcess:  # a process ended between the listing and its reading
+        return False
+
+
 def _interrupt_features(ws: Workspace, out: Path, moment: str) -> tuple[int, str]:
     """Send Ctrl-C (SIGINT to the process group, as a terminal does) to ``features`` on a
-    local cluster at ``moment``: "start" (at once), "spawn" (when the first worker process
-    appears), "progress" (once the progress bar shows, as the cluster starts) or "working"
+    local cluster at ``moment``: "start" (at once), "worker start" (when the first worker
+    process appears), "progress" (once the progress bar shows, as the cluster starts) or "working"
     (once the first clips are stored); exit code and stderr."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "--params", str(ws.params), "features",
@@ -364,11 +374,11 @@ def _interrupt_features(ws: Workspace, out: Path, moment: str) -> tuple[int, str
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, start_new_session=True,
         env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=interruptible)
     seen = b""
-    if moment == "spawn":
+    if moment == "worker start":
         me = psutil.Process(proc.pid)
-        while _running(proc) and not any(
-                "spawn_main" in " ".join(c.cmdline()) for c in me.children(recursive=True)):
+        while _running(proc) and not _a_worker_forked(me):
             pass
+        assert proc.poll() is None, "the command ended before a worker was forked"
     elif moment == "progress":
         while proc.poll() is None and b"features:" not in seen:
             seen += proc.stderr.read(1)
@@ -381,7 +391,7 @@ def _interrupt_features(ws: Workspace, out: Path, moment: str) -> tuple[int, str
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", ["start", "spawn", "progress", "working"])
+@pytest.mark.parametrize("moment", ["start", "worker start", "progress", "working"])
 def test_ctrl_c_at_any_moment_is_one_line(ws, tmp_path, moment):
     code, err = _interrupt_features(ws, tmp_path / "store", moment)
     # 130 from the command; a signal that lands before Python listens ends it as a shell

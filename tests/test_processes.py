@@ -3,6 +3,7 @@ scheduler arguments are refused before anything is written."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 from dask_cluster import REPO
 from terminal import interruptible
@@ -257,3 +259,39 @@ def test_bad_scheduler_arguments_write_nothing(dataset, tmp_path, capsys, args):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+#: A command that starts the workers' server first, then a local cluster of two workers.
+_FORKED_WORKERS = """
+import json, os, signal, sys
+from pipeline.engine.cluster import Engine, run_tasks, start_worker_server
+
+def probe(_):
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return [os.getppid(), "colorsys" in sys.modules,
+            sorted(int(s) for s in blocked & {signal.SIGINT, signal.SIGTERM})]
+
+if __name__ == "__main__":
+    assert start_worker_server(["colorsys"])
+    with Engine("processes", 2) as engine:
+        found = [r for _, r in run_tasks(probe, [0, 1], scheduler=engine, progress=False)]
+    print(json.dumps({"pid": os.getpid(), "workers": found}))
+"""
+
+
+def test_workers_fork_from_a_server_started_first_and_it_ends_with_the_command():
+    done = subprocess.run([sys.executable, "-c", _FORKED_WORKERS], capture_output=True,
+                          text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                          timeout=120)
+    assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
+    seen = json.loads(done.stdout)
+    [server] = {parent for parent, _, _ in seen["workers"]}
+    assert server != seen["pid"]  # forked from the server, not started by the command
+    # The server imported the module before the workers forked (the task did not import
+    # it), and they hold Ctrl-C and SIGTERM blocked: only the command answers them.
+    assert all(preloaded for _, preloaded, _ in seen["workers"])
+    assert all(held == sorted([signal.SIGINT, signal.SIGTERM]) for _, _, held in seen["workers"])
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not psutil.pid_exists(server)

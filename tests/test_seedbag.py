@@ -16,7 +16,10 @@ from pipeline.models.persist import load_model, save_model
 from pipeline.models.seedbag import AUTO_MAX, AUTO_ROWS, SeedBag, bag_size
 from pipeline.nn import FFNNClassifier
 
+# Small networks, a few epochs: what a bag does with its members is under test, not their
+# convergence.
 NET = {"hidden_layer_sizes": (8,), "max_iter": 15, "batch_size": 32}
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 @pytest.fixture(scope="module")

@@ -175,6 +175,49 @@ class Engine:
             client.cancel([*futures, *held])  # when the caller stops early, nothing is wanted
 
 
+def start_worker_server(modules: Sequence[str] = ()) -> bool:
+    """Start, now, the process that this command's local workers will be forked from.
+
+    A worker started Dask's default way (``spawn``) is a fresh interpreter: it imports Dask,
+    then at its first task the task's modules, seconds during which the command waits. A
+    command that starts this server first has those imports (Dask, this module, and
+    ``modules``) done beside its own; its workers, forked from the server, start with them.
+    The server is a fresh interpreter holding no threads or locks (forking the command
+    itself would copy its event loop's), the default of Python 3.14 on Linux. It starts
+    with Ctrl-C and SIGTERM blocked, as the workers of :class:`Engine` always have: only the
+    command answers them. It ends with the command. Returns whether it runs: not where
+    ``forkserver`` does not exist (Windows).
+    """
+    import multiprocessing
+    from multiprocessing import forkserver, resource_tracker
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    import dask
+
+    dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        ["distributed", __name__, *modules])
+    # The tracker's start unblocks both signals in the calling thread: start it first.
+    resource_tracker.ensure_running()
+    with _blocked_signals():
+        forkserver.ensure_running()
+    return True
+
+
+@contextmanager
+def _blocked_signals() -> Iterator[None]:
+    """Block Ctrl-C and SIGTERM in this thread (delivered when the block ends, not lost)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 @contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM (blocked: delivered later, not lost) while a local cluster
@@ -194,11 +237,8 @@ def _signals_held() -> Iterator[None]:
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
+    with _blocked_signals():
         yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def dask_setup(worker: Any) -> None:

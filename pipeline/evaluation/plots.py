@@ -24,11 +24,13 @@ def pyplot():
     return plt
 
 
-def png_bytes(fig) -> bytes:
+def png_bytes(fig, *, tight: bool = True) -> bytes:
     """Render ``fig`` to PNG bytes and close it (laid out tight in the one drawing that
-    saving does; ``bbox_inches="tight"`` would draw it twice)."""
+    saving does, unless ``tight`` is False: a figure of nested grids sets its own margins,
+    which tight layout cannot place; ``bbox_inches="tight"`` would draw it twice)."""
     buf = io.BytesIO()
-    fig.set_layout_engine("tight")
+    if tight:
+        fig.set_layout_engine("tight")
     fig.savefig(buf, format="png", dpi=100)
     pyplot().close(fig)
     return buf.getvalue()

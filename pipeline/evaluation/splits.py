@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,29 @@ class Split:
     name: str
     train: np.ndarray
     test: np.ndarray
+
+
+def _group_parts(y: np.ndarray, units: np.ndarray, k: int,
+                 seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train, test)`` row positions of a shuffled ``StratifiedGroupKFold`` of ``k`` parts.
+
+    A class with fewer clips than ``k`` cannot be in every test part; scikit-learn warns
+    so, and the protocol text says it instead (:func:`rare_class_note`).
+    """
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        return list(splitter.split(np.zeros(len(y)), y, units))
+
+
+def rare_class_note(y: np.ndarray, k: int) -> str:
+    """``"; ..."``: that the rarest class of ``y`` is missing from some of ``k`` test parts,
+    when it has fewer clips than ``k``; else ``""``."""
+    smallest = pd.Series(y).value_counts()
+    if smallest.min() >= k:
+        return ""
+    return (f"; {smallest.idxmin()} has only {smallest.min()} clips, so it is absent from "
+            "some test parts")
 
 
 def make_splits(
@@ -62,13 +86,14 @@ def make_splits(
     groups, source = recording_groups(df)
     if groups is not None and len(set(groups)) >= 2:
         k = min(n_splits, len(set(groups)))
-        splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-        parts = splitter.split(np.zeros(len(y)), y, groups)
+        parts = _group_parts(y, groups, k, seed)
         if source == "given":
-            protocol = f"stratified-group-kfold ({k} splits, recordings kept together)"
+            protocol = (f"stratified-group-kfold ({k} splits, recordings kept together"
+                        f"{rare_class_note(y, k)})")
         else:
             protocol = (f"{INFERRED_PROTOCOL} (stratified-group-kfold, {k} splits over "
-                        f"{len(set(groups))} recordings inferred from the features)")
+                        f"{len(set(groups))} recordings inferred from the features"
+                        f"{rare_class_note(y, k)})")
         return protocol, False, [Split(f"split{i + 1}", a, b) for i, (a, b) in enumerate(parts)]
     return random_splits(df, n_splits=n_splits, seed=seed)
 
@@ -123,8 +148,7 @@ def inner_splits(
         units = None
     if units is not None and len(set(units)) >= 2:
         k = min(n_splits, len(set(units)))
-        parts = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(
-            np.zeros(len(y)), y, units)
+        parts = _group_parts(y, units, k, seed)
     else:
         k = min(n_splits, int(pd.Series(y).value_counts().min()))
         if k < 2:

@@ -92,12 +92,13 @@ def _read(path):
     """All arrays of the archive, or ModelFileError."""
     if not Path(path).is_file():
         raise ModelFileError(f"{path}: no such model file")
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ModelFileError(f"{path}: not an FFNN model archive (a bare .npy array)")
-        with archive:
-            arrays = {key: archive[key] for key in archive.files}
+    try:  # opened here: np.load leaves a file it opened open when the zip is damaged
+        with open(path, "rb") as file:
+            archive = np.load(file, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ModelFileError(f"{path}: not an FFNN model archive (a bare .npy array)")
+            with archive:
+                arrays = {key: archive[key] for key in archive.files}
     except ModelFileError:
         raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:

@@ -86,7 +86,9 @@ def timeline_png(
     colors = plt.get_cmap("tab10")(np.arange(len(classes)) % 10)
     colors[7 % len(colors)] = (0.22, 0.23, 0.47, 1.0)  # tab10's grey would read as "no class"
     fig = plt.figure(figsize=(20, 11))
-    grid = fig.add_gridspec(3, 1, height_ratios=[3.0, 5.0, 2.6], hspace=0.08)
+    # Margins set here: tight layout cannot place the nested grid of the class curves.
+    grid = fig.add_gridspec(3, 1, height_ratios=[3.0, 5.0, 2.6], hspace=0.08, left=0.085,
+                            right=0.99, top=0.965, bottom=0.055)
 
     ax = fig.add_subplot(grid[0])
     power, edges = _pool(mel_power, mel_edges, MAX_COLUMNS, np.add)
@@ -145,4 +147,4 @@ def timeline_png(
     lanes.xaxis.set_major_locator(MultipleLocator(_tick_step(duration)))
     lanes.xaxis.set_major_formatter(FuncFormatter(_clock))
     lanes.set_xlabel("time (m:ss or h:mm:ss)")
-    return png_bytes(fig)
+    return png_bytes(fig, tight=False)
