@@ -52,7 +52,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results import add_options, quick_clips, quick_folder, save  # noqa: E402
+from results import (  # noqa: E402
+    add_options,
+    adopt_orphans,
+    quick_clips,
+    quick_folder,
+    reap_orphans,
+    save,
+)
 
 from pipeline.core.config import FeatureParams  # noqa: E402
 from pipeline.datasets import read_dataset  # noqa: E402
@@ -287,6 +294,7 @@ def peak_rss(command: list[str], stdout=subprocess.DEVNULL, *, code: Path = REPO
 def memory(args: argparse.Namespace) -> None:
     import resource
 
+    adopt_orphans()  # the largest single process may be a worker of the workers' server
     results = {}
     largest = 2 * args.clips if args.quick else US8K_CLIPS
     for clips in (args.clips, largest):
@@ -306,6 +314,7 @@ def memory(args: argparse.Namespace) -> None:
                 "2",
             ]
             seconds, peak = peak_rss(command)
+            reap_orphans()
         results[clips] = peak
         print(
             f"urbansound features, {clips} clips, processes x2: {seconds:6.1f} s, "

@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from results import add_options, save  # noqa: E402
+from results import add_options, adopt_orphans, reap_orphans, save  # noqa: E402
 
 #: The generator before it was made faster (render without temporaries, slices of a
 #: recording rendered together on one worker).
@@ -62,6 +62,7 @@ def synth_seconds(code: Path, out: Path, clips: int, workers: int) -> tuple[floa
     before, start = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, cwd=out.parent, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    reap_orphans()  # the workers' server ends a moment after the command: its CPU counts
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     return seconds, _children_cpu() - before
@@ -102,6 +103,7 @@ def main() -> None:
                              "with --quick none)")
     add_options(parser, "12 clips, one round, no peer unless --peer names one")
     args = parser.parse_args()
+    adopt_orphans()
     if args.quick:
         args.clips, args.repeat = 12, 1
     if args.peer is None:
