@@ -57,7 +57,7 @@ from results import (  # noqa: E402
     adopt_orphans,
     quick_clips,
     quick_folder,
-    reap_orphans,
+    reaping_orphans,
     save,
 )
 
@@ -313,8 +313,8 @@ def memory(args: argparse.Namespace) -> None:
                 "--workers",
                 "2",
             ]
-            seconds, peak = peak_rss(command)
-            reap_orphans()
+            with reaping_orphans():
+                seconds, peak = peak_rss(command)
         results[clips] = peak
         print(
             f"urbansound features, {clips} clips, processes x2: {seconds:6.1f} s, "

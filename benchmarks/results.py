@@ -19,6 +19,8 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ def adopt_orphans() -> bool:
     """Become the reaper of this process's orphaned descendants (Linux), for good.
 
     A command's local workers are forked from a server process that outlives the command
-    by a moment, orphaned. Adopted and reaped here (:func:`reap_orphans`), it and the workers
+    by a moment, orphaned. Adopted and reaped here (:func:`reaping_orphans`), it and the workers
     it reaped count in ``getrusage(RUSAGE_CHILDREN)`` (CPU time, largest RSS) as the
     command's own children do. Returns whether this process is the reaper now.
     """
@@ -43,21 +45,31 @@ def adopt_orphans() -> bool:
         return False
 
 
-def reap_orphans(timeout: float = 60.0) -> None:
-    """Wait for every child of this process (adopted ones included) to end, and reap it.
+@contextmanager
+def reaping_orphans(timeout: float = 60.0) -> Iterator[None]:
+    """Run the block, then wait for the processes adopted meanwhile to end, and reap them.
 
-    Call it only between commands, when no child of the script's own still runs.
+    The children this process had before the block (a workers' server of its own, say)
+    are left alone.
     """
     import time
 
+    import psutil
+
+    def children() -> set[int]:
+        return {child.pid for child in psutil.Process().children()}
+
+    before = children()
+    yield
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(-1, os.WNOHANG) == (0, 0):
-                time.sleep(0.01)  # children left, none ended yet
-        except ChildProcessError:
-            return
-    raise SystemExit(f"a child process still ran {timeout:g} s after its command ended")
+    while adopted := children() - before:
+        for pid in adopted:
+            with suppress(ChildProcessError):  # reaped meanwhile by another waiter
+                os.waitpid(pid, os.WNOHANG)
+        if time.monotonic() > deadline:
+            raise SystemExit(f"processes {sorted(adopted)} still ran {timeout:g} s after "
+                             "their command ended")
+        time.sleep(0.01)
 
 
 def quick_folder() -> Path:

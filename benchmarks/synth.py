@@ -31,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from results import add_options, adopt_orphans, reap_orphans, save  # noqa: E402
+from results import add_options, adopt_orphans, reaping_orphans, save  # noqa: E402
 
 #: The generator before it was made faster (render without temporaries, slices of a
 #: recording rendered together on one worker).
@@ -59,10 +59,11 @@ def synth_seconds(code: Path, out: Path, clips: int, workers: int) -> tuple[floa
     env = {**os.environ, "PYTHONPATH": str(code)}
     command = [sys.executable, "-m", "pipeline", "synth", str(out), "--clips", str(clips),
                "--workers", str(workers), "--seed", "42"]
-    before, start = _children_cpu(), time.perf_counter()
-    done = subprocess.run(command, cwd=out.parent, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    reap_orphans()  # the workers' server ends a moment after the command: its CPU counts
+    before = _children_cpu()
+    with reaping_orphans():  # the workers' server ends a moment after the command
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=out.parent, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
     return seconds, _children_cpu() - before
