@@ -26,7 +26,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
-    "numpydoc",
+    "sphinx.ext.napoleon",
     "myst_parser",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -46,12 +46,13 @@ autodoc_default_options = {
 autodoc_typehints = "none"
 autodoc_mock_imports = ["torch"]
 
-numpydoc_show_class_members = False
-numpydoc_class_members_toctree = False
-numpydoc_xref_param_type = False
-# numpydoc's own GL08 check is replaced by `_require_docstring` below: under Sphinx 9 it
-# also inspects names a module merely imports (and fails on some of them).
-numpydoc_validation_checks = set()
+# The docstrings are numpydoc's format, rendered by Sphinx's own napoleon: numpydoc renders
+# them through a Jinja template it compiles anew for every object, a slow build.
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_use_param = False  # types as text: a type named like an attribute is no link
+napoleon_use_rtype = False
+napoleon_use_ivar = True  # an Attributes section beside autodoc's own attribute entries
 
 myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence"]
@@ -73,7 +74,7 @@ def _public(name: str) -> bool:
 
 def _require_docstring(app, what, name, obj, options, lines):
     """Warn (an error under ``-W``) for a public function or class of the package without a
-    docstring, where it is defined; the check numpydoc calls GL08."""
+    docstring, where it is defined (the check numpydoc's validation calls GL08)."""
     home = name if what == "module" else getattr(obj, "__module__", None) or ""
     kinds = ("module", "function", "class", "method", "property", "exception")
     if what not in kinds or not _public(name):

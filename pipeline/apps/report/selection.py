@@ -101,7 +101,7 @@ class Selection:
 
     Attributes
     ----------
-    cells : dict of (model, actual, predicted) to list of str
+    cells : dict of (model name, actual class, predicted class) to list of str
         The ids listed for each non-empty confusion cell, at most ``cap`` each.
     cap : int
         The most clips listed in a cell (``CELL_CAP`` at most, less when the bound on
