@@ -16,18 +16,19 @@ import io
 import json
 import runpy
 import sys
+import time
 import traceback
 import warnings
 from pathlib import Path
 
 
 def run_script(path: str, args: list[str]) -> dict:
-    """Exit code and end of the error output of ``python path *args``, run here."""
+    """Exit code, end of the error output and seconds of ``python path *args``, run here."""
     saved_argv, saved_path = sys.argv, list(sys.path)
     errors = io.StringIO()
     sys.argv = [path, *args]
     sys.path.insert(0, str(Path(path).resolve().parent))  # as Python does for a script
-    code = 0
+    code, started = 0, time.perf_counter()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stderr(errors):
             runpy.run_path(path, run_name="__main__")
@@ -42,7 +43,8 @@ def run_script(path: str, args: list[str]) -> dict:
         errors.write(traceback.format_exc())
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
-    return {"code": code, "stderr": errors.getvalue()[-3000:]}
+    return {"code": code, "stderr": errors.getvalue()[-3000:],
+            "seconds": round(time.perf_counter() - started, 2)}
 
 
 def main(argv: list[str]) -> None:
