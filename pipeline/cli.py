@@ -43,8 +43,8 @@ def _start_worker_server(args: argparse.Namespace, params: Params) -> None:
     """Start the process of :data:`WORKER_MODULES` when the command runs local workers."""
     from pipeline.engine.scheduler_names import parse_scheduler
 
-    if args.command not in WORKER_MODULES:
-        return
+    if args.command not in WORKER_MODULES or (args.command == "report" and not args.scheduler):
+        return  # report computes in its own process unless told where (pipeline.stages.report)
     if args.command == "synth":  # more than one worker: a local cluster
         workers = params.parallel.workers if args.workers is None else args.workers
         if not (isinstance(workers, int) and workers > 1):
