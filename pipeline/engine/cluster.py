@@ -185,8 +185,10 @@ def start_worker_server(modules: Sequence[str] = ()) -> bool:
     The server is a fresh interpreter holding no threads or locks (forking the command
     itself would copy its event loop's), the default of Python 3.14 on Linux. It starts
     with Ctrl-C and SIGTERM blocked, as the workers of :class:`Engine` always have: only the
-    command answers them. It ends with the command. Returns whether it runs: not where
-    ``forkserver`` does not exist (Windows).
+    command answers them. It ends with the command. Dask's
+    ``distributed.worker.multiprocessing-method`` is set to ``forkserver`` for the rest of
+    this process, so later local clusters fork from it too. Returns whether it runs: not
+    where ``forkserver`` does not exist (Windows).
     """
     import multiprocessing
     from multiprocessing import forkserver, resource_tracker
