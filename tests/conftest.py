@@ -10,11 +10,10 @@ from pipeline.engine.cluster import Engine
 #: to the workers in collection order (pyproject.toml turns off xdist's reordering by test
 #: count, which put the few-test, long files last): started first, they leave the short
 #: files to fill in, so both workers finish together.
-LONGEST_FIRST = ("test_benchmarks.py", "test_stages.py", "test_dvc.py", "test_docs.py",
-                 "test_bad_input.py",
-                 "test_ownership.py", "test_evaluate.py", "test_synth.py",
-                 "test_features_cli.py", "test_processes.py", "test_guard.py",
-                 "test_parallel.py", "test_reliability.py")
+LONGEST_FIRST = ("test_dvc.py", "test_benchmarks.py", "test_bad_input.py", "test_stages.py",
+                 "test_evaluate.py", "test_ownership.py", "test_synth.py", "test_processes.py",
+                 "test_features_cli.py", "test_docs.py", "test_guard.py", "test_parallel.py",
+                 "test_detect.py", "test_reliability.py")
 
 
 def pytest_collection_modifyitems(items):
