@@ -47,10 +47,10 @@ def _group_parts(y: np.ndarray, units: np.ndarray, k: int,
 def rare_class_note(y: np.ndarray, k: int) -> str:
     """``"; ..."``: that the rarest class of ``y`` is missing from some of ``k`` test parts,
     when it has fewer clips than ``k``; else ``""``."""
-    smallest = pd.Series(y).value_counts()
-    if smallest.min() >= k:
+    counts = pd.Series(y).value_counts()
+    if counts.min() >= k:
         return ""
-    return (f"; {smallest.idxmin()} has only {smallest.min()} clips, so it is absent from "
+    return (f"; {counts.idxmin()} has only {counts.min()} clips, so it is absent from "
             "some test parts")
 
 
