@@ -295,3 +295,27 @@ def test_workers_fork_from_a_server_started_first_and_it_ends_with_the_command()
     while psutil.pid_exists(server) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not psutil.pid_exists(server)
+
+
+def test_workers_run_the_commands_package_not_one_in_the_working_folder(tmp_path):
+    """Run from a folder holding another ``pipeline`` package (an older checkout, say),
+    a command's forked workers import the package the command itself runs."""
+    import shutil
+
+    decoy = tmp_path / "checkout"
+    shutil.copytree(REPO / "pipeline", decoy / "pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    marker = tmp_path / "decoy-imported"
+    with (decoy / "pipeline" / "__init__.py").open("a") as init:
+        init.write(f"\nopen({str(marker)!r}, 'w').close()\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PYTHONSAFEPATH", None)
+    # Started as its console script is: the script's folder, not the working one, on its path.
+    script = tmp_path / "urbansound.py"
+    script.write_text("from pipeline.cli import main\n\nif __name__ == '__main__':\n    main()\n")
+    done = subprocess.run([sys.executable, str(script), "synth", str(tmp_path / "out"),
+                           "--clips", "20", "--workers", "2", "--layout", "us8k"],
+                          capture_output=True, text=True, cwd=decoy, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "out").rglob("*.wav"))) == 20
+    assert not marker.exists()

@@ -11,6 +11,7 @@ profiling), in waves, as ``dask.compute`` returns only when all its tasks are do
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from tqdm import tqdm
@@ -202,9 +204,32 @@ def start_worker_server(modules: Sequence[str] = ()) -> bool:
         ["distributed", __name__, *modules])
     # The tracker's start unblocks both signals in the calling thread: start it first.
     resource_tracker.ensure_running()
-    with _blocked_signals():
+    with _blocked_signals(), _package_first_on_path():
         forkserver.ensure_running()
     return True
+
+
+@contextmanager
+def _package_first_on_path() -> Iterator[None]:
+    """Let interpreters started in the block find this package where the command found it.
+
+    The server is started as ``python -c ...``, which puts the working folder first on its
+    path and imports the preloaded modules before anything else: a ``pipeline`` folder
+    there (another checkout, say) would be the code the workers run. ``PYTHONSAFEPATH``
+    (Python 3.11+) leaves the working folder out, ``PYTHONPATH`` starts with this package's.
+    """
+    root = str(Path(__file__).resolve().parents[2])
+    saved = {name: os.environ.get(name) for name in ("PYTHONSAFEPATH", "PYTHONPATH")}
+    os.environ["PYTHONSAFEPATH"] = "1"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, saved["PYTHONPATH"]]))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
