@@ -5,8 +5,10 @@ to exit (imports and the local cluster's start-up included), as a user waits for
 it: the time to read the same clips back with soundfile (warm page cache), the floor any
 consumer of the files pays. The peer is the generator of an earlier commit (``--peer``,
 by default the last one before the generator was made faster), exported with
-``git archive`` into a temporary folder and run the same way in the same rounds; its files
-are compared with the current ones (the same seed should give the same bytes).
+``git archive`` into a temporary folder and run the same way in the same rounds. Its files
+are compared with the current ones and the count of identical ones reported: all of them
+while a speed-up kept the bytes, none since a recording's ambience is rendered once for its
+slices (which changed the audio). The current files must be the same on one and two workers.
 
     python benchmarks/synth.py [--clips 1000] [--repeat 2] [--peer REF | --peer none]
 
@@ -165,6 +167,8 @@ def main() -> None:
                     f"({figures['speedup']['2']:.2f}x; goal >= 4x).")
     summary += f" Reading the clips back: {n / reading:.0f} clips/s."
     save(args, "synth", figures, summary=summary, table=table)
+    if workers_agree != len(files):
+        sys.exit("the files written on one and two workers differ")
 
 
 if __name__ == "__main__":

@@ -297,8 +297,13 @@ def test_ambience_chunks_join_without_a_step():
     assert [len(c) for c in chunks] == [_CHUNK, _CHUNK, 100]
     y = np.concatenate(chunks)
     half = SR // 2
-    left, right = y[_CHUNK - half : _CHUNK], y[_CHUNK : _CHUNK + half]
-    assert 0.7 < np.std(left) / np.std(right) < 1.4
+
+    def level_change(at):  # |log| of the level ratio of the half seconds before and after
+        return abs(np.log(np.std(y[at - half : at]) / np.std(y[at : at + half])))
+
+    # An ambience's level wanders by itself (a car passes): the join may not change it by
+    # more than the middle of a chunk does, give or take 40 %.
+    assert level_change(_CHUNK) < level_change(_CHUNK // 2) + np.log(1.4)
     step = abs(y[_CHUNK] - y[_CHUNK - 1])
     assert step < 4 * np.mean(np.abs(np.diff(y[_CHUNK - half : _CHUNK + half])))
 

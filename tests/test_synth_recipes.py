@@ -137,3 +137,40 @@ def test_small_generated_set_is_learnable_but_not_trivial():
         correct += int(np.sum(model.predict(X[test]) == labels[test]))
     accuracy = correct / len(labels)
     assert 0.25 < accuracy < 0.9, accuracy
+
+
+def test_slices_of_a_recording_hear_windows_of_one_ambience_and_intruder():
+    """The ambience and an occurrence's intruder are rendered once and cached; rendering
+    the clips in another order, caches emptied, gives the same audio."""
+    meta = synth.plan(1000, 8)
+    sizes = meta["fsID"].value_counts()
+    fsid = int(sizes[sizes == 4].index[0])  # a recording of four slices
+    rows = meta[meta["fsID"] == fsid].to_dict("records")
+
+    def render_all(order):
+        for cache in (scenes.recording, scenes._ambience_bed, scenes._occurrence):
+            cache.cache_clear()
+        return {i: synth.render_clip(rows[i], 8)[0] for i in order}
+
+    forward = render_all(range(len(rows)))
+    backward = render_all(reversed(range(len(rows))))
+    for i in range(len(rows)):
+        assert np.array_equal(forward[i], backward[i])
+    assert scenes._ambience_bed.cache_info().misses == 1  # one bed for all the slices
+    bed = scenes._ambience_bed(8, fsid, rows[0]["class"], int(scenes.BED * SR))
+    assert not bed.flags.writeable and np.isfinite(bed).all() and bed.any()
+
+
+def test_a_voice_sounds_only_where_its_envelope_is_open():
+    from pipeline.datasets.synth.recipes.voice import draw_voice, speak
+
+    n = SR
+    env = np.zeros(n)
+    env[1000:5000] = 1.0
+    env[12000:20000] = np.hanning(8000)
+    v = draw_voice(np.random.default_rng(0), child=False)
+    x = speak(np.random.default_rng(1), n, v, env=env, shout=1.0)
+    closed = env == 0
+    assert np.all(x[closed] == 0.0)
+    assert np.abs(x[1000:5000]).max() > 0 and np.abs(x[12001:19999]).max() > 0
+    assert np.array_equal(speak(np.random.default_rng(1), n, v, env=np.zeros(n)), np.zeros(n))

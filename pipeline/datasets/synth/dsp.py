@@ -1,7 +1,8 @@
 """Signal building blocks of the generator: noise, filters, tones, envelopes, rooms.
 
 Everything is synthesised at :data:`SR` (22050 Hz) in float64; spectral shapes are given as
-smooth ``gain_db(freqs)`` curves and applied in the FFT domain.
+smooth ``gain_db(freqs)`` curves and applied in the FFT domain, whose transforms run in single
+precision (:func:`rfft32`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
-
-from pipeline.datasets.synth.conv import convolve
 
 SR = 22050  # synthesis rate of every recipe
 SPEED_OF_SOUND = 343.0  # m/s
@@ -31,7 +30,8 @@ def db(x: float) -> float:
 
 def rms(x: np.ndarray) -> float:
     """Root mean square of ``x`` (shape (n,)), never 0."""
-    return float(np.sqrt(np.mean(x**2)) + 1e-12)
+    # einsum sums the squares without a temporary array, and without BLAS threads.
+    return float(np.sqrt(np.einsum("i,i->", x, x) / max(len(x), 1)) + 1e-12)
 
 
 def active_rms(x: np.ndarray, frame: int = 512) -> float:
@@ -71,7 +71,7 @@ def _bin_freqs(m: int) -> np.ndarray:
 
 
 def gain_curve(m: int, gain_db) -> np.ndarray:
-    """Linear gain of the ``m``-point real FFT bins for the dB curve ``gain_db(freqs)``.
+    """Linear gain, float32, of the ``m``-point real FFT bins for the dB curve ``gain_db(freqs)``.
 
     The curves are smooth, so they are evaluated on a fixed 5 Hz grid and interpolated:
     much cheaper than evaluating logs and exponentials at every bin.
@@ -84,7 +84,8 @@ def gain_curve(m: int, gain_db) -> np.ndarray:
 def _interpolated_gain(m: int, coarse: bytes) -> np.ndarray:
     # Curves recur (the cars of a street, a microphone over a recording's slices): the
     # interpolation to every bin is done once per curve and length. Callers only read it.
-    gain = np.interp(_bin_freqs(m), _GAIN_GRID, np.frombuffer(coarse))
+    # Single precision, as the spectra it multiplies (:func:`rfft32`).
+    gain = np.interp(_bin_freqs(m), _GAIN_GRID, np.frombuffer(coarse)).astype(np.float32)
     gain.flags.writeable = False
     return gain
 
@@ -104,6 +105,30 @@ def _interp_grid(x: np.ndarray, fp: np.ndarray) -> np.ndarray:
     return out
 
 
+def rfft32(x: np.ndarray, m: int) -> np.ndarray:
+    """``rfft(x, m)`` in single precision, shape (m // 2 + 1,), complex64.
+
+    Twice as fast as in double precision, and exact to about -140 dB of the signal: finer
+    than the 24-bit files the clips are written to.
+    """
+    return sfft.rfft(x.astype(np.float32), m)
+
+
+def irfft64(spec: np.ndarray, m: int, n: int) -> np.ndarray:
+    """The first ``n`` samples of ``irfft(spec, m)``, float64, shape (n,); ``spec`` complex64."""
+    return sfft.irfft(spec, m)[:n].astype(np.float64)
+
+
+def convolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """The first ``len(x)`` samples, shape (n,), of the linear convolution of ``x`` (shape
+    (n,)) with ``kernel`` (shape (m,), m >= 1), by one FFT long enough not to wrap around."""
+    n = len(x)
+    m = sfft.next_fast_len(n + len(kernel) - 1, real=True)
+    spec = rfft32(x, m)
+    spec *= rfft32(kernel, m)
+    return irfft64(spec, m, n)
+
+
 def filtered(x: np.ndarray, gain_db) -> np.ndarray:
     """Zero-phase filter ``x`` (shape (n,)) by ``gain_db(freqs) -> dB`` in the FFT domain.
 
@@ -112,9 +137,9 @@ def filtered(x: np.ndarray, gain_db) -> np.ndarray:
     """
     n = len(x)
     m = sfft.next_fast_len(n, real=True)
-    spec = sfft.rfft(x, m)
+    spec = rfft32(x, m)
     spec *= gain_curve(m, gain_db)
-    return sfft.irfft(spec, m)[:n]
+    return irfft64(spec, m, n)
 
 
 def tilt(f: np.ndarray, slope: float, ref: float = 1000.0) -> np.ndarray:
@@ -144,15 +169,14 @@ def noise(rng: np.random.Generator, n: int, gain_db) -> np.ndarray:
     """
     m = sfft.next_fast_len(n, real=True)
     k = m // 2 + 1
-    # The real parts are drawn before the imaginary ones; each is scaled by the real gain
-    # in place (what the complex product would compute, without its temporaries).
-    spec = np.empty(k, dtype=complex)
-    parts = spec.view(float).reshape(k, 2)
-    gain = gain_curve(m, gain_db)
-    np.multiply(rng.standard_normal(k), gain, out=parts[:, 0])
-    np.multiply(rng.standard_normal(k), gain, out=parts[:, 1])
+    # Drawn straight into the spectrum's real and imaginary parts, in single precision like
+    # its transform (:func:`irfft64`), and scaled by the real gain in place.
+    spec = np.empty(k, dtype=np.complex64)
+    parts = spec.view(np.float32).reshape(k, 2)
+    rng.standard_normal(out=parts, dtype=np.float32)
+    parts *= gain_curve(m, gain_db)[:, None]
     spec[0] = 0.0
-    x = sfft.irfft(spec, m)[:n]
+    x = irfft64(spec, m, n)
     x /= rms(x)
     return x
 
@@ -164,22 +188,27 @@ def wavetable(rng: np.random.Generator, amps: np.ndarray, f_max: float) -> np.nd
     """
     k_max = max(1, int(0.45 * SR / max(f_max, 1.0)))
     amps = np.asarray(amps, dtype=float)[:k_max]
-    phases = rng.uniform(0, 2 * np.pi, (len(amps), 1))
-    # amps·sin(2πk·t + phase), summed over the harmonics k, with one temporary.
-    waves = _harmonic_angles(len(amps)) + phases
-    np.sin(waves, out=waves)
-    waves *= amps[:, None]
-    return waves.sum(0)
+    phases = rng.uniform(0, 2 * np.pi, len(amps))
+    # Σ a·sin(2πk·t + φ) = Σ a·cos φ·sin(2πk·t) + a·sin φ·cos(2πk·t): two products with
+    # cached tables instead of a sine per harmonic and sample.
+    sines, cosines = _harmonic_tables(len(amps))
+    return (amps * np.cos(phases)) @ sines + (amps * np.sin(phases)) @ cosines
 
 
-@lru_cache(maxsize=64)
-def _harmonic_angles(count: int) -> np.ndarray:
-    # 2πk·t of the harmonics k = 1..count over one table period, shape (count, 2049).
+@lru_cache(maxsize=8)
+def _harmonic_rows(rows: int) -> tuple[np.ndarray, np.ndarray]:
     grid = np.arange(_TABLE + 1) / _TABLE
-    k = np.arange(1, count + 1)[:, None]
-    angles = 2 * np.pi * k * grid
-    angles.flags.writeable = False
-    return angles
+    angles = 2 * np.pi * np.arange(1, rows + 1)[:, None] * grid
+    sines, cosines = np.sin(angles), np.cos(angles)
+    sines.flags.writeable = cosines.flags.writeable = False
+    return sines, cosines
+
+
+def _harmonic_tables(count: int) -> tuple[np.ndarray, np.ndarray]:
+    """sin and cos of 2πk·t for the harmonics k = 1..count over one table period, each of
+    shape (count, 2049); read-only views of tables cached for a multiple of 32 harmonics."""
+    sines, cosines = _harmonic_rows(-(-count // 32) * 32)
+    return sines[:count], cosines[:count]
 
 
 def play(rng: np.random.Generator, table: np.ndarray, f0, n: int) -> np.ndarray:
@@ -210,21 +239,37 @@ def rolloff(n_harm: int, db_per_harm: float) -> np.ndarray:
 
 def smooth_walk(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
     """Zero-mean, unit-std random curve, shape (n,), varying at about ``rate`` Hz."""
-    m = max(2, int(np.ceil(n / SR * rate)) + 2)
-    pts = rng.standard_normal(m)
-    # np.interp(t * rate, arange(m), pts), by the gather: the points lie on the integers.
-    return _interp_grid(seconds(n) * rate, pts)
+    return walk_at(walk_points(rng, n, rate), rate, 0, n)
+
+
+def walk_points(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
+    """The points of a :func:`smooth_walk` of ``n`` samples, one every 1/``rate`` s."""
+    return rng.standard_normal(max(2, int(np.ceil(n / SR * rate)) + 2))
+
+
+def walk_at(points: np.ndarray, rate: float, a: int, b: int) -> np.ndarray:
+    """Samples ``a..b`` (shape (b - a,)) of the walk through ``points`` at ``rate`` Hz."""
+    return np.interp(np.arange(a, b) * (rate / SR), np.arange(len(points)), points)
 
 
 def events(n: int, times: np.ndarray, amps: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Sum of ``kernel`` copies placed at ``times`` (s) with ``amps``, shape (n,)."""
-    imp = np.zeros(n)
+    out = np.zeros(n)
     idx = np.round(np.asarray(times) * SR).astype(int)
     ok = (idx >= 0) & (idx < n)
-    np.add.at(imp, idx[ok], np.asarray(amps)[ok])
-    if len(kernel) == 0 or not ok.any():
-        return imp
-    return convolve(imp, kernel)
+    idx, amps = idx[ok], np.asarray(amps, dtype=float)[ok]
+    if len(kernel) == 0 or len(idx) == 0:
+        np.add.at(out, idx, amps)
+        return out
+    m = len(kernel)
+    if len(idx) * (m + 1500) > 30 * (n + m):
+        # Dense trains (rain, clicks): one convolution by FFT beats a copy per event.
+        np.add.at(out, idx, amps)
+        return convolve(out, kernel)
+    for i, a in zip(idx.tolist(), amps.tolist(), strict=True):
+        k = min(m, n - i)
+        out[i : i + k] += a * kernel[:k]
+    return out
 
 
 def decay(tau: float, length: float, attack: float = 0.001) -> np.ndarray:
@@ -249,7 +294,8 @@ def room_ir(rng: np.random.Generator, rt60: float) -> np.ndarray:
 
     Exponentially decaying low-passed noise (−60 dB after ``rt60`` s; walls and air absorb
     the highs first) and four early reflections in the first 30 ms. The direct path is not
-    included: :func:`reverb` adds the tail to the dry signal at a chosen level.
+    included: :func:`~pipeline.datasets.synth.scenes.heard` adds the tail to the dry signal
+    at a chosen level.
     """
     m = max(8, int(min(rt60, 2.0) * SR))
     t = np.arange(m) / SR
@@ -258,15 +304,6 @@ def room_ir(rng: np.random.Generator, rt60: float) -> np.ndarray:
     idx = rng.integers(lo, max(lo + 1, min(m, int(0.03 * SR))), 4)
     tail[idx] += rng.uniform(-3.0, 3.0, 4)
     return tail / (np.sqrt(np.sum(tail**2)) + 1e-12)
-
-
-def reverb(x: np.ndarray, tail: np.ndarray, wet_db: float,
-           spec: np.ndarray | None = None) -> np.ndarray:
-    """``x`` (shape (n,)) plus its convolution with ``tail`` at ``wet_db`` dB; shape (n,).
-
-    ``spec`` is ``conv.kernel_spectrum(tail, n)`` when the caller keeps it.
-    """
-    return x + db(wet_db) * convolve(x, tail, spec)
 
 
 def pass_by(

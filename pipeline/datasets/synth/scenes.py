@@ -12,25 +12,29 @@ building site).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+import scipy.fft as sfft
 
 from pipeline.datasets.classes import CLASSES
-from pipeline.datasets.synth.conv import kernel_spectrum
 from pipeline.datasets.synth.dsp import (
     SR,
     bump,
     db,
     events,
     filtered,
+    gain_curve,
     highpass,
     impulse_train,
+    irfft64,
     logu,
     lowpass,
     noise,
     pass_by,
-    reverb,
+    rfft32,
     room_ir,
     smooth_walk,
     tilt,
@@ -55,6 +59,9 @@ WET_DB = {1: (-20.0, -8.0), 2: (-8.0, 0.0)}
 FAR_LOWPASS = (1500.0, 6000.0)
 # Per-recording microphone coloration: three bumps of up to ±COLOR_DB dB and a tilt.
 COLOR_DB, COLOR_TILT = 3.0, 2.0
+# Seconds of a recording's ambience (and an occurrence's intruder) rendered once, of which
+# each slice hears a window: longer than a slice, so full slices hear different stretches.
+BED = 6.0
 
 
 # --- ambience pool -------------------------------------------------------------------------
@@ -63,10 +70,15 @@ def _traffic(rec):
 
     def render(n, rng):
         x = noise(rng, n, lambda f: tilt(f, slope, 100.0) + lowpass(f, lp) + highpass(f, 25))
+        # Cars passing, each as loud as 1/distance: independent noises of one spectrum sum to
+        # that noise at the root of the summed powers, so one noise serves them all.
+        power = np.zeros(n)
         for _ in range(rng.poisson(cars * n / SR) + 1):
             at, speed, dist = rng.uniform(-2, n / SR + 2), rng.uniform(8, 20), rng.uniform(5, 30)
             _, level = pass_by(n, at, speed, dist)
-            x += 2.0 * level * noise(rng, n, lambda f: tilt(f, -4.0, 300.0) + lowpass(f, 3000))
+            power += level**2
+        cars_noise = noise(rng, n, lambda f: tilt(f, -4.0, 300.0) + lowpass(f, 3000))
+        x += 2.0 * np.sqrt(power, out=power) * cars_noise
         return x
 
     return render
@@ -222,16 +234,16 @@ def draw_microphone(rec: np.random.Generator) -> dict:
     }  # fmt: skip
 
 
+def _mic_curve(f: np.ndarray, mic: dict) -> np.ndarray:
+    level = tilt(f, mic["tilt"]) + highpass(f, mic["hp"]) + lowpass(f, mic["lp"])
+    for center, gain, width in mic["bumps"]:
+        level = level + bump(f, center, gain, width)
+    return level
+
+
 def colour(x: np.ndarray, mic: dict) -> np.ndarray:
     """``x`` (shape (n,)) through the microphone's coloration."""
-
-    def curve(f):
-        level = tilt(f, mic["tilt"]) + highpass(f, mic["hp"]) + lowpass(f, mic["lp"])
-        for center, gain, width in mic["bumps"]:
-            level = level + bump(f, center, gain, width)
-        return level
-
-    return filtered(x, curve)
+    return filtered(x, lambda f: _mic_curve(f, mic))
 
 
 @lru_cache(maxsize=8)
@@ -241,21 +253,36 @@ def _room(seed: int, rt60: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _room_spectrum(seed: int, rt60: float, n: int) -> np.ndarray:
-    # A clip's source and intruder, and a recording's full slices, share room and length.
-    spec = kernel_spectrum(_room(seed, rt60), n)
+def _room_spectrum(seed: int, rt60: float, m: int) -> np.ndarray:
+    # A clip's source and a recording's slices share the room and the transform length.
+    spec = rfft32(_room(seed, rt60), m)
     spec.flags.writeable = False
     return spec
 
 
-def place(x: np.ndarray, mic: dict, salience: int, rng: np.random.Generator) -> np.ndarray:
-    """``x`` (shape (n,)) heard at the distance its salience means, in the recording's room."""
-    room = mic["room_seed"], mic["rt60"]
-    if salience == 2:
-        cutoff = rng.uniform(*FAR_LOWPASS)
-        x = filtered(x, lambda f: lowpass(f, cutoff))
-    return reverb(x, _room(*room), rng.uniform(*WET_DB[salience]),
-                  _room_spectrum(*room, len(x)))
+def heard(x: np.ndarray, mic: dict, salience: int, rng: np.random.Generator) -> np.ndarray:
+    """``x`` (shape (n,)) as the recording's microphone hears it; shape (n,).
+
+    At the distance its salience means (a background source loses its highs), plus the
+    room's reverberation, through the microphone's coloration: all linear, so applied as one
+    product in the spectral domain, padded so that the room's tail does not wrap around.
+    """
+    seed, rt60 = mic["room_seed"], mic["rt60"]
+    n = len(x)
+    m = sfft.next_fast_len(n + len(_room(seed, rt60)) - 1, real=True)
+    cutoff = rng.uniform(*FAR_LOWPASS) if salience == 2 else None
+    wet = db(rng.uniform(*WET_DB[salience]))
+
+    def curve(f):
+        level = _mic_curve(f, mic)
+        return level if cutoff is None else level + lowpass(f, cutoff)
+
+    response = _room_spectrum(seed, rt60, m) * np.float32(wet)
+    response += 1.0  # the direct sound
+    response *= gain_curve(m, curve)
+    spec = rfft32(x, m)
+    spec *= response
+    return irfft64(spec, m, n)
 
 
 # --- sources -------------------------------------------------------------------------------
@@ -271,24 +298,84 @@ def render_source(cls: str, n: int, rec_rng: np.random.Generator,
     return unit(x, active=True) if np.any(x) else x
 
 
-def mix_scene(cls: str, n: int, salience: int, rec_rng: np.random.Generator,
-              occ_rng: np.random.Generator, rng: np.random.Generator) -> np.ndarray:
-    """A clip's mono mix, shape (n,): the source placed in its scene, intruders, microphone."""
-    _, render = draw_subtype(cls, rec_rng)
-    mic = draw_microphone(rec_rng)
-    main, layers = draw_scene(rec_rng, cls)
-    src = render(n, rng)
-    src = place(unit(src, active=True) if np.any(src) else src, mic, salience, rng)
-    src = unit(src, active=True) if np.any(src) else src
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(list(key)))
+
+
+@dataclass(frozen=True)
+class Recording:
+    """What a recording (``fsID``) keeps over its slices: how its source sounds, its place and
+    microphone, its level and second channel; drawn once from ``(seed, 1, fsID)``."""
+
+    render: Callable  # the source's sub-type: ``render(n, rng) -> ndarray (n,)``
+    mic: dict
+    main: str  # the main ambience
+    layers: list
+    level_db: float  # the peak level of its files
+    stereo_delay: int  # samples, 0 or 1
+    stereo_gain: float
+
+
+@lru_cache(maxsize=4)
+def recording(seed: int, fsid: int, cls: str) -> Recording:
+    """The :class:`Recording` ``fsid`` of class ``cls`` in the dataset of ``seed``."""
+    rec = _rng(seed, 1, fsid)
+    _, render = draw_subtype(cls, rec)
+    mic = draw_microphone(rec)
+    main, layers = draw_scene(rec, cls)
+    return Recording(render, mic, main, layers, level_db=rec.uniform(-20, -1),
+                     stereo_delay=int(rec.integers(0, 2)), stereo_gain=rec.uniform(0.7, 1.0))
+
+
+@lru_cache(maxsize=4)
+def _ambience_bed(seed: int, fsid: int, cls: str, n: int) -> np.ndarray:
+    # The recording's ambience through its microphone, shape (n,); read-only.
+    rec = recording(seed, fsid, cls)
+    bed = colour(_ambience(n, rec.layers, _rng(seed, 4, fsid)), rec.mic)
+    bed.flags.writeable = False
+    return bed
+
+
+@lru_cache(maxsize=4)
+def _occurrence(seed: int, fsid: int, occ: int, cls: str, salience: int,
+                n: int) -> tuple[float, np.ndarray | None, float]:
+    """An occurrence's level over the ambience (dB, the SNR) and its intruder: another
+    class's sound as heard in the recording's room (shape (n,), read-only), or None, and
+    its level relative to the source (linear)."""
+    occ_rng = _rng(seed, 3, fsid, occ)
     snr = occ_rng.uniform(*SNR_DB[salience]) + LOUDNESS_DB.get(cls, 0.0)
-    mix = src + db(-snr) * _ambience(n, layers, rng)
-    if occ_rng.random() < INTRUDER_PROB:
-        others = [c for c in CLASSES if c != cls]
-        w = np.array([INTRUDERS.get(main, {}).get(c, 1.0) for c in others], dtype=float)
-        other = others[int(occ_rng.choice(len(others), p=w / w.sum()))]
-        _, intrude = draw_subtype(other, occ_rng)
-        y = intrude(n, rng)
-        if np.any(y):
-            y = place(unit(y, active=True), mic, 2 if occ_rng.random() < 0.6 else 1, rng)
-            mix += db(occ_rng.uniform(*INTRUDER_DB[salience])) * unit(y, active=True)
-    return colour(mix, mic)
+    if occ_rng.random() >= INTRUDER_PROB:
+        return snr, None, 0.0
+    rec = recording(seed, fsid, cls)
+    others = [c for c in CLASSES if c != cls]
+    w = np.array([INTRUDERS.get(rec.main, {}).get(c, 1.0) for c in others], dtype=float)
+    other = others[int(occ_rng.choice(len(others), p=w / w.sum()))]
+    _, intrude = draw_subtype(other, occ_rng)
+    rng = _rng(seed, 5, fsid, occ)
+    y = intrude(n, rng)
+    if np.any(y):
+        y = heard(unit(y, active=True), rec.mic, 2 if occ_rng.random() < 0.6 else 1, rng)
+        y.flags.writeable = False
+    return snr, y, db(occ_rng.uniform(*INTRUDER_DB[salience]))
+
+
+def mix_scene(cls: str, n: int, salience: int, seed: int, fsid: int, occ: int,
+              rng: np.random.Generator) -> np.ndarray:
+    """A clip's mono mix, shape (n,): its source in the recording's place, under its mic.
+
+    The recording's ambience and an occurrence's intruder are rendered once, :data:`BED`
+    seconds long, and each slice hears a window of them at its own offset (drawn from
+    ``rng``, the clip's generator, which also renders the source): slices of one recording
+    share the place they were recorded in, as the slices of a real recording do.
+    """
+    rec = recording(seed, fsid, cls)
+    bed = max(n, int(BED * SR))
+    src = rec.render(n, rng)
+    if np.any(src):
+        src = unit(heard(unit(src, active=True), rec.mic, salience, rng), active=True)
+    at = int(rng.integers(0, bed - n + 1))
+    snr, intruder, level = _occurrence(seed, fsid, occ, cls, salience, bed)
+    mix = src + db(-snr) * unit(_ambience_bed(seed, fsid, cls, bed)[at : at + n])
+    if intruder is not None and np.any(window := intruder[at : at + n]):
+        mix += level * unit(window, active=True)
+    return mix

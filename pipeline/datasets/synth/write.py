@@ -34,7 +34,7 @@ from pipeline.datasets.synth.record import (
     remove_stale,
     us8k_file,
 )
-from pipeline.datasets.synth.scenes import mix_scene
+from pipeline.datasets.synth.scenes import mix_scene, recording
 from pipeline.engine.batches import map_tasks
 
 LAYOUTS = ("us8k", "av", "both")
@@ -60,29 +60,29 @@ def render_clip(row, seed: int) -> tuple[np.ndarray, int]:
     fsid, occ, slc = int(row["fsID"]), int(row["occurrence"]), int(row["slice"])
     n = max(1, int(round((row["end"] - row["start"]) * SR)))
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2, fsid, occ, slc]))
-    rec_rng = np.random.default_rng(np.random.SeedSequence([seed, 1, fsid]))
-    occ_rng = np.random.default_rng(np.random.SeedSequence([seed, 3, fsid, occ]))
-    mix = mix_scene(row["class"], n, int(row["salience"]), rec_rng, occ_rng, rng)
-    level_db = rec_rng.uniform(-20, -1)
-    stereo_delay, stereo_gain = int(rec_rng.integers(0, 2)), rec_rng.uniform(0.7, 1.0)
+    mix = mix_scene(row["class"], n, int(row["salience"]), seed, fsid, occ, rng)
+    rec = recording(seed, fsid, row["class"])
 
-    if int(row["channels"]) == 2:
-        # The recording's second channel: a different gain and at most one sample of delay;
-        # longer delays would comb-filter the mono downmix loaders compute.
-        delay = min(stereo_delay, n - 1)
-        right = np.concatenate([np.zeros(delay), mix[: n - delay]]) * stereo_gain
-        audio = np.stack([mix, right], axis=1)
-    else:
-        audio = mix[:, None]
     sr = int(row["sr"])
     if sr != SR:
-        audio = soxr.resample(audio, SR, sr, quality="HQ")
-        if len(audio) == 0:
-            audio = np.zeros((1, audio.shape[1]))
-    # In place, without temporaries: a 96 kHz stereo clip's arrays are megabytes each.
-    peak = max(float(audio.max()), -float(audio.min())) or 1.0
-    audio *= db(level_db + rng.uniform(-2, 0)) / peak
-    return np.clip(audio, -1.0, 1.0, out=audio), sr
+        mix = soxr.resample(mix, SR, sr, quality="HQ")
+        if len(mix) == 0:
+            mix = np.zeros(1)
+    # Levelled before the second channel is made from it, whose peak is no higher.
+    peak = max(float(mix.max()), -float(mix.min())) or 1.0
+    mix *= db(rec.level_db + rng.uniform(-2, 0)) / peak
+    np.clip(mix, -1.0, 1.0, out=mix)
+    if int(row["channels"]) == 1:
+        return mix[:, None], sr
+    # The recording's second channel: a lower gain and at most one sample of delay;
+    # longer delays would comb-filter the mono downmix loaders compute.
+    m = len(mix)
+    delay = min(rec.stereo_delay, m - 1)
+    audio = np.empty((m, 2))
+    audio[:, 0] = mix
+    audio[:delay, 1] = 0.0
+    np.multiply(mix[: m - delay], rec.stereo_gain, out=audio[delay:, 1])
+    return audio, sr
 
 
 def _strip_peak_time(data: bytes) -> bytes:
@@ -102,7 +102,13 @@ def _strip_peak_time(data: bytes) -> bytes:
 
 
 def wav_bytes(audio: np.ndarray, sr: int, subtype: str) -> bytes:
-    """WAV file bytes of ``audio`` (shape (frames, channels)) at ``sr`` in ``subtype``."""
+    """WAV file bytes of ``audio`` (shape (frames, channels), in [-1, 1]) at ``sr`` in
+    ``subtype``."""
+    if subtype == "PCM_16":
+        # libsndfile rounds floats to 16 bits one sample at a time, at several times the
+        # cost of numpy's rounding; integers it copies as they are.
+        scaled = audio * 32768.0
+        audio = np.clip(np.rint(scaled, out=scaled), -32768, 32767, out=scaled).astype(np.int16)
     buf = io.BytesIO()
     sf.write(buf, audio, sr, subtype=subtype, format="WAV")
     return _strip_peak_time(buf.getvalue())
@@ -154,7 +160,7 @@ def _run_all(write, rows: list[dict], workers: int, engine=None,
     clip has its own random stream, so the files do not depend on the chunking or the
     worker count. ``progress`` shows a bar of the clips written on stderr.
     """
-    chunks = [rows[i : i + CHUNK] for i in range(0, len(rows), CHUNK)]
+    chunks = _chunks(rows)
     if (engine is not None or workers > 1) and len(rows) > 1:
         done = map_tasks(partial(_write_rows, write), chunks, scheduler=engine or "processes",
                          workers=min(workers, len(chunks)), desc=PROGRESS, progress=progress,
@@ -168,6 +174,17 @@ def _run_all(write, rows: list[dict], workers: int, engine=None,
                 done.append(_write_rows(write, chunk))
                 bar.update(len(chunk))
     return {key: value for result in done for key, value in result.items()}
+
+
+def _chunks(rows: list[dict]) -> list[list[dict]]:
+    """``rows`` cut into tasks of about :data:`CHUNK` clips, a recording's clips together:
+    they share the recording's ambience, which a worker renders once (:mod:`.scenes`)."""
+    chunks: list[list[dict]] = [[]]
+    for row in rows:
+        if len(chunks[-1]) >= CHUNK and row["fsID"] != chunks[-1][-1]["fsID"]:
+            chunks.append([])
+        chunks[-1].append(row)
+    return chunks if rows else []
 
 
 def _write_rows(write, rows: list[dict]) -> dict:

@@ -45,18 +45,28 @@ def syllables(rng: np.random.Generator, n: int, rate: float, pause: float,
     for a, b in spans:
         i, j = max(0, int(np.ceil(a * dsp.SR))), min(n, int(np.ceil(b * dsp.SR)))
         if i < j:
-            # sin(π(t − a)/(b − a))**0.7, computed in place in the envelope.
+            # sin(π(t − a)/(b − a))**0.75, computed in place in the envelope (two square
+            # roots cost a fraction of a power).
             bump = env[i:j]
             np.subtract(t[i:j], a, out=bump)
             bump *= np.pi
             bump /= b - a
             np.sin(bump, out=bump)
-            bump **= 0.7
+            bump *= np.sqrt(bump)
+            np.sqrt(bump, out=bump)
     return env
 
 
 def _breath(rng: np.random.Generator, n: int, formants) -> np.ndarray:
     return dsp.noise(rng, n, lambda f: sum(dsp.bump(f, fc, 15.0, 0.4) for fc in formants) - 15.0)
+
+
+def _runs(env: np.ndarray) -> list[tuple[int, int]]:
+    """The (start, end) sample spans where ``env`` (shape (n,)) is not zero."""
+    on = np.zeros(len(env) + 2, dtype=bool)
+    np.not_equal(env, 0.0, out=on[1:-1])
+    edges = np.flatnonzero(on[1:] != on[:-1]).tolist()
+    return list(zip(edges[0::2], edges[1::2], strict=True))
 
 
 def speak(rng: np.random.Generator, n: int, v: dict, *, pause: float = 0.3,
@@ -66,22 +76,48 @@ def speak(rng: np.random.Generator, n: int, v: dict, *, pause: float = 0.3,
 
     ``shout`` is the probability that the utterance rises into a shout or scream (pitch up
     to 7 semitones higher); ``f0`` (Hz, shape (n,)) replaces the intonation contour;
-    ``breath`` (shape (n,)) is breath noise to use instead of the voice's own.
+    ``breath`` (shape (n,)) is breath noise to use instead of the voice's own. The voice is
+    computed only where its syllable envelope is open, about half the time: each syllable
+    starts the glottal wave at a phase of its own.
     """
+    contour = shouting = None
     if f0 is None:
-        semis = v["semis"] * dsp.smooth_walk(rng, n, v["rate"])
+        contour = dsp.walk_points(rng, n, v["rate"])
         if rng.random() < shout:
-            semis = semis + 7.0 * np.clip(dsp.smooth_walk(rng, n, 1.0), 0, None)
-        f0 = v["f0"] * 2.0 ** (semis / 12.0)
-    src = dsp.unit(dsp.harmonic(rng, f0, formant_amps(v["f0"], 30, v["F"], 1.0), n))
+            shouting = dsp.walk_points(rng, n, 1.0)
     if breath is None:
         breath = _breath(rng, n, v["F"])
     if env is None:
         env = syllables(rng, n, v["rate"], pause)
-    # gain·env·(src + breath_gain·breath), with two temporaries instead of four.
-    out = breath * dsp.db(breath_db)
-    out += src
-    out *= env * dsp.db(v["gain"])
+    spans = _runs(env)
+    pitches = []
+    for a, b in spans:
+        if f0 is not None:
+            pitches.append(np.asarray(f0, dtype=float)[a:b])
+            continue
+        # f0 · 2^(semis / 12), the semitones of the intonation (and the shout) at a..b.
+        semis = dsp.walk_at(contour, v["rate"], a, b)
+        semis *= v["semis"]
+        if shouting is not None:
+            semis += 7.0 * np.clip(dsp.walk_at(shouting, 1.0, a, b), 0, None)
+        semis /= 12.0
+        pitch = np.exp2(semis, out=semis)
+        pitch *= v["f0"]
+        pitches.append(pitch)
+    out = np.zeros(n)
+    if not spans:
+        return out
+    table = dsp.wavetable(rng, formant_amps(v["f0"], 30, v["F"], 1.0),
+                          max(float(p.max()) for p in pitches))
+    table /= dsp.rms(table)  # a wave read at any pitch keeps its period's RMS: unit level
+    level = dsp.db(v["gain"])
+    for (a, b), pitch in zip(spans, pitches, strict=True):
+        # gain·env·(wave + breath_gain·breath), in place in the output.
+        seg = out[a:b]
+        np.multiply(breath[a:b], dsp.db(breath_db), out=seg)
+        seg += dsp.play(rng, table, pitch, b - a)
+        seg *= env[a:b]
+        seg *= level
     return out
 
 
