@@ -230,7 +230,7 @@ def test_bad_annotations_are_one_line(tmp_path, rows, needle):
 # --- end to end on generated audio ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """A logistic regression trained on the sirens and steady hums of 60 generated clips.
+    """A logistic regression trained on the sirens and steady hums of 100 generated clips.
 
     Three classes, so that a model this small still tells the scene's sirens from its
     ambience: what is tested is the detection around the model, not the model.
@@ -242,7 +242,7 @@ def models(tmp_path_factory):
     from pipeline.store import extract_to_store, read_features, read_meta
 
     root = tmp_path_factory.mktemp("clips")
-    generate(root, layout="us8k", clips=60, seed=5)
+    generate(root, layout="us8k", clips=100, seed=5, progress=False)
     store = root / "features"
     extract_to_store(read_dataset(root), store, params=FeatureParams(),
                      scheduler=parse_scheduler("sync"), progress=False)

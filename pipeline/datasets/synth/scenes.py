@@ -298,8 +298,10 @@ def render_source(cls: str, n: int, rec_rng: np.random.Generator,
     return unit(x, active=True) if np.any(x) else x
 
 
-def _rng(*key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(list(key)))
+def generator(*key: int) -> np.random.Generator:
+    """The random generator of ``key`` (the seed, a stream number, ids): numpy's SFC64, its
+    fastest bit generator (a fifth faster at the normal draws noise is made of)."""
+    return np.random.Generator(np.random.SFC64(np.random.SeedSequence(list(key))))
 
 
 @dataclass(frozen=True)
@@ -319,7 +321,7 @@ class Recording:
 @lru_cache(maxsize=4)
 def recording(seed: int, fsid: int, cls: str) -> Recording:
     """The :class:`Recording` ``fsid`` of class ``cls`` in the dataset of ``seed``."""
-    rec = _rng(seed, 1, fsid)
+    rec = generator(seed, 1, fsid)
     _, render = draw_subtype(cls, rec)
     mic = draw_microphone(rec)
     main, layers = draw_scene(rec, cls)
@@ -331,7 +333,7 @@ def recording(seed: int, fsid: int, cls: str) -> Recording:
 def _ambience_bed(seed: int, fsid: int, cls: str, n: int) -> np.ndarray:
     # The recording's ambience through its microphone, shape (n,); read-only.
     rec = recording(seed, fsid, cls)
-    bed = colour(_ambience(n, rec.layers, _rng(seed, 4, fsid)), rec.mic)
+    bed = colour(_ambience(n, rec.layers, generator(seed, 4, fsid)), rec.mic)
     bed.flags.writeable = False
     return bed
 
@@ -342,7 +344,7 @@ def _occurrence(seed: int, fsid: int, occ: int, cls: str, salience: int,
     """An occurrence's level over the ambience (dB, the SNR) and its intruder: another
     class's sound as heard in the recording's room (shape (n,), read-only), or None, and
     its level relative to the source (linear)."""
-    occ_rng = _rng(seed, 3, fsid, occ)
+    occ_rng = generator(seed, 3, fsid, occ)
     snr = occ_rng.uniform(*SNR_DB[salience]) + LOUDNESS_DB.get(cls, 0.0)
     if occ_rng.random() >= INTRUDER_PROB:
         return snr, None, 0.0
@@ -351,7 +353,7 @@ def _occurrence(seed: int, fsid: int, occ: int, cls: str, salience: int,
     w = np.array([INTRUDERS.get(rec.main, {}).get(c, 1.0) for c in others], dtype=float)
     other = others[int(occ_rng.choice(len(others), p=w / w.sum()))]
     _, intrude = draw_subtype(other, occ_rng)
-    rng = _rng(seed, 5, fsid, occ)
+    rng = generator(seed, 5, fsid, occ)
     y = intrude(n, rng)
     if np.any(y):
         y = heard(unit(y, active=True), rec.mic, 2 if occ_rng.random() < 0.6 else 1, rng)

@@ -23,7 +23,14 @@ from tqdm import tqdm
 
 from pipeline.core.config import MAX_CLIPS
 from pipeline.core.errors import UserError, check_range
-from pipeline.core.io import Outputs, atomic_write_bytes, fingerprint_bytes, write_target
+from pipeline.core.io import (
+    Outputs,
+    atomic_write,
+    atomic_write_bytes,
+    fingerprint,
+    fingerprint_bytes,
+    write_target,
+)
 from pipeline.datasets.classes import CLASSES
 from pipeline.datasets.synth.dsp import SR, db
 from pipeline.datasets.synth.plan import AV_TRAIN_FOLDS, METADATA_COLUMNS, N_FOLDS, plan
@@ -34,7 +41,7 @@ from pipeline.datasets.synth.record import (
     remove_stale,
     us8k_file,
 )
-from pipeline.datasets.synth.scenes import mix_scene, recording
+from pipeline.datasets.synth.scenes import generator, mix_scene, recording
 from pipeline.engine.batches import map_tasks
 
 LAYOUTS = ("us8k", "av", "both")
@@ -59,7 +66,7 @@ def render_clip(row, seed: int) -> tuple[np.ndarray, int]:
     """
     fsid, occ, slc = int(row["fsID"]), int(row["occurrence"]), int(row["slice"])
     n = max(1, int(round((row["end"] - row["start"]) * SR)))
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 2, fsid, occ, slc]))
+    rng = generator(seed, 2, fsid, occ, slc)
     mix = mix_scene(row["class"], n, int(row["salience"]), seed, fsid, occ, rng)
     rec = recording(seed, fsid, row["class"])
 
@@ -101,17 +108,23 @@ def _strip_peak_time(data: bytes) -> bytes:
     return bytes(buf)
 
 
-def wav_bytes(audio: np.ndarray, sr: int, subtype: str) -> bytes:
-    """WAV file bytes of ``audio`` (shape (frames, channels), in [-1, 1]) at ``sr`` in
-    ``subtype``."""
+def _write_wav(target, audio: np.ndarray, sr: int, subtype: str) -> None:
+    """Write ``audio`` (shape (frames, channels), in [-1, 1]) as a WAV file to ``target``
+    (a path or a binary file object)."""
     if subtype == "PCM_16":
         # libsndfile rounds floats to 16 bits one sample at a time, at several times the
         # cost of numpy's rounding; integers it copies as they are.
         scaled = audio * 32768.0
         audio = np.clip(np.rint(scaled, out=scaled), -32768, 32767, out=scaled).astype(np.int16)
+    sf.write(target, audio, sr, subtype=subtype, format="WAV")
+
+
+def wav_bytes(audio: np.ndarray, sr: int, subtype: str) -> bytes:
+    """WAV file bytes of ``audio`` (shape (frames, channels), in [-1, 1]) at ``sr`` in
+    ``subtype``: those :func:`generate` writes."""
     buf = io.BytesIO()
-    sf.write(buf, audio, sr, subtype=subtype, format="WAV")
-    return _strip_peak_time(buf.getvalue())
+    _write_wav(buf, audio, sr, subtype)
+    return _strip_peak_time(buf.getvalue()) if subtype == "FLOAT" else buf.getvalue()
 
 
 def _link_atomic(src: Path, dst: Path) -> None:
@@ -201,13 +214,21 @@ def _write_clip(row: dict, *, seed: int, out: Path, layout: str) -> dict[str, di
     """Render one planned clip and write it to the layouts asked for; return the
     fingerprints of the files written (:meth:`pipeline.core.io.Outputs.written`)."""
     audio, sr = render_clip(row, seed)
-    data = wav_bytes(audio, sr, row["subtype"])
     names = [*([us8k_file(row["fold"], row["slice_file_name"])] if layout != "av" else []),
              *([av_file(row["fold"], row["av_id"])] if layout != "us8k" else [])]
-    atomic_write_bytes(out / names[0], data)
+    first = out / names[0]
+    if row["subtype"] == "FLOAT":  # its PEAK chunk's time stamp is zeroed in the bytes
+        data = wav_bytes(audio, sr, row["subtype"])
+        atomic_write_bytes(first, data)
+        written = fingerprint_bytes(data)
+    else:
+        # Written by libsndfile itself: through a file object it would call back into
+        # Python for every few kilobytes.
+        atomic_write(first, partial(_write_wav, audio=audio, sr=sr, subtype=row["subtype"]))
+        written = fingerprint(first)
     for name in names[1:]:  # the AV copy of a clip of both layouts
-        _link_atomic(out / names[0], out / name)
-    return dict.fromkeys(names, fingerprint_bytes(data))
+        _link_atomic(first, out / name)
+    return dict.fromkeys(names, written)
 
 
 def outputs_of(out, *, layout: str, clips: int, seed: int, force: bool = False,
