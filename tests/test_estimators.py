@@ -175,10 +175,13 @@ def test_bad_network_parameters_are_one_line_user_errors_at_the_first_fit(data, 
         fit_with_groups(build_estimator("ffnn", params, seed=0), X, y)
 
 
-def test_a_bad_library_parameter_names_the_model_and_key(data):
+@pytest.mark.parametrize(("name", "params", "needle"),
+                         [("rf", {"n_estimators": -1}, "'n_estimators'"),
+                          ("xgb", {"tree_method": "sideways"}, "sideways")])  # XGBoostError
+def test_a_bad_library_parameter_names_the_model_and_key(data, name, params, needle):
     X, y = data
-    with pytest.raises(UserError, match="^train.rf: invalid parameters: .*'n_estimators'"):
-        fit_with_groups(build_estimator("rf", {"n_estimators": -1}, seed=0), X, y)
+    with pytest.raises(UserError, match=f"^train.{name}: invalid parameters: .*{needle}"):
+        fit_with_groups(build_estimator(name, params, seed=0), X, y)
 
 
 def test_set_n_jobs_reaches_nested_models():

@@ -50,14 +50,12 @@ def fit_with_groups(estimator, X, y, groups=None):
         The estimator refuses its parameters (its own validation, at this first real fit),
         in one line naming the model.
     """
-    from xgboost.core import XGBoostError
-
     model, param = entry_of(estimator), groups_route(estimator)
     try:
         if groups is None or param is None:
             return estimator.fit(X, y)
         return estimator.fit(X, y, **{param: groups})
-    except (ValueError, TypeError, XGBoostError) as exc:
+    except (ValueError, TypeError) as exc:  # xgboost's XGBoostError is a ValueError
         if model is None:
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
