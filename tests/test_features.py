@@ -73,6 +73,23 @@ def _close(ours, reference, rtol=LIBROSA_RTOL):
 
 # --- cross-checks against librosa -------------------------------------------------
 
+@pytest.mark.parametrize(("sr", "n_fft"),  # none with empty filters (librosa warns)
+                         [(8000, 512), (22050, 512), (22050, 2048), (44100, 2048), (44100, 4096)])
+@pytest.mark.parametrize(("n_mels", "fmin", "fmax"),
+                         [(128, 0.0, None), (40, 20.0, 3000.0), (64, 1500.0, None)])
+def test_mel_basis_and_window_are_librosas_and_scipys(sr, n_fft, n_mels, fmin, fmax):
+    # Computed here rather than loaded from librosa.filters and scipy.signal: the same values.
+    import scipy.signal
+
+    fmax = sr / 2 if fmax is None else fmax
+    ours = mfcc_mod.mel_basis(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    reference = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    np.testing.assert_array_equal(ours.toarray(), reference)
+    window = scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    np.testing.assert_array_equal(spectral.hann_window(n_fft), window)
+
+
+
 CROSS_CHECKS = {
     "magnitude": (
         lambda s: s["S"],

@@ -59,7 +59,10 @@ def confusion_png(actual, predicted, title: str) -> bytes:
     ax.set_ylabel("actual")
     ax.set_title(title)
     fig.colorbar(im, ax=ax)
-    return png_bytes(fig)
+    # Margins for the ten class names, set once: a tight layout would draw the 100 cell
+    # labels twice.
+    fig.subplots_adjust(left=0.24, bottom=0.25, right=0.99, top=0.95)
+    return png_bytes(fig, tight=False)
 
 
 def fold_accuracy_png(result: CVResult) -> bytes:
