@@ -65,6 +65,9 @@ html_static_path = ["_static"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
+    # The sidebar lists the current page's branch, not every page of the API reference on
+    # every page: the theme's advice for autosummary sites ("Build performance and size").
+    "collapse_navigation": True,
 }
 
 

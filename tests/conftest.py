@@ -23,6 +23,18 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def worker_server():
+    """The server that local workers fork from, started once in each test process with the
+    modules of every command's tasks, as a command starts its own (:mod:`pipeline.cli`):
+    a cluster a test starts here then has workers in a fraction of a second, instead of
+    fresh interpreters that import Dask and the task's modules (seconds of CPU each)."""
+    from pipeline.cli import WORKER_MODULES
+    from pipeline.engine.cluster import start_worker_server
+
+    start_worker_server(sorted({m for modules in WORKER_MODULES.values() for m in modules}))
+
+
 @pytest.fixture(scope="session")
 def local_engine():
     """An open ``processes`` engine of two workers, shared by the session.
