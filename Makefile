@@ -8,16 +8,22 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: run test docs
 
+# Bytecode: each module is compiled by the first process that imports it, into the
+# environment's own cache (not beside the sources), and read from there by every later
+# stage. This holds even where Python is told not to write it (PYTHONDONTWRITEBYTECODE),
+# which would have every stage compile its imports again. Compiling every installed module
+# at install instead takes longer than the imports of a whole run or test suite.
+export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
+export PYTHONDONTWRITEBYTECODE :=
+
 # uv installs the packages in seconds where pip takes about a minute; where uv cannot be
-# had, pip does the same install. uv compiles the bytecode at install, as pip does: Python
-# may be told not to write it (PYTHONDONTWRITEBYTECODE), and would then compile every import
-# of every stage.
+# had, pip does the same install.
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	-$(PY) -m pip install -q uv
 comma := ,
-INSTALL = if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) $(1); \
-	else $(PY) -m pip install -q $(1); fi
+INSTALL = if [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) $(1); \
+	else $(PY) -m pip install -q --no-compile $(1); fi
 
 # The package is installed again only when pyproject.toml changes (a stamp per extra), so a
 # second `make run` neither waits for the installer nor shows what it prints.
