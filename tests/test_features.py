@@ -89,7 +89,6 @@ def test_mel_basis_and_window_are_librosas_and_scipys(sr, n_fft, n_mels, fmin, f
     np.testing.assert_array_equal(spectral.hann_window(n_fft), window)
 
 
-
 CROSS_CHECKS = {
     "magnitude": (
         lambda s: s["S"],

@@ -39,6 +39,12 @@ def mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return np.where(mel >= _KNEE_MEL, above, _HZ_PER_MEL * mel)
 
 
+def mel_frequencies(n: int, *, fmin: float, fmax: float) -> np.ndarray:
+    """``n`` frequencies in Hz equally spaced in Slaney mels from ``fmin`` to ``fmax``
+    (``librosa.mel_frequencies``), float64, shape (n,)."""
+    return mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n))
+
+
 @lru_cache(maxsize=8)
 def mel_basis(
     *, sr: float, n_fft: int, n_mels: int, fmin: float, fmax: float
@@ -51,7 +57,7 @@ def mel_basis(
     Sparse: each FFT bin feeds at most two triangular filters, so ~98 % of the dense
     matrix is zeros and the sparse product costs a small fraction of the dense one.
     """
-    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    edges = mel_frequencies(n_mels + 2, fmin=fmin, fmax=fmax)
     freqs = np.fft.rfftfreq(n_fft, d=1.0 / sr)
     widths = np.diff(edges)
     rising = (freqs - edges[:-2, None]) / widths[:-1, None]

@@ -30,9 +30,9 @@ def _pool(values: np.ndarray, edges: np.ndarray, limit: int, how) -> tuple[np.nd
 
 def _hz_ticks(n_mels: int, sr: int) -> tuple[list[float], list[str]]:
     """Positions (band index) and labels of round frequencies on a mel band axis."""
-    from pipeline.features.mfcc import hz_to_mel, mel_to_hz
+    from pipeline.features.mfcc import mel_frequencies
 
-    edges = mel_to_hz(np.linspace(0.0, hz_to_mel(sr / 2), n_mels + 2))[1:-1]
+    edges = mel_frequencies(n_mels + 2, fmin=0.0, fmax=sr / 2)[1:-1]
     hz = [f for f in (100, 250, 500, 1000, 2000, 4000, 8000) if f < sr / 2]
     return [float(np.interp(f, edges, np.arange(n_mels)) + 0.5) for f in hz], [
         f"{f // 1000}k" if f >= 1000 else str(f) for f in hz]
